@@ -1,0 +1,71 @@
+"""Plugin contract (core layer): the pluggy hook specifications of the probe core.
+
+Project name ``digitalsentry``; plugins are found through the entry-point group
+``check_digitalsentry`` (see ``plugins``) or registered by a frontend. Both frontends -- the check
+plugin and pytest_dsports -- run every probe through these hooks. Importing this module imports
+pluggy; the engine only does that when a plugin is present (see ``plugins`` for why).
+
+Example plugin (a module named in ``[project.entry-points.check_digitalsentry]``)::
+
+    from check_digitalsentry.catalogue import ALWAYS, Role
+    from check_digitalsentry.hookspecs import hookimpl
+    from check_digitalsentry.model import State
+
+    @hookimpl
+    def digitalsentry_roles():
+        return [Role("rtsp", "tcp", 554, ALWAYS, State.WARNING, "RTSP streaming", "site policy")]
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pluggy
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from .catalogue import Role
+    from .engine import Probe
+    from .model import PortResult, PortSpec, Site
+
+PROJECT = "digitalsentry"
+hookspec = pluggy.HookspecMarker(PROJECT)
+hookimpl = pluggy.HookimplMarker(PROJECT)
+
+
+@hookspec
+def digitalsentry_roles() -> Sequence[Role]:
+    """Add roles to the DS port catalogue (a role cannot replace a built-in one).
+
+    :returns: ``catalogue.Role`` objects; a role with ``when=ALWAYS`` is expected on every site.
+    """
+    return ()
+
+
+@hookspec
+def digitalsentry_port_specs(site: Site, specs: list[PortSpec]) -> None:
+    """Adjust the ports expected of a site before it is probed: append, remove or replace
+    ``PortSpec`` objects in ``specs`` (e.g. change a severity, add a port)."""
+
+
+@hookspec(firstresult=True)
+def digitalsentry_probe(spec: PortSpec, site: Site) -> Probe | None:
+    """Supply the probe for a port: a generator function taking an ``engine.ProbeContext`` that
+    yields ``engine.Open``/``engine.Wait`` requests and returns an ``engine.Outcome``. The first
+    non-None answer wins; the built-in probes answer last."""
+
+
+@hookspec
+def digitalsentry_port_result(site: Site, result: PortResult) -> None:
+    """Observe each port result as soon as its host is done (logging, metrics, audit trails)."""
+
+
+class BuiltinPlugin:
+    """The built-in probes, registered like any other plugin (and answering last)."""
+
+    @hookimpl(trylast=True)
+    def digitalsentry_probe(self, spec: PortSpec, site: Site) -> Probe:
+        from .engine import default_probe
+
+        return default_probe(spec)

@@ -1,0 +1,103 @@
+"""Judgement (core layer): the one place where a probe result becomes OK, WARNING or CRITICAL.
+
+Both frontends call ``judge_report`` and only present what it says, so "as expected" means the same in
+Icinga, in cron and in a pytest handover run. Rules:
+
+- an expected port that is ``open`` is OK, unless its response time breaks the site's ``critical`` or
+  ``warning`` range (seconds, Monitoring Plugins syntax);
+- ``open|filtered`` (UDP silence) is OK with a note -- silence proves nothing either way -- except for
+  roles that must answer (the SQL Server Browser), where it is a failure;
+- any other status (closed, filtered, invalid, unresolved, unknown) of an expected port gives the
+  port's severity (catalogue default, or the site's override);
+- a forbidden port that is reachable (``open``/``invalid``) gives its severity (CRITICAL by default);
+  one that is ``open|filtered`` is OK with a note (it could not be proved closed);
+- a probe that crashed (an internal error, not the network) is UNKNOWN.
+"""
+
+from __future__ import annotations
+
+from .model import State, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from .model import PortResult, Site, SiteReport
+
+#: Roles whose silence is a failure: their whole job is to answer.
+MUST_ANSWER = frozenset({"sql-browser"})
+
+
+class Verdict:
+    """A judged port result: the state, and the sentence that says why (with what to do)."""
+
+    __slots__ = ("note", "reason", "result", "site", "state")
+
+    def __init__(self, site: Site, result: PortResult, state: State, reason: str, note: str = "") -> None:
+        self.site = site
+        self.result = result
+        self.state = state
+        self.reason = reason  #: one sentence, e.g. "video 18772/tcp filtered: no answer within 10.0 s"
+        self.note = note  #: what an OK result still wants said (UDP silence, a skipped check)
+
+    @property
+    def ok(self) -> bool:
+        return self.state is State.OK
+
+    def __repr__(self) -> str:
+        return f"Verdict({self.state}, {self.reason!r})"
+
+
+def where(result: PortResult) -> str:
+    """``18772/tcp``, or ``dynamic/tcp`` for a SQL port nobody named."""
+    port = "dynamic" if result.port is None else str(result.port)
+    return f"{port}/{result.transport}"
+
+
+def judge(site: Site, result: PortResult) -> Verdict:
+    """Judge one port result against what the site expects of it."""
+    spec, status = result.spec, result.status
+    head = f"{spec.role} {where(result)} {status}"
+    if result.facts.get("internal_error"):
+        return Verdict(site, result, State.UNKNOWN, f"{head}: {result.detail}")
+    if spec.forbidden:
+        if status.reachable:
+            return Verdict(site, result, spec.severity,
+                           f"{head}: reachable but must not be ({result.detail}) — block {where(result)}")
+        note = ""
+        if status is Status.OPEN_FILTERED:
+            note = "silent: could not be proved closed (UDP)"
+        elif status in (Status.UNRESOLVED, Status.UNKNOWN):
+            note = f"not probed: {result.detail}"
+        return Verdict(site, result, State.OK, f"{head}: not reachable, as required", note)
+    if status is Status.OPEN:
+        return _judge_time(site, result, head)
+    if status is Status.OPEN_FILTERED and spec.role not in MUST_ANSWER:
+        return Verdict(site, result, State.OK, f"{head}: {result.detail}",
+                       "silence proves nothing either way: not counted as a failure")
+    state = spec.severity
+    note = f"{status} tolerated (severity ok)" if state is State.OK else ""
+    return Verdict(site, result, state, f"{head}: {result.detail}", note)
+
+
+def _judge_time(site: Site, result: PortResult, head: str) -> Verdict:
+    seconds = result.seconds
+    detail = f"{head}: {result.detail}"
+    if seconds is None:
+        return Verdict(site, result, State.OK, detail)
+    for limit, state, word in ((site.critical, State.CRITICAL, "critical"),
+                               (site.warning, State.WARNING, "warning")):
+        if limit is not None and limit.violated_by(seconds):
+            return Verdict(site, result, state,
+                           f"{head} but slow: answered in {seconds:.3f} s, outside the {word} range {limit}")
+    return Verdict(site, result, State.OK, detail)
+
+
+def judge_report(report: SiteReport) -> list[Verdict]:
+    """Judge every result of a site report, in report order."""
+    return [judge(report.site, result) for result in report.results]
+
+
+def worst(verdicts: Iterable[Verdict]) -> State:
+    """The overall state: the worst verdict (UNKNOWN ranks above CRITICAL, as in nagiosplugin)."""
+    return max((v.state for v in verdicts), default=State.OK)
