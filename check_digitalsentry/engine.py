@@ -823,7 +823,8 @@ class _HostRun:
     def _resolved(self, answer: list[tuple[int, tuple[object, ...]]] | str) -> None:
         if isinstance(answer, str):
             for index, spec in enumerate(self.specs):
-                self._record(index, spec, Outcome(Status.UNRESOLVED, answer))
+                self.results[index] = [PortResult(spec, self.host, None, Status.UNRESOLVED, None, answer)]
+            self._finish()
             return
         family, sockaddr = answer[0]
         self.family = family
