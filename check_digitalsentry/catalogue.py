@@ -109,7 +109,7 @@ def expected_ports(site: Site, roles: Sequence[Role] = ROLES) -> list[PortSpec]:
     specs: list[PortSpec] = []
     for role in roles:
         severity = site.severity.get(role.name, role.severity)
-        if role.when == WEB and not site.web or role.when == API and not site.api:
+        if (role.when == WEB and not site.web) or (role.when == API and not site.api):
             continue
         if role.when == AUDIO:
             base = site.ports.get(role.name, role.port)

@@ -192,8 +192,8 @@ class _BuggyProbePlugin:
 def test_a_crashing_probe_is_one_unknown_result_not_a_crash(listener: int) -> None:
     pm = make_plugin_manager(autoload=False)
     pm.register(_BuggyProbePlugin())
-    [report] = probe_sites([only_tcp_site(listener, timeout=2, ports={"video": listener, "diagnostics": listener})],
-                           hooks=PluggyHooks(pm))
+    site = only_tcp_site(listener, timeout=2, ports={"diagnostics": listener})
+    [report] = probe_sites([site], hooks=PluggyHooks(pm))
     video = result_for(report.results, "video")
     assert video.status is Status.UNKNOWN
     assert video.facts.get("internal_error") is True
