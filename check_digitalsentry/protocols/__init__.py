@@ -1,6 +1,7 @@
 """Protocol layer: sans-I/O codecs for what a DS site speaks on the wire.
 
-Nothing in this package opens a socket, reads a clock or imports anything beyond ``struct``: bytes in,
+Nothing in this package opens a socket or reads a clock; ``ssrp`` and ``tds`` import only ``struct``
+(``x509`` adds ``datetime``, and is imported only when a TLS probe runs): bytes in,
 values out. The probe engine and the simulator own all I/O and call these functions.
 
 - ``ssrp`` -- SQL Server Browser / SQL Server Resolution Protocol [MC-SQLR] on UDP 1434;
