@@ -1,0 +1,545 @@
+"""The simulated DS site, spoken to with plain sockets and the protocol codecs (never the engine)."""
+
+from __future__ import annotations
+
+import errno
+import gc
+import os
+import re
+import shlex
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from check_digitalsentry import simulator
+from check_digitalsentry.inventory import parse_inventory
+from check_digitalsentry.protocols import MalformedReply, ssrp, tds, x509
+from check_digitalsentry.simulator import FAULTS, HIGH_PORTS, SimSite, Simulator, fleet_addresses
+
+SILENCE = 0.3  # how long a test listens to conclude "no answer"
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def ask_browser(site: SimSite, request: bytes, timeout: float = 1.0) -> bytes | None:
+    """One datagram to the site's Browser; its reply, or None after ``timeout`` of silence."""
+    family = socket.AF_INET6 if ":" in site.address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(timeout)
+        sock.connect((site.address, site.ports["sql-browser"]))
+        sock.send(request)
+        try:
+            return sock.recv(ssrp.RECV_BUFFER)
+        except socket.timeout:
+            return None
+
+
+def prelogin(site: SimSite, port: int | None = None) -> bytes:
+    """Send a client PRELOGIN to the site's SQL port; everything read until a whole reply or EOF."""
+    with socket.create_connection((site.address, port or site.ports["sql"]), timeout=1.0) as sock:
+        sock.sendall(tds.build_prelogin())
+        return read_reply(sock)
+
+
+def read_reply(sock: socket.socket | ssl.SSLSocket) -> bytes:
+    data = b""
+    while not tds.reply_complete(data):
+        chunk = sock.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def client_tls(verify: bool = False) -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if verify:
+        context.load_verify_locations(simulator.CERT_FILE)
+    else:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def open_fds() -> int:
+    gc.collect()
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture
+def sim() -> Iterator[Simulator]:
+    """One default site (every role, ephemeral ports on 127.0.0.1), running."""
+    with Simulator([SimSite()]) as running:
+        yield running
+
+
+def run_site(**kwargs: object) -> Simulator:
+    return Simulator([SimSite(**kwargs)])  # type: ignore[arg-type]
+
+
+# --- a healthy site -------------------------------------------------------------------------------
+
+
+def test_start_fills_in_every_port(sim: Simulator) -> None:
+    site = sim.sites[0]
+    assert list(site.ports) == list(simulator.DEFAULT_ROLES)
+    assert all(0 < port < 65536 for port in site.ports.values())
+    assert site.sql_port == site.ports["sql"] and site.sql_ports == [site.sql_port]
+    assert sim.running and sim.start_seconds is not None
+
+
+def test_browser_lists_every_instance_with_the_real_sql_port(sim: Simulator) -> None:
+    site = sim.sites[0]
+    for request in (ssrp.build_request(None), bytes((ssrp.CLNT_BCAST_EX,))):
+        reply = ask_browser(site, request)
+        assert reply is not None
+        [instance] = ssrp.parse_response(reply)
+        assert (instance.instance_name, instance.tcp_port, instance.version) == (
+            "DIGITALSENTRY", site.sql_port, "15.0.2000.5")
+        assert instance.server_name == "SIM" and instance.pipe_name is not None
+
+
+def test_browser_answers_the_named_instance_in_any_case(sim: Simulator) -> None:
+    site = sim.sites[0]
+    reply = ask_browser(site, ssrp.build_request("digitalSentry"))
+    assert reply is not None
+    [instance] = ssrp.parse_response(reply)
+    assert instance.instance_name == "DIGITALSENTRY" and instance.tcp_port == site.sql_port
+
+
+def test_browser_is_silent_for_an_unknown_instance(sim: Simulator) -> None:
+    assert ask_browser(sim.sites[0], ssrp.build_request("NOSUCH"), timeout=SILENCE) is None
+
+
+INVALID_REQUESTS = [b"", b"\x03extra", b"\x04", b"\x04\x00", b"\x0f\x02DIGITALSENTRY\x00", b"\x99", b"\x05"]
+
+
+def test_browser_ignores_invalid_requests(sim: Simulator) -> None:
+    site = sim.sites[0]
+    for request in INVALID_REQUESTS:
+        with pytest.raises(MalformedReply):
+            ssrp.parse_request(request)  # the codec agrees they are invalid
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(1.0)
+        sock.connect((site.address, site.ports["sql-browser"]))
+        for request in [*INVALID_REQUESTS, ssrp.build_request(None)]:
+            sock.send(request)
+        # Datagrams keep their order on loopback: the first reply is the one to the valid request.
+        assert sock.recv(ssrp.RECV_BUFFER) == ssrp.build_response(site.browser_instances())
+        sock.settimeout(0.05)
+        with pytest.raises(socket.timeout):
+            sock.recv(ssrp.RECV_BUFFER)
+
+
+def test_browser_answers_dac_with_the_sql_port(sim: Simulator) -> None:
+    site = sim.sites[0]
+    reply = ask_browser(site, ssrp.build_dac_request("DIGITALSENTRY"))
+    assert reply is not None and ssrp.parse_dac_response(reply) == site.sql_port
+
+
+def test_sql_answers_prelogin_with_the_configured_version_and_encryption() -> None:
+    with run_site(instances=[("DS", "16.0.1000.6")], sql_encryption=tds.ENCRYPT_OFF) as sim:
+        reply = tds.parse_prelogin_response(prelogin(sim.sites[0]))
+    assert reply.version == (16, 0, 1000, 6)
+    assert reply.encryption == tds.ENCRYPT_OFF
+    assert reply.mars == 0  # the client sent MARS: it is answered
+
+
+def test_sql_holds_the_connection_after_prelogin(sim: Simulator) -> None:
+    with socket.create_connection(("127.0.0.1", sim.sites[0].sql_port or 0), timeout=SILENCE) as sock:
+        sock.sendall(tds.build_prelogin())
+        assert tds.parse_prelogin_response(read_reply(sock)).version == (15, 0, 2000, 5)
+        with pytest.raises(socket.timeout):
+            sock.recv(1)  # neither more bytes nor EOF: the server waits for the login
+
+
+def test_sql_closes_what_is_not_a_prelogin(sim: Simulator) -> None:
+    with socket.create_connection(("127.0.0.1", sim.sites[0].sql_port or 0), timeout=1.0) as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        assert sock.recv(4096) == b""
+
+
+def test_sql_closes_a_client_that_never_completes_its_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(simulator, "REQUEST_TIMEOUT", 0.1)
+    with run_site(roles=["sql"]) as sim, socket.create_connection(
+            ("127.0.0.1", sim.sites[0].ports["sql"]), timeout=1.0) as sock:
+        sock.sendall(tds.build_prelogin()[:5])  # half a header, then nothing
+        assert sock.recv(4096) == b""
+
+
+def test_web_does_tls_with_the_packaged_certificate(sim: Simulator) -> None:
+    port = sim.sites[0].ports["web"]
+    with socket.create_connection(("127.0.0.1", port), timeout=1.0) as raw, \
+            client_tls().wrap_socket(raw) as tls:
+        der = tls.getpeercert(binary_form=True)
+        tls.sendall(b"GET / HTTP/1.1\r\nHost: ds\r\n\r\n")
+        answer = tls.recv(4096)
+    assert der is not None
+    cert = x509.parse_certificate(der)
+    assert cert.subject == f"CN={simulator.CERT_CN}" and cert.self_signed
+    assert cert.not_after.year >= 2120
+    assert answer.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+def test_web_certificate_verifies_when_trusted(sim: Simulator) -> None:
+    with socket.create_connection(("127.0.0.1", sim.sites[0].ports["web"]), timeout=1.0) as raw, \
+            client_tls(verify=True).wrap_socket(raw, server_hostname=simulator.CERT_CN) as tls:
+        assert tls.version() is not None
+
+
+@pytest.mark.parametrize("role", ["video", "diagnostics", "api-system", "api-playback", "api-camera"])
+def test_plain_tcp_roles_accept_and_hold(sim: Simulator, role: str) -> None:
+    with socket.create_connection(("127.0.0.1", sim.sites[0].ports[role]), timeout=0.05) as sock:
+        sock.sendall(b"anything")
+        with pytest.raises(socket.timeout):
+            sock.recv(1)
+
+
+def test_audio_ports_are_consecutive_bound_and_silent(sim: Simulator) -> None:
+    base = sim.sites[0].ports["audio"]
+    for port in (base, base + 1):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+            sock.settimeout(0.1)
+            sock.connect(("127.0.0.1", port))
+            sock.send(b"\x00")
+            with pytest.raises(socket.timeout):  # silence, not ConnectionRefusedError: it is bound
+                sock.recv(16)
+
+
+def test_ipv6_loopback() -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    sim = run_site(address="::1", roles=["sql-browser", "sql"])
+    try:
+        sim.start()
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback: {exc}")
+    try:
+        reply = ask_browser(sim.sites[0], ssrp.build_request(None))
+        assert reply is not None and ssrp.parse_response(reply)[0].tcp_port == sim.sites[0].sql_port
+        assert sim.command_line().startswith("check_digitalsentry -H ::1 ")
+    finally:
+        sim.close()
+
+
+# --- faults ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("role", [r for r, faults in FAULTS.items() if "tarpit" in faults])
+def test_off_tcp_port_refuses(role: str) -> None:
+    with run_site(faults={role: "off"}) as sim:
+        port = sim.sites[0].ports[role]
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+
+
+@pytest.mark.parametrize("role", ["sql-browser", "audio"])
+def test_off_udp_port_draws_port_unreachable(role: str) -> None:
+    with run_site(faults={role: "off"}) as sim, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(1.0)
+        sock.connect(("127.0.0.1", sim.sites[0].ports[role]))
+        sock.send(ssrp.build_request(None))
+        with pytest.raises(ConnectionRefusedError):
+            sock.recv(16)
+
+
+@pytest.mark.parametrize("role", ["sql", "web", "video"])
+def test_tarpit_accepts_and_never_answers(role: str) -> None:
+    with run_site(faults={role: "tarpit"}) as sim, \
+            socket.create_connection(("127.0.0.1", sim.sites[0].ports[role]), timeout=SILENCE) as sock:
+        sock.sendall(tds.build_prelogin() if role == "sql" else b"\x16\x03\x01hello")
+        with pytest.raises(socket.timeout):
+            sock.recv(1)
+
+
+@pytest.mark.parametrize("role", ["sql", "web", "api-camera"])
+def test_reset_resets_before_any_reply(role: str) -> None:
+    with run_site(faults={role: "reset"}) as sim:
+        try:  # the RST can even beat the end of connect() (SO_ERROR is read after the handshake)
+            with socket.create_connection(("127.0.0.1", sim.sites[0].ports[role]), timeout=1.0) as sock:
+                sock.sendall(tds.build_prelogin())
+                data = sock.recv(4096)
+        except (ConnectionResetError, BrokenPipeError):
+            return
+    assert data == b""
+
+
+def test_browser_silent() -> None:
+    with run_site(faults={"sql-browser": "silent"}) as sim:
+        assert ask_browser(sim.sites[0], ssrp.build_request(None), timeout=SILENCE) is None
+
+
+def test_browser_garbage_is_not_an_svr_resp() -> None:
+    with run_site(faults={"sql-browser": "garbage"}) as sim:
+        reply = ask_browser(sim.sites[0], ssrp.build_request("DIGITALSENTRY"))
+    assert reply == simulator.BROWSER_GARBAGE
+    with pytest.raises(MalformedReply, match="RESP_SIZE"):
+        ssrp.parse_response(reply)
+
+
+def test_browser_truncated_reply_is_a_cut_valid_one() -> None:
+    with run_site(faults={"sql-browser": "truncated"}) as sim:
+        site = sim.sites[0]
+        reply = ask_browser(site, ssrp.build_request(None))
+        whole = ssrp.build_response(site.browser_instances())
+    assert reply is not None and 3 < len(reply) < len(whole) and whole.startswith(reply)
+    with pytest.raises(MalformedReply):
+        ssrp.parse_response(reply)
+
+
+def test_browser_wrong_instance() -> None:
+    with run_site(faults={"sql-browser": "wrong-instance"}) as sim:
+        site = sim.sites[0]
+        assert ask_browser(site, ssrp.build_request("DIGITALSENTRY"), timeout=SILENCE) is None
+        reply = ask_browser(site, ssrp.build_request(None))
+        assert reply is not None
+        assert [i.instance_name for i in ssrp.parse_response(reply)] == [simulator.WRONG_INSTANCE]
+        assert "--sql-instance DIGITALSENTRY" in sim.command_line()
+
+
+def test_browser_several_instances_each_with_a_listener() -> None:
+    with run_site(faults={"sql-browser": "several"}) as sim:
+        site = sim.sites[0]
+        reply = ask_browser(site, ssrp.build_request(None))
+        assert reply is not None
+        instances = ssrp.parse_response(reply)
+        assert [i.instance_name for i in instances] == ["DIGITALSENTRY", simulator.SECOND_INSTANCE]
+        ports = [i.tcp_port for i in instances]
+        assert ports == site.sql_ports and ports[0] == site.sql_port and ports[0] != ports[1]
+        for port in ports:
+            assert tds.parse_prelogin_response(prelogin(site, port)).version == (15, 0, 2000, 5)
+
+
+def test_browser_no_tcp_lists_named_pipes_only() -> None:
+    with run_site(faults={"sql-browser": "no-tcp"}) as sim:
+        reply = ask_browser(sim.sites[0], ssrp.build_request("DIGITALSENTRY"))
+    assert reply is not None
+    [instance] = ssrp.parse_response(reply)
+    assert instance.raw_tcp is None and instance.pipe_name is not None
+
+
+def test_sql_garbage_is_not_tds() -> None:
+    with run_site(faults={"sql": "garbage"}) as sim:
+        data = prelogin(sim.sites[0])
+    assert data == simulator.SQL_GARBAGE
+    with pytest.raises(MalformedReply):
+        tds.parse_prelogin_response(data)
+
+
+def test_sql_strict_closes_plaintext_and_speaks_tls_first() -> None:
+    with run_site(faults={"sql": "strict"}) as sim:
+        site = sim.sites[0]
+        assert prelogin(site) == b""  # plaintext PRELOGIN: closed, no bytes
+        with socket.create_connection(("127.0.0.1", site.ports["sql"]), timeout=1.0) as raw, \
+                client_tls().wrap_socket(raw) as tls:
+            tls.sendall(tds.build_prelogin())
+            assert tds.parse_prelogin_response(read_reply(tls)).version == (15, 0, 2000, 5)
+
+
+def test_latency_delays_the_browser_and_prelogin_replies() -> None:
+    with run_site(latency=0.25, roles=["sql-browser", "sql"]) as sim:
+        site = sim.sites[0]
+        started = time.monotonic()
+        assert ask_browser(site, ssrp.build_request(None)) is not None
+        browser = time.monotonic() - started
+        started = time.monotonic()
+        tds.parse_prelogin_response(prelogin(site))
+        sql = time.monotonic() - started
+    assert 0.24 <= browser < 0.6 and 0.24 <= sql < 0.6
+
+
+# --- configuration --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"address": "192.0.2.1"}, "not loopback"),
+    ({"address": "::ffff:127.0.0.1"}, "not loopback"),
+    ({"address": "localhost"}, "not an IP address"),
+    ({"faults": {"video": "silent"}}, r"valid: off, tarpit, reset"),
+    ({"faults": {"sql-browser": "bogus"}}, "wrong-instance"),
+    ({"faults": {"vidoe": "off"}}, "unknown role"),
+    ({"roles": ["sql-browser"], "faults": {"web": "off"}}, "does not run"),
+    ({"ports": "privileged"}, "ephemeral, standard, high"),
+    ({"ports": {"video": 70000}}, "0-65535"),
+    ({"roles": ["sql", "teleport"]}, "unknown role"),
+    ({"instances": [("DS", "fifteen")]}, "SQL version"),
+    ({"instances": ["X" * 33]}, "at most 32"),
+    ({"name": "my site"}, "site name"),
+    ({"latency": -1}, "latency"),
+])
+def test_bad_arguments_are_value_errors(kwargs: dict[str, object], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        SimSite(**kwargs)  # type: ignore[arg-type]
+
+
+def test_a_port_in_use_is_an_oserror_naming_it() -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        before = open_fds()
+        with pytest.raises(OSError, match=rf"cannot bind video on 127\.0\.0\.1 port {port}/tcp") as info:
+            run_site(ports={"video": port}).start()
+        assert info.value.errno == errno.EADDRINUSE
+        assert open_fds() == before  # the sockets bound before it were closed
+
+
+def test_command_line_for_a_standard_layout_needs_no_port_options() -> None:
+    site = SimSite(ports="standard")
+    assert site.command_line() == (
+        "check_digitalsentry -H 127.0.0.1 --web --api --audio-clients 2 --sql-instance DIGITALSENTRY")
+    lean = SimSite(ports="standard", roles=["sql-browser", "sql", "video"], instances=["SQL EXPRESS"])
+    assert lean.command_line() == "check_digitalsentry -H 127.0.0.1 --sql-instance 'SQL EXPRESS'"
+
+
+def test_command_line_names_every_remapped_port(sim: Simulator) -> None:
+    site = sim.sites[0]
+    args = shlex.split(sim.command_line())
+    ports = dict(args[i + 1].split("=") for i, arg in enumerate(args) if arg == "--port")
+    assert {role: int(port) for role, port in ports.items()} == {
+        role: port for role, port in site.ports.items() if role != "sql"}
+    assert args[:3] == ["check_digitalsentry", "-H", "127.0.0.1"]
+    assert args[-5:] == ["--api", "--audio-clients", "2", "--sql-instance", "DIGITALSENTRY"]
+
+
+def test_ephemeral_ports_are_unknown_before_start() -> None:
+    with pytest.raises(RuntimeError, match="ephemeral"):
+        SimSite().command_line()
+
+
+def test_inventory_of_one_site_matches_the_site(sim: Simulator, tmp_path: Path) -> None:
+    path = tmp_path / "sites.toml"
+    text = sim.inventory_toml(path)
+    assert path.read_text(encoding="utf-8") == text and "[sites.ports]" in text
+    [loaded] = parse_inventory(text).sites
+    expected = sim.sites[0].to_site()
+    for key in ("name", "hosts", "sql_instance", "web", "api", "audio_clients", "ports"):
+        assert getattr(loaded, key) == getattr(expected, key), key
+
+
+def test_fleet_inventory_shares_its_ports_in_defaults() -> None:
+    fleet = Simulator.fleet(3, first="127.0.9.254", roles=["sql-browser", "sql", "video", "web"])
+    text = fleet.inventory_toml()  # fixed layout: known before start
+    assert "[defaults.ports]" in text and "[sites.ports]" not in text
+    inventory = parse_inventory(text)
+    assert [s.hosts for s in inventory.sites] == [("127.0.9.254",), ("127.0.10.1",), ("127.0.10.2",)]
+    assert [s.name for s in inventory.sites] == ["sim-001", "sim-002", "sim-003"]
+    assert inventory.sites[0].ports == {"sql-browser": HIGH_PORTS["sql-browser"], "web": HIGH_PORTS["web"]}
+
+
+def test_fleet_addresses_skip_0_and_255_and_stay_in_loopback() -> None:
+    assert fleet_addresses(3, "127.0.1.254") == ["127.0.1.254", "127.0.2.1", "127.0.2.2"]
+    with pytest.raises(ValueError, match="run out"):
+        fleet_addresses(3, "127.255.255.253")
+    with pytest.raises(ValueError, match="IPv4"):
+        fleet_addresses(1, "::1")
+
+
+def test_fleet_of_50_sites_each_answers_the_browser() -> None:
+    with Simulator.fleet(50, first="127.0.77.1") as fleet:
+        assert fleet.start_seconds is not None and fleet.start_seconds < 1.0
+        for site in fleet.sites:
+            assert site.ports["sql-browser"] == HIGH_PORTS["sql-browser"]
+            reply = ask_browser(site, ssrp.build_request("DIGITALSENTRY"))
+            assert reply is not None
+            assert ssrp.parse_response(reply)[0].tcp_port == HIGH_PORTS["sql"]
+
+
+# --- lifecycle ------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd")
+def test_close_leaves_no_open_socket() -> None:
+    before = open_fds()
+    sim = Simulator([SimSite(faults={"video": "tarpit"}), SimSite(name="b", address="127.0.0.2", latency=5)])
+    sim.start()
+    with socket.create_connection(("127.0.0.1", sim.sites[0].ports["video"]), timeout=1.0) as held, \
+            socket.create_connection(("127.0.0.2", sim.sites[1].ports["sql"]), timeout=1.0) as waiting:
+        waiting.sendall(tds.build_prelogin())  # its reply is 5 s away when the simulator stops
+        held.sendall(b"x")
+        time.sleep(0.05)
+        assert open_fds() > before + 2 * len(simulator.DEFAULT_ROLES)
+        sim.close()
+        assert not sim.running
+        assert waiting.recv(16) == b"" and held.recv(16) == b""  # the server side is gone
+    sim.close()  # twice is fine
+    assert open_fds() == before
+
+
+def test_a_simulator_can_run_again_after_close() -> None:
+    sim = Simulator([SimSite(roles=["sql-browser", "sql"])])
+    for _ in range(2):
+        with sim:
+            assert ask_browser(sim.sites[0], ssrp.build_request(None)) is not None
+    with pytest.raises(RuntimeError, match="already running"), sim:
+        sim.start()
+
+
+def test_the_simulator_does_not_import_the_engine() -> None:
+    code = "import sys, check_digitalsentry.simulator; print('check_digitalsentry.engine' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# --- command line ---------------------------------------------------------------------------------
+
+LINE = re.compile(r"site (?P<name>\S+) on (?P<address>\S+): (?P<command>check_digitalsentry .*)")
+
+
+def start_cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-W", "error::ResourceWarning", "-m", "check_digitalsentry.simulator", *args],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_cli_serves_the_printed_command_line_until_sigterm() -> None:
+    proc = start_cli("--fault", "video=off", "--no-api")
+    try:
+        assert proc.stdout is not None
+        match = LINE.fullmatch(proc.stdout.readline().rstrip("\n"))
+        assert match is not None and match["name"] == "sim" and match["address"] == "127.0.0.1"
+        args = shlex.split(match["command"])
+        ports = dict(args[i + 1].split("=") for i, arg in enumerate(args) if arg == "--port")
+        assert "--web" in args and "--api" not in args and "api-system" not in ports
+        site = SimSite()
+        site.ports = {"sql-browser": int(ports["sql-browser"])}
+        reply = ask_browser(site, ssrp.build_request("DIGITALSENTRY"))
+        assert reply is not None and ssrp.parse_response(reply)[0].tcp_port is not None
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", int(ports["video"])), timeout=1.0).close()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "Warning" not in err
+
+
+def test_cli_duration_writes_the_inventory_and_exits_0(tmp_path: Path) -> None:
+    inventory = tmp_path / "sim.toml"
+    proc = start_cli("--sites", "3", "--address", "127.0.78.1", "--duration", "0.2",
+                     "--inventory", str(inventory))
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, err
+    lines = [LINE.fullmatch(line) for line in out.splitlines()]
+    assert [m["address"] for m in lines if m] == ["127.0.78.1", "127.0.78.2", "127.0.78.3"]
+    assert "--port sql-browser=11434" in out and "Traceback" not in err and "Warning" not in err
+    loaded = parse_inventory(inventory.read_text(encoding="utf-8"))
+    assert [s.name for s in loaded.sites] == ["sim-001", "sim-002", "sim-003"]
+
+
+def test_cli_rejects_a_bad_fault(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        simulator.main(["--fault", "video=silent"])
+    assert info.value.code == 2
+    assert "valid: off, tarpit, reset" in capsys.readouterr().err
