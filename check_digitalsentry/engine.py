@@ -193,6 +193,8 @@ def connect(ctx: ProbeContext) -> Generator[Wait | Open, object, socket.socket |
         if not (yield from wait(sock, WRITE)):
             return Outcome(Status.FILTERED, f"no answer to the TCP handshake within {ctx.budget()}")
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err == errno.ECONNRESET:  # only a connection that was established can be reset
+            return Outcome(Status.INVALID, "the TCP handshake completed, then the connection was reset at once")
         if err:
             return _oserror_outcome(OSError(err, os.strerror(err)), ctx, "on connect")
     return sock
