@@ -60,7 +60,8 @@ def test_a_healthy_simulated_site_is_open_everywhere_with_facts(simulate: Simula
         ({"sql": "garbage"}, "sql", Status.INVALID, "not a TDS PRELOGIN reply: packet type 0x48"),
         ({"web": "reset"}, "web", Status.INVALID, ""),
         ({"sql-browser": "off"}, "sql-browser", Status.CLOSED, "ICMP port unreachable"),
-        ({"sql-browser": "off"}, "sql", Status.UNKNOWN, "not probed: the SQL Server Browser gave no port (closed)"),
+        ({"sql-browser": "off"}, "sql", Status.UNKNOWN,
+         "not probed: the SQL Server Browser gave no port (closed)"),
         ({"sql-browser": "no-tcp"}, "sql", Status.UNKNOWN, "not probed"),
         ({"video": "off"}, "video", Status.CLOSED, "connection refused"),
         ({"audio": "off"}, "audio", Status.CLOSED, "ICMP port unreachable"),
@@ -83,7 +84,8 @@ def test_a_silent_browser_is_open_filtered_and_ends_at_the_deadline(simulate: Si
     wall = time.monotonic() - started
     browser = by_role(report, "sql-browser")
     assert browser.status is Status.OPEN_FILTERED
-    assert "no reply from the SQL Server Browser to 2 requests (CLNT_UCAST_INST for DIGITALSENTRY)" in browser.detail
+    asked = "no reply from the SQL Server Browser to 2 requests (CLNT_UCAST_INST for DIGITALSENTRY)"
+    assert asked in browser.detail
     assert by_role(report, "sql").status is Status.UNKNOWN
     assert 1.2 <= wall <= 1.2 + 0.25
     # every other port answered long before the deadline
