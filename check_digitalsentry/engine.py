@@ -55,6 +55,9 @@ UDP_LISTEN = 1.5
 #: Interval between datagrams: UDP loss is normal, the SQL Server Browser is asked again each second.
 BROWSER_RETRY = 1.0
 UDP_RETRY = 0.5
+#: Least time a TCP connect probe listens after the handshake for an at-once reset or close.
+TCP_SETTLE = 0.02
+_RESET_AT_ONCE = "the TCP handshake completed, then the connection was reset at once"
 #: Sockets kept free for the process itself (stdio, DNS threads, the wake-up pair, TLS files...).
 FD_RESERVE = 64
 
@@ -194,7 +197,7 @@ def connect(ctx: ProbeContext) -> Generator[Wait | Open, object, socket.socket |
             return Outcome(Status.FILTERED, f"no answer to the TCP handshake within {ctx.budget()}")
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err == errno.ECONNRESET:  # only a connection that was established can be reset
-            return Outcome(Status.INVALID, "the TCP handshake completed, then the connection was reset at once")
+            return Outcome(Status.INVALID, _RESET_AT_ONCE)
         if err:
             return _oserror_outcome(OSError(err, os.strerror(err)), ctx, "on connect")
     return sock
@@ -224,11 +227,28 @@ def read_until(
 
 
 def probe_tcp(ctx: ProbeContext) -> ProbeGen:
-    """TCP connect only (video, diagnostics, API ports, forbidden TCP ports): no payload is sent."""
+    """TCP connect (video, diagnostics, API ports, forbidden TCP ports): no payload is sent.
+
+    After the handshake the probe listens a moment (twice the handshake time, at least ``TCP_SETTLE``)
+    for a server that accepts and then resets or closes at once -- a service at its limit, or a filter
+    that lets the handshake through: "open" means accepted and held.
+    """
     sock = yield from connect(ctx)
     if isinstance(sock, Outcome):
         return sock
     seconds = ctx.elapsed()
+    settle = min(max(TCP_SETTLE, 2 * seconds), ctx.remaining())
+    if settle > 0 and (yield from wait(sock, READ, settle)):
+        try:
+            if not sock.recv(1, socket.MSG_PEEK):
+                return Outcome(Status.INVALID, "the TCP handshake completed, then the server closed the "
+                                               "connection at once")
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as exc:
+            if exc.errno == errno.ECONNRESET:
+                return Outcome(Status.INVALID, _RESET_AT_ONCE)
+            return _oserror_outcome(exc, ctx, "after the TCP handshake")
     return Outcome(Status.OPEN, f"TCP handshake completed in {seconds * 1000:.1f} ms", seconds=seconds)
 
 
@@ -621,6 +641,8 @@ class Scheduler:
         except OSError as exc:
             return exc
         sock.setblocking(False)
+        if not task.sockets:  # the probe's clock starts with its first socket, not while it queued
+            task.ctx.started = time.monotonic()
         self.open_sockets += 1
         self.peak_sockets = max(self.peak_sockets, self.open_sockets)
         task.sockets.append(sock)

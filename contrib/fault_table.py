@@ -1,0 +1,79 @@
+#!/usr/bin/env python3
+"""Regenerate the README's table "simulator fault -> status per role" by running the code.
+
+Every simulator fault becomes one simulated site (its own loopback address), all of them are probed in
+one engine run, and each site's results are judged as the check plugin judges them. Usage:
+
+    python contrib/fault_table.py              # print the markdown table
+    python contrib/fault_table.py --update README.md   # rewrite the table between its markers
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from check_digitalsentry.catalogue import BUILTIN_ROLE_NAMES
+from check_digitalsentry.engine import probe_sites
+from check_digitalsentry.judge import judge_report, worst
+from check_digitalsentry.simulator import FAULTS, SimSite, Simulator
+
+START = "<!-- fault-table:start (python contrib/fault_table.py --update README.md) -->"
+END = "<!-- fault-table:end -->"
+TIMEOUT = 2.0
+
+
+def cases() -> list[tuple[str, dict[str, str]]]:
+    """(label, faults) for the healthy site and every single fault the simulator offers."""
+    found = [("none (healthy)", {})]
+    found += [(f"{role} {fault}", {role: fault}) for role, faults in FAULTS.items() for fault in faults]
+    return found
+
+
+def table() -> str:
+    rows = cases()
+    sites = [SimSite(name=f"case{i}", address=f"127.0.90.{i + 1}", audio_clients=1, faults=faults)
+             for i, (_, faults) in enumerate(rows)]
+    with Simulator(sites) as sim:
+        models = [s.to_site() for s in sim.sites]
+        for model in models:
+            model.timeout = TIMEOUT
+        reports = probe_sites(models)
+    head = ["fault", *BUILTIN_ROLE_NAMES, "check"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for (label, _), report in zip(rows, reports):
+        verdicts = judge_report(report)
+        cells = []
+        for role in BUILTIN_ROLE_NAMES:
+            statuses = [str(v.result.status) for v in verdicts if v.result.role == role]
+            marked = [s if not any(v.result.role == role and not v.ok and str(v.result.status) == s
+                                   for v in verdicts) else f"**{s}**" for s in statuses]
+            cells.append(", ".join(dict.fromkeys(marked)) or "-")
+        lines.append(f"| {label} | " + " | ".join(c.replace("|", "\\|") for c in cells)
+                     + f" | {worst(verdicts)} |")
+    return "\n".join(lines) + "\n"
+
+
+def update(path: Path, text: str) -> None:
+    doc = path.read_text(encoding="utf-8")
+    if START not in doc or END not in doc:
+        sys.exit(f"{path}: the markers {START!r} and {END!r} are missing")
+    before, rest = doc.split(START, 1)
+    _, after = rest.split(END, 1)
+    path.write_text(f"{before}{START}\n{text}{END}{after}", encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--update", metavar="README", type=Path, help="rewrite the table in this file")
+    args = parser.parse_args()
+    text = table()
+    if args.update:
+        update(args.update, text)
+    else:
+        sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()
