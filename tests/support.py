@@ -39,3 +39,20 @@ class CheckRun:
 def check_args(sim: Simulator, site: SimSite | None = None) -> list[str]:
     """The arguments of the command line the simulator prints for a site."""
     return shlex.split(sim.command_line(site))[1:]
+
+
+def modules_loaded_by(statement: str) -> set[str]:
+    """The modules a fresh interpreter loads to run ``statement`` (without dev mode, which loads more).
+
+    ``__future__`` counts as already loaded: every module of ours starts with
+    ``from __future__ import annotations``, and whether the interpreter has it before depends on how the
+    project is installed (an editable install's import hook loads it).
+    """
+    import os
+    import sys
+
+    code = ("import sys, __future__; before = set(sys.modules); "
+            f"{statement}; print(' '.join(set(sys.modules) - before))")
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDEVMODE"}
+    run = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env)
+    return set(run.stdout.split())

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import codecs
-import os
 import struct
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 from conformance import Sample, classify, corpus_files, read_sample, sample_params
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import modules_loaded_by
 
 from check_digitalsentry.protocols import MalformedReply, tds
 
@@ -591,14 +589,6 @@ def test_mutated_samples_raise_only_malformed_reply(data: st.DataObject) -> None
 
 
 # -- start-up cost -------------------------------------------------------------------------------------
-
-
-def modules_loaded_by(statement: str) -> set[str]:
-    """The modules a fresh interpreter loads to run ``statement`` (without dev mode, which loads more)."""
-    code = f"import sys; before = set(sys.modules); {statement}; print(' '.join(set(sys.modules) - before))"
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONDEVMODE"}
-    run = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env)
-    return set(run.stdout.split())
 
 
 def test_importing_ssrp_and_tds_loads_only_cheap_modules() -> None:

@@ -6,12 +6,12 @@ import datetime
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import modules_loaded_by
 
 from check_digitalsentry.protocols import MalformedReply, x509
 
@@ -350,15 +350,7 @@ def test_mutated_certificates_raise_only_malformed_reply(data: st.DataObject) ->
 # -- start-up cost -------------------------------------------------------------------------------------
 
 
-def modules_loaded_by(statement: str) -> set[str]:
-    """The modules a fresh interpreter loads to run ``statement`` (without dev mode, which loads more)."""
-    code = f"import sys; before = set(sys.modules); {statement}; print(' '.join(set(sys.modules) - before))"
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONDEVMODE"}
-    run = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env)
-    return set(run.stdout.split())
-
-
 def test_importing_x509_loads_only_datetime() -> None:
     loaded = modules_loaded_by("import check_digitalsentry.protocols.x509")
     ours = {"check_digitalsentry", "check_digitalsentry.protocols", "check_digitalsentry.protocols.x509"}
-    assert loaded - ours <= {"datetime", "_datetime", "math"}, loaded - ours
+    assert loaded - ours <= {"datetime", "_datetime", "math", "operator", "_operator"}, loaded - ours
