@@ -4,7 +4,8 @@ Implements the parts of RFC 5280 4.1 (``Certificate``, ``TBSCertificate``: versi
 issuer, validity, subject) that the ``web`` probe reports, over a minimal DER reader (X.690 8.1: tag and
 length octets, short and long length form), and RFC 4514 2 for printing a Name. The TLS probe runs without
 verification, where ``ssl.getpeercert()`` returns ``{}``; it parses ``getpeercert(binary_form=True)``
-with ``parse_certificate``. Kept apart from ``ssrp`` and ``tds`` so only a TLS probe pays for ``datetime``.
+with ``parse_certificate``. Kept apart from ``ssrp`` and ``tds``; it needs no ``datetime`` either,
+until a caller asks for one.
 
 Strategy: ``_tlv`` is the only function that reads tag and length octets; it returns (tag, start, end)
 of one element and checks the element lies inside its parent, so every later step works on index ranges
@@ -26,9 +27,11 @@ no signature is checked.
 
 from __future__ import annotations
 
-import datetime
-
 from . import MalformedReply
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import datetime
 
 _SEQUENCE = 0x30
 _SET = 0x31
@@ -63,25 +66,35 @@ _STRING_CODECS = {
 class Certificate:
     """What the ``web`` probe reports about a server certificate.
 
-    ``subject`` and ``issuer`` are RFC 4514 strings (``CN=DS01,O=Pelco``); ``not_before`` and
-    ``not_after`` are aware ``datetime`` objects in UTC; ``serial_number`` is the serial as an int.
+    ``subject`` and ``issuer`` are RFC 4514 strings (``CN=DS01,O=Pelco``); ``not_before_epoch`` and
+    ``not_after_epoch`` are Unix times, and ``not_before`` / ``not_after`` the same as aware ``datetime``
+    objects in UTC (made on first use: the probe itself needs no ``datetime``, ~3 ms of start-up);
+    ``serial_number`` is the serial as an int. The constructor takes Unix times or aware datetimes.
     """
 
-    __slots__ = ("issuer", "not_after", "not_before", "serial_number", "subject")
+    __slots__ = ("issuer", "not_after_epoch", "not_before_epoch", "serial_number", "subject")
 
     def __init__(
         self,
         subject: str,
         issuer: str,
-        not_before: datetime.datetime,
-        not_after: datetime.datetime,
+        not_before: int | datetime.datetime,
+        not_after: int | datetime.datetime,
         serial_number: int = 0,
     ) -> None:
         self.subject = subject
         self.issuer = issuer
-        self.not_before = not_before
-        self.not_after = not_after
+        self.not_before_epoch = not_before if isinstance(not_before, int) else int(not_before.timestamp())
+        self.not_after_epoch = not_after if isinstance(not_after, int) else int(not_after.timestamp())
         self.serial_number = serial_number
+
+    @property
+    def not_before(self) -> datetime.datetime:
+        return _datetime(self.not_before_epoch)
+
+    @property
+    def not_after(self) -> datetime.datetime:
+        return _datetime(self.not_after_epoch)
 
     @property
     def self_signed(self) -> bool:
@@ -99,7 +112,31 @@ class Certificate:
 
 
 def _key(cert: Certificate) -> tuple[object, ...]:
-    return (cert.subject, cert.issuer, cert.not_before, cert.not_after, cert.serial_number)
+    return (cert.subject, cert.issuer, cert.not_before_epoch, cert.not_after_epoch, cert.serial_number)
+
+
+def _datetime(epoch: int) -> datetime.datetime:
+    import datetime
+
+    utc = datetime.timezone.utc
+    return datetime.datetime(1970, 1, 1, tzinfo=utc) + datetime.timedelta(seconds=epoch)
+
+
+def _days_in_month(year: int, month: int) -> int:
+    if month == 2:
+        return 29 if year % 4 == 0 and (year % 100 != 0 or year % 400 == 0) else 28
+    return 30 if month in (4, 6, 9, 11) else 31
+
+
+def _epoch(year: int, month: int, day: int, hour: int, minute: int, second: int) -> int:
+    """Unix time of a UTC civil date (proleptic Gregorian; H. Hinnant's days_from_civil)."""
+    y = year - (month <= 2)
+    era = (y if y >= 0 else y - 399) // 400
+    yoe = y - era * 400
+    doy = (153 * (month + (-3 if month > 2 else 9)) + 2) // 5 + day - 1
+    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+    days = era * 146097 + doe - 719468
+    return ((days * 24 + hour) * 60 + minute) * 60 + second
 
 
 def parse_certificate(der: bytes) -> Certificate:
@@ -165,7 +202,8 @@ def _expect(der: bytes, pos: int, end: int, tag: int, what: str) -> tuple[int, i
     return start, stop
 
 
-def _time(der: bytes, pos: int, end: int, what: str) -> tuple[datetime.datetime, int]:
+def _time(der: bytes, pos: int, end: int, what: str) -> tuple[int, int]:
+    """A UTCTime or GeneralizedTime in RFC 5280 form, as Unix time."""
     tag, start, stop = _tlv(der, pos, end)
     text = der[start:stop]
     if tag == _UTC_TIME and len(text) == 13:
@@ -173,21 +211,14 @@ def _time(der: bytes, pos: int, end: int, what: str) -> tuple[datetime.datetime,
         text = (b"19" if year >= 50 else b"20") + text
     elif tag != _GENERALIZED_TIME or len(text) != 15:
         raise MalformedReply(f"{what} is not a UTCTime or GeneralizedTime in RFC 5280 form")
-    if not (text[:14].isdigit() and text.endswith(b"Z")):
+    if not (text[:14].isdigit() and text[:14].isascii() and text.endswith(b"Z")):
         raise MalformedReply(f"{what} {text!r} is not YYYYMMDDHHMMSSZ")
-    try:
-        when = datetime.datetime(
-            int(text[0:4]),
-            int(text[4:6]),
-            int(text[6:8]),
-            int(text[8:10]),
-            int(text[10:12]),
-            int(text[12:14]),
-            tzinfo=datetime.timezone.utc,
-        )
-    except ValueError:
-        raise MalformedReply(f"{what} {text.decode('ascii')} is not a valid date") from None
-    return when, stop
+    year, month, day = int(text[0:4]), int(text[4:6]), int(text[6:8])
+    hour, minute, second = int(text[8:10]), int(text[10:12]), int(text[12:14])
+    if not (year >= 1 and 1 <= month <= 12 and 1 <= day <= _days_in_month(year, month)
+            and hour < 24 and minute < 60 and second < 60):
+        raise MalformedReply(f"{what} {text.decode('ascii')} is not a valid date")
+    return _epoch(year, month, day, hour, minute, second), stop
 
 
 def _name(der: bytes, pos: int, end: int) -> str:
