@@ -357,3 +357,14 @@ def test_an_unresolvable_host_is_critical(check: Check) -> None:
     run = check("-H", "a" * 64 + ".invalid", "-t", "2")
     assert run.code == 2
     assert "does not resolve" in run.first
+
+
+def test_the_whole_run_ends_inside_the_timeout(simulate: Simulate, check: Check) -> None:
+    import time
+
+    sim = simulate(faults={"sql": "tarpit", "web": "tarpit", "sql-browser": "wrong-instance"})
+    started = time.monotonic()
+    run = check(*check_args(sim), "-t", "1.5")
+    wall = time.monotonic() - started
+    assert run.code == 2, run
+    assert wall <= 1.5 + 0.25, wall  # process start to exit, interpreter included

@@ -196,3 +196,16 @@ def test_plugins_add_roles_adjust_specs_and_observe_results(simulate: Simulate) 
     verdicts = {v.result.role: v for v in judge_report(report)}
     assert verdicts["diagnostics"].state is State.CRITICAL  # the plugin raised it from WARNING
     assert sorted(role for _, role in extras.seen) == sorted(r.role for r in report.results)
+
+
+def test_the_standard_ports_including_443_when_root(simulate: Simulate) -> None:
+    import os
+
+    if os.geteuid() != 0:
+        pytest.skip("binding 443 (the standard web port) needs root")
+    sim = simulate(SimSite(address="127.0.91.1", ports="standard", audio_clients=0))
+    report = probe(sim)
+    ports = {r.role: r.port for r in report.results}
+    assert ports == {"sql-browser": 1434, "sql": 49172, "video": 18772, "diagnostics": 17772, "web": 443,
+                     "api-system": 60001, "api-playback": 60002, "api-camera": 60010}
+    assert {r.status for r in report.results} == {Status.OPEN}
