@@ -101,3 +101,33 @@ def judge_report(report: SiteReport) -> list[Verdict]:
 def worst(verdicts: Iterable[Verdict]) -> State:
     """The overall state: the worst verdict (UNKNOWN ranks above CRITICAL, as in nagiosplugin)."""
     return max((v.state for v in verdicts), default=State.OK)
+
+
+def advice(verdict: Verdict) -> str:
+    """What to change, in one sentence, for a verdict that is not OK ("" when it is OK)."""
+    if verdict.ok:
+        return ""
+    r = verdict.result
+    where = f"{r.transport.upper()} {'the SQL port' if r.port is None else r.port}"
+    target = r.address or r.host
+    status = r.status
+    if r.spec.forbidden:
+        return f"block {where} to {target} at the firewall: it must not be reachable from here"
+    if status is Status.OPEN:
+        return f"{where} answers, but slowly: check the link and the load on {r.host}"
+    if status is Status.UNRESOLVED:
+        return f"make {r.host} resolve from here (DNS or hosts file), or use its address"
+    if status is Status.UNKNOWN:
+        if r.facts.get("internal_error"):
+            return "an internal error of the probe: please report it with this output"
+        return "fix what this port depends on first (the SQL Server Browser), or set a static SQL port"
+    if status is Status.FILTERED:
+        return f"allow and forward {where} to {target} through every firewall and NAT between here and the server"
+    if status is Status.CLOSED:
+        return (f"nothing listens on {where} at {target}: check that the DS service behind {r.role} runs, and "
+                f"that NAT forwards {where} to the DS server itself")
+    if status is Status.OPEN_FILTERED:
+        return (f"allow UDP {r.port} to {target} and check that the SQL Server Browser service runs "
+                f"(no reply came)")
+    return (f"something answers on {where} that is not what {r.role} needs: check where the firewall or NAT "
+            f"sends {where}, and the service there")
