@@ -129,5 +129,10 @@ def advice(verdict: Verdict) -> str:
     if status is Status.OPEN_FILTERED:
         return (f"allow UDP {r.port} to {target} and check that the SQL Server Browser service runs "
                 f"(no reply came)")
+    listed = r.facts.get("instances")
+    if r.role == "sql-browser" and isinstance(listed, list):
+        names = ", ".join(str(i.get("instance")) for i in listed if isinstance(i, dict)) or "nothing"
+        return (f"the SQL Server Browser answers but names no usable port for the DS instance (it lists "
+                f"{names}): check the instance name, that TCP/IP is enabled for it and that it is not hidden")
     return (f"something answers on {where} that is not what {r.role} needs: check where the firewall or NAT "
             f"sends {where}, and the service there")
