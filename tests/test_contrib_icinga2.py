@@ -1,0 +1,202 @@
+"""contrib/icinga2 proven with the real icinga2 binary: config validation, a foreground daemon that
+runs the check against simulated DS sites, and Icinga's own perfdata parser on our perfdata."""
+
+from __future__ import annotations
+
+import getpass
+import grp
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from conftest import REPO, need_program
+from support import CheckRun, check_args
+
+from check_digitalsentry.simulator import SimSite, Simulator
+
+CONTRIB = REPO / "contrib" / "icinga2"
+COMMAND = CONTRIB / "digitalsentry-command.conf"
+SERVICES = CONTRIB / "digitalsentry-services.conf"
+
+
+class Icinga:
+    """A private Icinga 2 instance: its own config, state, log and run directories under tmp_path."""
+
+    def __init__(self, root: Path) -> None:
+        self.binary = need_program("icinga2", "contrib/icinga2 is validated with the real Icinga 2")
+        self.root = root
+        self.etc = root / "etc"
+        self.var = root / "var"
+        for sub in ("data", "log", "cache", "spool/tmp", "spool/perfdata", "run"):
+            (self.var / sub).mkdir(parents=True, exist_ok=True)
+        self.etc.mkdir(exist_ok=True)
+        self.conf = self.etc / "icinga2.conf"
+        self.pipe = self.var / "run" / "icinga2.cmd"
+
+    def defines(self) -> list[str]:
+        user = getpass.getuser()
+        group = grp.getgrgid(os.getgid()).gr_name
+        return ["-c", str(self.conf), f"-DZonesDir={self.etc / 'zones.d'}",
+                *(f"-D{name}={self.var / sub}" for name, sub in (
+                    ("DataDir", "data"), ("LogDir", "log"), ("CacheDir", "cache"), ("SpoolDir", "spool"),
+                    ("InitRunDir", "run"))),
+                f"-DRunAsUser={user}", f"-DRunAsGroup={group}"]
+
+    def header(self, node: str = "e2e.invalid", zone: str = "e2e") -> str:
+        plugin_dir = os.path.dirname(shutil.which("check_digitalsentry", path=os.path.dirname(sys.executable))
+                                     or shutil.which("check_digitalsentry") or "")
+        return (f'const PluginDir = "{plugin_dir}"\nconst NodeName = "{node}"\nconst ZoneName = "{zone}"\n'
+                "include <itl>\ninclude <plugins>\n"
+                'template Host "generic-host" { check_command = "dummy" }\n'
+                'template Service "generic-service" { }\n')
+
+    def validate(self) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([self.binary, "daemon", "-C", *self.defines()], capture_output=True, text=True,
+                              timeout=60)
+
+
+def host(name: str, address: str, digitalsentry: str) -> str:
+    return f'object Host "{name}" {{\n  import "generic-host"\n  address = "{address}"\n' \
+           f"  vars.digitalsentry = {{\n{digitalsentry}\n  }}\n}}\n"
+
+
+def test_the_command_and_the_apply_rule_validate(tmp_path: Path) -> None:
+    icinga = Icinga(tmp_path)
+    body = host("ds01", "192.0.2.10", '    sql_instance = "SQLEXPRESS"\n    web = true\n'
+                '    forbid = [ "3389/tcp", "445/tcp" ]\n    ports = [ "video=28772" ]')
+    icinga.conf.write_text(f'{icinga.header()}include "{COMMAND}"\ninclude "{SERVICES}"\n{body}')
+    run = icinga.validate()
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Instantiated 1 Service." in run.stdout  # the apply rule made exactly the DS service
+    # Negative control: the same config without the CheckCommand is rejected.
+    icinga.conf.write_text(f'{icinga.header()}include "{SERVICES}"\n{body}')
+    broken = icinga.validate()
+    assert broken.returncode != 0
+    assert "digitalsentry" in broken.stdout + broken.stderr
+
+
+def test_the_distributed_example_validates_on_the_master(tmp_path: Path) -> None:
+    icinga = Icinga(tmp_path)
+    shutil.copy(CONTRIB / "distributed" / "zones.conf", icinga.etc / "zones.conf")
+    shutil.copytree(CONTRIB / "distributed" / "zones.d", icinga.etc / "zones.d")
+    templates = icinga.etc / "zones.d" / "global-templates"
+    (templates / "README.md").unlink()
+    shutil.copy(COMMAND, templates)  # as its README tells the user
+    shutil.copy(SERVICES, templates)
+    icinga.conf.write_text(icinga.header("master.example.com", "master") + 'include "zones.conf"\n')
+    run = icinga.validate()
+    assert run.returncode == 0, run.stdout + run.stderr
+    for count in ("Instantiated 5 Hosts.", "Instantiated 5 Services.", "Instantiated 4 Endpoints.",
+                  "Instantiated 5 Zones."):
+        assert count in run.stdout, run.stdout
+
+
+def _perfdata_lines(icinga: Icinga) -> list[dict[str, str]]:
+    """The records of the rotated perfdata files. SERVICEOUTPUT comes last in our template because
+    Icinga's output holds the plugin's long output too (newlines): a record starts at HOSTNAME::."""
+    import re
+
+    records = []
+    for path in sorted((icinga.var / "spool" / "perfdata").glob("service-perfdata.*")):
+        for record in re.split(r"\n(?=HOSTNAME::)", path.read_text().strip()):
+            if record:
+                records.append(dict(part.split("::", 1) for part in record.split("\t") if "::" in part))
+    return records
+
+
+@pytest.mark.slow
+def test_a_real_icinga2_daemon_runs_the_check_and_records_state_and_perfdata(
+    tmp_path: Path, simulate: Callable[..., Simulator]
+) -> None:
+    sim = simulate(SimSite(name="good", address="127.0.5.1", audio_clients=0, ports="high"),
+                   SimSite(name="bad", address="127.0.5.2", audio_clients=0, ports="high",
+                           faults={"video": "off"}))
+    icinga = Icinga(tmp_path)
+    ports = ", ".join(f'"{role}={port}"' for role, port in sim.sites[0].remapped_ports().items())
+    settings = (f'    sql_instance = "DIGITALSENTRY"\n    web = true\n    api = true\n    ports = [ {ports} ]\n'
+                '    timeout = 5')
+    icinga.conf.write_text(
+        f'{icinga.header()}include "{COMMAND}"\ninclude "{SERVICES}"\n'
+        'object CheckerComponent "checker" { }\n'
+        f'object ExternalCommandListener "command" {{ command_path = "{icinga.pipe}" }}\n'
+        'object PerfdataWriter "perfdata" {\n'
+        f'  service_temp_path = "{icinga.var}/spool/tmp/service-perfdata"\n'
+        f'  host_temp_path = "{icinga.var}/spool/tmp/host-perfdata"\n'
+        f'  service_perfdata_path = "{icinga.var}/spool/perfdata/service-perfdata"\n'
+        f'  host_perfdata_path = "{icinga.var}/spool/perfdata/host-perfdata"\n'
+        '  service_format_template = "HOSTNAME::$host.name$\\tSERVICEDESC::$service.name$\\t'
+        'SERVICESTATE::$service.state$\\tSERVICEPERFDATA::$service.perfdata$\\tSERVICEOUTPUT::$service.output$"\n'
+        '  rotation_interval = 1s\n}\n'
+        + host("ds-good", "127.0.5.1", settings) + host("ds-bad", "127.0.5.2", settings))
+    started = time.monotonic()
+    log = (tmp_path / "daemon.log").open("w")
+    daemon = subprocess.Popen([icinga.binary, "daemon", *icinga.defines()], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while not icinga.pipe.exists():
+            assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()
+            assert time.monotonic() < deadline, "icinga2 did not open its command pipe"
+            time.sleep(0.1)
+        now = int(time.time())
+        with icinga.pipe.open("w") as pipe:  # check both now instead of at a random point of 5 minutes
+            for name in ("ds-good", "ds-bad"):
+                pipe.write(f"[{now}] SCHEDULE_FORCED_SVC_CHECK;{name};digitalsentry;{now}\n")
+        results: dict[str, dict[str, str]] = {}
+        while len(results) < 2:
+            assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()
+            assert time.monotonic() < deadline, f"no check result in time; log:\n{(tmp_path / 'daemon.log').read_text()}"
+            time.sleep(0.2)
+            results = {line["HOSTNAME"]: line for line in _perfdata_lines(icinga)
+                       if line.get("SERVICEDESC") == "digitalsentry"}
+        elapsed = time.monotonic() - started
+    finally:
+        daemon.terminate()
+        try:
+            daemon.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        log.close()
+    good, bad = results["ds-good"], results["ds-bad"]
+    assert good["SERVICESTATE"] == "OK", good
+    assert good["SERVICEOUTPUT"].startswith("DIGITALSENTRY OK - 8 ports as expected on 127.0.5.1")
+    assert bad["SERVICESTATE"] == "CRITICAL", bad
+    assert bad["SERVICEOUTPUT"].startswith("DIGITALSENTRY CRITICAL - video 18772/tcp closed")
+    labels = {item.split("=")[0] for item in good["SERVICEPERFDATA"].split()}
+    assert {"sql_browser", "sql", "video", "diagnostics", "web", "api_system", "failing"} <= labels
+    assert "video=0;;1:;0;1" in bad["SERVICEPERFDATA"].split()
+    print(f"icinga2 end to end: {elapsed:.1f} s")
+
+
+def test_icinga2_parses_every_perfdata_label_we_emit(
+    tmp_path: Path, simulate: Callable[..., Simulator], check: Callable[..., CheckRun]
+) -> None:
+    binary = need_program("icinga2", "our perfdata is checked with Icinga 2's own parser")
+    sim = simulate(SimSite(name="a", address="127.0.5.3", audio_clients=2, faults={"diagnostics": "off"}),
+                   SimSite(name="b", address="127.0.5.4", audio_clients=0, faults={"sql-browser": "several"}))
+    runs = [check(*check_args(sim, sim.sites[0]), "-t", "3", "--forbid", "3389/tcp", "-w", "0.5", "-c", "1"),
+            check(*check_args(sim, sim.sites[1]), "-t", "3")]
+    inventory = tmp_path / "sites.toml"
+    sim.inventory_toml(inventory)
+    runs.append(check("--inventory", str(inventory), "-t", "3"))
+    tokens = []
+    for run in runs:
+        assert run.code in (0, 1, 2), run
+        tokens += " ".join(line.split("|", 1)[1] for line in run.lines if "|" in line).split()
+    assert len(tokens) > 40
+    expression = "[" + ", ".join(f'parse_performance_data("{token}")' for token in tokens) + "]"
+    parsed = subprocess.run([binary, "console", "-e", expression], capture_output=True, text=True, timeout=60)
+    assert parsed.returncode == 0, parsed.stdout + parsed.stderr
+    values = json.loads(parsed.stdout)
+    assert len(values) == len(tokens)
+    for token, value in zip(tokens, values):
+        label, _, rest = token.partition("=")
+        assert value["label"] == label.strip("'"), (token, value)
+        assert value["value"] == float(rest.split(";")[0].rstrip("s")), (token, value)
+        assert value["unit"] == ("seconds" if rest.split(";")[0].endswith("s") else ""), (token, value)
