@@ -145,6 +145,8 @@ class SimSite:
     role left out, means ephemeral). ``instances`` are the SQL instances (see ``InstanceSpec``); the
     first is the one the check asks for. ``faults`` maps roles to fault names (``FAULTS``);
     ``latency`` is seconds added before every reply (Browser, PRELOGIN, TLS handshake).
+    ``in_netns=True`` lifts the loopback rule, for a simulator run inside a network namespace that
+    the caller made itself (the firewall and NAT tests): the address is then the namespace's own.
 
     Once the simulator runs, ``ports`` holds role -> actual port (``audio``: the first of
     ``audio_clients`` consecutive ports), ``sql_port`` the SQL port and ``sql_ports`` the port of each
@@ -163,11 +165,12 @@ class SimSite:
         faults: Mapping[str, str] | None = None,
         latency: float = 0.0,
         sql_encryption: int = tds.ENCRYPT_NOT_SUP,
+        in_netns: bool = False,
     ) -> None:
         if not name or not _NAME_CHARS.issuperset(name):
             raise ValueError(f"site name {name!r}: use letters, digits, '.', '_' or '-'")
         self.name = name
-        self.address = _loopback(address)
+        self.address = _loopback(address, in_netns)
         self.family = socket.AF_INET6 if ":" in self.address else socket.AF_INET
         self.roles: tuple[str, ...] = _roles(DEFAULT_ROLES if roles is None else roles)
         if isinstance(audio_clients, bool) or not 0 <= audio_clients <= MAX_AUDIO_CLIENTS:
@@ -287,11 +290,15 @@ class SimSite:
         return shlex.join(args)
 
 
-def _loopback(address: str) -> str:
+def _loopback(address: str, in_netns: bool = False) -> str:
+    """The address, checked to be loopback -- unless ``in_netns``: the caller runs the simulator inside a
+    network namespace it made itself (the firewall/NAT tests), where the address is the namespace's own."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
         raise ValueError(f"address {address!r} is not an IP address (use 127.0.0.0/8 or ::1)") from None
+    if in_netns:
+        return str(ip)
     # ::1 alone for IPv6: Python 3.13 also calls IPv4-mapped ::ffff:127.0.0.1 loopback.
     if not ip.is_loopback or (ip.version == 6 and ip != ipaddress.IPv6Address("::1")):
         raise ValueError(f"address {address} is not loopback: the simulator binds 127.0.0.0/8 or ::1 only")
@@ -1030,6 +1037,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--inventory", metavar="FILE", help="write a TOML inventory of the sites to FILE")
     parser.add_argument("--duration", type=float, metavar="S", help="serve S seconds, then exit (default: "
                                                                     "until Ctrl-C or SIGTERM)")
+    parser.add_argument("--in-netns", action="store_true",
+                        help="allow a non-loopback --address: only inside a network namespace you made")
     args = parser.parse_args(argv)
     roles = [role for role in DEFAULT_ROLES
              if not (args.no_web and role == "web") and not (args.no_api and role.startswith("api-"))]
@@ -1040,7 +1049,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             sim = Simulator.fleet(args.sites, ports=args.ports or "high", first=args.address or FLEET_FIRST,
                                   **options)
         else:
-            sim = Simulator([SimSite(address=args.address or "127.0.0.1", ports=args.ports, **options)])
+            sim = Simulator([SimSite(address=args.address or "127.0.0.1", ports=args.ports,
+                                     in_netns=args.in_netns, **options)])
     except ValueError as exc:
         parser.error(str(exc))
     previous = None
