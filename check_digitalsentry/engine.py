@@ -186,6 +186,22 @@ def _oserror_outcome(exc: OSError, ctx: ProbeContext, what: str) -> Outcome:
     return Outcome(Status.FILTERED, f"{reason} {what}".strip(), {"errno": errno.errorcode.get(code, code)})
 
 
+def _self_connected(sock: socket.socket, ctx: ProbeContext) -> bool:
+    """On loopback the kernel can give a probe of a closed port that very port as its own source port:
+    TCP then "connects" to itself (simultaneous open) and UDP hears its own datagram. A listening port
+    cannot be handed out as a source port, so this means nothing listens there."""
+    try:
+        return bool(sock.getsockname()[:2] == tuple(ctx.address[:2]))
+    except OSError:
+        return False
+
+
+def _self_connect_outcome(ctx: ProbeContext) -> Outcome:
+    transport = ctx.spec.transport.upper()
+    return Outcome(Status.CLOSED, f"nothing listens on {transport} {ctx.spec.port} (the probe was connected to "
+                                  f"itself: its own source port was {ctx.spec.port})")
+
+
 def connect(ctx: ProbeContext) -> Generator[Wait | Open, object, socket.socket | Outcome]:
     """Open a TCP connection to the probe's address: a connected socket, or the Outcome of failure."""
     sock = yield from open_socket(ctx.family, socket.SOCK_STREAM)
@@ -200,6 +216,8 @@ def connect(ctx: ProbeContext) -> Generator[Wait | Open, object, socket.socket |
             return Outcome(Status.INVALID, _RESET_AT_ONCE)
         if err:
             return _oserror_outcome(OSError(err, os.strerror(err)), ctx, "on connect")
+    if _self_connected(sock, ctx):
+        return _self_connect_outcome(ctx)
     return sock
 
 
@@ -259,6 +277,8 @@ def probe_udp(ctx: ProbeContext) -> ProbeGen:
     sent = 0
     try:
         sock.connect(ctx.address)
+        if _self_connected(sock, ctx):
+            return _self_connect_outcome(ctx)
         while True:
             sock.send(b"\x00")
             sent += 1
@@ -298,6 +318,8 @@ def probe_browser(ctx: ProbeContext) -> ProbeGen:
     rounds = 0
     try:
         sock.connect(ctx.address)
+        if _self_connected(sock, ctx):
+            return _self_connect_outcome(ctx)
         while True:
             for request in requests:
                 sock.send(request)

@@ -242,3 +242,25 @@ def test_the_pluggy_path_and_the_builtin_fast_path_agree(listener: int, free_por
         return [(r.role, r.port, r.transport, r.status) for r in report.results]
 
     assert run(BuiltinHooks()) == run(PluggyHooks(make_plugin_manager(autoload=False)))
+
+
+def test_a_probe_the_kernel_connects_to_itself_is_closed_not_open(
+    free_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On loopback the kernel can pick the destination port as the probe's own source port: TCP then
+    # completes a simultaneous open with itself and UDP hears its own datagram. Force that case.
+    original = engine.Scheduler._new_socket
+
+    def same_source_port(self: engine.Scheduler, task: engine._Task, request: engine.Open) -> object:
+        sock = original(self, task, request)
+        if isinstance(sock, socket.socket) and task.ctx.spec.role in ("video", "audio"):
+            sock.bind((LOOPBACK, free_port))
+        return sock
+
+    monkeypatch.setattr(engine.Scheduler, "_new_socket", same_source_port)
+    site = Site("t", (LOOPBACK,), ports={"video": free_port, "audio": free_port}, audio_clients=1, timeout=2)
+    [report] = probe_sites([site])
+    for role in ("video", "audio"):
+        result = result_for(report.results, role)
+        assert result.status is Status.CLOSED, result
+        assert "the probe was connected to itself" in result.detail
