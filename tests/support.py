@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
 
 from check_digitalsentry.simulator import SimSite, Simulator
+
+T = TypeVar("T")
 
 
 class CheckRun:
@@ -56,3 +63,42 @@ def modules_loaded_by(statement: str) -> set[str]:
     env = {key: value for key, value in os.environ.items() if key != "PYTHONDEVMODE"}
     run = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, env=env)
     return set(run.stdout.split())
+
+
+class Daemon:
+    """A monitoring daemon started by a test (``running``), with a way to wait for what it produces."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], logs: list[Path]) -> None:
+        self.proc = proc
+        self.logs = logs
+
+    def _logs(self) -> str:
+        return "\n".join(path.read_text(errors="replace") for path in self.logs if path.exists())
+
+    def until(self, probe: Callable[[], T | None], what: str, timeout: float = 30, interval: float = 0.2) -> T:
+        """Poll ``probe`` until it returns something true; fail (with the logs) if the daemon dies or
+        ``timeout`` seconds pass first."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = probe()
+            if value:
+                return value
+            assert self.proc.poll() is None, f"the daemon exited ({self.proc.returncode}):\n{self._logs()}"
+            assert time.monotonic() < deadline, f"no {what} within {timeout:g} s:\n{self._logs()}"
+            time.sleep(interval)
+
+
+@contextlib.contextmanager
+def running(argv: list[str], log: Path, *more_logs: Path) -> Iterator[Daemon]:
+    """Run a daemon in the foreground for the length of the block; stop it (SIGTERM, then SIGKILL) after."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        try:
+            yield Daemon(proc, [log, *more_logs])
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

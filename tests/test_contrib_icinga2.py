@@ -16,7 +16,7 @@ from typing import Callable
 
 import pytest
 from conftest import REPO, need_program
-from support import CheckRun, check_args
+from support import CheckRun, check_args, running
 
 from check_digitalsentry.simulator import SimSite, Simulator
 
@@ -135,34 +135,20 @@ def test_a_real_icinga2_daemon_runs_the_check_and_records_state_and_perfdata(
         '  rotation_interval = 1s\n}\n'
         + host("ds-good", "127.0.5.1", settings) + host("ds-bad", "127.0.5.2", settings))
     started = time.monotonic()
-    log = (tmp_path / "daemon.log").open("w")
-    daemon = subprocess.Popen([icinga.binary, "daemon", *icinga.defines()], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while not icinga.pipe.exists():
-            assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()
-            assert time.monotonic() < deadline, "icinga2 did not open its command pipe"
-            time.sleep(0.1)
+    with running([icinga.binary, "daemon", *icinga.defines()], tmp_path / "daemon.log") as daemon:
+        daemon.until(icinga.pipe.exists, "command pipe")
         now = int(time.time())
         with icinga.pipe.open("w") as pipe:  # check both now instead of at a random point of 5 minutes
             for name in ("ds-good", "ds-bad"):
                 pipe.write(f"[{now}] SCHEDULE_FORCED_SVC_CHECK;{name};digitalsentry;{now}\n")
-        results: dict[str, dict[str, str]] = {}
-        while len(results) < 2:
-            assert daemon.poll() is None, (tmp_path / "daemon.log").read_text()
-            assert time.monotonic() < deadline, f"no check result in time; log:\n{(tmp_path / 'daemon.log').read_text()}"
-            time.sleep(0.2)
-            results = {line["HOSTNAME"]: line for line in _perfdata_lines(icinga)
-                       if line.get("SERVICEDESC") == "digitalsentry"}
+
+        def both() -> dict[str, dict[str, str]] | None:
+            found = {line["HOSTNAME"]: line for line in _perfdata_lines(icinga)
+                     if line.get("SERVICEDESC") == "digitalsentry"}
+            return found if len(found) == 2 else None
+
+        results = daemon.until(both, "check results of both hosts")
         elapsed = time.monotonic() - started
-    finally:
-        daemon.terminate()
-        try:
-            daemon.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        log.close()
     good, bad = results["ds-good"], results["ds-bad"]
     assert good["SERVICESTATE"] == "OK", good
     assert good["SERVICEOUTPUT"].startswith("DIGITALSENTRY OK - 8 ports as expected on 127.0.5.1")

@@ -15,7 +15,7 @@ from typing import Callable
 
 import pytest
 from conftest import IN_CI, REPO, need_program, script
-from support import check_args
+from support import check_args, running
 
 from check_digitalsentry.simulator import SimSite, Simulator
 
@@ -339,27 +339,15 @@ def test_a_real_nagios4_daemon_runs_the_check_with_the_contrib_templates(
     verify = nagios.verify()
     assert verify.returncode == 0, verify.stdout
     started = time.monotonic()
-    output = (tmp_path / "daemon.out").open("w")
-    daemon = subprocess.Popen([nagios.binary, str(nagios.main)], stdout=output, stderr=subprocess.STDOUT,
-                              stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        results: dict[str, dict[str, str]] = {}
-        while len(results) < 2:
-            assert daemon.poll() is None, (tmp_path / "daemon.out").read_text() + nagios.log.read_text()
-            assert time.monotonic() < deadline, f"no check results in time; log:\n{nagios.log.read_text()}"
-            time.sleep(0.2)
-            results = {block["host_name"]: block for block in status_blocks(nagios.status, "servicestatus")
-                       if block.get("has_been_checked") == "1"}
+    with running([nagios.binary, str(nagios.main)], tmp_path / "daemon.out", nagios.log) as daemon:
+
+        def both() -> dict[str, dict[str, str]] | None:
+            found = {block["host_name"]: block for block in status_blocks(nagios.status, "servicestatus")
+                     if block.get("has_been_checked") == "1"}
+            return found if len(found) == 2 else None
+
+        results = daemon.until(both, "check results of both hosts")
         elapsed = time.monotonic() - started
-    finally:
-        daemon.terminate()
-        try:
-            daemon.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            daemon.kill()
-            daemon.wait()
-        output.close()
     good, bad = results["ds-good"], results["ds-bad"]
     assert good["current_state"] == "0", good
     assert good["plugin_output"].startswith("DIGITALSENTRY OK - 8 ports as expected on 127.0.6.1"), good
