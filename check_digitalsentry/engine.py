@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
     from .plugins import BuiltinHooks as Hooks
 
-    Request = "Wait | Open"
     ProbeGen = Generator["Wait | Open", object, "Outcome"]
     Probe = Callable[["ProbeContext"], ProbeGen]
 
