@@ -12,7 +12,6 @@ Plugins guidelines, for ``--help`` and ``--version``.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -28,6 +27,9 @@ if TYPE_CHECKING:
     from .judge import Verdict
     from .model import SiteReport
 
+    #: (flags, dest, action, metavar, default, help)
+    Option = tuple[tuple[str, ...], str, str, "str | None", object, str]
+
 NAME = "DIGITALSENTRY"
 FORMATS = ("nagios", "json", "openmetrics")
 #: Seconds kept free at the end of -t for judging and printing: the run ends inside -t.
@@ -38,68 +40,185 @@ class UsageError(Exception):
     """Bad arguments or a bad inventory: one line, exit 3."""
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports errors as UNKNOWN (exit 3) instead of exiting 2 (CRITICAL to Icinga)."""
+USAGE = "check_digitalsentry -H HOST [options] | --inventory FILE [--site NAME ...] | --demo"
+DESCRIPTION = ("Check that a Pelco Digital Sentry server's ports are reachable the way DS ControlPoint, DS Admin "
+               "and Pelco Mobile need them.")
+EPILOG = ("Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for bad arguments, --help and --version). "
+          "Roles: sql-browser, sql, video, diagnostics, web, api-system, api-playback, api-camera, audio, forbid.")
 
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(message)
+#: Every option, once: (flags, dest, action, metavar, default, help), by help group. Actions: "store",
+#: "append", "true", "count", and "4"/"6" (the address family). The hot path parses with this table; the
+#: argparse parser built from it only prints --help: importing argparse pulls in gettext and locale,
+#: ~3 ms of every run of a plugin that starts thousands of times a day.
+OPTIONS: tuple[tuple[str, tuple[Option, ...]], ...] = (
+    ("target", (
+        (("-H", "--hostname"), "hostname", "store", "HOST", None, "DS server to check (name or address)"),
+        (("--inventory",), "inventory", "store", "FILE", None,
+         "check sites from a TOML inventory instead of -H"),
+        (("--site",), "site", "append", "NAME", None,
+         "with --inventory: check only this site (repeatable; default all)"),
+        (("--demo",), "demo", "true", None, False, "start an embedded simulated DS site on loopback and check it"),
+        (("--demo-fault",), "demo_fault", "append", "ROLE=FAULT", None,
+         "with --demo: inject a simulator fault, e.g. sql=tarpit (repeatable)"),
+    )),
+    ("Digital Sentry", (
+        (("--sql-instance",), "sql_instance", "store", "NAME", None, "SQL Server instance of the DS database"),
+        (("--sql-port",), "sql_port", "store", "PORT", None, "static SQL port (DS QuickSetup > Tools > "
+         "Configure SQL Ports, DS 7.2.30+); default: ask the SQL Server Browser"),
+        (("--web",), "web", "true", None, False, "DSWebService (Pelco Mobile) is expected on 443"),
+        (("--api",), "api", "true", None, False,
+         "the Pelco API bundle is expected (60001, 60002, 60010; DS 7.8.90+)"),
+        (("--audio-clients",), "audio_clients", "store", "N", "0",
+         "ControlPoint clients receiving audio: UDP 18778, 18779, ... (default 0)"),
+        (("--port",), "port", "append", "ROLE=PORT", None,
+         "external port of a role when NAT remaps it (repeatable)"),
+        (("--forbid",), "forbid", "append", "PORT/PROTO", None,
+         "a port that must NOT be reachable, e.g. 3389/tcp (repeatable)"),
+        (("--severity",), "severity", "append", "ROLE=LEVEL", None,
+         "state when ROLE fails: ok, warning or critical (repeatable)"),
+        (("--tls-verify",), "tls_verify", "true", None, False, "verify the web certificate chain"),
+    )),
+    ("thresholds and timing", (
+        (("-w", "--warning"), "warning", "store", "RANGE", None, "response time per port, seconds (range)"),
+        (("-c", "--critical"), "critical", "store", "RANGE", None, "response time per port, seconds (range)"),
+        (("-t", "--timeout"), "timeout", "store", "SECONDS", "10", "the whole run ends inside this (default 10)"),
+        (("-4",), "family", "4", None, None, "use IPv4 only"),
+        (("-6",), "family", "6", None, None, "use IPv6 only"),
+    )),
+    ("output", (
+        (("--format",), "format", "store", "FORMAT", "nagios", "nagios (default), json or openmetrics"),
+        (("--output",), "output", "store", "FILE", None, "also write the formatted result to FILE, atomically"),
+        (("--quiet",), "quiet", "true", None, False, "print nothing and exit 0 when everything is OK (for cron)"),
+        (("-v", "--verbose"), "verbose", "count", None, 0,
+         "-v one line per port, -vv also the configuration, -vvv tracebacks"),
+        (("-V", "--version"), "version", "true", None, False, "print the version (exits 3)"),
+        (("-h", "--help"), "help", "true", None, False, "print this help (exits 3)"),
+    )),
+)
+_BY_FLAG = {flag: option for _, group in OPTIONS for option in group for flag in option[0]}
+_VALUED = ("store", "append")
 
 
-def _build_parser() -> _Parser:
-    p = _Parser(
-        prog="check_digitalsentry",
-        add_help=False,
-        usage="check_digitalsentry -H HOST [options] | --inventory FILE [--site NAME ...] | --demo",
-        description="Check that a Pelco Digital Sentry server's ports are reachable the way DS "
-        "ControlPoint, DS Admin and Pelco Mobile need them.",
-        epilog="Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for bad arguments, --help and "
-        "--version). Roles: sql-browser, sql, video, diagnostics, web, api-system, api-playback, "
-        "api-camera, audio, forbid.",
-    )
-    g = p.add_argument_group("target")
-    g.add_argument("-H", "--hostname", help="DS server to check (name or address)")
-    g.add_argument("--inventory", metavar="FILE", help="check sites from a TOML inventory instead of -H")
-    g.add_argument("--site", action="append", default=[], metavar="NAME",
-                   help="with --inventory: check only this site (repeatable; default all)")
-    g.add_argument("--demo", action="store_true",
-                   help="start an embedded simulated DS site on loopback and check it")
-    g.add_argument("--demo-fault", action="append", default=[], metavar="ROLE=FAULT",
-                   help="with --demo: inject a simulator fault, e.g. sql=tarpit (repeatable)")
-    g = p.add_argument_group("Digital Sentry")
-    g.add_argument("--sql-instance", metavar="NAME", help="SQL Server instance of the DS database")
-    g.add_argument("--sql-port", metavar="PORT", help="static SQL port (DS QuickSetup > Tools > "
-                   "Configure SQL Ports, DS 7.2.30+); default: ask the SQL Server Browser")
-    g.add_argument("--web", action="store_true", help="DSWebService (Pelco Mobile) is expected on 443")
-    g.add_argument("--api", action="store_true",
-                   help="the Pelco API bundle is expected (60001, 60002, 60010; DS 7.8.90+)")
-    g.add_argument("--audio-clients", metavar="N", default="0",
-                   help="ControlPoint clients receiving audio: UDP 18778, 18779, ... (default 0)")
-    g.add_argument("--port", action="append", default=[], metavar="ROLE=PORT",
-                   help="external port of a role when NAT remaps it (repeatable)")
-    g.add_argument("--forbid", action="append", default=[], metavar="PORT/PROTO",
-                   help="a port that must NOT be reachable, e.g. 3389/tcp (repeatable)")
-    g.add_argument("--severity", action="append", default=[], metavar="ROLE=LEVEL",
-                   help="state when ROLE fails: ok, warning or critical (repeatable)")
-    g.add_argument("--tls-verify", action="store_true", help="verify the web certificate chain")
-    g = p.add_argument_group("thresholds and timing")
-    g.add_argument("-w", "--warning", metavar="RANGE", help="response time per port, seconds (range)")
-    g.add_argument("-c", "--critical", metavar="RANGE", help="response time per port, seconds (range)")
-    g.add_argument("-t", "--timeout", metavar="SECONDS", default="10",
-                   help="the whole run ends inside this (default 10)")
-    fam = g.add_mutually_exclusive_group()
-    fam.add_argument("-4", dest="family", action="store_const", const=4, help="use IPv4 only")
-    fam.add_argument("-6", dest="family", action="store_const", const=6, help="use IPv6 only")
-    g = p.add_argument_group("output")
-    g.add_argument("--format", default="nagios", metavar="FORMAT",
-                   help="nagios (default), json or openmetrics")
-    g.add_argument("--output", metavar="FILE", help="also write the formatted result to FILE, atomically")
-    g.add_argument("--quiet", action="store_true",
-                   help="print nothing and exit 0 when everything is OK (for cron)")
-    g.add_argument("-v", "--verbose", action="count", default=0,
-                   help="-v one line per port, -vv also the configuration, -vvv tracebacks")
-    g.add_argument("-V", "--version", action="store_true", help="print the version (exits 3)")
-    g.add_argument("-h", "--help", action="store_true", help="print this help (exits 3)")
-    return p
+class Args:
+    """The parsed options, as attributes (the ``dest`` names of ``OPTIONS``)."""
+
+    hostname: str | None
+    inventory: str | None
+    site: list[str]
+    demo: bool
+    demo_fault: list[str]
+    sql_instance: str | None
+    sql_port: str | None
+    web: bool
+    api: bool
+    audio_clients: str
+    port: list[str]
+    forbid: list[str]
+    severity: list[str]
+    tls_verify: bool
+    warning: str | None
+    critical: str | None
+    timeout: str
+    family: int | None
+    format: str
+    output: str | None
+    quiet: bool
+    verbose: int
+    version: bool
+    help: bool
+
+    def __init__(self) -> None:
+        for _, group in OPTIONS:
+            for _flags, dest, action, _metavar, default, _help in group:
+                setattr(self, dest, [] if action == "append" else default)
+
+
+def parse_args(argv: Sequence[str]) -> Args:
+    """Parse the command line with ``OPTIONS``, as argparse would: ``--opt=value``, unique prefixes of
+    long options, clustered short flags (``-vvv``); UsageError in argparse's words otherwise."""
+    args = Args()
+    rest = list(argv)
+    while rest:
+        arg = rest.pop(0)
+        if arg.startswith("--") and len(arg) > 2:
+            name, eq, inline = arg.partition("=")
+            option = _long_option(name)
+            if option[2] in _VALUED:
+                if not eq:
+                    inline = _value(option, rest)
+                _apply(args, option, inline)
+            elif eq:
+                raise UsageError(f"argument {'/'.join(option[0])}: ignored explicit argument {inline!r}")
+            else:
+                _apply(args, option, None)
+        elif arg.startswith("-") and len(arg) > 1:
+            at = 1
+            while at < len(arg):
+                short = _BY_FLAG.get("-" + arg[at])
+                if short is None:
+                    raise UsageError(f"unrecognized arguments: {arg}")
+                if short[2] in _VALUED:
+                    _apply(args, short, arg[at + 1:] or _value(short, rest))
+                    break
+                _apply(args, short, None)
+                at += 1
+        else:
+            raise UsageError(f"unrecognized arguments: {arg}")
+    return args
+
+
+def _long_option(name: str) -> Option:
+    option = _BY_FLAG.get(name)
+    if option is not None:
+        return option
+    matches = sorted({flag for flag in _BY_FLAG if flag.startswith(name) and flag.startswith("--")})
+    if len(matches) == 1:
+        return _BY_FLAG[matches[0]]
+    if matches:
+        raise UsageError(f"ambiguous option: {name} could match {', '.join(matches)}")
+    raise UsageError(f"unrecognized arguments: {name}")
+
+
+def _value(option: Option, rest: list[str]) -> str:
+    if not rest or (rest[0].startswith("-") and len(rest[0]) > 1 and not rest[0][1:2].isdigit()):
+        raise UsageError(f"argument {'/'.join(option[0])}: expected one argument")
+    return rest.pop(0)
+
+
+def _apply(args: Args, option: Option, value: str | None) -> None:
+    flags, dest, action = option[0], option[1], option[2]
+    if action == "store":
+        setattr(args, dest, value)
+    elif action == "append":
+        getattr(args, dest).append(value)
+    elif action == "true":
+        setattr(args, dest, True)
+    elif action == "count":
+        setattr(args, dest, getattr(args, dest) + 1)
+    else:  # -4 / -6
+        if args.family not in (None, int(action)):
+            raise UsageError(f"argument {flags[0]}: not allowed with argument -{args.family}")
+        args.family = int(action)
+
+
+def _print_help() -> None:
+    """The help text, formatted by argparse (imported only here)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="check_digitalsentry", add_help=False, usage=USAGE,
+                                     description=DESCRIPTION, epilog=EPILOG)
+    for title, group in OPTIONS:
+        section = parser.add_argument_group(title)
+        for flags, dest, action, metavar, _default, text in group:
+            kind = {"store": "store", "append": "append", "true": "store_true", "count": "count"}
+            if action in kind:
+                if metavar:
+                    section.add_argument(*flags, dest=dest, action=kind[action], help=text, metavar=metavar)
+                else:
+                    section.add_argument(*flags, dest=dest, action=kind[action], help=text)
+            else:
+                section.add_argument(*flags, dest=f"family{action}", action="store_true", help=text)
+    parser.print_help()
 
 
 def _seconds(text: str, option: str) -> float:
@@ -129,7 +248,7 @@ _OPTION_OF = {"ports": "--port", "forbid": "--forbid", "severity": "--severity",
               "warning": "-w", "critical": "-c"}
 
 
-def _sites_from_options(args: argparse.Namespace) -> list[object]:
+def _sites_from_options(args: Args) -> list[object]:
     """One site from the options, validated by the same code as an inventory site."""
     from .inventory import InventoryError, site_from_mapping
 
@@ -173,7 +292,7 @@ def _role_names() -> tuple[str, ...]:
     return tuple(role.name for role in get_hooks().roles())
 
 
-def _sites_from_inventory(args: argparse.Namespace) -> list[object]:
+def _sites_from_inventory(args: Args) -> list[object]:
     from .inventory import InventoryError, load_inventory
 
     clash = [opt for opt, given in (("-H", args.hostname), ("--sql-instance", args.sql_instance),
@@ -184,6 +303,7 @@ def _sites_from_inventory(args: argparse.Namespace) -> list[object]:
     if clash:
         raise UsageError(f"{', '.join(clash)} cannot be combined with --inventory: set them in the inventory")
     try:
+        assert args.inventory is not None
         inventory = load_inventory(args.inventory, roles=_role_names())
         sites = inventory.select(args.site) if args.site else list(inventory.sites)
     except InventoryError as exc:
@@ -490,13 +610,12 @@ def _unknown(message: str, code: int = 3) -> NoReturn:
 def main(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point of the ``check_digitalsentry`` console script."""
     started = time.monotonic()
-    parser = _build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parse_args(sys.argv[1:] if argv is None else argv)
     except UsageError as exc:
         _unknown(f"{exc} (see --help)")
     if args.help:
-        parser.print_help()
+        _print_help()
         sys.exit(3)
     if args.version:
         print(f"check_digitalsentry {__version__}")
@@ -520,7 +639,7 @@ def main(argv: Sequence[str] | None = None) -> NoReturn:
     sys.exit(3)  # pragma: no cover - _run always exits
 
 
-def _run(args: argparse.Namespace, verbose: int, started: float) -> NoReturn:
+def _run(args: Args, verbose: int, started: float) -> NoReturn:
     if args.format not in FORMATS:
         raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {args.format!r}")
     timeout = _seconds(args.timeout, "-t/--timeout")
@@ -539,7 +658,7 @@ def _run(args: argparse.Namespace, verbose: int, started: float) -> NoReturn:
     _check(args, sites, verbose, started, timeout, family)
 
 
-def _check(args: argparse.Namespace, sites: Sequence[object], verbose: int, started: float,
+def _check(args: Args, sites: Sequence[object], verbose: int, started: float,
            timeout: float, family: int) -> NoReturn:
     from .engine import probe_sites
 
@@ -549,7 +668,7 @@ def _check(args: argparse.Namespace, sites: Sequence[object], verbose: int, star
     _present(args, outcome, verbose)
 
 
-def _present(args: argparse.Namespace, outcome: _Outcome, verbose: int) -> NoReturn:
+def _present(args: Args, outcome: _Outcome, verbose: int) -> NoReturn:
     quiet_ok = args.quiet and outcome.state == 0
     if args.quiet and not quiet_ok:
         verbose = max(verbose, 1)  # a problem mailed by cron says everything
@@ -586,7 +705,7 @@ def _nagios_text(outcome: _Outcome, verbose: int) -> str:
     return str(output)
 
 
-def _run_demo(args: argparse.Namespace, verbose: int, started: float, timeout: float, family: int) -> NoReturn:
+def _run_demo(args: Args, verbose: int, started: float, timeout: float, family: int) -> NoReturn:
     """Start the simulator on loopback, say what it is, and check it like any DS server."""
     import shlex
 
@@ -601,7 +720,7 @@ def _run_demo(args: argparse.Namespace, verbose: int, started: float, timeout: f
         print(f"demo: a simulated DS site runs on {sim_site.address}; the check below is the same as\n"
               f"demo:   {sim.command_line(sim_site)}", file=sys.stderr)
         argv = shlex.split(sim.command_line(sim_site))[1:]
-        sub = _build_parser().parse_args(argv)
+        sub = parse_args(argv)
         for key in ("format", "output", "quiet", "warning", "critical", "timeout", "verbose"):
             setattr(sub, key, getattr(args, key))
         _check(sub, _sites_from_options(sub), verbose, started, timeout, family)

@@ -17,7 +17,7 @@ from check_digitalsentry.simulator import Simulator
 
 #: Each costs 10-40 ms of CPU here; none is needed to check a DS server by address.
 HEAVY = {"asyncio", "dataclasses", "pluggy", "importlib.metadata", "typing", "inspect", "tomllib", "tomli",
-         "threading", "ssl", "datetime"}
+         "threading", "ssl", "datetime", "argparse", "gettext", "locale"}
 #: nagiosplugin itself imports threading (logging does): what the check's run adds is the rest.
 RUN_HEAVY = HEAVY - {"threading"}
 
