@@ -220,6 +220,18 @@ def connect(ctx: ProbeContext) -> Generator[Wait | Open, object, socket.socket |
     return sock
 
 
+def connect_udp(ctx: ProbeContext) -> Generator[Wait | Open, object, socket.socket | Outcome]:
+    """A UDP socket connected to the probe's address (so that ICMP errors reach it), or the Outcome."""
+    sock = yield from open_socket(ctx.family, socket.SOCK_DGRAM)
+    try:
+        sock.connect(ctx.address)
+    except OSError as exc:
+        return _oserror_outcome(exc, ctx, "")
+    if _self_connected(sock, ctx):
+        return _self_connect_outcome(ctx)
+    return sock
+
+
 def read_until(
     ctx: ProbeContext, sock: socket.socket, complete: Callable[[bytes], bool], limit: int = 1 << 16
 ) -> Generator[Wait | Open, object, tuple[bytes, str]]:
@@ -271,13 +283,12 @@ def probe_tcp(ctx: ProbeContext) -> ProbeGen:
 
 def probe_udp(ctx: ProbeContext) -> ProbeGen:
     """A datagram on a connected socket: ICMP port-unreachable is closed, silence is open|filtered."""
-    sock = yield from open_socket(ctx.family, socket.SOCK_DGRAM)
+    sock = yield from connect_udp(ctx)
+    if isinstance(sock, Outcome):
+        return sock
     listen_until = min(ctx.deadline, ctx.started + UDP_LISTEN)
     sent = 0
     try:
-        sock.connect(ctx.address)
-        if _self_connected(sock, ctx):
-            return _self_connect_outcome(ctx)
         while True:
             sock.send(b"\x00")
             sent += 1
@@ -312,13 +323,12 @@ def probe_browser(ctx: ProbeContext) -> ProbeGen:
     what the Browser does list (the Browser ignores requests for instances it does not have)."""
     wanted = ctx.site.sql_instance
     requests = [ssrp.build_request(wanted)]
-    sock = yield from open_socket(ctx.family, socket.SOCK_DGRAM)
+    sock = yield from connect_udp(ctx)
+    if isinstance(sock, Outcome):
+        return sock
     listed: list[ssrp.Instance] = []
     rounds = 0
     try:
-        sock.connect(ctx.address)
-        if _self_connected(sock, ctx):
-            return _self_connect_outcome(ctx)
         while True:
             for request in requests:
                 sock.send(request)
