@@ -415,7 +415,10 @@ def installed_build(ctx: Context) -> str:
              f"{proc.stderr.strip()}")
     core, plugin, pyc = proc.stdout.split("\n")[:3]
     pkg = Path(core).parent
-    if REPO in Path(core).resolve().parents or REPO in Path(plugin).resolve().parents:
+    # The source packages themselves, not anything under the repository: the Quick start's venv
+    # (REPO/.venv) holds a real installed copy in its site-packages.
+    sources = {(REPO / "check_digitalsentry").resolve(), (REPO / "pytest_dsports").resolve()}
+    if Path(core).resolve().parent in sources or Path(plugin).resolve().parent in sources:
         fail(f"the venv imports the project from the source tree ({core}): an editable install or a path "
              f"hack. Measure an installed build: python3 -m venv /tmp/benchvenv && "
              f"/tmp/benchvenv/bin/pip install '{REPO}[pytest]' (no -e)")

@@ -1,7 +1,8 @@
-"""The shared conformance corpus (``<repo>/../shared/conformance``): loading, checking, classifying.
+"""The conformance corpus (``tests/data/conformance``, copied from the team's shared corpus with each
+sample's source in its README and ``expected.json``): loading, checking, classifying.
 
-CI always has the corpus, so a missing corpus fails the tests that need it (with this module's
-message), it never skips them. ``classify`` names the test branch that covers each sample; a sample
+The corpus is part of the repository, so a missing corpus fails the tests that need it (with this
+module's message), it never skips them. ``classify`` names the test branch that covers each sample; a sample
 it does not know fails ``test_every_conformance_sample_is_covered`` instead of being left out.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-CORPUS = REPO.parent / "shared" / "conformance"
+CORPUS = REPO / "tests" / "data" / "conformance"
 EXPECTED = CORPUS / "expected.json"
 
 #: Every kind of sample and the test that covers it.
@@ -35,8 +36,8 @@ def missing_reason() -> str | None:
     """Why the corpus cannot be used, or None when it can."""
     if not EXPECTED.is_file():
         return (
-            f"conformance corpus not found: {EXPECTED} does not exist. The tests expect the shared "
-            f"corpus next to the repository ({CORPUS}); CI always provides it."
+            f"conformance corpus not found: {EXPECTED} does not exist (it is part of the repository: "
+            f"restore tests/data/conformance with git checkout)"
         )
     return None
 

@@ -412,3 +412,32 @@ def test_every_option_has_a_typed_attribute() -> None:
 
     dests = {option[1] for _, group in OPTIONS for option in group}
     assert dests == set(Args.__annotations__)
+
+
+@pytest.mark.parametrize("args", [
+    ("--version",),
+    ("-H",),
+    ("-H", "127.0.0.1", "--port", "vidoe=1"),
+    ("--bogus",),
+])
+def test_python_m_is_the_console_script(args: tuple[str, ...], check: Check) -> None:
+    import subprocess
+    import sys
+
+    module = subprocess.run([sys.executable, "-m", "check_digitalsentry", *args], capture_output=True,
+                            text=True, timeout=60, stdin=subprocess.DEVNULL)
+    script = check(*args)
+    assert (module.returncode, module.stdout, module.stderr) == (script.code, script.stdout, script.stderr)
+    assert module.returncode == 3
+
+
+def test_python_m_checks_a_site_as_the_console_script_does(simulate: Simulate, check: Check) -> None:
+    import subprocess
+    import sys
+
+    sim = simulate(faults={"video": "off"})
+    module = subprocess.run([sys.executable, "-m", "check_digitalsentry", *check_args(sim), "-t", "3"],
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+    script = check(*check_args(sim), "-t", "3")
+    assert module.returncode == script.code == 2
+    assert module.stdout.split(" | ")[0] == script.first
