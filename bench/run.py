@@ -62,8 +62,8 @@ TARGET_FLEET_RSS_MB = 150.0
 TARGET_FLEET_VS_NMAP = 20.0
 
 FLOOR_IMPORTS = "import nagiosplugin, ssl, socket"
-CORE_IMPORTS = ("import check_digitalsentry.cli, check_digitalsentry.engine, check_digitalsentry.judge, "
-                "check_digitalsentry.inventory")
+CORE_IMPORTS = ("import check_digitalsentry.nagios.main, check_digitalsentry.nagios.glue, "
+                "check_digitalsentry.engine, check_digitalsentry.judge, check_digitalsentry.plugins")
 #: nft ruleset for the degraded row: the server namespace drops everything that comes in.
 DROP_ALL = """\
 flush ruleset
@@ -846,7 +846,7 @@ def phase_startup(ctx: Context) -> tuple[list[Row], str]:
         measured("4b", "startup: `python -c pass` (the bare interpreter, same venv)", s_bare),
         measured("4c", f"floor: `python -c \"{FLOOR_IMPORTS}\"` (again, interleaved with 4a, 4b, 4d)", s_floor),
         measured("4d", f"startup: the floor + the core: `python -c \"{FLOOR_IMPORTS}; import "
-                       "check_digitalsentry.cli, .engine, .judge, .inventory\"`", s_core),
+                       "check_digitalsentry.nagios.main, .nagios.glue, .engine, .judge, .plugins\"`", s_core),
         Row("4", "startup: --version CPU over the bare interpreter",
             value=f"+{version_over_bare} ({s_version.cpu / floor_cpu:.2f}x the floor)",
             target="(report)", result="-"),

@@ -1,13 +1,19 @@
 """check_digitalsentry: probe core and Nagios/Icinga frontend for Pelco Digital Sentry port exposure.
 
-Package layout (imports only flow downwards in this list):
+Layers, bottom up (imports only flow upwards from here; ruff's banned-import rules in pyproject.toml
+and tests/test_layers.py keep it so):
 
-- ``protocols``  -- sans-I/O codecs: SQL Server Browser (MC-SQLR) and TDS PRELOGIN;
-- ``catalogue``, ``model``, ``ranges``, ``inventory`` -- what a DS site exposes and how we describe it;
-- ``engine``, ``plugins`` -- the probe engine that owns sockets and time, and its pluggy hooks;
+- ``protocols/`` -- sans-I/O codecs: SQL Server Browser (MC-SQLR), TDS PRELOGIN, X.509;
+- ``model``, ``ranges``, ``catalogue``, ``schema``, ``inventory`` -- the value objects, the DS port
+  catalogue, a site's settings declared once, and the TOML inventory;
+- ``engine/`` -- the probe engine that owns sockets, DNS and time (probe API, probes, scheduler, DS
+  orchestration); ``hookspecs`` (the plugin contract), ``builtin`` and ``plugins`` (the hooks a
+  frontend hands the engine);
 - ``judge`` -- the one judgement of probe results, shared by both frontends;
-- ``simulator`` -- an embedded simulated DS site on loopback;
-- ``cli`` -- the Nagios/Icinga frontend (the only module that imports nagiosplugin).
+- ``render/`` -- presentation: Nagios text and perfdata, JSON, OpenMetrics;
+- ``nagios/`` -- the Nagios/Icinga frontend (the only place that imports nagiosplugin); the pytest
+  frontend is the ``pytest_dsports`` package beside this one;
+- ``simulator/`` -- simulated DS sites on loopback (a test and demo tool the core never imports).
 
 This file stays tiny: a check plugin starts thousands of times a day, and ``--version`` must not
 pay for anything it does not print.

@@ -1,6 +1,6 @@
 """``python -m check_digitalsentry``: the check plugin's entry point, exactly as the console script."""
 
-from check_digitalsentry.cli import main
+from check_digitalsentry.nagios.main import main
 
 if __name__ == "__main__":
     main()

@@ -2,7 +2,7 @@
 
 Every row names its source; the role names here are the names used everywhere else (CLI, inventory,
 perfdata labels, JSON, pytest ids). Plugins can add roles through the ``digitalsentry_roles`` hook
-(see ``plugins``); ``expected_ports`` turns a site into the list of ports to probe.
+(see ``hookspecs``); ``expected_ports`` turns a site into the list of ports to probe.
 
 Sources (details and confidence in the project's ``reference/digital-sentry.md``):
 
@@ -16,11 +16,13 @@ Sources (details and confidence in the project's ``reference/digital-sentry.md``
 
 from __future__ import annotations
 
-from .model import PortSpec, Site, State
+from check_digitalsentry.model import PortSpec, State
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
+
+    from check_digitalsentry.schema import Site
 
 #: When a role is expected: always, only with ``web``/``api`` set on the site, or per audio client.
 ALWAYS, WEB, API, AUDIO = "always", "web", "api", "audio"

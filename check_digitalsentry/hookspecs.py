@@ -1,9 +1,11 @@
-"""Plugin contract (core layer): the pluggy hook specifications of the probe core.
+"""Plugin contract (core layer): the pluggy hook specifications of the probe core -- the contract only.
 
 Project name ``digitalsentry``; plugins are found through the entry-point group
-``check_digitalsentry`` (see ``plugins``) or registered by a frontend. Both frontends -- the check
-plugin and pytest_dsports -- run every probe through these hooks. Importing this module imports
-pluggy; the engine only does that when a plugin is present (see ``plugins`` for why).
+``check_digitalsentry`` (see ``plugins``, which also holds the built-in implementation) or registered by
+a frontend. Both frontends -- the check plugin and pytest_dsports -- hand these hooks to the engine, so
+every probe goes through them. Importing this module imports pluggy; the check plugin only does that
+when a plugin is installed (see ``plugins`` for why). The probe API the hooks speak of (``Open``,
+``Wait``, ``Outcome``, ``ProbeContext``) is ``engine.api``.
 
 Example plugin (a module named in ``[project.entry-points.check_digitalsentry]``)::
 
@@ -25,9 +27,10 @@ import pluggy
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from .catalogue import Role
-    from .engine import Probe
-    from .model import PortResult, PortSpec, Site
+    from check_digitalsentry.catalogue import Role
+    from check_digitalsentry.engine.api import Probe
+    from check_digitalsentry.model import PortResult, PortSpec
+    from check_digitalsentry.schema import Site
 
 PROJECT = "digitalsentry"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -51,21 +54,11 @@ def digitalsentry_port_specs(site: Site, specs: list[PortSpec]) -> None:
 
 @hookspec(firstresult=True)
 def digitalsentry_probe(spec: PortSpec, site: Site) -> Probe | None:
-    """Supply the probe for a port: a generator function taking an ``engine.ProbeContext`` that
-    yields ``engine.Open``/``engine.Wait`` requests and returns an ``engine.Outcome``. The first
+    """Supply the probe for a port: a generator function taking an ``engine.api.ProbeContext`` that
+    yields ``engine.api.Open``/``Wait`` requests and returns an ``engine.api.Outcome``. The first
     non-None answer wins; the built-in probes answer last."""
 
 
 @hookspec
 def digitalsentry_port_result(site: Site, result: PortResult) -> None:
     """Observe each port result as soon as its host is done (logging, metrics, audit trails)."""
-
-
-class BuiltinPlugin:
-    """The built-in probes, registered like any other plugin (and answering last)."""
-
-    @hookimpl(trylast=True)
-    def digitalsentry_probe(self, spec: PortSpec, site: Site) -> Probe:
-        from .engine import default_probe
-
-        return default_probe(spec)

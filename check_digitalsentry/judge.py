@@ -11,18 +11,28 @@ Icinga, in cron and in a pytest handover run. Rules:
   port's severity (catalogue default, or the site's override);
 - a forbidden port that is reachable (``open``/``invalid``) gives its severity (CRITICAL by default);
   one that is ``open|filtered`` is OK with a note (it could not be proved closed);
-- a probe that crashed (an internal error, not the network) is UNKNOWN.
+- a probe that crashed (an internal error, not the network) is UNKNOWN;
+- what the SQL Server Browser said about the SQL port becomes advice in the sentence: a port it names
+  that does not answer is "forward TCP N" (the NAT failure DS sites actually have); a static port it
+  does not name is noted.
+
+``Verdict.detail`` is the probe's sentence as the judgement words it; ``Verdict.reason`` adds the port
+and status in front: ``video 18772/tcp closed: connection refused ...``. Renderers present these and
+never re-judge.
 """
 
 from __future__ import annotations
 
-from .model import State, Status
+import time
+
+from check_digitalsentry.model import State, Status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
-    from .model import PortResult, Site, SiteReport
+    from check_digitalsentry.model import PortResult, SiteReport
+    from check_digitalsentry.schema import Site
 
 #: Roles whose silence is a failure: their whole job is to answer.
 MUST_ANSWER = frozenset({"sql-browser"})
@@ -31,14 +41,16 @@ MUST_ANSWER = frozenset({"sql-browser"})
 class Verdict:
     """A judged port result: the state, and the sentence that says why (with what to do)."""
 
-    __slots__ = ("note", "reason", "result", "site", "state")
+    __slots__ = ("detail", "note", "reason", "result", "site", "state")
 
-    def __init__(self, site: Site, result: PortResult, state: State, reason: str, note: str = "") -> None:
+    def __init__(self, site: Site, result: PortResult, state: State, reason: str, note: str = "",
+                 detail: str | None = None) -> None:
         self.site = site
         self.result = result
         self.state = state
         self.reason = reason  #: one sentence, e.g. "video 18772/tcp filtered: no answer within 10.0 s"
         self.note = note  #: what an OK result still wants said (UDP silence, a skipped check)
+        self.detail = result.detail if detail is None else detail  #: the probe's sentence, as judged
 
     @property
     def ok(self) -> bool:
@@ -54,43 +66,57 @@ def where(result: PortResult) -> str:
     return f"{port}/{result.transport}"
 
 
+def _detail(result: PortResult) -> str:
+    """The probe's sentence, with what the SQL Server Browser's answer means for the SQL port."""
+    facts, status, port = result.facts, result.status, result.port
+    if result.role != "sql" or result.spec.forbidden:
+        return result.detail
+    if facts.get("sql_port_from") == "browser" and status in (Status.FILTERED, Status.CLOSED):
+        verb = "does not answer" if status is Status.FILTERED else "refuses connections"
+        return f"the SQL Server Browser names {port} but it {verb} ({result.detail}) — forward TCP {port}"
+    named = facts.get("sql_browser_ports")
+    if isinstance(named, list) and named:
+        return f"{result.detail}; note: the SQL Server Browser names {', '.join(map(str, named))}, not {port}"
+    return result.detail
+
+
 def judge(site: Site, result: PortResult) -> Verdict:
     """Judge one port result against what the site expects of it."""
     spec, status = result.spec, result.status
     head = f"{spec.role} {where(result)} {status}"
+    detail = _detail(result)
     if result.facts.get("internal_error"):
-        return Verdict(site, result, State.UNKNOWN, f"{head}: {result.detail}")
+        return Verdict(site, result, State.UNKNOWN, f"{head}: {detail}", detail=detail)
     if spec.forbidden:
         if status.reachable:
+            note = "reachable, tolerated (severity ok)" if spec.severity is State.OK else ""
             return Verdict(site, result, spec.severity,
-                           f"{head}: reachable but must not be ({result.detail}) — block {where(result)}")
+                           f"{head}: reachable but must not be ({detail}) — block {where(result)}", note, detail)
         note = ""
         if status is Status.OPEN_FILTERED:
             note = "silent: could not be proved closed (UDP)"
         elif status in (Status.UNRESOLVED, Status.UNKNOWN):
-            note = f"not probed: {result.detail}"
-        return Verdict(site, result, State.OK, f"{head}: not reachable, as required", note)
+            note = f"not probed: {detail}"
+        return Verdict(site, result, State.OK, f"{head}: not reachable, as required", note, detail)
     if status is Status.OPEN:
-        return _judge_time(site, result, head)
+        return _judge_time(site, result, head, detail)
     if status is Status.OPEN_FILTERED and spec.role not in MUST_ANSWER:
-        return Verdict(site, result, State.OK, f"{head}: {result.detail}",
-                       "silence proves nothing either way: not counted as a failure")
+        return Verdict(site, result, State.OK, f"{head}: {detail}",
+                       "silence proves nothing either way: not counted as a failure", detail)
     state = spec.severity
     note = f"{status} tolerated (severity ok)" if state is State.OK else ""
-    return Verdict(site, result, state, f"{head}: {result.detail}", note)
+    return Verdict(site, result, state, f"{head}: {detail}", note, detail)
 
 
-def _judge_time(site: Site, result: PortResult, head: str) -> Verdict:
+def _judge_time(site: Site, result: PortResult, head: str, detail: str) -> Verdict:
     seconds = result.seconds
-    detail = f"{head}: {result.detail}"
-    if seconds is None:
-        return Verdict(site, result, State.OK, detail)
-    for limit, state, word in ((site.critical, State.CRITICAL, "critical"),
-                               (site.warning, State.WARNING, "warning")):
-        if limit is not None and limit.violated_by(seconds):
-            return Verdict(site, result, state,
-                           f"{head} but slow: answered in {seconds:.3f} s, outside the {word} range {limit}")
-    return Verdict(site, result, State.OK, detail)
+    if seconds is not None:
+        for limit, state, word in ((site.critical, State.CRITICAL, "critical"),
+                                   (site.warning, State.WARNING, "warning")):
+            if limit is not None and limit.violated_by(seconds):
+                return Verdict(site, result, state, f"{head} but slow: answered in {seconds:.3f} s, outside the "
+                                                    f"{word} range {limit}", detail=detail)
+    return Verdict(site, result, State.OK, f"{head}: {detail}", detail=detail)
 
 
 def judge_report(report: SiteReport) -> list[Verdict]:
@@ -101,6 +127,47 @@ def judge_report(report: SiteReport) -> list[Verdict]:
 def worst(verdicts: Iterable[Verdict]) -> State:
     """The overall state: the worst verdict (UNKNOWN ranks above CRITICAL, as in nagiosplugin)."""
     return max((v.state for v in verdicts), default=State.OK)
+
+
+def up(verdict: Verdict) -> int:
+    """1 when an expected port answered as its role needs, or a forbidden port answered at all; else 0."""
+    status = verdict.result.status
+    return int(status.reachable if verdict.result.spec.forbidden else status is Status.OPEN)
+
+
+class JudgedSite:
+    """One site's report, its verdicts in report order, its worst state and its failing verdicts."""
+
+    __slots__ = ("failing", "report", "site", "state", "verdicts")
+
+    def __init__(self, report: SiteReport) -> None:
+        self.report = report
+        self.site = report.site
+        self.verdicts: list[Verdict] = judge_report(report)
+        self.state: State = worst(self.verdicts)
+        self.failing = [v for v in self.verdicts if not v.ok]
+
+
+class JudgedRun:
+    """A run judged once: ``sites`` (JudgedSite), all ``verdicts`` in order, the overall ``state``. What
+    every renderer reads; building it is linear in the number of ports.
+
+    ``seconds`` is how long the run took (its caller's clock); ``checked_at`` the Unix time it ended.
+    """
+
+    def __init__(self, sites: Sequence[JudgedSite], seconds: float, checked_at: float | None = None) -> None:
+        self.sites = list(sites)
+        self.reports = [judged.report for judged in self.sites]
+        self.verdicts: list[Verdict] = [v for judged in self.sites for v in judged.verdicts]
+        self.state: State = max((judged.state for judged in self.sites), default=State.OK)
+        self.failing: list[Verdict] = [v for judged in self.sites for v in judged.failing]
+        self.seconds = seconds
+        self.checked_at = time.time() if checked_at is None else checked_at
+
+    @classmethod
+    def of(cls, reports: Sequence[SiteReport], seconds: float) -> JudgedRun:
+        """Judge the reports of one engine run."""
+        return cls([JudgedSite(report) for report in reports], seconds)
 
 
 def advice(verdict: Verdict) -> str:

@@ -1,8 +1,8 @@
 """Shared model (core layer): the value objects every other layer passes around.
 
-No I/O here. Start-up cost matters (a check plugin runs thousands of times a day), so these are plain
-``__slots__`` classes instead of dataclasses (``import dataclasses`` costs ~11 ms CPU, more than all of
-our own code) and nothing imports ``typing`` at run time.
+A site and its settings are ``schema.Site``. No I/O here. Start-up cost matters (a check plugin runs
+thousands of times a day), so these are plain ``__slots__`` classes instead of dataclasses (``import
+dataclasses`` costs ~11 ms CPU, more than all of our own code) and nothing imports ``typing`` at run time.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from .ranges import Range
+    from check_digitalsentry.schema import Site
 
 
 class Status(str, enum.Enum):
@@ -94,71 +94,6 @@ def _key(spec: PortSpec) -> tuple[object, ...]:
     return (spec.role, spec.port, spec.transport, spec.severity, spec.forbidden)
 
 
-class Site:
-    """One DS site: where its servers are and what they are expected to expose.
-
-    Built by the inventory loader or by a frontend from its options; the probe engine reads it.
-    ``ports`` remaps a role to the external port it is reached on (NAT, or a simulator on high ports);
-    for ``audio`` it remaps the first port of the range. ``forbid`` holds ``(port, transport)`` pairs.
-    """
-
-    __slots__ = (
-        "api",
-        "audio_clients",
-        "critical",
-        "description",
-        "forbid",
-        "hosts",
-        "name",
-        "ports",
-        "severity",
-        "sql_instance",
-        "sql_port",
-        "timeout",
-        "tls_verify",
-        "warning",
-        "web",
-    )
-
-    def __init__(
-        self,
-        name: str,
-        hosts: tuple[str, ...],
-        *,
-        sql_instance: str | None = None,
-        sql_port: int | None = None,
-        web: bool = False,
-        api: bool = False,
-        audio_clients: int = 0,
-        ports: Mapping[str, int] | None = None,
-        forbid: tuple[tuple[int, str], ...] = (),
-        severity: Mapping[str, State] | None = None,
-        timeout: float = 10.0,
-        warning: Range | None = None,
-        critical: Range | None = None,
-        tls_verify: bool = False,
-        description: str = "",
-    ) -> None:
-        self.name = name
-        self.hosts = tuple(hosts)
-        self.sql_instance = sql_instance
-        self.sql_port = sql_port
-        self.web = web
-        self.api = api
-        self.audio_clients = audio_clients
-        self.ports: dict[str, int] = dict(ports or {})
-        self.forbid = tuple(forbid)
-        self.severity: dict[str, State] = dict(severity or {})
-        self.timeout = timeout
-        self.warning = warning
-        self.critical = critical
-        self.tls_verify = tls_verify
-        self.description = description
-
-    def __repr__(self) -> str:
-        return f"Site({self.name!r}, hosts={self.hosts!r})"
-
-
 class PortResult:
     """What the engine found at one port of one host: data, never an exception.
 
@@ -166,7 +101,7 @@ class PortResult:
     sentence; ``facts`` holds what the probe learned (instance name, SQL version, TLS subject...).
     """
 
-    __slots__ = ("address", "detail", "facts", "host", "seconds", "spec", "status")
+    __slots__ = ("address", "detail", "facts", "host", "planned", "seconds", "source", "spec", "status")
 
     def __init__(
         self,
@@ -177,8 +112,15 @@ class PortResult:
         seconds: float | None,
         detail: str,
         facts: Mapping[str, object] | None = None,
+        planned: PortSpec | None = None,
+        source: str | None = None,
     ) -> None:
         self.spec = spec
+        #: the spec this result answers, as planned before the probe (the same object): for a SQL port
+        #: named by the SQL Server Browser, ``spec`` has the port and ``planned`` is ``sql[dynamic/tcp]``
+        self.planned = spec if planned is None else planned
+        #: the local address the probe's socket used (the vantage point), when it had one
+        self.source = source
         self.host = host
         self.address = address
         self.status = status
@@ -204,14 +146,20 @@ class PortResult:
 
 
 class SiteReport:
-    """All port results of one site, in a stable order (host, then the catalogue's role order)."""
+    """All port results of one site, in a stable order (host, then the catalogue's role order).
 
-    __slots__ = ("results", "seconds", "site")
+    ``seconds`` is how long the site's probes took; ``budget`` the time they were given (the site's
+    own timeout, capped by the run's).
+    """
 
-    def __init__(self, site: Site, results: list[PortResult], seconds: float) -> None:
+    __slots__ = ("budget", "results", "seconds", "site")
+
+    def __init__(self, site: Site, results: list[PortResult], seconds: float, budget: float = 10.0) -> None:
         self.site = site
         self.results = results
         self.seconds = seconds
+        self.budget = budget
 
     def __repr__(self) -> str:
         return f"SiteReport({self.site.name!r}, {len(self.results)} results, {self.seconds:.3f}s)"
+

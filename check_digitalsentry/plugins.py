@@ -1,4 +1,9 @@
-"""Plugin manager (core layer): how the engine reaches the hooks of ``hookspecs``.
+"""Plugin manager (core layer): the hooks a frontend hands the engine -- built-in plugin, installed
+plugins, and the pluggy-free fast path.
+
+The contract is ``hookspecs``; the built-in implementation (the probes of ``engine.probes``) is
+``builtin``, registered like any plugin. Imports flow one way: this module imports the engine and the contract; the
+engine imports neither (a frontend passes ``get_hooks()`` to ``engine.probe_sites``).
 
 Strategy: ``import pluggy`` costs ~30 ms CPU here (half the floor of interpreter + nagiosplugin + ssl)
 and ``importlib.metadata`` ~35 ms, in a process that runs thousands of times a day. So a pluggy
@@ -17,7 +22,8 @@ from __future__ import annotations
 import os
 import sys
 
-from . import catalogue
+from check_digitalsentry import catalogue
+from check_digitalsentry.engine.probes import BuiltinHooks
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -25,30 +31,16 @@ if TYPE_CHECKING:
 
     import pluggy
 
-    from .engine import Probe
-    from .model import PortResult, PortSpec, Site
+    from check_digitalsentry.engine.api import Probe
+    from check_digitalsentry.model import PortResult, PortSpec
+    from check_digitalsentry.schema import Site
 
 #: The entry-point group that installed plugins declare.
 GROUP = "check_digitalsentry"
 DISABLE_ENV = "DIGITALSENTRY_DISABLE_PLUGIN_AUTOLOAD"
 
-
-class BuiltinHooks:
-    """The hooks as they answer with only the built-in plugin: no pluggy import."""
-
-    def roles(self) -> tuple[catalogue.Role, ...]:
-        return catalogue.ROLES
-
-    def port_specs(self, site: Site, specs: list[PortSpec]) -> list[PortSpec]:
-        return specs
-
-    def probe_for(self, spec: PortSpec, site: Site) -> Probe:
-        from .engine import default_probe
-
-        return default_probe(spec)
-
-    def port_result(self, site: Site, result: PortResult) -> None:
-        return None
+__all__ = ["DISABLE_ENV", "GROUP", "BuiltinHooks", "PluggyHooks", "get_hooks", "make_plugin_manager",
+           "plugins_declared"]
 
 
 class PluggyHooks(BuiltinHooks):
@@ -100,11 +92,11 @@ def make_plugin_manager(*, autoload: bool = True) -> pluggy.PluginManager:
     """A pluggy manager with the hook specs, the built-in plugin and (unless disabled) installed plugins."""
     import pluggy
 
-    from . import hookspecs
+    from check_digitalsentry import builtin, hookspecs
 
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    pm.register(hookspecs.BuiltinPlugin(), name="builtin")
+    pm.register(builtin, name="builtin")
     if autoload and not os.environ.get(DISABLE_ENV):
         pm.load_setuptools_entrypoints(GROUP)
     return pm

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     import pytest
 
     from check_digitalsentry.judge import Verdict
-    from check_digitalsentry.model import Site
+    from check_digitalsentry.schema import Site
 
 
 def pytest_dsports_site_loaded(site: Site, config: pytest.Config) -> None:

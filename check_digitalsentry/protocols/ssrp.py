@@ -3,7 +3,8 @@
 Implements [MC-SQLR] 2.2.1-2.2.5: the client requests CLNT_BCAST_EX, CLNT_UCAST_EX, CLNT_UCAST_INST and
 CLNT_UCAST_DAC, and the server's SVR_RESP with its RESP_DATA records (plus the 6-byte DAC form of SVR_RESP),
 in both directions: ``build_request``/``parse_response`` for the probe engine, ``parse_request``/
-``build_response`` for the simulator. Formats and quirks: ``shared/reference/protocols.md`` sections 1, 3, 4.
+``build_response`` for the simulator. Formats and quirks: [MC-SQLR] (cited by section) and the
+conformance corpus in ``tests/data/conformance``.
 
 Strategy: one UDP datagram is one message, so every function here takes or returns a whole datagram and
 there is no buffering state. A reply is checked from the outside in (opcode, RESP_SIZE, then records) and
@@ -38,7 +39,7 @@ Choices (where the spec or real clients leave room):
 
 from __future__ import annotations
 
-from . import MalformedReply
+from check_digitalsentry.protocols import MalformedReply
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

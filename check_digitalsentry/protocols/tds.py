@@ -5,7 +5,7 @@ the option table and its VERSION, ENCRYPTION, INSTOPT, THREADID, MARS and FEDAUT
 the client (``build_prelogin``, ``reply_complete``, ``parse_prelogin_response``) and for the simulator
 (``request_complete``, ``parse_prelogin_request``, ``build_prelogin_response``). TDS 8.0 "strict" servers
 speak TLS first; ``looks_like_tls`` recognises their answer. Formats and quirks:
-``shared/reference/protocols.md`` sections 2, 3, 4.
+[MS-TDS] (cited by section) and the conformance corpus in ``tests/data/conformance``.
 
 Strategy: framing and content are separate steps. ``reply_complete`` only walks packet headers, so the
 engine can feed it whatever it has read so far and stop reading once it says True -- a whole message, or
@@ -39,7 +39,7 @@ from __future__ import annotations
 
 import struct
 
-from . import MalformedReply
+from check_digitalsentry.protocols import MalformedReply
 
 PACKET_REPLY = 0x04  #: "tabular result": the type of the server's PRELOGIN reply
 PACKET_PRELOGIN = 0x12  #: the type of the client's PRELOGIN
@@ -218,6 +218,20 @@ def _request_key(p: PreloginRequest) -> tuple[object, ...]:
         p.options,
         p.packet_id,
     )
+
+
+#: SQL Server's major version -> its product year (what people call it).
+SQL_PRODUCTS = {8: "2000", 9: "2005", 10: "2008", 11: "2012", 12: "2014", 13: "2016",
+                14: "2017", 15: "2019", 16: "2022", 17: "2025"}
+
+
+def sql_product(version: tuple[int, ...]) -> str:
+    """"SQL Server 2019" for (15, 0, ...); 10.50 is 2008 R2; unknown majors are said as such."""
+    major, minor = version[0], version[1]
+    year = SQL_PRODUCTS.get(major)
+    if year is None:
+        return f"SQL Server (unknown major version {major})"
+    return f"SQL Server {year}{' R2' if (major, minor) == (10, 50) else ''}"
 
 
 def _encryption_name(value: int) -> str:

@@ -27,7 +27,7 @@ no signature is checked.
 
 from __future__ import annotations
 
-from . import MalformedReply
+from check_digitalsentry.protocols import MalformedReply
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

@@ -1,0 +1,363 @@
+"""Built-in probes (engine layer): one generator per kind of port, written with the probe API (``api``).
+
+- ``probe_tcp`` -- a TCP connect (video, diagnostics, the API ports, forbidden TCP ports);
+- ``probe_udp`` -- a datagram and an ear for ICMP (audio, forbidden UDP ports);
+- ``probe_browser`` -- the SQL Server Browser on UDP 1434 (``protocols.ssrp``): which instance is on which
+  TCP port;
+- ``probe_tds`` -- TDS PRELOGIN on the SQL port (``protocols.tds``): proves SQL Server answers there;
+- ``probe_tls`` -- a TLS handshake on the web port: certificate subject and expiry (``protocols.x509``).
+
+``default_probe`` picks one for a port: it is what the built-in plugin answers to the
+``digitalsentry_probe`` hook, and ``BuiltinHooks`` is how the engine asks the hooks when no plugin is
+installed. ``ssl`` is imported only when a TLS probe runs (~15 ms of start-up otherwise).
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import time
+
+from check_digitalsentry import catalogue
+from check_digitalsentry.engine.api import (
+    READ,
+    RESET_AT_ONCE,
+    WRITE,
+    Outcome,
+    connect,
+    connect_udp,
+    oserror_outcome,
+    read_until,
+    wait,
+)
+from check_digitalsentry.model import Status
+from check_digitalsentry.protocols import MalformedReply, ssrp, tds
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Generator, Sequence
+
+    from check_digitalsentry.engine.api import Open, Probe, ProbeContext, ProbeGen, Wait
+    from check_digitalsentry.model import PortResult, PortSpec
+    from check_digitalsentry.schema import Site
+
+#: How long a UDP probe without a protocol (audio, forbidden UDP ports) listens for an ICMP error.
+#: Silence proves nothing either way, so it need not wait for the whole deadline.
+UDP_LISTEN = 1.5
+#: Interval between datagrams: UDP loss is normal, the SQL Server Browser is asked again each second.
+BROWSER_RETRY = 1.0
+UDP_RETRY = 0.5
+#: Least time a TCP connect probe listens after the handshake for an at-once reset or close.
+TCP_SETTLE = 0.02
+
+
+def probe_tcp(ctx: ProbeContext) -> ProbeGen:
+    """TCP connect (video, diagnostics, API ports, forbidden TCP ports): no payload is sent.
+
+    After the handshake the probe listens a moment (twice the handshake time, at least ``TCP_SETTLE``)
+    for a server that accepts and then resets or closes at once -- a service at its limit, or a filter
+    that lets the handshake through: "open" means accepted and held.
+    """
+    sock = yield from connect(ctx)
+    if isinstance(sock, Outcome):
+        return sock
+    seconds = ctx.elapsed()
+    settle = min(max(TCP_SETTLE, 2 * seconds), ctx.remaining())
+    if settle > 0 and (yield from wait(sock, READ, settle)):
+        try:
+            if not sock.recv(1, socket.MSG_PEEK):
+                return Outcome(Status.INVALID, "the TCP handshake completed, then the server closed the "
+                                               "connection at once")
+        except (BlockingIOError, InterruptedError):
+            pass
+        except OSError as exc:
+            if exc.errno == errno.ECONNRESET:
+                return Outcome(Status.INVALID, RESET_AT_ONCE)
+            return oserror_outcome(exc, ctx, "after the TCP handshake")
+    return Outcome(Status.OPEN, f"TCP handshake completed in {seconds * 1000:.1f} ms", seconds=seconds)
+
+
+def probe_udp(ctx: ProbeContext) -> ProbeGen:
+    """A datagram on a connected socket: ICMP port-unreachable is closed, silence is open|filtered."""
+    sock = yield from connect_udp(ctx)
+    if isinstance(sock, Outcome):
+        return sock
+    listen_until = min(ctx.deadline, ctx.started + UDP_LISTEN)
+    sent = 0
+    try:
+        while True:
+            sock.send(b"\x00")
+            sent += 1
+            left = listen_until - time.monotonic()
+            if left <= 0 or not (yield from wait(sock, READ, min(UDP_RETRY, left))):
+                if time.monotonic() >= listen_until:
+                    break
+                continue
+            sock.recv(2048)
+            seconds = ctx.elapsed()
+            return Outcome(Status.OPEN, "a UDP reply came back", seconds=seconds)
+    except OSError as exc:
+        return oserror_outcome(exc, ctx, "")
+    return Outcome(
+        Status.OPEN_FILTERED,
+        f"no reply and no ICMP error to {sent} datagram{'s' if sent != 1 else ''} in "
+        f"{ctx.elapsed():.1f} s: open and silent, or dropped by a firewall",
+    )
+
+
+def _browser_facts(instances: Sequence[ssrp.Instance]) -> list[dict[str, object]]:
+    return [
+        {"instance": i.instance_name, "server": i.server_name, "version": i.version, "tcp_port": i.tcp_port}
+        for i in instances
+    ]
+
+
+def probe_browser(ctx: ProbeContext) -> ProbeGen:
+    """Ask the SQL Server Browser for the SQL port: CLNT_UCAST_INST when an instance is configured,
+    else CLNT_UCAST_EX; ask again each second while the deadline allows (UDP loss is normal). With an
+    instance configured, the second round also asks for all instances, so that "not found" can name
+    what the Browser does list (the Browser ignores requests for instances it does not have)."""
+    wanted = ctx.site.sql_instance
+    requests = [ssrp.build_request(wanted)]
+    sock = yield from connect_udp(ctx)
+    if isinstance(sock, Outcome):
+        return sock
+    listed: list[ssrp.Instance] = []
+    rounds = 0
+    try:
+        while True:
+            for request in requests:
+                sock.send(request)
+            rounds += 1
+            next_round = time.monotonic() + BROWSER_RETRY
+            while True:
+                left = min(next_round, ctx.deadline) - time.monotonic()
+                if left <= 0 or not (yield from wait(sock, READ, left)):
+                    break
+                datagram = sock.recv(ssrp.RECV_BUFFER)
+                seconds = ctx.elapsed()
+                try:
+                    instances = ssrp.parse_response(datagram)
+                except MalformedReply as exc:
+                    return Outcome(Status.INVALID, f"not a SQL Server Browser reply: {exc}", seconds=seconds)
+                listed.extend(i for i in instances if i not in listed)
+                if wanted is None or any(i.instance_name.lower() == wanted.lower() for i in instances):
+                    return _browser_answer(ctx, listed, seconds)
+                if len(requests) > 1:  # the all-instances reply came, and it lacks ours
+                    return _browser_answer(ctx, listed, seconds)
+            if time.monotonic() >= ctx.deadline:
+                break
+            if wanted is not None and len(requests) == 1:
+                requests.append(ssrp.build_request(None))
+    except OSError as exc:
+        return oserror_outcome(exc, ctx, "")
+    if listed:  # replies came, but not for our instance
+        return _browser_answer(ctx, listed, None)
+    asked = f"CLNT_UCAST_INST for {wanted}" if wanted else "CLNT_UCAST_EX"
+    return Outcome(
+        Status.OPEN_FILTERED,
+        f"no reply from the SQL Server Browser to {rounds} request{'s' if rounds != 1 else ''} "
+        f"({asked}) within {ctx.budget()}: UDP {ctx.spec.port} dropped, or the Browser is stopped",
+    )
+
+
+def _browser_answer(ctx: ProbeContext, listed: list[ssrp.Instance], seconds: float | None) -> Outcome:
+    """Pick the instance(s) whose SQL port the site uses, from what the Browser listed."""
+    wanted = ctx.site.sql_instance
+    names = ", ".join(i.instance_name for i in listed) or "nothing"
+    facts: dict[str, object] = {"instances": _browser_facts(listed)}
+    if wanted is not None:
+        chosen = [i for i in listed if i.instance_name.lower() == wanted.lower()]
+        if not chosen:
+            return Outcome(Status.INVALID, f"instance {wanted} not found; the Browser lists {names}",
+                           facts, seconds)
+    else:
+        chosen = [i for i in listed if i.tcp_port is not None] or listed
+    with_tcp = [i for i in chosen if i.tcp_port is not None]
+    facts["server"] = chosen[0].server_name
+    if not with_tcp:
+        inst = chosen[0]
+        raw = inst.raw_tcp
+        why = "no TCP port" if raw is None else f"an unusable TCP port {raw!r}"
+        return Outcome(Status.INVALID, f"instance {inst.instance_name} has {why} (TCP/IP disabled for it?)",
+                       {**facts, "instance": inst.instance_name, "sql_ssrp_version": inst.version}, seconds)
+    facts["sql_ports"] = [(i.instance_name, i.tcp_port) for i in with_tcp]
+    facts["instance"] = with_tcp[0].instance_name
+    facts["sql_ssrp_version"] = with_tcp[0].version
+    named = "; ".join(f"{i.instance_name} on TCP {i.tcp_port}" for i in with_tcp)
+    return Outcome(Status.OPEN, f"the SQL Server Browser names {named}", facts, seconds)
+
+
+def probe_tds(ctx: ProbeContext) -> ProbeGen:
+    """Connect to the SQL port and exchange TDS PRELOGIN: proves SQL Server answers there, and which."""
+    sock = yield from connect(ctx)
+    if isinstance(sock, Outcome):
+        return sock
+    connected = ctx.elapsed()
+    try:
+        sock.send(tds.build_prelogin())
+        data, why = yield from read_until(sock, tds.reply_complete)
+    except OSError as exc:
+        outcome = oserror_outcome(exc, ctx, "before the PRELOGIN reply")
+        if exc.errno == errno.ECONNRESET:
+            outcome = yield from _try_strict_tls(ctx, outcome)
+        return outcome
+    seconds = ctx.elapsed()
+    if not data:
+        if why == "deadline":
+            return Outcome(Status.INVALID, f"TCP connection accepted in {connected * 1000:.1f} ms, but no "
+                                           f"PRELOGIN reply within {ctx.budget()} (tarpit, or not SQL Server)")
+        closed = Outcome(Status.INVALID, "connection closed without a PRELOGIN reply")
+        return (yield from _try_strict_tls(ctx, closed))
+    if tds.looks_like_tls(data):
+        return Outcome(Status.OPEN, "SQL Server in TDS 8.0 strict mode answered with TLS (clients must "
+                                    "use TLS first)", {"sql_strict": True}, seconds)
+    try:
+        reply = tds.parse_prelogin_response(data)
+    except MalformedReply as exc:
+        return Outcome(Status.INVALID, f"not a TDS PRELOGIN reply: {exc}", {"bytes": len(data)}, seconds)
+    product = tds.sql_product(reply.version)
+    facts = {"sql_version": reply.version_string, "sql_product": product,
+             "sql_encryption": reply.encryption_name}
+    return Outcome(Status.OPEN, f"{product} {reply.version_string} answered PRELOGIN "
+                                f"(encryption {reply.encryption_name})", facts, seconds)
+
+
+def _tls_handshake(
+    ctx: ProbeContext, sock: socket.socket, verify: bool, server_name: str | None
+) -> Generator[Wait | Open, object, tuple[object, Outcome | None]]:
+    """Run a TLS client handshake over a connected non-blocking socket.
+
+    Returns ``(tls_socket, None)`` on success, ``(None, outcome)`` on failure. The TLS socket takes
+    over the file descriptor: the caller must close it.
+    """
+    import ssl  # only when a TLS probe runs (~15 ms of start-up otherwise)
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if verify:
+        context.load_default_certs()
+    else:
+        # DS ships self-signed certificates and old servers speak old TLS: reachability is the question.
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        try:
+            context.set_ciphers("ALL:@SECLEVEL=0")
+        except ssl.SSLError:  # pragma: no cover - depends on the OpenSSL build
+            pass
+    tls = context.wrap_socket(sock, server_hostname=server_name, do_handshake_on_connect=False)
+    try:
+        while True:
+            try:
+                tls.do_handshake()
+                return tls, None
+            except ssl.SSLWantReadError:
+                events = READ
+            except ssl.SSLWantWriteError:
+                events = WRITE
+            if not (yield from wait(tls, events)):
+                tls.close()
+                return None, Outcome(Status.INVALID, f"TCP connection accepted, but no TLS handshake reply "
+                                                     f"within {ctx.budget()}")
+    except ssl.SSLCertVerificationError as exc:
+        tls.close()
+        return None, Outcome(Status.INVALID, f"certificate verification failed: {exc.verify_message}")
+    except ssl.SSLError as exc:
+        tls.close()
+        return None, Outcome(Status.INVALID, f"TLS handshake failed: {exc.reason or exc}")
+    except OSError as exc:
+        tls.close()
+        return None, oserror_outcome(exc, ctx, "during the TLS handshake")
+
+
+def _try_strict_tls(ctx: ProbeContext, plaintext_failure: Outcome) -> ProbeGen:
+    """A server that drops a plaintext PRELOGIN may be SQL Server 2022 in strict (TLS-first) mode."""
+    sock = yield from connect(ctx)
+    if isinstance(sock, Outcome):
+        return plaintext_failure
+    tls, failure = yield from _tls_handshake(ctx, sock, verify=False, server_name=None)
+    if failure is not None:
+        return plaintext_failure
+    assert tls is not None
+    tls.close()  # type: ignore[attr-defined]
+    return Outcome(Status.OPEN, "a TLS server that closes plaintext PRELOGIN: SQL Server in TDS 8.0 strict "
+                                "mode (clients must use TLS first)", {"sql_strict": True}, ctx.elapsed())
+
+
+def probe_tls(ctx: ProbeContext) -> ProbeGen:
+    """TCP connect then a TLS handshake (``web``): reports the certificate subject and days to expiry.
+    The chain is not verified unless the site asks (DS ships self-signed certificates)."""
+    sock = yield from connect(ctx)
+    if isinstance(sock, Outcome):
+        return sock
+    sni = None if is_address(ctx.host) else ctx.host
+    tls, failure = yield from _tls_handshake(ctx, sock, ctx.site.tls_verify, sni)
+    if failure is not None:
+        return failure
+    seconds = ctx.elapsed()
+    from check_digitalsentry.protocols import x509
+
+    facts: dict[str, object] = {"tls_version": tls.version()}  # type: ignore[attr-defined]
+    try:
+        der = tls.getpeercert(binary_form=True)  # type: ignore[attr-defined]
+    finally:
+        tls.close()  # type: ignore[attr-defined]
+    if not der:
+        return Outcome(Status.OPEN, f"TLS handshake completed ({facts['tls_version']}), no certificate",
+                       facts, seconds)
+    try:
+        cert = x509.parse_certificate(der)
+    except MalformedReply as exc:
+        return Outcome(Status.OPEN, f"TLS handshake completed, but the certificate does not parse: {exc}",
+                       facts, seconds)
+    days = (cert.not_after_epoch - time.time()) / 86400
+    not_after = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(cert.not_after_epoch))
+    facts.update(tls_subject=cert.subject, tls_issuer=cert.issuer, tls_not_after=not_after,
+                 tls_days_left=int(days // 1), tls_self_signed=cert.self_signed)
+    expiry = f"expired {int(-days)} days ago" if days < 0 else f"expires in {int(days)} days"
+    return Outcome(Status.OPEN, f"TLS handshake completed ({facts['tls_version']}); certificate "
+                                f"{cert.subject}, {expiry}", facts, seconds)
+
+
+def host_arg(host: str) -> str | bytes:
+    """The host for getaddrinfo: ASCII names as bytes, because CPython runs every str host through the
+    IDNA codec (importing encodings.idna, stringprep and unicodedata: ~2 ms of start-up)."""
+    return host.encode("ascii") if host.isascii() else host
+
+
+def is_address(host: str) -> bool:
+    """True for a literal IPv4/IPv6 address (no DNS)."""
+    try:
+        socket.getaddrinfo(host_arg(host), None, 0, 0, 0, socket.AI_NUMERICHOST)
+    except (OSError, UnicodeError):
+        return False
+    return True
+
+
+def default_probe(spec: PortSpec) -> Probe:
+    """The built-in probe for a port: what the ``digitalsentry_probe`` hook returns for built-in roles."""
+    if spec.role == "sql-browser" and not spec.forbidden:
+        return probe_browser
+    if spec.role == "sql" and not spec.forbidden:
+        return probe_tds
+    if spec.role == "web" and not spec.forbidden:
+        return probe_tls
+    return probe_udp if spec.transport == "udp" else probe_tcp
+
+
+class BuiltinHooks:
+    """The core's hooks as they answer with only the built-in plugin (no pluggy import): what the engine
+    uses when a frontend hands it no hooks. ``plugins.PluggyHooks`` answers the same questions through a
+    pluggy manager."""
+
+    def roles(self) -> tuple[catalogue.Role, ...]:
+        return catalogue.ROLES
+
+    def port_specs(self, site: Site, specs: list[PortSpec]) -> list[PortSpec]:
+        return specs
+
+    def probe_for(self, spec: PortSpec, site: Site) -> Probe:
+        return default_probe(spec)
+
+    def port_result(self, site: Site, result: PortResult) -> None:
+        return None

@@ -1,0 +1,282 @@
+"""Scheduler (engine layer): drives probe generators over one ``selectors`` loop -- sockets, time, the
+file-descriptor budget.
+
+A check plugin starts thousands of times a day, so this is a small ``selectors`` loop over non-blocking
+sockets rather than asyncio (``import asyncio`` alone costs ~40 ms CPU here, about as much as the
+interpreter, nagiosplugin and ssl together). Rules:
+
+- every wait ends at the probe's deadline at the latest; the probe is told (``False``) and reports what
+  it saw; a probe that keeps waiting after its deadline is closed and reported ``filtered``;
+- sockets are opened through the scheduler, which closes them all when a probe ends, so nothing leaks
+  whatever the probe did; at most ``max_sockets`` are open at once (from RLIMIT_NOFILE), the other
+  probes queue for one until their deadline;
+- nothing recurses: a probe resumed, a probe admitted to a socket and a probe started by another's
+  result all go through one ready queue, so a queue of any length runs in constant stack depth, and all
+  bookkeeping is O(1) or O(log n) per event (a timer heap, flags instead of list searches).
+"""
+
+from __future__ import annotations
+
+import heapq
+import selectors
+import socket
+import time
+from collections import deque
+
+from check_digitalsentry.engine.api import Open, Outcome, oserror_outcome
+from check_digitalsentry.model import Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from check_digitalsentry.engine.api import Probe, ProbeContext, ProbeGen
+    from check_digitalsentry.engine.resolver import Resolver
+
+#: Sockets kept free for the process itself (stdio, DNS threads, the wake-up pair, TLS files...).
+FD_RESERVE = 64
+#: The most sockets the engine holds at once, whatever the limit allows (the kernel's port range and
+#: the selector's cost per socket make more pointless).
+MAX_SOCKETS = 16384
+
+
+class _Task:
+    __slots__ = ("ctx", "done", "gen", "on_done", "queued", "sockets", "token", "waiting")
+
+    def __init__(self, gen: ProbeGen, ctx: ProbeContext, on_done: Callable[[Outcome], None]) -> None:
+        self.gen = gen
+        self.ctx = ctx
+        self.on_done = on_done
+        self.sockets: list[socket.socket] = []
+        self.token = 0  # bumped on every wake-up, so that stale timers are ignored
+        self.waiting: socket.socket | None = None
+        self.queued = False  # waiting for a socket from the budget
+        self.done = False
+
+
+def fd_budget() -> int:
+    """How many sockets the engine may hold open at once: the soft RLIMIT_NOFILE (raised towards the
+    hard limit where allowed) minus a reserve."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on POSIX
+        return 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = MAX_SOCKETS + FD_RESERVE if hard == resource.RLIM_INFINITY else min(hard, MAX_SOCKETS + FD_RESERVE)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (ValueError, OSError):
+            pass
+    limit = MAX_SOCKETS + FD_RESERVE if soft == resource.RLIM_INFINITY else soft
+    return max(min(limit - FD_RESERVE, MAX_SOCKETS), 16)
+
+
+def _local_address(sock: socket.socket) -> str | None:
+    try:
+        name = sock.getsockname()
+    except OSError:
+        return None
+    address = str(name[0]) if isinstance(name, tuple) and name else ""
+    return address if address not in ("", "0.0.0.0", "::") else None
+
+
+class Scheduler:
+    """Drives probe generators over one selector until every probe has an outcome."""
+
+    def __init__(self, max_sockets: int | None = None) -> None:
+        self.selector = selectors.DefaultSelector()
+        self.timers: list[tuple[float, int, int, _Task]] = []  # (when, seq, token, task)
+        self.seq = 0
+        self.max_sockets = fd_budget() if max_sockets is None else max_sockets
+        self.open_sockets = 0
+        self.peak_sockets = 0
+        self.socket_queue: deque[tuple[_Task, Open]] = deque()
+        self.ready: deque[tuple[_Task, object]] = deque()
+        self.live: set[_Task] = set()
+        self.resolver: Resolver | None = None
+
+    # -- tasks
+
+    def spawn(self, probe: Probe, ctx: ProbeContext, on_done: Callable[[Outcome], None]) -> None:
+        """Start ``probe(ctx)``; ``on_done(outcome)`` is called once with its outcome."""
+        try:
+            gen = probe(ctx)
+        except Exception as exc:  # a plugin's probe factory failed: that probe is UNKNOWN, the run goes on
+            on_done(Outcome(Status.UNKNOWN, f"internal error in the probe: {exc!r}", {"internal_error": True}))
+            return
+        task = _Task(gen, ctx, on_done)
+        self.live.add(task)
+        self.ready.append((task, None))
+
+    def _finish(self, task: _Task, outcome: Outcome) -> None:
+        task.done = True
+        task.queued = False
+        if task.waiting is not None:
+            self._unregister(task.waiting)
+            task.waiting = None
+        for sock in task.sockets:
+            if outcome.source is None:
+                outcome.source = _local_address(sock)
+            self._release(sock)
+        task.sockets.clear()
+        task.token += 1
+        self.live.discard(task)
+        task.on_done(outcome)
+
+    def _step(self, task: _Task, value: object) -> None:
+        """Resume a probe with ``value`` and act on what it asks for next, until it waits or ends."""
+        while True:
+            try:
+                request = task.gen.send(value)
+            except StopIteration as stop:
+                outcome = stop.value
+                if not isinstance(outcome, Outcome):
+                    outcome = Outcome(Status.UNKNOWN, f"probe returned {outcome!r}, not an Outcome",
+                                      {"internal_error": True})
+                self._finish(task, outcome)
+                return
+            except OSError as exc:  # what the network did is data
+                self._finish(task, oserror_outcome(exc, task.ctx, ""))
+                return
+            except Exception as exc:  # a probe bug must not sink the other probes
+                self._finish(task, Outcome(Status.UNKNOWN, f"internal error in the probe: {exc!r}",
+                                           {"internal_error": True}))
+                return
+            now = time.monotonic()
+            if isinstance(request, Open):
+                if self.open_sockets >= self.max_sockets:
+                    task.queued = True
+                    self.socket_queue.append((task, request))
+                    self._arm(task, task.ctx.deadline)
+                    return
+                value = self._new_socket(task, request)
+                continue
+            if value is False and now >= task.ctx.deadline:
+                # Told that the deadline passed, and still waiting: the probe has had its chance.
+                task.gen.close()
+                self._finish(task, Outcome(Status.FILTERED, f"no answer within {task.ctx.budget()}"))
+                return
+            wake = task.ctx.deadline if request.timeout is None else min(now + request.timeout, task.ctx.deadline)
+            if wake <= now:
+                task.token += 1
+                value = False
+                continue
+            try:
+                self.selector.register(request.sock, request.events, task)
+            except (ValueError, KeyError, OSError) as exc:  # a closed or foreign socket: a probe bug
+                task.gen.close()
+                self._finish(task, Outcome(Status.UNKNOWN, f"internal error in the probe: cannot wait on "
+                                                           f"{request.sock!r}: {exc}", {"internal_error": True}))
+                return
+            task.waiting = request.sock
+            self._arm(task, wake)
+            return
+
+    def _arm(self, task: _Task, when: float) -> None:
+        task.token += 1
+        self.seq += 1
+        heapq.heappush(self.timers, (when, self.seq, task.token, task))
+
+    def _new_socket(self, task: _Task, request: Open) -> socket.socket | OSError:
+        try:
+            sock = socket.socket(request.family, request.kind)
+        except OSError as exc:
+            return exc
+        sock.setblocking(False)
+        if not task.sockets:  # the probe's clock starts with its first socket, not while it queued
+            task.ctx.started = time.monotonic()
+        self.open_sockets += 1
+        self.peak_sockets = max(self.peak_sockets, self.open_sockets)
+        task.sockets.append(sock)
+        return sock
+
+    def _unregister(self, sock: socket.socket) -> None:
+        try:
+            self.selector.unregister(sock)
+        except (KeyError, ValueError):
+            pass
+
+    def _release(self, sock: socket.socket) -> None:
+        if sock.fileno() >= 0:
+            self._unregister(sock)
+        sock.close()
+        self.open_sockets -= 1
+        while self.socket_queue and self.open_sockets < self.max_sockets:
+            task, request = self.socket_queue.popleft()
+            if not task.queued:  # it ended while it queued (its deadline came)
+                continue
+            task.queued = False
+            task.token += 1  # cancels the deadline timer armed while queued
+            self.ready.append((task, self._new_socket(task, request)))
+
+    def _wake(self, task: _Task, value: bool) -> None:
+        if task.waiting is not None:
+            self._unregister(task.waiting)
+            task.waiting = None
+        task.token += 1
+        self.ready.append((task, value))
+
+    def _run_ready(self) -> None:
+        while self.ready:
+            task, value = self.ready.popleft()
+            if not task.done:
+                self._step(task, value)
+
+    # -- the loop
+
+    def _expire_timers(self, now: float) -> None:
+        timers = self.timers
+        while timers and (timers[0][0] <= now or timers[0][2] != timers[0][3].token):
+            _when, _, token, task = heapq.heappop(timers)
+            if token != task.token or task.done:
+                continue
+            if task.queued:
+                task.gen.close()
+                self._finish(task, Outcome(Status.UNKNOWN, "not probed: no socket could be had before the "
+                                                           "deadline (too many open sockets)"))
+                continue
+            self._wake(task, False)
+
+    def _busy(self) -> bool:
+        return bool(self.live or self.ready or (self.resolver is not None and self.resolver.pending()))
+
+    def run(self) -> None:
+        """Run until every probe (and every pending name lookup) has ended."""
+        while True:
+            self._run_ready()
+            self._expire_timers(time.monotonic())
+            if self.resolver is not None:
+                self.resolver.expire(time.monotonic())
+            self._run_ready()
+            if not self._busy():
+                return
+            due = self.timers[0][0] if self.timers else None
+            if self.resolver is not None:
+                resolver_due = self.resolver.due()
+                if resolver_due is not None:
+                    due = resolver_due if due is None else min(due, resolver_due)
+            timeout = None if due is None else max(due - time.monotonic(), 0.0)
+            for key, _mask in self.selector.select(timeout):
+                data = key.data
+                if isinstance(data, _Task):
+                    if data.waiting is key.fileobj:
+                        self._wake(data, True)
+                elif self.resolver is not None and data is self.resolver:
+                    self.resolver.drain()
+
+    def close(self) -> None:
+        """Close whatever is still open (after an interruption: every live probe's sockets) and the selector."""
+        for task in self.live:
+            try:
+                task.gen.close()
+            except Exception:  # a probe's own clean-up failed: its sockets are closed below all the same
+                pass
+            for sock in task.sockets:
+                sock.close()
+            task.sockets.clear()
+        self.live.clear()
+        if self.resolver is not None:
+            self.resolver.close()
+        self.selector.close()

@@ -1,0 +1,254 @@
+"""DS orchestration (engine layer): from sites to site reports -- the engine's entry point ``probe_sites``.
+
+``plan_sites`` says which ports each site is expected to expose (the catalogue, then the plugins'
+``digitalsentry_port_specs``); a frontend that shows the ports before probing (pytest collects one item
+per port) plans once and hands the same plans to ``probe_sites``, whose results point back at the
+planned ``PortSpec`` objects (``PortResult.planned``). Per host: resolve the name (bounded by the
+deadline), start every probe at once, and learn the SQL port from the SQL Server Browser (or take the
+static one) before the SQL probe starts. What the Browser said is recorded as facts on the SQL results
+(``sql_port_from``, ``sql_browser_ports``); what that means for the user is the judgement's to say.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+
+from check_digitalsentry import catalogue
+from check_digitalsentry.engine.api import Outcome, ProbeContext
+from check_digitalsentry.engine.probes import BuiltinHooks, host_arg
+from check_digitalsentry.engine.scheduler import Scheduler
+from check_digitalsentry.model import PortResult, PortSpec, SiteReport, Status
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from check_digitalsentry.engine.resolver import Answer
+    from check_digitalsentry.schema import Site
+
+#: A site's time budget when neither the site nor the run sets one (seconds).
+DEFAULT_TIMEOUT = 10.0
+
+
+class SitePlan:
+    """A site and the ports it is expected to expose, in report order."""
+
+    __slots__ = ("site", "specs")
+
+    def __init__(self, site: Site, specs: list[PortSpec]) -> None:
+        self.site = site
+        self.specs = specs
+
+    def __repr__(self) -> str:
+        return f"SitePlan({self.site.name!r}, {[s.label for s in self.specs]})"
+
+
+def plan_sites(sites: Sequence[Site], hooks: BuiltinHooks | None = None) -> list[SitePlan]:
+    """The ports of each site: the catalogue's expected ports, adjusted by the plugins' hooks."""
+    hooks = BuiltinHooks() if hooks is None else hooks
+    roles = hooks.roles()
+    return [SitePlan(site, hooks.port_specs(site, catalogue.expected_ports(site, roles))) for site in sites]
+
+
+def budget_of(site: Site, timeout: float | None) -> float:
+    """A site's time budget: its own timeout, capped by the run's (``timeout``), else the default."""
+    own = site.timeout if site.timeout is not None else (DEFAULT_TIMEOUT if timeout is None else timeout)
+    return own if timeout is None else min(own, timeout)
+
+
+def resolve(scheduler: Scheduler, host: str, family: int, deadline: float,
+            on_done: Callable[[Answer], None]) -> None:
+    """Resolve ``host``: literal addresses at once (no thread), names through the resolver threads."""
+    try:
+        infos = socket.getaddrinfo(host_arg(host), None, family, socket.SOCK_STREAM, 0, socket.AI_NUMERICHOST)
+    except (OSError, UnicodeError, ValueError):
+        pass
+    else:
+        on_done([(info[0], info[4]) for info in infos])
+        return
+    if scheduler.resolver is None:
+        from check_digitalsentry.engine.resolver import Resolver
+
+        scheduler.resolver = Resolver(scheduler.selector)
+    scheduler.resolver.lookup(host, family, deadline, on_done)
+
+
+class _HostRun:
+    """The probes of one host of one site, and the DS orchestration between them."""
+
+    def __init__(self, run: _Run, plan: SitePlan, host: str, deadline: float) -> None:
+        self.run = run
+        self.site = plan.site
+        self.specs = plan.specs
+        self.host = host
+        self.deadline = deadline
+        self.results: list[list[PortResult]] = [[] for _ in self.specs]
+        self.missing = len(self.specs)  # specs without a result yet
+        self.sql_waiting = 0  # SQL probes started from the Browser's answer, not ended yet
+        self.browser: Outcome | None = None
+        self.address: str | None = None
+        self.family = 0
+        self.sockaddr: tuple[object, ...] = ()
+        self.finished = time.monotonic()
+        self.sql_index = next((i for i, s in enumerate(self.specs) if s.role == "sql" and not s.forbidden), None)
+        self.has_browser = any(s.role == "sql-browser" and not s.forbidden for s in self.specs)
+
+    def start(self) -> None:
+        if not self.specs:
+            self._finish()
+            return
+        resolve(self.run.scheduler, self.host, self.run.family, self.deadline, self._resolved)
+
+    def _resolved(self, answer: Answer) -> None:
+        if isinstance(answer, str):
+            for index, spec in enumerate(self.specs):
+                self._add(index, PortResult(spec, self.host, None, Status.UNRESOLVED, None, answer))
+            return
+        family, sockaddr = answer[0]
+        self.family = family
+        self.sockaddr = sockaddr
+        self.address = str(sockaddr[0])
+        for index, spec in enumerate(self.specs):
+            if index == self.sql_index and spec.port is None:
+                if not self.has_browser:
+                    self._record(index, spec, Outcome(Status.UNKNOWN, "not probed: no SQL port is set and the "
+                                                                      "SQL Server Browser is not probed"))
+                continue  # waits for the Browser
+            self._spawn(index, spec)
+
+    def _spawn(self, index: int, spec: PortSpec, *, instance: str | None = None) -> None:
+        if spec.port is None:  # a plugin's port without a number: nothing to probe
+            self._record(index, spec, Outcome(Status.UNKNOWN, "not probed: the port has no number"))
+            return
+        sockaddr = (self.sockaddr[0], spec.port, *self.sockaddr[2:])
+        ctx = ProbeContext(self.site, self.host, spec, self.family, sockaddr, self.deadline)
+        if instance is not None:
+            self.sql_waiting += 1
+
+        def done(outcome: Outcome) -> None:
+            if instance is not None:
+                outcome.facts.setdefault("instance", instance)
+                outcome.facts["sql_port_from"] = "browser"
+                self.sql_waiting -= 1
+            self._record(index, spec, outcome)
+
+        try:
+            probe = self.run.hooks.probe_for(spec, self.site)
+        except Exception as exc:  # a plugin's hook failed: this port is UNKNOWN, the run goes on
+            done(Outcome(Status.UNKNOWN, f"internal error in a probe hook: {exc!r}", {"internal_error": True}))
+            return
+        self.run.scheduler.spawn(probe, ctx, done)
+
+    def _record(self, index: int, spec: PortSpec, outcome: Outcome) -> None:
+        planned = self.specs[index]
+        if planned.role == "sql-browser" and not planned.forbidden:
+            self.browser = outcome
+            self._browser_done()
+        result = PortResult(spec, self.host, self.address, outcome.status, outcome.seconds, outcome.detail,
+                            outcome.facts, planned=planned, source=outcome.source)
+        self._add(index, result)
+
+    def _add(self, index: int, result: PortResult) -> None:
+        if not self.results[index]:
+            self.missing -= 1
+        self.results[index].append(result)
+        if self.missing == 0 and self.sql_waiting == 0:
+            self._finish()
+
+    def _browser_done(self) -> None:
+        index = self.sql_index
+        if index is None or self.specs[index].port is not None:
+            return
+        browser = self.browser
+        assert browser is not None
+        ports = browser.facts.get("sql_ports")
+        sql = self.specs[index]
+        if browser.status is not Status.OPEN or not isinstance(ports, list) or not ports:
+            self._add(index, PortResult(
+                sql, self.host, self.address, Status.UNKNOWN, None,
+                f"not probed: the SQL Server Browser gave no port ({browser.status}); "
+                f"a static port can be set with --sql-port / sql_port"))
+            return
+        for instance, port in ports:
+            self._spawn(index, PortSpec("sql", port, "tcp", sql.severity), instance=str(instance))
+
+    def _finish(self) -> None:
+        self._note_browser_ports()
+        self.finished = time.monotonic()
+        self.run.host_done(self, [r for results in self.results for r in results])
+
+    def _note_browser_ports(self) -> None:
+        """A static SQL port that the Browser does not name: record what the Browser names."""
+        index = self.sql_index
+        if index is None or self.browser is None or self.specs[index].port is None:
+            return
+        named = self.browser.facts.get("sql_ports")
+        named_ports = [p for _, p in named] if isinstance(named, list) else []
+        for result in self.results[index]:
+            if named_ports and result.port not in named_ports:
+                result.facts["sql_browser_ports"] = named_ports
+
+
+class _Run:
+    def __init__(self, hooks: BuiltinHooks, family: int, scheduler: Scheduler) -> None:
+        self.hooks = hooks
+        self.family = family
+        self.scheduler = scheduler
+        self.done: dict[_HostRun, list[PortResult]] = {}
+
+    def host_done(self, host: _HostRun, results: list[PortResult]) -> None:
+        self.done[host] = results
+        for result in results:
+            try:
+                self.hooks.port_result(host.site, result)
+            except Exception as exc:  # an observer's bug must not lose the result
+                result.facts.setdefault("observer_error", repr(exc))
+
+
+def probe_sites(
+    sites: Sequence[Site | SitePlan],
+    *,
+    timeout: float | None = None,
+    family: int = 0,
+    hooks: BuiltinHooks | None = None,
+    max_sockets: int | None = None,
+    deadline: float | None = None,
+) -> list[SiteReport]:
+    """Probe every port of every host of every site, all at once, and return one report per site.
+
+    ``sites`` are Sites (planned here) or ``SitePlan``s (planned by the caller with the same hooks).
+    Each site ends inside its own ``timeout`` (seconds), capped by ``timeout`` here (a check plugin's
+    ``-t``), and every probe by ``deadline`` (a ``time.monotonic()`` value: where the caller must stop
+    to have time left for its output). ``family`` is 0 (as the resolver orders addresses), AF_INET or
+    AF_INET6. ``hooks`` are the core's hooks as a frontend hands them (``plugins.get_hooks()``); the
+    built-in ones by default. A report's ``budget`` is its site's time budget (before ``deadline``).
+    """
+    hooks = BuiltinHooks() if hooks is None else hooks
+    started = time.monotonic()
+    plans = [s if isinstance(s, SitePlan) else None for s in sites]
+    unplanned = [s for s in sites if not isinstance(s, SitePlan)]
+    if unplanned:
+        made = iter(plan_sites(unplanned, hooks))
+        plans = [p if p is not None else next(made) for p in plans]
+    scheduler = Scheduler(max_sockets)
+    run = _Run(hooks, family, scheduler)
+    per_site: list[tuple[SitePlan, float, list[_HostRun]]] = []
+    try:
+        for plan in plans:
+            assert plan is not None
+            budget = max(budget_of(plan.site, timeout), 0.0)
+            ends = started + budget if deadline is None else min(started + budget, deadline)
+            hosts = [_HostRun(run, plan, host, ends) for host in plan.site.hosts]
+            per_site.append((plan, budget, hosts))
+            for host in hosts:
+                host.start()
+        scheduler.run()
+    finally:
+        scheduler.close()
+    reports = []
+    for plan, budget, hosts in per_site:
+        results = [r for host in hosts for r in run.done.get(host, [])]
+        seconds = max((h.finished - started for h in hosts), default=0.0)
+        reports.append(SiteReport(plan.site, results, seconds, budget))
+    return reports

@@ -1,0 +1,90 @@
+"""nagiosplugin glue (Nagios frontend): a judged run as nagiosplugin's Resource, Contexts and Summary.
+
+The states are the judgement's (``judge``): ``PortContext`` hands each verdict's state to nagiosplugin
+unchanged, so nagiosplugin's exit code is the judged state; it formats the status line, the long
+output and the perfdata (``render.text`` says what they contain). Imported only when a check has run:
+``--version`` and ``--help`` never pay for nagiosplugin.
+"""
+
+from __future__ import annotations
+
+import nagiosplugin
+
+from check_digitalsentry.render.text import NAME, NagiosText, Perf, plain
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from check_digitalsentry.judge import Verdict
+
+STATES = {0: nagiosplugin.Ok, 1: nagiosplugin.Warn, 2: nagiosplugin.Critical, 3: nagiosplugin.Unknown}
+
+
+class Ports(nagiosplugin.Resource):  # type: ignore[misc]
+    """The probed ports as Metrics: one reachability per port (carrying its verdict), its time where
+    one was measured, and ``failing``."""
+
+    name = NAME
+
+    def __init__(self, text: NagiosText) -> None:
+        self.text = text
+
+    def probe(self) -> Iterator[nagiosplugin.Metric]:
+        for perf, verdict in self.text.perfdata():
+            context = "perf" if verdict is None else "port"
+            yield nagiosplugin.Metric(perf.label, (perf, verdict), context=context)
+
+
+class PortContext(nagiosplugin.Context):  # type: ignore[misc]
+    """A port's state is its verdict's."""
+
+    def evaluate(self, metric: nagiosplugin.Metric, resource: Ports) -> nagiosplugin.Result:
+        verdict: Verdict = metric.value[1]
+        return self.result_cls(STATES[int(verdict.state)], plain(verdict.reason), metric)
+
+    def performance(self, metric: nagiosplugin.Metric, resource: Ports) -> nagiosplugin.Performance:
+        return _performance(metric.value[0])
+
+
+class PerfContext(nagiosplugin.Context):  # type: ignore[misc]
+    """Perfdata only (times, ``failing``): judged with their port, always OK here."""
+
+    def evaluate(self, metric: nagiosplugin.Metric, resource: Ports) -> nagiosplugin.Result:
+        return self.result_cls(nagiosplugin.Ok, None, metric)
+
+    def performance(self, metric: nagiosplugin.Metric, resource: Ports) -> nagiosplugin.Performance:
+        return _performance(metric.value[0])
+
+
+def _performance(perf: Perf) -> nagiosplugin.Performance:
+    return nagiosplugin.Performance(perf.label, perf.value, perf.uom, perf.warn, perf.crit, perf.min, perf.max)
+
+
+class Summary(nagiosplugin.Summary):  # type: ignore[misc]
+    """The status line is ours for every state; ``-v`` adds one line per port."""
+
+    def __init__(self, text: NagiosText, verbose: int) -> None:
+        self.text = text
+        self.verbosity = verbose
+
+    def ok(self, results: nagiosplugin.Results) -> str:
+        return self.text.summary()
+
+    def problem(self, results: nagiosplugin.Results) -> str:
+        return self.text.summary()
+
+    def verbose(self, results: nagiosplugin.Results) -> list[str]:
+        return self.text.lines(self.verbosity)
+
+
+def render(text: NagiosText, verbose: int) -> tuple[str, int]:
+    """The plugin output of a judged run, as nagiosplugin formats it, and nagiosplugin's exit code."""
+    check = nagiosplugin.Check(Ports(text), PortContext("port"), PerfContext("perf"), Summary(text, verbose))
+    check.name = NAME
+    check()
+    runtime = nagiosplugin.Runtime()
+    runtime.verbose = verbose
+    output = nagiosplugin.output.Output(runtime.logchan, verbose)
+    output.add(check)
+    return str(output), int(check.exitcode)

@@ -1,0 +1,397 @@
+"""Options of the check plugin (Nagios frontend): one table, a fast parser, and argparse for ``--help``.
+
+The table ``OPTIONS`` has the run's own options (``--inventory``, ``-t``, ``--format``...) and one option
+per site setting that has one, taken from the site schema (``schema.Site``: flag, metavar, help, group).
+``parse`` reads a command line exactly as ``argparse`` would read it with the parser ``argparse_parser``
+builds from the same table -- long options with ``=`` or a separate value, unique prefixes of long
+options, clustered short flags (``-vvv``), values attached to short options (``-t2``, ``-t=2``), ``--``,
+negative-number-like words, the mutual exclusion of ``-4`` and ``-6`` -- with the same errors, word for
+word (``tests/test_options.py`` runs both over generated command lines). It exists because importing
+argparse pulls in gettext and locale, ~3 ms of every run of a plugin that starts thousands of times a
+day; argparse itself is imported only to print ``--help``.
+
+Every valued option collects its words in a list, so that a setting given twice can be refused
+(``Options``), never silently overridden.
+"""
+
+from __future__ import annotations
+
+from check_digitalsentry import schema
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import argparse
+    from collections.abc import Sequence
+    from typing import NoReturn
+
+
+class UsageError(Exception):
+    """Bad arguments or a bad inventory: one line, exit 3."""
+
+
+class Option:
+    """One option: ``action`` is "value" (each occurrence adds a word), "flag", "count" or "const"
+    (store ``const`` in ``dest``; the "const" options of one ``dest`` exclude each other)."""
+
+    __slots__ = ("action", "const", "dest", "flags", "group", "help", "metavar")
+
+    def __init__(self, flags: tuple[str, ...], dest: str, action: str, help: str, *, metavar: str = "",
+                 group: str = "output", const: object = None) -> None:
+        self.flags = flags
+        self.dest = dest
+        self.action = action
+        self.help = help
+        self.metavar = metavar
+        self.group = group
+        self.const = const
+
+    @property
+    def name(self) -> str:
+        """How argparse names the option in its messages: ``-t/--timeout``."""
+        return "/".join(self.flags)
+
+    def __repr__(self) -> str:
+        return f"Option({self.name})"
+
+
+USAGE = "check_digitalsentry -H HOST [options] | --inventory FILE [--site NAME ...] | --demo"
+DESCRIPTION = ("Check that a Pelco Digital Sentry server's ports are reachable the way DS ControlPoint, DS Admin "
+               "and Pelco Mobile need them.")
+EPILOG = ("Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for bad arguments, --help and --version). "
+          "Roles: sql-browser, sql, video, diagnostics, web, api-system, api-playback, api-camera, audio, forbid.")
+GROUPS = ("target", "Digital Sentry", "thresholds and timing", "output")
+
+#: The site settings with an option: their values become a site (``-H`` mode) through the schema.
+SITE_FIELDS: tuple[schema.Field, ...] = tuple(f for f in schema.FIELDS if f.option)
+
+_RUN: tuple[Option, ...] = (
+    Option(("--inventory",), "inventory", "value", "check sites from a TOML inventory instead of -H",
+           metavar="FILE", group="target"),
+    Option(("--site",), "site", "value", "with --inventory: check only this site (repeatable; default all)",
+           metavar="NAME", group="target"),
+    Option(("--demo",), "demo", "flag", "start an embedded simulated DS site on loopback and check it",
+           group="target"),
+    Option(("--demo-fault",), "demo_fault", "value",
+           "with --demo: inject a simulator fault, e.g. sql=tarpit (repeatable)", metavar="ROLE=FAULT",
+           group="target"),
+    Option(("-t", "--timeout"), "timeout", "value", "the whole run ends inside this (default 10)",
+           metavar="SECONDS", group="thresholds and timing"),
+    Option(("-4",), "family", "const", "use IPv4 only", group="thresholds and timing", const=4),
+    Option(("-6",), "family", "const", "use IPv6 only", group="thresholds and timing", const=6),
+    Option(("--format",), "format", "value", "nagios (default), json or openmetrics", metavar="FORMAT"),
+    Option(("--output",), "output", "value", "also write the formatted result to FILE, atomically",
+           metavar="FILE"),
+    Option(("--quiet",), "quiet", "flag", "print nothing and exit 0 when everything is OK (for cron)"),
+    Option(("-v", "--verbose"), "verbose", "count", "-v one line per port, -vv also the configuration, -vvv "
+                                                   "tracebacks"),
+    Option(("-V", "--version"), "version", "flag", "print the version (exits 3)"),
+    Option(("-h", "--help"), "help", "flag", "print this help (exits 3)"),
+)
+_SITE: tuple[Option, ...] = tuple(
+    Option(f.option, f.name, "flag" if f.kind.option_action == "flag" else "value", f.help, metavar=f.metavar,
+           group=f.group) for f in SITE_FIELDS)
+
+#: Every option, in help order (and in the order argparse registers them, which its messages follow).
+OPTIONS: tuple[Option, ...] = tuple(o for group in GROUPS for o in (*_SITE, *_RUN) if o.group == group)
+_BY_FLAG: dict[str, Option] = {flag: o for o in OPTIONS for flag in o.flags}
+_CONFLICTS: dict[Option, tuple[Option, ...]] = {
+    o: tuple(p for p in OPTIONS if p.action == "const" and p.dest == o.dest and p is not o)
+    for o in OPTIONS if o.action == "const"}
+
+
+def defaults() -> dict[str, object]:
+    """dest -> the value of an option not given: [] for "value", False, 0, None for "const"."""
+    values: dict[str, object] = {}
+    for option in OPTIONS:
+        values[option.dest] = {"value": [], "flag": False, "count": 0}.get(option.action)
+    for option in OPTIONS:
+        if option.action == "value":
+            values[option.dest] = []  # a fresh list each
+    return values
+
+
+# --- the fast parser (argparse's algorithm for optionals, without argparse) -----------------------
+
+
+def _negative_number(word: str) -> bool:
+    """argparse's ``^-\\d+$|^-\\d*\\.\\d+$`` (``\\d``: any decimal digit, as ``str.isdecimal``)."""
+    body = word[1:]
+    if word[:1] != "-" or not body:
+        return False
+    if body.isdecimal():
+        return True
+    whole, dot, fraction = body.partition(".")
+    return bool(dot) and (not whole or whole.isdecimal()) and fraction.isdecimal() and fraction != ""
+
+
+def _option_tuples(word: str) -> list[tuple[Option, str, str | None]]:
+    """argparse's ``_get_option_tuples``: the options a word could mean."""
+    found: list[tuple[Option, str, str | None]] = []
+    if word[1] == "-":
+        prefix, eq, explicit = word.partition("=")
+        for flag, option in _BY_FLAG.items():
+            if flag.startswith(prefix):
+                found.append((option, flag, explicit if eq else None))
+    else:
+        short, attached = word[:2], word[2:]
+        for flag, option in _BY_FLAG.items():
+            if flag == short:
+                found.append((option, flag, attached))
+            elif flag.startswith(word):
+                found.append((option, flag, None))
+    return found
+
+
+_NOT_AN_OPTION = None
+
+
+def _classify(word: str) -> tuple[Option | None, str, str | None] | None:
+    """argparse's ``_parse_optional``: None for a value ('A'), else (option or None, flag, explicit)."""
+    if not word or word[0] != "-":
+        return _NOT_AN_OPTION
+    if word in _BY_FLAG:
+        return _BY_FLAG[word], word, None
+    if len(word) == 1:
+        return _NOT_AN_OPTION
+    if "=" in word:
+        flag, _, explicit = word.partition("=")
+        if flag in _BY_FLAG:
+            return _BY_FLAG[flag], flag, explicit
+    matches = _option_tuples(word)
+    if len(matches) > 1:
+        names = ", ".join(flag for _, flag, _ in matches)
+        raise UsageError(f"ambiguous option: {word} could match {names}")
+    if matches:
+        return matches[0]
+    if _negative_number(word) and not any(_negative_number(flag) for flag in _BY_FLAG):
+        return _NOT_AN_OPTION
+    if " " in word:
+        return _NOT_AN_OPTION
+    return None, word, None
+
+
+def parse(argv: Sequence[str]) -> dict[str, object]:
+    """Parse a command line as argparse would (see the module docstring): dest -> value(s).
+
+    UsageError with argparse's message for anything argparse would refuse.
+    """
+    words = list(argv)
+    found: dict[int, tuple[Option | None, str, str | None]] = {}
+    pattern: list[str] = []
+    for index, word in enumerate(words):
+        if word == "--":
+            pattern.extend("-" + "A" * (len(words) - index - 1))
+            break
+        kind = _classify(word)
+        if kind is None:
+            pattern.append("A")
+        else:
+            found[index] = kind
+            pattern.append("O")
+    values = defaults()
+    seen: set[Option] = set()
+    extras: list[str] = []
+
+    def take(option: Option, word: str | None) -> None:
+        for other in _CONFLICTS.get(option, ()):
+            if other in seen:
+                raise UsageError(f"argument {option.name}: not allowed with argument {other.name}")
+        seen.add(option)
+        if option.action == "value":
+            bucket = values[option.dest]
+            assert isinstance(bucket, list)
+            bucket.append(word)
+        elif option.action == "flag":
+            values[option.dest] = True
+        elif option.action == "count":
+            count = values[option.dest]
+            assert isinstance(count, int)
+            values[option.dest] = count + 1
+        else:
+            values[option.dest] = option.const
+
+    def consume(start: int) -> int:
+        option, flag, explicit = found[start]
+        taken: list[tuple[Option, str | None]] = []
+        while True:
+            if option is None:
+                extras.append(words[start])
+                return start + 1
+            if explicit is not None:
+                if option.action != "value" and flag[1] != "-" and explicit != "":
+                    taken.append((option, None))
+                    flag = "-" + explicit[0]
+                    rest = explicit[1:] or None
+                    if flag not in _BY_FLAG:
+                        raise UsageError(f"argument {option.name}: ignored explicit argument {explicit!r}")
+                    option, explicit = _BY_FLAG[flag], rest
+                elif option.action == "value":
+                    taken.append((option, explicit))
+                    stop = start + 1
+                    break
+                else:
+                    raise UsageError(f"argument {option.name}: ignored explicit argument {explicit!r}")
+            else:
+                if option.action == "value":
+                    if pattern[start + 1:start + 2] != ["A"]:
+                        raise UsageError(f"argument {option.name}: expected one argument")
+                    taken.append((option, words[start + 1]))
+                    stop = start + 2
+                else:
+                    taken.append((option, None))
+                    stop = start + 1
+                break
+        for option, word in taken:
+            take(option, word)
+        return stop
+
+    start = 0
+    last = max(found) if found else -1
+    while start <= last:
+        following = min(index for index in found if index >= start)
+        if start not in found:
+            extras.extend(words[start:following])
+            start = following
+        start = consume(start)
+    extras.extend(words[start:])
+    if extras:
+        raise UsageError(f"unrecognized arguments: {' '.join(extras)}")
+    return values
+
+
+# --- argparse, from the same table ----------------------------------------------------------------
+
+
+def argparse_parser() -> argparse.ArgumentParser:
+    """The argparse parser of the same options: prints ``--help``, and is what ``parse`` is proved against
+    (its ``error`` raises UsageError instead of exiting)."""
+    import argparse
+
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> NoReturn:
+            raise UsageError(message)
+
+    parser = Parser(prog="check_digitalsentry", add_help=False, usage=USAGE, description=DESCRIPTION,
+                    epilog=EPILOG)
+    sections = {title: parser.add_argument_group(title) for title in GROUPS}
+    exclusive: dict[str, argparse._MutuallyExclusiveGroup] = {}
+    for option in OPTIONS:
+        section = sections[option.group]
+        if option.action == "value":
+            section.add_argument(*option.flags, dest=option.dest, action="append", metavar=option.metavar,
+                                 help=option.help)
+        elif option.action == "flag":
+            section.add_argument(*option.flags, dest=option.dest, action="store_true", help=option.help)
+        elif option.action == "count":
+            section.add_argument(*option.flags, dest=option.dest, action="count", default=0, help=option.help)
+        else:
+            group = exclusive.get(option.dest) or exclusive.setdefault(
+                option.dest, section.add_mutually_exclusive_group())
+            group.add_argument(*option.flags, dest=option.dest, action="store_const", const=option.const,
+                               help=option.help)
+    return parser
+
+
+def print_help() -> None:
+    argparse_parser().print_help()
+
+
+# --- the values, checked --------------------------------------------------------------------------
+
+FORMATS = ("nagios", "json", "openmetrics")
+
+
+class Options:
+    """The parsed command line, checked: the run's settings, and the words of the site settings."""
+
+    #: run options that may be given more than once
+    REPEATABLE = ("site", "demo_fault")
+
+    def __init__(self, values: dict[str, object]) -> None:
+        self.values = values
+        self.inventory = self._one("inventory")
+        self.sites: list[str] = self._list("site")
+        self.demo = bool(values["demo"])
+        self.demo_faults: list[str] = self._list("demo_fault")
+        self.output = self._one("output")
+        self.quiet = bool(values["quiet"])
+        verbose = values["verbose"]
+        assert isinstance(verbose, int)
+        self.verbose = min(verbose, 3)
+        self.version = bool(values["version"])
+        self.help = bool(values["help"])
+        family = values["family"]
+        self.family = family if isinstance(family, int) else 0
+        self.format = self._one("format") or "nagios"
+        timeout = self._one("timeout")
+        self.timeout_text = timeout
+
+    def _one(self, dest: str) -> str | None:
+        given = self.values[dest]
+        assert isinstance(given, list)
+        return given[0] if given else None
+
+    def _list(self, dest: str) -> list[str]:
+        given = self.values[dest]
+        assert isinstance(given, list)
+        return list(given)
+
+    def check(self) -> None:
+        """The checks that can fail the run (after --help and --version are handled)."""
+        for option in _RUN:
+            given = self.values[option.dest]
+            if option.action == "value" and option.dest not in self.REPEATABLE:
+                assert isinstance(given, list)
+                if len(given) > 1:
+                    raise UsageError(f"{option.name}: given {len(given)} times "
+                                     f"({', '.join(map(repr, given))}): give it once")
+        if self.format not in FORMATS:
+            raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {self.format!r}")
+        modes = [m for m, on in (("-H", self.values["hosts"]), ("--inventory", self.inventory),
+                                 ("--demo", self.demo)) if on]
+        if len(modes) != 1:
+            raise UsageError("give one of -H HOST, --inventory FILE or --demo" if not modes
+                             else f"{' and '.join(modes)} cannot be combined")
+        if self.sites and not self.inventory:
+            raise UsageError("--site needs --inventory")
+        if self.demo_faults and not self.demo:
+            raise UsageError("--demo-fault needs --demo")
+
+    @property
+    def timeout(self) -> float:
+        """``-t`` in seconds (default 10)."""
+        if self.timeout_text is None:
+            return 10.0
+        try:
+            return schema.seconds(self.timeout_text)
+        except schema.SchemaError as exc:
+            raise UsageError(f"-t/--timeout: {exc.message}") from None
+
+    def site_words(self, fields: Sequence[schema.Field] = SITE_FIELDS) -> dict[str, list[str]]:
+        """Setting name -> the words given for it, for the settings given on the command line."""
+        words: dict[str, list[str]] = {}
+        for spec in fields:
+            given = self.values[spec.name]
+            if isinstance(given, list) and given:
+                words[spec.name] = given
+            elif given is True:
+                words[spec.name] = ["true"]
+        return words
+
+    def site_values(self, roles: Sequence[str], fields: Sequence[schema.Field] = SITE_FIELDS) -> dict[str, object]:
+        """The site settings given on the command line, checked by the schema; UsageError in the words of
+        the options (``--port vidoe: unknown role 'vidoe' (did you mean 'video'?)``)."""
+        try:
+            return schema.parse_words(self.site_words(fields), roles)
+        except schema.SchemaError as exc:
+            raise UsageError(option_words(exc)) from None
+
+
+def option_words(exc: schema.SchemaError) -> str:
+    """A schema error in the words of the command line: ``ports.vidoe`` is ``--port vidoe``."""
+    head = str(exc.path[0]) if exc.path else ""
+    spec = schema.BY_NAME.get(head)
+    if spec is None or not spec.option:
+        return exc.message
+    tail = " ".join(str(part) for part in exc.path[1:])
+    return f"{'/'.join(spec.option)}{' ' + tail if tail else ''}: {exc.message}"

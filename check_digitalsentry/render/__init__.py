@@ -1,0 +1,10 @@
+"""Presentation (render layer): a judged run as text for people and formats for machines.
+
+- ``text`` -- the Nagios status line, long output and perfdata; the handover table and the failure
+  paragraph of pytest_dsports;
+- ``json``, ``openmetrics`` -- the machine formats.
+
+Each renderer reads a ``judge.JudgedRun`` (a run judged once) and only presents what the judgement said;
+none imports nagiosplugin, pytest, a frontend or another renderer (ruff's banned-import rules), and
+none probes. Each is imported only by the frontend path that needs it.
+"""

@@ -1,0 +1,111 @@
+"""``dsports-simulator`` (simulator layer): serve simulated DS sites from the command line until Ctrl-C,
+SIGTERM or ``--duration``, printing the ``check_digitalsentry`` command that checks each.
+
+    dsports-simulator --sites 500 --inventory fleet.toml    # or python -m check_digitalsentry.simulator
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+import time
+
+from check_digitalsentry.simulator.runner import Simulator
+from check_digitalsentry.simulator.site import (
+    DEFAULT_INSTANCE,
+    DEFAULT_ROLES,
+    FAULTS,
+    FLEET_FIRST,
+    LAYOUTS,
+    SimSite,
+)
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from types import FrameType
+    from typing import Any
+
+
+class _Stop(BaseException):
+    """SIGTERM: stop serving, exit 0."""
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def _fault_option(text: str) -> tuple[str, str]:
+    role, sep, fault = text.partition("=")
+    if not sep or not role or not fault:
+        raise argparse.ArgumentTypeError(f"expected ROLE=FAULT, got {text!r}")
+    return role.strip(), fault.strip()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``dsports-simulator``: serve simulated DS sites until Ctrl-C, SIGTERM or ``--duration``."""
+    parser = argparse.ArgumentParser(
+        prog="dsports-simulator",
+        description="Run simulated Pelco Digital Sentry sites on loopback, and print the check_digitalsentry "
+                    "command line that checks each.",
+        epilog="faults: " + "; ".join(f"{role}: {', '.join(faults)}" for role, faults in FAULTS.items()),
+    )
+    parser.add_argument("--address", help=f"loopback address of the site, or the first of a fleet "
+                                           f"(default 127.0.0.1; fleet {FLEET_FIRST})")
+    parser.add_argument("--sites", type=int, metavar="N", help="a fleet of N sites on consecutive addresses")
+    parser.add_argument("--ports", choices=LAYOUTS,
+                        help="port layout (default: ephemeral for one site, high for a fleet)")
+    parser.add_argument("--fault", action="append", default=[], type=_fault_option, metavar="ROLE=FAULT",
+                        help="make a role misbehave (repeatable)")
+    parser.add_argument("--latency", type=float, default=0.0, metavar="S", help="seconds before every reply")
+    parser.add_argument("--instance", default=DEFAULT_INSTANCE, help=f"SQL instance name ({DEFAULT_INSTANCE})")
+    parser.add_argument("--no-web", action="store_true", help="no DSWebService (web role)")
+    parser.add_argument("--no-api", action="store_true", help="no Pelco API bundle (api-* roles)")
+    parser.add_argument("--audio-clients", type=int, default=2, metavar="N", help="audio UDP ports (2)")
+    parser.add_argument("--inventory", metavar="FILE", help="write a TOML inventory of the sites to FILE")
+    parser.add_argument("--duration", type=float, metavar="S", help="serve S seconds, then exit (default: "
+                                                                    "until Ctrl-C or SIGTERM)")
+    parser.add_argument("--in-netns", action="store_true",
+                        help="allow a non-loopback --address: only inside a network namespace you made")
+    args = parser.parse_args(argv)
+    roles = [role for role in DEFAULT_ROLES
+             if not (args.no_web and role == "web") and not (args.no_api and role.startswith("api-"))]
+    options: dict[str, Any] = {"roles": roles, "faults": dict(args.fault), "latency": args.latency,
+                               "instances": [args.instance], "audio_clients": args.audio_clients}
+    try:
+        if args.sites is not None:
+            sim = Simulator.fleet(args.sites, ports=args.ports or "high", first=args.address or FLEET_FIRST,
+                                  **options)
+        else:
+            sim = Simulator([SimSite(address=args.address or "127.0.0.1", ports=args.ports,
+                                     in_netns=args.in_netns, **options)])
+    except ValueError as exc:
+        parser.error(str(exc))
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        with sim:
+            for site in sim.sites:
+                print(f"site {site.name} on {site.address}: {site.command_line()}")
+            sys.stdout.flush()
+            if args.inventory:
+                sim.inventory_toml(args.inventory)
+            print(f"dsports-simulator: {len(sim.sites)} site(s) up in {sim.start_seconds or 0:.2f} s"
+                  f"{'' if args.duration is None else f' for {args.duration:g} s'}; Ctrl-C to stop",
+                  file=sys.stderr, flush=True)
+            if args.duration is None:
+                while True:
+                    time.sleep(3600)
+            time.sleep(max(args.duration, 0.0))
+    except OSError as exc:
+        print(f"dsports-simulator: {exc}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, _Stop):
+        pass
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return 0

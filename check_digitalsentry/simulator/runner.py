@@ -1,0 +1,313 @@
+"""Simulated DS site: the runner (simulator layer) -- binds the sites' ports and serves them on an asyncio
+loop in one daemon thread.
+
+Strategy: every socket is bound in the caller's thread (so a bind failure is an ``OSError`` from
+``start()`` naming the site, role, address and port), then handed to the loop thread, where the
+``servers`` answer. ``close()`` stops the loop and closes every listening socket, endpoint and accepted
+connection (``servers.Connections``) before it returns.
+
+Usage::
+
+    with Simulator([SimSite(faults={"video": "off"})]) as sim:
+        print(sim.command_line())      # check_digitalsentry -H 127.0.0.1 --port sql-browser=41234 ...
+        site = sim.sites[0]            # site.ports: role -> actual port; site.sql_port
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import functools
+import socket
+import ssl
+import threading
+import time
+
+from check_digitalsentry.simulator.servers import (
+    BACKLOG,
+    CERT_FILE,
+    KEY_FILE,
+    Browser,
+    Connections,
+    SiteServers,
+    connection_class,
+)
+from check_digitalsentry.simulator.site import _TRANSPORT, FLEET_FIRST, SimSite, fleet_addresses, inventory_toml
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from pathlib import Path
+    from types import TracebackType
+    from typing import Any
+
+
+class _Bound:
+    """A socket bound (and listening, for TCP) by ``start()``, for the event loop to serve."""
+
+    __slots__ = ("instance", "role", "site", "sock")
+
+    def __init__(self, site: SimSite, role: str, sock: socket.socket, instance: int = 0) -> None:
+        self.site = site
+        self.role = role
+        self.sock = sock
+        self.instance = instance
+
+
+def _bind(site: SimSite, role: str, port: int) -> socket.socket:
+    transport = _TRANSPORT[role]
+    sock = socket.socket(site.family, socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM)
+    try:
+        if transport == "tcp":
+            # Not for UDP: on Linux it would let two simulators share a UDP port without an error.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((site.address, port))
+        if transport == "tcp":
+            sock.listen(BACKLOG)
+    except OSError as exc:
+        sock.close()
+        where = f"{site.address} port {port or 'ephemeral'}/{transport}"
+        raise OSError(exc.errno, f"site {site.name}: cannot bind {role} on {where}: {exc.strerror or exc}") \
+            from exc
+    return sock
+
+
+def _bind_audio(site: SimSite, base: int, count: int) -> list[socket.socket]:
+    """``count`` consecutive UDP ports from ``base`` (0: anywhere the kernel has a free run)."""
+    for _attempt in range(1 if base else 64):
+        socks = [_bind(site, "audio", base)]
+        first = socks[0].getsockname()[1]
+        try:
+            if first + count - 1 > 65535:
+                raise OSError(errno.EADDRINUSE, f"no room for {count} audio ports from {first}")
+            socks += [_bind(site, "audio", first + i) for i in range(1, count)]
+        except OSError:
+            for sock in socks:
+                sock.close()
+            if base:
+                raise
+            continue
+        return socks
+    raise OSError(errno.EADDRINUSE, f"site {site.name}: found no {count} consecutive free UDP ports for audio "
+                                    f"on {site.address}")
+
+
+def _bind_site(site: SimSite, bound: list[_Bound]) -> None:
+    """Bind every socket of ``site`` into ``bound`` and fill ``site.ports``; off roles are bound and
+    closed at once, which reserves their number."""
+    site.ports, site.sql_ports, site.sql_port = {}, [], None
+    for role, port in site.layout.items():
+        socks = _bind_audio(site, port, site.audio_clients) if role == "audio" else [_bind(site, role, port)]
+        site.ports[role] = socks[0].getsockname()[1]
+        if site.faults.get(role) == "off":
+            for sock in socks:
+                sock.close()
+            continue
+        bound.extend(_Bound(site, role, sock) for sock in socks)
+    if "sql" in site.ports:
+        site.sql_port = site.ports["sql"]
+        site.sql_ports = [site.sql_port]
+        if site.faults.get("sql-browser") == "several":
+            for index in range(1, len(site.served_instances())):
+                extra = _bind(site, "sql", 0)
+                site.sql_ports.append(extra.getsockname()[1])
+                bound.append(_Bound(site, "sql", extra, index))
+
+
+def _ensure_fd_limit(sockets: int) -> None:
+    """Raise the soft RLIMIT_NOFILE to the hard limit when the sockets (and as many connections to
+    them, from clients in this process) might not fit."""
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    needed = 3 * sockets + 256
+    if soft == resource.RLIM_INFINITY or soft >= needed:
+        return
+    target = max(needed, soft) if hard == resource.RLIM_INFINITY else hard
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    except (ValueError, OSError):  # pragma: no cover - then a bind says EMFILE
+        pass
+
+
+class Simulator:
+    """Runs simulated sites on an asyncio loop in one daemon thread; a context manager.
+
+    ``start()`` (or ``with``) returns once every socket is bound and served, or raises OSError naming
+    the site, role, address and port that could not be bound; ``close()`` stops the loop and closes
+    every socket. ``start_seconds`` is how long the last start took.
+    """
+
+    def __init__(self, sites: Sequence[SimSite] | None = None) -> None:
+        self.sites: list[SimSite] = [SimSite()] if sites is None else list(sites)
+        if not self.sites:
+            raise ValueError("a simulator needs at least one site")
+        names = [site.name.lower() for site in self.sites]
+        if len(set(names)) != len(names):
+            raise ValueError("site names must be unique (ignoring case)")
+        self.start_seconds: float | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+        self._servers: list[asyncio.AbstractServer] = []
+        self._endpoints: list[asyncio.BaseTransport] = []
+        self._connections = Connections()
+
+    @classmethod
+    def fleet(
+        cls,
+        count: int,
+        *,
+        ports: str | Mapping[str, int] | None = "high",
+        first: str = FLEET_FIRST,
+        name: str = "sim",
+        **site_kwargs: Any,
+    ) -> Simulator:
+        """``count`` sites on consecutive loopback addresses from ``first`` (``fleet_addresses``), all on
+        one port layout (``HIGH_PORTS`` by default), named ``NAME-001``, ``NAME-002``...; the other
+        keywords are given to every ``SimSite``."""
+        if count < 1:
+            raise ValueError(f"a fleet needs at least one site, got {count}")
+        width = max(3, len(str(count)))
+        return cls([SimSite(name=f"{name}-{number:0{width}d}", address=address, ports=ports, **site_kwargs)
+                    for number, address in enumerate(fleet_addresses(count, first), 1)])
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped"
+        return f"Simulator({len(self.sites)} site{'s' if len(self.sites) != 1 else ''}, {state})"
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def __enter__(self) -> Simulator:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def start(self) -> Simulator:
+        if self._thread is not None:
+            raise RuntimeError("the simulator is already running")
+        started = time.monotonic()
+        _ensure_fd_limit(sum(len(site.roles) + site.audio_clients + 1 for site in self.sites))
+        bound: list[_Bound] = []
+        try:
+            for site in self.sites:
+                _bind_site(site, bound)
+        except BaseException:
+            for item in bound:
+                item.sock.close()
+            raise
+        self._connections = Connections()
+        self._ready.clear()
+        context = None
+        if any(item.role == "web" or item.site.faults.get("sql") == "strict" for item in bound):
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(CERT_FILE, KEY_FILE)
+        loop = self._loop = asyncio.new_event_loop()
+        runs = {site: SiteServers(self._connections, site, loop, context) for site in self.sites}
+        self._thread = threading.Thread(target=self._run, args=(bound, runs), name="dsports-simulator",
+                                        daemon=True)
+        self._thread.start()
+        self._ready.wait()
+        if self._error is not None:
+            error, self._error = self._error, None
+            self._thread.join()
+            self._thread = self._loop = None
+            raise error
+        self.start_seconds = time.monotonic() - started
+        return self
+
+    def close(self) -> None:
+        """Stop serving and close every socket; waits for the loop thread. Safe to call twice."""
+        thread, loop = self._thread, self._loop
+        if thread is None or loop is None:
+            return
+        if thread.is_alive():
+            try:
+                loop.call_soon_threadsafe(loop.stop)
+            except RuntimeError:  # the loop already closed
+                pass
+        thread.join()
+        self._thread = self._loop = None
+
+    # -- the loop thread
+
+    def _run(self, bound: list[_Bound], runs: dict[SimSite, SiteServers]) -> None:
+        assert self._loop is not None
+        loop = self._loop
+        try:
+            try:
+                loop.run_until_complete(self._serve(bound, runs))
+            except BaseException as exc:
+                self._error = exc
+            else:
+                self._ready.set()
+                loop.run_forever()
+            finally:
+                loop.run_until_complete(self._shutdown())
+        finally:
+            loop.close()
+            self._ready.set()
+
+    async def _serve(self, bound: list[_Bound], runs: dict[SimSite, SiteServers]) -> None:
+        loop = asyncio.get_running_loop()
+        for index, item in enumerate(bound):
+            run = runs[item.site]
+            try:
+                if item.sock.type == socket.SOCK_DGRAM:
+                    factory: Callable[[], asyncio.BaseProtocol] = (
+                        functools.partial(Browser, run) if item.role == "sql-browser"
+                        else asyncio.DatagramProtocol)
+                    transport, _ = await loop.create_datagram_endpoint(factory, sock=item.sock)
+                    self._endpoints.append(transport)
+                else:
+                    cls = connection_class(item.role, item.site.faults.get(item.role))
+                    self._servers.append(await loop.create_server(
+                        functools.partial(cls, run, item.site.faults.get(item.role), item.instance),
+                        sock=item.sock))
+            except BaseException:
+                for rest in bound[index:]:
+                    rest.sock.close()
+                raise
+
+    async def _shutdown(self) -> None:
+        self._connections.closing = True
+        for server in self._servers:
+            server.close()
+        for endpoint in self._endpoints:
+            endpoint.close()
+        for _ in range(3):  # connections accepted meanwhile are aborted by connection_made
+            self._connections.abort_all()
+            await asyncio.sleep(0)
+        for server in self._servers:
+            await server.wait_closed()
+        self._servers, self._endpoints = [], []
+        self._connections.open.clear()
+
+    # -- how to check the sites
+
+    def site(self, name: str | SimSite | None = None) -> SimSite:
+        """The site called ``name`` (ignoring case); the first site when None."""
+        if name is None:
+            return self.sites[0]
+        if isinstance(name, SimSite):
+            return name
+        for site in self.sites:
+            if site.name.lower() == name.lower():
+                return site
+        raise KeyError(f"no simulated site {name!r} (sites: {', '.join(s.name for s in self.sites)})")
+
+    def command_line(self, site: str | SimSite | None = None) -> str:
+        """The exact ``check_digitalsentry`` command that checks ``site`` (the first site by default)."""
+        return self.site(site).command_line()
+
+    def inventory_toml(self, path: str | Path | None = None) -> str:
+        """A TOML inventory of every site (written to ``path`` too, when given): see ``site.inventory_toml``."""
+        return inventory_toml(self.sites, path)

@@ -1,0 +1,370 @@
+"""Simulated DS site: the servers (simulator layer) -- one small asyncio protocol per role.
+
+Each role is an ``asyncio.Protocol`` (or ``DatagramProtocol``) without tasks: replies are sent from
+callbacks, ``latency`` is a ``call_later`` before the first reply, and a connection that never completes
+its request is closed after ``REQUEST_TIMEOUT``. TLS is done over ``ssl.MemoryBIO`` so that latency,
+the TLS-first detection of the ``strict`` fault and the plain roles share one code path. The servers
+speak the wire formats through the protocol codecs and talk to the runner only through
+``Connections`` (every accepted connection is registered there, so the runner can abort them all).
+
+Behaviour per role:
+
+- ``sql-browser`` (UDP): CLNT_UCAST_EX / CLNT_BCAST_EX get every instance; CLNT_UCAST_INST the named
+  instance (any case), silence when unknown; CLNT_UCAST_DAC ``build_dac_response(sql port)``; invalid
+  requests: silence. Each instance's ``tcp`` is the simulator's real SQL port.
+- ``sql`` (TCP): one TDS packet is read (bounded, ``REQUEST_TIMEOUT``); a PRELOGIN gets a PRELOGIN reply
+  and the connection is held until the client closes it; anything else is closed.
+- ``video``, ``diagnostics``, ``api-*`` (TCP): accepted and held, input discarded, closed with the client.
+- ``web`` (TCP): TLS server; after the handshake any bytes get ``HTTP/1.1 200 OK`` and the close.
+- ``audio`` (UDP): bound and silent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import ssl
+import struct
+from pathlib import Path
+from typing import cast
+
+from check_digitalsentry.protocols import MalformedReply, ssrp, tds
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+    from check_digitalsentry.simulator.site import SimSite
+
+DATA_DIR = Path(__file__).resolve().parent.parent / "data"
+CERT_FILE = DATA_DIR / "simulator-cert.pem"  #: the web role's self-signed certificate (a test key)
+KEY_FILE = DATA_DIR / "simulator-key.pem"
+CERT_CN = "ds-simulator.invalid"
+
+#: Seconds a client may take to send its whole request (TDS packet; TLS handshake and request).
+REQUEST_TIMEOUT = 30.0
+#: Pending connections per listening socket.
+BACKLOG = 128
+
+BROWSER_GARBAGE = b"\x05hello"  #: starts like SVR_RESP, but RESP_SIZE (0x6568) does not match
+SQL_GARBAGE = b"HTTP/1.1 400 Bad Request\r\nServer: not-sql-server\r\nConnection: close\r\n\r\n"
+HTTP_OK = (b"HTTP/1.1 200 OK\r\nServer: dsports-simulator\r\nContent-Type: text/plain\r\n"
+           b"Content-Length: 3\r\nConnection: close\r\n\r\nok\n")
+
+
+class Connections:
+    """The interface between the servers and the runner: the connections accepted and not yet lost, and
+    whether the simulator is closing (then a new connection is aborted at once)."""
+
+    def __init__(self) -> None:
+        self.open: set[asyncio.Transport] = set()
+        self.closing = False
+
+    def accepted(self, transport: asyncio.Transport) -> bool:
+        """Register a new connection; False (and it is aborted) when the simulator is closing."""
+        self.open.add(transport)
+        if self.closing:
+            transport.abort()
+            return False
+        return True
+
+    def lost(self, transport: asyncio.Transport) -> None:
+        self.open.discard(transport)
+
+    def abort_all(self) -> None:
+        for transport in list(self.open):
+            transport.abort()
+
+
+class SiteServers:
+    """What the servers of one running site share: its replies, prepared once."""
+
+    def __init__(self, connections: Connections, site: SimSite, loop: asyncio.AbstractEventLoop,
+                 context: ssl.SSLContext | None) -> None:
+        self.connections = connections
+        self.site = site
+        self.loop = loop
+        self.context = context
+        self.latency = site.latency
+        self.browser_fault = site.faults.get("sql-browser")
+        records = site.browser_instances()
+        self.all_reply = ssrp.build_response(records)
+        self.replies = {r.instance_name.lower(): ssrp.build_response([r]) for r in records}
+        self.dac_reply = ssrp.build_dac_response(site.sql_ports[0]) if site.sql_ports else None
+        self.versions = [version for _, version in site.served_instances()]
+
+    def browser_reply(self, datagram: bytes) -> bytes | None:
+        """What the Browser answers to ``datagram`` (None: silence)."""
+        fault = self.browser_fault
+        if fault == "silent":
+            return None
+        if fault == "garbage":
+            return BROWSER_GARBAGE
+        try:
+            request = ssrp.parse_request(datagram)
+        except MalformedReply:
+            return None  # as the real service: invalid requests are ignored
+        if request.kind in (ssrp.CLNT_UCAST_EX, ssrp.CLNT_BCAST_EX):
+            reply: bytes | None = self.all_reply
+        else:
+            reply = self.replies.get((request.instance or "").lower())
+            if reply is not None and request.kind == ssrp.CLNT_UCAST_DAC:
+                reply = self.dac_reply
+        if reply is not None and fault == "truncated":
+            reply = reply[: len(reply) // 2]
+        return reply
+
+
+class Browser(asyncio.DatagramProtocol):
+    """sql-browser: answers SSRP requests (after ``latency``)."""
+
+    def __init__(self, run: SiteServers) -> None:
+        self.run = run
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # (not an isinstance check: before Python 3.12 asyncio's UDP transport does not subclass it)
+        self.transport = cast("asyncio.DatagramTransport", transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        reply = self.run.browser_reply(data)
+        if reply is None:
+            return
+        if self.run.latency:
+            self.run.loop.call_later(self.run.latency, self._send, reply, addr)
+        else:
+            self._send(reply, addr)
+
+    def _send(self, reply: bytes, addr: tuple[str | Any, int]) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(reply, addr)
+
+
+class _Tls:
+    """A server-side TLS session over memory buffers: bytes in, (bytes out, plaintext) out."""
+
+    def __init__(self, context: ssl.SSLContext) -> None:
+        self.incoming = ssl.MemoryBIO()
+        self.outgoing = ssl.MemoryBIO()
+        self.obj = context.wrap_bio(self.incoming, self.outgoing, server_side=True)
+        self.established = False
+
+    def feed(self, data: bytes) -> tuple[bytes, bytes, bool]:
+        """Take bytes from the peer: (bytes to send, application data, whether the peer closed TLS).
+        ssl.SSLError when the peer breaks the protocol (``pending()`` may then hold an alert)."""
+        self.incoming.write(data)
+        plain: list[bytes] = []
+        closed = False
+        if not self.established:
+            try:
+                self.obj.do_handshake()
+                self.established = True
+            except ssl.SSLWantReadError:
+                pass
+        while self.established:
+            try:
+                chunk = self.obj.read(65536)
+            except ssl.SSLWantReadError:
+                break
+            except ssl.SSLZeroReturnError:
+                closed = True
+                break
+            if not chunk:
+                closed = True
+                break
+            plain.append(chunk)
+        return self.pending(), b"".join(plain), closed
+
+    def wrap(self, data: bytes) -> bytes:
+        self.obj.write(data)
+        return self.pending()
+
+    def pending(self) -> bytes:
+        return self.outgoing.read()
+
+    def shutdown(self) -> bytes:
+        """Our close_notify (we do not wait for the peer's)."""
+        try:
+            self.obj.unwrap()
+        except ssl.SSLError:
+            pass
+        return self.pending()
+
+
+class _Conn(asyncio.Protocol):
+    """One accepted TCP connection. The base class holds it and discards what it reads (video,
+    diagnostics, api-*); subclasses answer. Input is held back for ``latency`` when it first comes;
+    with ``tls_first``, the first bytes must start a TLS handshake and the rest goes through TLS."""
+
+    tls_first = False
+    request_timeout = False  #: close the connection if its request is not complete in REQUEST_TIMEOUT
+
+    def __init__(self, run: SiteServers, fault: str | None, instance: int) -> None:
+        self.run = run
+        self.fault = fault
+        self.instance = instance
+        self.transport: asyncio.Transport | None = None
+        self.tls: _Tls | None = None
+        self.seen = False
+        self.held: list[bytes] | None = None
+        self.timers: list[asyncio.TimerHandle] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        if not self.run.connections.accepted(transport):
+            return
+        if self.request_timeout:
+            self.timers.append(self.run.loop.call_later(REQUEST_TIMEOUT, self.close))
+        self.opened()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.transport is not None:
+            self.run.connections.lost(self.transport)
+        for timer in self.timers:
+            timer.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        if self.held is not None:
+            self.held.append(data)
+            return
+        if not self.seen:
+            self.seen = True
+            if self.run.latency:
+                self.held = [data]
+                self.timers.append(self.run.loop.call_later(self.run.latency, self._release))
+                return
+        self._feed(data)
+
+    def eof_received(self) -> bool | None:
+        return None  # close our side too
+
+    def _release(self) -> None:
+        held, self.held = self.held or [], None
+        for data in held:
+            self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        assert self.transport is not None
+        if self.transport.is_closing():
+            return
+        if self.tls is None:
+            if not self.tls_first:
+                self.received(data)
+                return
+            if not tds.looks_like_tls(data) or self.run.context is None:
+                self.transport.close()  # not a ClientHello: close, answer nothing
+                return
+            self.tls = _Tls(self.run.context)
+        try:
+            out, plain, closed = self.tls.feed(data)
+        except ssl.SSLError:
+            self.transport.write(self.tls.pending())
+            self.transport.close()
+            return
+        if out:
+            self.transport.write(out)
+        if plain:
+            self.received(plain)
+        if closed:
+            self.close()
+
+    def opened(self) -> None:
+        """Called once the connection is accepted."""
+
+    def received(self, data: bytes) -> None:
+        """Application bytes from the client (decrypted under TLS)."""
+
+    def send(self, data: bytes) -> None:
+        assert self.transport is not None
+        if self.transport.is_closing():
+            return
+        self.transport.write(data if self.tls is None else self.tls.wrap(data))
+
+    def close(self) -> None:
+        assert self.transport is not None
+        if self.transport.is_closing():
+            return
+        if self.tls is not None and self.tls.established:
+            self.transport.write(self.tls.shutdown())
+        self.transport.close()
+
+    def answered(self) -> None:
+        """The request is complete: stop the request timer."""
+        for timer in self.timers:
+            timer.cancel()
+        self.timers.clear()
+
+
+class _Tarpit(_Conn):
+    """tarpit: accepted, never answered, never closed (not even when the client closes)."""
+
+    def eof_received(self) -> bool | None:
+        return True
+
+
+class _Reset(_Conn):
+    """reset: accepted, then closed with SO_LINGER 0, so the client gets an RST before any reply."""
+
+    def opened(self) -> None:
+        assert self.transport is not None
+        sock = self.transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.transport.abort()
+
+
+class _Sql(_Conn):
+    """sql: one TDS packet in, a PRELOGIN reply out (faults garbage and strict)."""
+
+    request_timeout = True
+
+    def __init__(self, run: SiteServers, fault: str | None, instance: int) -> None:
+        super().__init__(run, fault, instance)
+        self.tls_first = fault == "strict"
+        self.buffer = b""
+        self.done = False
+
+    def received(self, data: bytes) -> None:
+        if self.done:
+            return  # after PRELOGIN: held until the client closes, input discarded
+        if self.fault == "garbage":
+            self.done = True
+            self.send(SQL_GARBAGE)
+            self.close()
+            return
+        self.buffer += data
+        if not tds.request_complete(self.buffer):
+            return
+        self.done = True
+        self.answered()
+        try:
+            request = tds.parse_prelogin_request(self.buffer)
+        except MalformedReply:
+            self.close()  # not a PRELOGIN: a real server closes the connection
+            return
+        finally:
+            self.buffer = b""
+        # A server answers only the options the client sent: MARS only when asked (37 or 43 bytes).
+        mars = 0 if tds.MARS in request.options else None
+        self.send(tds.build_prelogin_response(version=self.run.versions[self.instance],
+                                              encryption=self.run.site.sql_encryption, mars=mars))
+
+
+class _Web(_Conn):
+    """web: a TLS server; any request after the handshake gets ``200 OK`` and the close."""
+
+    tls_first = True
+    request_timeout = True
+
+    def received(self, data: bytes) -> None:
+        self.answered()
+        self.send(HTTP_OK)
+        self.close()
+
+
+def connection_class(role: str, fault: str | None) -> type[_Conn]:
+    if fault == "tarpit":
+        return _Tarpit
+    if fault == "reset":
+        return _Reset
+    return {"sql": _Sql, "web": _Web}.get(role, _Conn)

@@ -1,0 +1,192 @@
+"""Fixtures (pytest frontend) for the user's own tests: the inventory, probed reports, one-off probes with
+self-explaining assertions, and simulated DS sites. Registered by ``plugin`` as a pytest plugin."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Callable
+
+import pytest
+
+from pytest_dsports.state import STATE, DsportsState, core_hooks
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from check_digitalsentry.inventory import Inventory
+    from check_digitalsentry.judge import Verdict
+    from check_digitalsentry.model import SiteReport
+    from check_digitalsentry.schema import Site
+    from check_digitalsentry.simulator import SimSite
+
+
+def _state(request: pytest.FixtureRequest, what: str) -> DsportsState:
+    state = request.config.stash.get(STATE, None)
+    if state is None:
+        pytest.fail(f"{what}: no dsports inventory is configured (--dsports-inventory FILE, the ini keys "
+                    f"dsports_inventory / dsports_files, or --dsports-host HOST)", pytrace=False)
+    return state
+
+
+@pytest.fixture(scope="session")
+def dsports_inventory(request: pytest.FixtureRequest) -> Inventory:
+    """The parsed inventory: every configured site (inventory files and ad-hoc hosts), as an Inventory."""
+    from check_digitalsentry.inventory import Inventory
+
+    state = _state(request, "dsports_inventory")
+    return Inventory(state.all_sites(), ", ".join(source.where for source in state.sources))
+
+
+@pytest.fixture(scope="session")
+def dsports_report(request: pytest.FixtureRequest) -> Callable[[str], SiteReport]:
+    """``dsports_report("hq")``: the probed report of a site, probed once per session (shared with the
+    generated port tests)."""
+    state = _state(request, "dsports_report")
+
+    def report(site_name: str) -> SiteReport:
+        try:
+            site = state.site(site_name)
+        except LookupError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        return state.report(site)
+
+    return report
+
+
+@pytest.fixture
+def dsports_site(request: pytest.FixtureRequest) -> Site:
+    """The site named by the test's ``@pytest.mark.dsports(site=...)`` marker."""
+    marker = request.node.get_closest_marker("dsports")
+    if marker is None or "site" not in marker.kwargs:
+        pytest.fail("dsports_site needs @pytest.mark.dsports(site=NAME) on the test", pytrace=False)
+    state = _state(request, "dsports_site")
+    try:
+        return state.site(str(marker.kwargs["site"]))
+    except LookupError as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture
+def dsports_site_report(request: pytest.FixtureRequest, dsports_site: Site) -> SiteReport:
+    """The probed report of the marker's site (probed once per session)."""
+    return _state(request, "dsports_site_report").report(dsports_site)
+
+
+class ProbedPort:
+    """One port probed ad hoc by ``dsports_probe``, with assertions that explain themselves."""
+
+    def __init__(self, verdicts: list[Verdict]) -> None:
+        self.verdicts = verdicts
+        self.verdict = verdicts[0]
+        self.result = self.verdict.result
+        self.status = self.result.status
+
+    def _fail(self, wanted: str) -> None:
+        __tracebackhide__ = True
+        from check_digitalsentry.judge import advice
+
+        r = self.result
+        secs = "no answer" if r.seconds is None else f"{r.seconds:.3f} s"
+        fix = advice(self.verdict)
+        pytest.fail(f"{r.host} {r.role} {r.port}/{r.transport}: expected {wanted}, got {r.status} ({secs}): "
+                    f"{self.verdict.detail}{'; to fix: ' + fix if fix else ''}", pytrace=False)
+
+    def assert_open(self) -> ProbedPort:
+        """It answered as its role needs (``open``)."""
+        __tracebackhide__ = True
+        from check_digitalsentry.model import Status
+
+        if self.status is not Status.OPEN:
+            self._fail("open")
+        return self
+
+    def assert_closed(self) -> ProbedPort:
+        """Something refused it (TCP reset / ICMP port unreachable): ``closed``."""
+        __tracebackhide__ = True
+        from check_digitalsentry.model import Status
+
+        if self.status is not Status.CLOSED:
+            self._fail("closed")
+        return self
+
+    def assert_reachable(self) -> ProbedPort:
+        """Something answered at all (``open`` or ``invalid``)."""
+        __tracebackhide__ = True
+        if not self.status.reachable:
+            self._fail("reachable (open or invalid)")
+        return self
+
+    def assert_unreachable(self) -> ProbedPort:
+        """Nothing answered (``closed``, ``filtered`` or ``open|filtered``)."""
+        __tracebackhide__ = True
+        if self.status.reachable:
+            self._fail("unreachable")
+        return self
+
+    def assert_ok(self) -> ProbedPort:
+        """The shared judgement says OK (the same rule as the check plugin and the port items)."""
+        __tracebackhide__ = True
+        if not all(v.ok for v in self.verdicts):
+            self._fail("OK")
+        return self
+
+    def __repr__(self) -> str:
+        return f"ProbedPort({self.result!r})"
+
+
+@pytest.fixture
+def dsports_probe(request: pytest.FixtureRequest) -> Callable[..., ProbedPort]:
+    """``dsports_probe("ds01", "video")`` or ``dsports_probe("ds01", port=3389)``: probe one port of one
+    host now. ``role`` picks the role's probe (default ``forbid``-style TCP/UDP connect); ``port``
+    overrides the port; other keywords are Site settings (``sql_instance=``, ``timeout=``...)."""
+    config = request.config
+
+    def probe(host: str, role: str | None = None, *, port: int | None = None, transport: str = "tcp",
+              timeout: float = 5.0, **settings: Any) -> ProbedPort:
+        from check_digitalsentry.catalogue import FORBID, expected_ports
+        from check_digitalsentry.engine import SitePlan, probe_sites
+        from check_digitalsentry.judge import judge_report
+        from check_digitalsentry.model import PortSpec, State
+        from check_digitalsentry.schema import Site
+
+        hooks = core_hooks(config)
+        if role is None and port is None:
+            raise TypeError("dsports_probe needs a role, a port, or both")
+        model = Site("probe", (host,), timeout=timeout, **settings)
+        if role is None or role == FORBID:
+            wanted = [PortSpec("probe", port, transport, State.CRITICAL)]
+        else:
+            if port is not None:
+                model.ports[role] = port
+            model.web = model.web or role == "web"
+            model.api = model.api or role.startswith("api-")
+            if role == "audio":
+                model.audio_clients = max(model.audio_clients, 1)
+            wanted = [s for s in expected_ports(model, hooks.roles()) if s.role == role][:1]
+            if not wanted:
+                raise ValueError(f"dsports_probe: unknown role {role!r}")
+        if wanted[0].role == "sql" and wanted[0].port is None:  # the SQL port is learned from the Browser
+            wanted += [s for s in expected_ports(model, hooks.roles()) if s.role == "sql-browser"]
+        [report] = probe_sites([SitePlan(model, wanted)], hooks=hooks)
+        return ProbedPort([v for v in judge_report(report) if v.result.planned is wanted[0]])
+
+    return probe
+
+
+@pytest.fixture
+def dsports_simulator() -> Iterator[Callable[..., SimSite]]:
+    """Start embedded simulated DS sites on loopback: ``site = dsports_simulator(faults={"video": "off"})``
+    gives a running ``SimSite`` (``site.address``, ``site.ports``, ``site.sql_port``, ``site.to_site()``,
+    ``site.command_line()``); every simulator started is stopped after the test."""
+    from check_digitalsentry.simulator import SimSite, Simulator
+
+    running: list[Simulator] = []
+
+    def start(**kwargs: Any) -> SimSite:
+        kwargs.setdefault("audio_clients", 0)
+        sim = Simulator([SimSite(**kwargs)]).start()
+        running.append(sim)
+        return sim.sites[0]
+
+    yield start
+    for sim in running:
+        sim.close()

@@ -1,0 +1,129 @@
+"""Collected items (pytest frontend): inventory file -> site -> host -> one item per planned port.
+
+Node ids: ``sites.toml::hq::ds01.example.com::video[18772/tcp]``, ``...::forbid[3389/tcp]``; the SQL port
+the Browser names is ``sql[dynamic/tcp]``. Ad-hoc hosts (``--dsports-host``) form the site ``adhoc``.
+An item holds its planned ``PortSpec``; its verdicts are the ones whose result answers that very spec.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_dsports.state import STATE
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from check_digitalsentry.judge import Verdict
+    from check_digitalsentry.model import PortSpec
+    from check_digitalsentry.schema import Site
+
+MARKER = "dsports_port"  #: carried by every generated port item: ``-m "not dsports_port"`` leaves them out
+
+
+class _SitesMixin:
+    sites: list[Site]
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        for site in self.sites:
+            yield SiteNode.from_parent(self, name=site.name, site=site)  # type: ignore[arg-type]
+
+
+class InventoryFile(_SitesMixin, pytest.File):
+    """An inventory file: its sites (already loaded and checked at configure time)."""
+
+    def __init__(self, *, sites: list[Site], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sites = sites
+
+
+class SitesCollector(_SitesMixin, pytest.Collector):
+    """The ad-hoc site of ``--dsports-host``."""
+
+    def __init__(self, *, sites: list[Site], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.sites = sites
+
+
+class SiteNode(pytest.Collector):
+    def __init__(self, *, site: Site, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.site = site
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        for host in self.site.hosts:
+            yield HostNode.from_parent(self, name=host, site=self.site)
+
+
+class HostNode(pytest.Collector):
+    def __init__(self, *, site: Site, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.site = site
+
+    def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
+        for spec in self.config.stash[STATE].specs(self.site):
+            yield PortItem.from_parent(self, name=spec.label, site=self.site, host=self.name, spec=spec)
+
+
+class PortFailure(Exception):
+    """A port that is not as expected: carries the verdicts for the failure paragraph."""
+
+    def __init__(self, item: PortItem, verdicts: list[Verdict]) -> None:
+        super().__init__(verdicts[0].reason if verdicts else "no result")
+        self.item = item
+        self.verdicts = verdicts
+
+
+class PortItem(pytest.Item):
+    """One expected (or forbidden) port of one host of one site."""
+
+    def __init__(self, *, site: Site, host: str, spec: PortSpec, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.site = site
+        self.host = host
+        self.spec = spec
+        self.add_marker(MARKER)
+        self.verdicts: list[Verdict] = []
+
+    def runtest(self) -> None:
+        state = self.config.stash[STATE]
+        # Every selected site is probed in the first item's run: one engine run, all concurrently.
+        state.probe([item.site for item in self.session.items if isinstance(item, PortItem)] + [self.site])
+        self.verdicts = state.verdicts_for(self.spec, self.host)
+        for verdict in self.verdicts:
+            self.config.hook.pytest_dsports_port_result(site=self.site, verdict=verdict, config=self.config)
+            self.user_properties.extend(properties(verdict))
+        failing = [v for v in self.verdicts if not v.ok]
+        if not self.verdicts or failing:
+            raise PortFailure(self, failing)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, PortFailure):
+            from check_digitalsentry.render.text import failure_paragraph
+
+            if not excinfo.value.verdicts:
+                return f"{self.site.name} / {self.host}: {self.name}: the probe returned no result for this port"
+            return "\n\n".join(failure_paragraph(self.site.name, v) for v in excinfo.value.verdicts)
+        return str(super().repr_failure(excinfo, style))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        # Not "hq::host::name": pytest would turn the host's dots into "::" in a domain that ends the node id.
+        return self.path, None, f"{self.site.name}/{self.host} {self.name}"
+
+
+def properties(verdict: Verdict) -> list[tuple[str, object]]:
+    """A port's result as JUnit properties: where, what, the judged state, and what the probe learned."""
+    r = verdict.result
+    props: list[tuple[str, object]] = [
+        ("site", verdict.site.name), ("host", r.host), ("address", r.address or ""), ("role", r.role),
+        ("port", "dynamic" if r.port is None else r.port), ("transport", r.transport),
+        ("forbidden", r.spec.forbidden), ("status", str(r.status)), ("state", str(verdict.state)),
+        ("seconds", "" if r.seconds is None else f"{r.seconds:.6f}"), ("detail", verdict.detail),
+    ]
+    if verdict.note:
+        props.append(("note", verdict.note))
+    props.extend((key, value) for key, value in r.facts.items() if isinstance(value, (str, int, float, bool)))
+    return props

@@ -1,0 +1,199 @@
+"""The run's sites (pytest frontend): where they come from, their planned ports, and their results.
+
+One ``DsportsState`` per pytest run (in ``config.stash``): the sites of the inventory files and of
+``--dsports-host``, after the ``pytest_dsports_site_loaded`` hook; one pluggy manager for the core's
+hooks; the port plans, made once by the core and used both to collect the items and to probe; and the
+verdicts, each site probed once (all selected sites in one engine run) and judged once.
+"""
+
+from __future__ import annotations
+
+import glob
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from check_digitalsentry.engine import SitePlan
+    from check_digitalsentry.judge import JudgedSite, Verdict
+    from check_digitalsentry.model import PortSpec, SiteReport
+    from check_digitalsentry.plugins import PluggyHooks
+    from check_digitalsentry.schema import Site
+
+ADHOC = "adhoc"  #: the site of ``--dsports-host``
+
+
+class Source:
+    """Where a group of sites came from: an inventory file, or the ad-hoc hosts (``path`` None)."""
+
+    def __init__(self, sites: list[Site], path: Path | None) -> None:
+        self.sites = sites
+        self.path = path
+
+    @property
+    def where(self) -> str:
+        return str(self.path) if self.path is not None else "--dsports-host"
+
+
+class DsportsState:
+    """The run's sites, their plans, and their verdicts."""
+
+    def __init__(self, config: pytest.Config, sources: list[Source], timeout: float | None,
+                 hooks: PluggyHooks) -> None:
+        from check_digitalsentry.engine import plan_sites
+
+        self.config = config
+        self.sources = sources
+        self.timeout = timeout
+        self.hooks = hooks
+        self.sites: dict[str, Site] = {}
+        self.where: dict[str, str] = {}
+        for source in sources:
+            for site in source.sites:
+                key = site.name.lower()
+                if key in self.sites:
+                    raise pytest.UsageError(f"dsports: site {site.name!r} is defined twice (in "
+                                            f"{self.where[key]} and {source.where})")
+                self.sites[key] = site
+                self.where[key] = source.where
+        for site in self.sites.values():
+            config.hook.pytest_dsports_site_loaded(site=site, config=config)
+        self.plans: dict[str, SitePlan] = {p.site.name.lower(): p for p in plan_sites(self.all_sites(), hooks)}
+        self.judged: dict[str, JudgedSite] = {}
+        self._by_port: dict[tuple[int, str], list[Verdict]] = {}
+
+    @classmethod
+    def from_config(cls, config: pytest.Config) -> DsportsState | None:
+        """The state of a run that configures sites; None when it configures none (the plugin then does
+        nothing at all)."""
+        option = config.getoption("dsports_inventory")
+        ini = str(config.getini("dsports_inventory") or "")
+        patterns = [p for p in config.getini("dsports_files") if p.strip()]
+        hosts = list(config.getoption("dsports_host") or [])
+        selected = list(config.getoption("dsports_site") or [])
+        timeout = _timeout(config)
+        paths: list[Path] = []
+        if option:
+            paths.append(Path(option).absolute())
+        elif ini:
+            paths.append(_ini_dir(config) / ini)
+        for pattern in patterns:
+            found = sorted(glob.glob(str(config.rootpath / pattern), recursive=True))
+            if not found:
+                raise pytest.UsageError(f"dsports_files: no file matches {pattern!r} under {config.rootpath}")
+            paths.extend(Path(f) for f in found if Path(f) not in paths)
+        if not paths and not hosts:
+            if selected:
+                raise pytest.UsageError("--dsports-site needs an inventory: --dsports-inventory FILE, or the "
+                                        "ini keys dsports_inventory / dsports_files")
+            return None
+        hooks = core_hooks(config)
+        return cls(config, _load(paths, hosts, selected, [r.name for r in hooks.roles()]), timeout, hooks)
+
+    def all_sites(self) -> list[Site]:
+        return [site for source in self.sources for site in source.sites]
+
+    def site(self, name: str) -> Site:
+        try:
+            return self.sites[name.lower()]
+        except KeyError:
+            known = ", ".join(s.name for s in self.all_sites()) or "none"
+            raise LookupError(f"no dsports site {name!r} (sites: {known})") from None
+
+    def specs(self, site: Site) -> list[PortSpec]:
+        """The planned ports of a site (the same objects the engine probes and its results point to)."""
+        return self.plans[site.name.lower()].specs
+
+    def probe(self, sites: Sequence[Site]) -> None:
+        """Probe the sites not probed yet, all at once, and judge them."""
+        from check_digitalsentry.engine import probe_sites
+        from check_digitalsentry.judge import JudgedSite
+
+        todo = [self.plans[s.name.lower()] for s in dict.fromkeys(sites) if s.name.lower() not in self.judged]
+        if not todo:
+            return
+        for report in probe_sites(todo, timeout=self.timeout, hooks=self.hooks):
+            judged = JudgedSite(report)
+            self.judged[report.site.name.lower()] = judged
+            for verdict in judged.verdicts:
+                self._by_port.setdefault((id(verdict.result.planned), verdict.result.host), []).append(verdict)
+
+    def report(self, site: Site) -> SiteReport:
+        self.probe([site])
+        return self.judged[site.name.lower()].report
+
+    def verdicts_for(self, spec: PortSpec, host: str) -> list[Verdict]:
+        """The verdicts of one planned port of one host (after ``probe``)."""
+        return self._by_port.get((id(spec), host), [])
+
+
+STATE = pytest.StashKey[DsportsState]()
+_HOOKS = pytest.StashKey["PluggyHooks"]()
+
+
+def core_hooks(config: pytest.Config) -> PluggyHooks:
+    """The core's hooks for this pytest run: one pluggy manager, made on first use."""
+    hooks = config.stash.get(_HOOKS, None)
+    if hooks is None:
+        from check_digitalsentry.plugins import PluggyHooks, make_plugin_manager
+
+        hooks = config.stash[_HOOKS] = PluggyHooks(make_plugin_manager())
+    return hooks
+
+
+def _ini_dir(config: pytest.Config) -> Path:
+    return config.inipath.parent if config.inipath is not None else config.rootpath
+
+
+def _timeout(config: pytest.Config) -> float | None:
+    from check_digitalsentry.schema import SchemaError, seconds
+
+    raw = config.getoption("dsports_timeout")
+    where = "--dsports-timeout"
+    if raw is None:
+        raw, where = str(config.getini("dsports_timeout") or ""), "dsports_timeout"
+        if not raw:
+            return None
+    try:
+        return seconds(raw)
+    except SchemaError as exc:
+        raise pytest.UsageError(f"{where}: {exc.message}") from None
+
+
+def _load(paths: list[Path], hosts: list[str], selected: list[str], roles: list[str]) -> list[Source]:
+    from check_digitalsentry.inventory import InventoryError, load_inventory, site_from_mapping
+
+    sources: list[Source] = []
+    try:
+        for path in paths:
+            inventory = load_inventory(_shown(path), roles=roles)
+            sources.append(Source(list(inventory.sites), path))
+    except InventoryError as exc:
+        raise pytest.UsageError(f"dsports: {exc}") from None
+    if hosts:
+        try:
+            adhoc = site_from_mapping({"name": ADHOC, "hosts": hosts}, source="--dsports-host", roles=roles)
+        except InventoryError as exc:
+            raise pytest.UsageError(f"--dsports-host: {exc.message}") from None
+        sources.append(Source([adhoc], None))
+    if selected:
+        known = {s.name.lower() for source in sources for s in source.sites}
+        missing = [name for name in selected if name.lower() not in known]
+        if missing:
+            names = ", ".join(s.name for source in sources for s in source.sites) or "none"
+            raise pytest.UsageError(f"--dsports-site: no site {missing[0]!r} (sites: {names})")
+        wanted = {name.lower() for name in selected}
+        for source in sources:
+            source.sites = [s for s in source.sites if s.name.lower() in wanted]
+    return sources
+
+
+def _shown(path: Path) -> str:
+    """A path as error messages show it: relative to the working directory when it is below it."""
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
