@@ -11,8 +11,9 @@ from check_digitalsentry.catalogue import ALWAYS, Role
 from check_digitalsentry.engine import probe_sites
 from check_digitalsentry.hookspecs import hookimpl
 from check_digitalsentry.judge import judge_report, worst
-from check_digitalsentry.model import PortResult, PortSpec, Site, SiteReport, State, Status
+from check_digitalsentry.model import PortResult, PortSpec, SiteReport, State, Status
 from check_digitalsentry.plugins import PluggyHooks, make_plugin_manager
+from check_digitalsentry.schema import Site
 from check_digitalsentry.simulator import SimSite, Simulator
 
 Simulate = Callable[..., Simulator]
@@ -58,7 +59,7 @@ def test_a_healthy_simulated_site_is_open_everywhere_with_facts(simulate: Simula
         ({"sql-browser": "garbage"}, "sql-browser", Status.INVALID, "not a SQL Server Browser reply: RESP_SIZE"),
         ({"sql-browser": "truncated"}, "sql-browser", Status.INVALID, "not a SQL Server Browser reply"),
         ({"sql": "garbage"}, "sql", Status.INVALID, "not a TDS PRELOGIN reply: packet type 0x48"),
-        ({"web": "reset"}, "web", Status.INVALID, ""),
+        ({"web": "reset"}, "web", Status.INVALID, "reset"),  # at once, or during the TLS handshake
         ({"sql-browser": "off"}, "sql-browser", Status.CLOSED, "ICMP port unreachable"),
         ({"sql-browser": "off"}, "sql", Status.UNKNOWN,
          "not probed: the SQL Server Browser gave no port (closed)"),

@@ -13,10 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from check_digitalsentry import engine
-from check_digitalsentry.engine import Outcome, ProbeContext, probe_sites
-from check_digitalsentry.model import PortResult, Site, Status
+from check_digitalsentry.engine import Outcome, ProbeContext, api, probe_sites, probes, scheduler
+from check_digitalsentry.model import PortResult, Status
 from check_digitalsentry.plugins import BuiltinHooks, PluggyHooks, make_plugin_manager
+from check_digitalsentry.schema import Site
 
 LOOPBACK = "127.0.0.1"
 
@@ -116,7 +116,7 @@ def test_udp_silence_is_open_or_filtered_never_open() -> None:
     assert audio.status is Status.OPEN_FILTERED
     assert audio.seconds is None
     # silence need not wait for the whole deadline
-    assert time.monotonic() - started < engine.UDP_LISTEN + 0.5
+    assert time.monotonic() - started < probes.UDP_LISTEN + 0.5
 
 
 def test_a_name_that_cannot_resolve_is_unresolved_on_every_port() -> None:
@@ -157,17 +157,17 @@ def test_a_socket_budget_smaller_than_the_probes_still_probes_everything(listene
     sites = [Site(f"s{i}", (LOOPBACK,), ports={"video": listener, "diagnostics": listener}, timeout=3)
              for i in range(20)]
     scheduler_peaks = []
-    original = engine.Scheduler.close
+    original = scheduler.Scheduler.close
 
-    def record(self: engine.Scheduler) -> None:
+    def record(self: scheduler.Scheduler) -> None:
         scheduler_peaks.append(self.peak_sockets)
         original(self)
 
-    engine.Scheduler.close = record  # type: ignore[method-assign]
+    scheduler.Scheduler.close = record  # type: ignore[method-assign]
     try:
         reports = probe_sites(sites, max_sockets=3)
     finally:
-        engine.Scheduler.close = original  # type: ignore[method-assign]
+        scheduler.Scheduler.close = original  # type: ignore[method-assign]
     assert scheduler_peaks == [3]
     for report in reports:
         video = result_for(report.results, "video")
@@ -185,7 +185,7 @@ class _BuggyProbePlugin:
         if getattr(spec, "role", None) != "video":
             return None
 
-        def probe(ctx: ProbeContext) -> engine.ProbeGen:
+        def probe(ctx: ProbeContext) -> api.ProbeGen:
             raise RuntimeError("plugin bug")
             yield  # pragma: no cover
 
@@ -213,11 +213,11 @@ def test_a_probe_that_ignores_the_deadline_is_cut_off(listener: int) -> None:
             if getattr(spec, "role", None) != "video":
                 return None
 
-            def probe(ctx: ProbeContext) -> engine.ProbeGen:
-                sock = yield from engine.open_socket(ctx.family, socket.SOCK_DGRAM)
+            def probe(ctx: ProbeContext) -> api.ProbeGen:
+                sock = yield from api.open_socket(ctx.family, socket.SOCK_DGRAM)
                 sock.bind((LOOPBACK, 0))
                 while True:  # never takes no for an answer
-                    yield from engine.wait(sock, engine.READ)
+                    yield from api.wait(sock, api.READ)
                 return Outcome(Status.OPEN, "unreachable")  # pragma: no cover
 
             return probe
@@ -249,15 +249,15 @@ def test_a_probe_the_kernel_connects_to_itself_is_closed_not_open(
 ) -> None:
     # On loopback the kernel can pick the destination port as the probe's own source port: TCP then
     # completes a simultaneous open with itself and UDP hears its own datagram. Force that case.
-    original = engine.Scheduler._new_socket
+    original = scheduler.Scheduler._new_socket
 
-    def same_source_port(self: engine.Scheduler, task: engine._Task, request: engine.Open) -> object:
+    def same_source_port(self: scheduler.Scheduler, task: scheduler._Task, request: api.Open) -> object:
         sock = original(self, task, request)
         if isinstance(sock, socket.socket) and task.ctx.spec.role in ("video", "audio"):
             sock.bind((LOOPBACK, free_port))
         return sock
 
-    monkeypatch.setattr(engine.Scheduler, "_new_socket", same_source_port)
+    monkeypatch.setattr(scheduler.Scheduler, "_new_socket", same_source_port)
     site = Site("t", (LOOPBACK,), ports={"video": free_port, "audio": free_port}, audio_clients=1, timeout=2)
     [report] = probe_sites([site])
     for role in ("video", "audio"):

@@ -15,8 +15,9 @@ import pytest
 
 from check_digitalsentry.catalogue import expected_ports
 from check_digitalsentry.inventory import Inventory, InventoryError, load_inventory, parse_inventory
-from check_digitalsentry.model import Site, State
+from check_digitalsentry.model import State
 from check_digitalsentry.ranges import Range
+from check_digitalsentry.schema import FIELDS, Site
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "contrib" / "sites.example.toml"
 
@@ -57,7 +58,8 @@ def site_error(body: str) -> str:
 def test_a_minimal_site_gets_the_same_defaults_as_a_model_site() -> None:
     (site,) = load(MINIMAL).sites
     plain = Site("hq", ("ds01.example.com",))
-    assert {k: getattr(site, k) for k in Site.__slots__} == {k: getattr(plain, k) for k in Site.__slots__}
+    keys = [field.name for field in FIELDS]
+    assert {k: getattr(site, k) for k in keys} == {k: getattr(plain, k) for k in keys}
 
 
 def test_sites_come_out_in_file_order_as_model_sites() -> None:

@@ -22,6 +22,8 @@ from check_digitalsentry import simulator
 from check_digitalsentry.inventory import parse_inventory
 from check_digitalsentry.protocols import MalformedReply, ssrp, tds, x509
 from check_digitalsentry.simulator import FAULTS, HIGH_PORTS, SimSite, Simulator, fleet_addresses
+from check_digitalsentry.simulator import cli as simulator_cli
+from check_digitalsentry.simulator import servers as simulator_servers
 
 SILENCE = 0.3  # how long a test listens to conclude "no answer"
 
@@ -168,7 +170,7 @@ def test_sql_closes_what_is_not_a_prelogin(sim: Simulator) -> None:
 
 
 def test_sql_closes_a_client_that_never_completes_its_request(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulator, "REQUEST_TIMEOUT", 0.1)
+    monkeypatch.setattr(simulator_servers, "REQUEST_TIMEOUT", 0.1)
     with run_site(roles=["sql"]) as sim, socket.create_connection(
             ("127.0.0.1", sim.sites[0].ports["sql"]), timeout=1.0) as sock:
         sock.sendall(tds.build_prelogin()[:5])  # half a header, then nothing
@@ -540,6 +542,6 @@ def test_cli_duration_writes_the_inventory_and_exits_0(tmp_path: Path) -> None:
 
 def test_cli_rejects_a_bad_fault(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
-        simulator.main(["--fault", "video=silent"])
+        simulator_cli.main(["--fault", "video=silent"])
     assert info.value.code == 2
     assert "valid: off, tarpit, reset" in capsys.readouterr().err

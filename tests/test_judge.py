@@ -1,0 +1,144 @@
+"""The judgement both frontends share, table by table: every status x expected/forbidden x severity x
+a role that must answer or not -- and the advice for each failure."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from check_digitalsentry.judge import JudgedRun, JudgedSite, advice, judge, up, worst
+from check_digitalsentry.model import PortResult, PortSpec, SiteReport, State, Status
+from check_digitalsentry.ranges import Range
+from check_digitalsentry.schema import Site
+
+SITE = Site("hq", ("ds01",))
+REACHABLE = {Status.OPEN, Status.INVALID}
+
+
+def result(role: str, status: Status, severity: State = State.CRITICAL, *, forbidden: bool = False,
+           port: int | None = 18772, transport: str = "tcp", seconds: float | None = None,
+           detail: str = "what the probe saw", facts: dict[str, object] | None = None) -> PortResult:
+    spec = PortSpec(role, port, transport, severity, forbidden)
+    return PortResult(spec, "ds01", "192.0.2.10", status, seconds, detail, facts)
+
+
+CASES = list(itertools.product(
+    list(Status),
+    [False, True],  # forbidden
+    [State.OK, State.WARNING, State.CRITICAL],
+    ["sql-browser", "video", "audio"],  # must answer (UDP), TCP, UDP that may be silent
+))
+
+
+@pytest.mark.parametrize(("status", "forbidden", "severity", "role"), CASES,
+                         ids=[f"{s.value}-{'forbid' if f else 'expect'}-{v.name}-{r}" for s, f, v, r in CASES])
+def test_every_status_is_judged_by_the_rules(status: Status, forbidden: bool, severity: State, role: str) -> None:
+    transport = "tcp" if role == "video" else "udp"
+    verdict = judge(SITE, result(role, status, severity, forbidden=forbidden, transport=transport))
+    if forbidden:
+        expected = severity if status in REACHABLE else State.OK
+    elif status is Status.OPEN:
+        expected = State.OK
+    elif status is Status.OPEN_FILTERED and role != "sql-browser":
+        expected = State.OK  # silence proves nothing, except from a role whose job is to answer
+    else:
+        expected = severity
+    assert verdict.state is expected, verdict
+    assert verdict.reason.startswith(f"{role} {18772}/{transport} {status.value}:") or "but slow" in verdict.reason
+    assert (advice(verdict) == "") is (expected is State.OK)
+    if forbidden and status in REACHABLE:
+        assert verdict.reason.endswith(f"— block 18772/{transport}")
+    plain_pass = (not forbidden and status is Status.OPEN) or (forbidden and status in (Status.CLOSED,
+                                                                                       Status.FILTERED))
+    if expected is State.OK and not plain_pass:
+        assert verdict.note, verdict  # an OK that is not a plain pass says why
+    elif plain_pass:
+        assert not verdict.note, verdict
+
+
+def test_an_internal_error_is_unknown_whatever_the_port() -> None:
+    verdict = judge(SITE, result("video", Status.UNKNOWN, facts={"internal_error": True}))
+    assert verdict.state is State.UNKNOWN
+    assert advice(verdict) == "an internal error of the probe: please report it with this output"
+
+
+@pytest.mark.parametrize(("limit", "seconds", "state"), [
+    ("warning", 0.2, State.OK), ("warning", 0.6, State.WARNING), ("critical", 0.6, State.CRITICAL),
+])
+def test_a_slow_answer_breaks_the_sites_range(limit: str, seconds: float, state: State) -> None:
+    site = Site("hq", ("ds01",), **{limit: Range.parse("0.5")})
+    verdict = judge(site, result("video", Status.OPEN, seconds=seconds))
+    assert verdict.state is state
+    if state is not State.OK:
+        assert f"but slow: answered in {seconds:.3f} s, outside the {limit} range 0.5" in verdict.reason
+        assert advice(verdict) == "TCP 18772 answers, but slowly: check the link and the load on ds01"
+
+
+def test_a_sql_port_named_by_the_browser_that_does_not_answer_says_forward_it() -> None:
+    for status, verb in ((Status.FILTERED, "does not answer"), (Status.CLOSED, "refuses connections")):
+        verdict = judge(SITE, result("sql", status, port=49172, detail="x", facts={"sql_port_from": "browser"}))
+        assert verdict.reason == (f"sql 49172/tcp {status.value}: the SQL Server Browser names 49172 but it {verb} "
+                                  f"(x) — forward TCP 49172")
+        assert verdict.detail in verdict.reason
+    static = judge(SITE, result("sql", Status.OPEN, port=1433, detail="ok", facts={"sql_browser_ports": [49172]}))
+    assert static.state is State.OK
+    assert static.detail == "ok; note: the SQL Server Browser names 49172, not 1433"
+
+
+@pytest.mark.parametrize(("status", "role", "facts", "words"), [
+    (Status.UNRESOLVED, "video", {}, "make ds01 resolve from here"),
+    (Status.UNKNOWN, "sql", {}, "fix what this port depends on first (the SQL Server Browser)"),
+    (Status.FILTERED, "video", {}, "allow and forward TCP 18772 to 192.0.2.10 through every firewall and NAT"),
+    (Status.CLOSED, "video", {}, "nothing listens on TCP 18772 at 192.0.2.10: check that the DS service behind "
+                                 "video runs"),
+    (Status.OPEN_FILTERED, "sql-browser", {}, "allow UDP 18772 to 192.0.2.10 and check that the SQL Server "
+                                              "Browser service runs"),
+    (Status.INVALID, "sql-browser", {"instances": [{"instance": "DSOTHER"}]},
+     "names no usable port for the DS instance (it lists DSOTHER)"),
+    (Status.INVALID, "video", {}, "something answers on TCP 18772 that is not what video needs"),
+])
+def test_advice_says_what_to_change_for_each_failure(status: Status, role: str, facts: dict[str, object],
+                                                     words: str) -> None:
+    verdict = judge(SITE, result(role, status, facts=facts))
+    assert verdict.state is State.CRITICAL
+    assert words in advice(verdict)
+
+
+def test_a_forbidden_port_that_answers_is_to_be_blocked() -> None:
+    verdict = judge(SITE, result("forbid", Status.OPEN, forbidden=True, port=3389))
+    assert advice(verdict) == "block TCP 3389 to 192.0.2.10 at the firewall: it must not be reachable from here"
+    assert up(verdict) == 1
+    assert up(judge(SITE, result("forbid", Status.CLOSED, forbidden=True))) == 0
+    assert up(judge(SITE, result("video", Status.INVALID))) == 0
+
+
+def test_the_worst_state_ranks_unknown_above_critical_and_a_run_is_judged_once() -> None:
+    ok, crit = judge(SITE, result("video", Status.OPEN)), judge(SITE, result("video", Status.CLOSED))
+    unknown = judge(SITE, result("video", Status.UNKNOWN, facts={"internal_error": True}))
+    assert worst([]) is State.OK and worst([ok, crit]) is State.CRITICAL and worst([crit, unknown]) is State.UNKNOWN
+    reports = [SiteReport(SITE, [result("video", Status.OPEN), result("diagnostics", Status.CLOSED, State.WARNING)],
+                          0.1), SiteReport(Site("b", ("b1",)), [], 0.0)]
+    run = JudgedRun([JudgedSite(r) for r in reports], 0.2)
+    assert run.state is State.WARNING
+    assert [s.state for s in run.sites] == [State.WARNING, State.OK]
+    assert [v.result.role for v in run.failing] == ["diagnostics"]
+    assert len(run.verdicts) == 2
+
+
+@pytest.mark.parametrize("state", list(State))
+def test_nagiosplugin_exits_with_the_judged_state(state: State) -> None:
+    from check_digitalsentry.nagios import glue
+    from check_digitalsentry.render.text import NagiosText
+
+    status = {State.OK: Status.OPEN, State.WARNING: Status.CLOSED, State.CRITICAL: Status.CLOSED,
+              State.UNKNOWN: Status.UNKNOWN}[state]
+    facts = {"internal_error": True} if state is State.UNKNOWN else {}
+    severity = State.WARNING if state is State.WARNING else State.CRITICAL
+    report = SiteReport(SITE, [result("video", Status.OPEN), result("diagnostics", status, severity, facts=facts)],
+                        0.1)
+    run = JudgedRun([JudgedSite(report)], 0.1)
+    text, code = glue.render(NagiosText(run), 0)
+    assert run.state is state
+    assert code == int(state)
+    assert text.startswith(f"DIGITALSENTRY {state.name} - ")

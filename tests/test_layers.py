@@ -1,0 +1,114 @@
+"""The layers are real: ruff's banned-import rules (pyproject.toml) refuse a layer crossing, and the
+package's modules import each other without a circle."""
+
+from __future__ import annotations
+
+import ast
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO
+
+PACKAGE = REPO / "check_digitalsentry"
+
+
+def ruff_bans(path: str, code: str) -> list[str]:
+    """The banned-import findings ruff reports for ``code`` as if it were the file ``path``."""
+    ruff = shutil.which("ruff", path=str(Path(sys.executable).parent)) or shutil.which("ruff")
+    if ruff is None:
+        pytest.fail("ruff is not installed (pip install '.[test]')")
+    run = subprocess.run([ruff, "check", "--no-cache", "--select", "TID251", "--output-format", "concise",
+                          "--stdin-filename", path, "-"], input=code, capture_output=True, text=True, cwd=REPO)
+    return [line for line in run.stdout.splitlines() if "TID251" in line]
+
+
+@pytest.mark.parametrize(("path", "code"), [
+    ("check_digitalsentry/engine/sites.py", "import nagiosplugin"),
+    ("check_digitalsentry/judge.py", "import pytest"),
+    ("check_digitalsentry/schema.py", "from _pytest.config import Config"),
+    ("check_digitalsentry/engine/probes.py", "from check_digitalsentry.simulator import SimSite"),
+    ("check_digitalsentry/plugins.py", "from check_digitalsentry.nagios import main"),
+    ("check_digitalsentry/inventory.py", "import pytest_dsports.plugin"),
+    ("check_digitalsentry/judge.py", "from check_digitalsentry.render import text"),
+    ("check_digitalsentry/protocols/tds.py", "def f():\n    from check_digitalsentry.simulator import servers\n"),
+    ("check_digitalsentry/render/text.py", "import nagiosplugin"),
+    ("check_digitalsentry/render/json.py", "from check_digitalsentry.render.text import plain"),
+    ("check_digitalsentry/render/openmetrics.py", "from check_digitalsentry.nagios.glue import render"),
+])
+def test_a_layer_crossing_is_refused(path: str, code: str) -> None:
+    assert ruff_bans(path, code), f"ruff let {path} do: {code}"
+
+
+@pytest.mark.parametrize(("path", "code"), [
+    ("check_digitalsentry/nagios/glue.py", "import nagiosplugin"),
+    ("check_digitalsentry/nagios/main.py", "from check_digitalsentry.simulator import SimSite"),
+    ("pytest_dsports/plugin.py", "import pytest\nfrom check_digitalsentry.render.text import handover_table"),
+    ("check_digitalsentry/render/text.py", "from check_digitalsentry.judge import advice"),
+])
+def test_the_layers_above_may(path: str, code: str) -> None:
+    assert not ruff_bans(path, code)
+
+
+def runtime_imports(path: Path) -> set[str]:
+    """The check_digitalsentry modules ``path`` imports when it runs (not under ``if TYPE_CHECKING``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    found: set[str] = set()
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and isinstance(child.test, ast.Name) and child.test.id == "TYPE_CHECKING":
+                continue
+            if isinstance(child, ast.Import):
+                found.update(alias.name for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                assert not child.level, f"{path}: a relative import (ruff bans them: see pyproject.toml)"
+                base = child.module or ""
+                found.add(base)
+                found.update(f"{base}.{alias.name}" for alias in child.names)
+            visit(child)
+
+    visit(tree)
+    return {name for name in found if name.startswith("check_digitalsentry")}
+
+
+def test_the_package_has_no_import_circle() -> None:
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(REPO).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = path
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        # Importing a.b.c runs a/__init__ and a/b/__init__ first; a module's own packages are already
+        # being imported when it runs, so an edge to them is not a circle.
+        targets = {".".join(m.split(".")[:end]) for m in runtime_imports(path)
+                   for end in range(1, m.count(".") + 2)}
+        graph[name] = {m for m in targets if m in modules and m != name and not name.startswith(m + ".")}
+    state: dict[str, int] = {}
+    trail: list[str] = []
+
+    def walk(node: str) -> None:
+        state[node] = 1
+        trail.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == 1:
+                pytest.fail("import circle: " + " -> ".join([*trail[trail.index(nxt):], nxt]))
+            if nxt not in state:
+                walk(nxt)
+        trail.pop()
+        state[node] = 2
+
+    for name in sorted(graph):
+        if name not in state:
+            walk(name)
+    assert "check_digitalsentry.engine.sites" in graph  # the walk saw the tree
+    assert graph["check_digitalsentry.plugins"] >= {"check_digitalsentry.engine.probes"}  # frontends' hooks
+
+
+def test_every_module_says_what_layer_it_is() -> None:
+    for path in [*PACKAGE.rglob("*.py"), *(REPO / "pytest_dsports").rglob("*.py")]:
+        doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
+        assert doc, f"{path.relative_to(REPO)} has no module docstring"
