@@ -1,6 +1,6 @@
 """``python -m check_digitalsentry``: the check plugin's entry point, exactly as the console script."""
 
-from check_digitalsentry.nagios.main import main
+from check_digitalsentry.nagios import run
 
 if __name__ == "__main__":
-    main()
+    run()

@@ -1,21 +1,64 @@
-"""The built-in plugin (core layer): the engine's own probes, answering the ``digitalsentry_probe`` hook
-last, registered with pluggy like any installed plugin (``plugins.make_plugin_manager``).
+"""The pluggy side of the core's hooks (core layer): the built-in plugin -- the engine's own probes,
+answering the ``digitalsentry_probe`` hook last, registered like any installed plugin -- and
+``PluggyHooks``, the hooks a frontend hands the engine when a pluggy manager is in use.
 
-Without pluggy (no plugin installed), ``engine.probes.BuiltinHooks`` gives the same answers directly.
+Imported only then (``plugins.get_hooks`` when a plugin is installed, pytest_dsports always): without
+pluggy, ``engine.probes.BuiltinHooks`` gives the same answers directly.
 """
 
 from __future__ import annotations
 
-from check_digitalsentry.engine.probes import default_probe
+import sys
+
+import pluggy
+
+from check_digitalsentry import catalogue, hookspecs
+from check_digitalsentry.engine.probes import BuiltinHooks, default_probe
 from check_digitalsentry.hookspecs import hookimpl
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from check_digitalsentry.engine.api import Probe
-    from check_digitalsentry.model import PortSpec
+    from check_digitalsentry.engine.probes import Probe
+    from check_digitalsentry.model import PortResult, PortSpec
     from check_digitalsentry.schema import Site
 
 
 @hookimpl(trylast=True)
 def digitalsentry_probe(spec: PortSpec, site: Site) -> Probe:
     return default_probe(spec)
+
+
+class PluggyHooks(BuiltinHooks):
+    """The hooks through a pluggy ``PluginManager`` (built-in plugin plus whatever is registered)."""
+
+    def __init__(self, pm: pluggy.PluginManager) -> None:
+        self.pm = pm
+        self._roles: tuple[catalogue.Role, ...] | None = None
+
+    def roles(self) -> tuple[catalogue.Role, ...]:
+        if self._roles is None:
+            extra = [role for added in self.pm.hook.digitalsentry_roles() for role in added or ()]
+            self._roles = catalogue.merge_roles(extra)
+        return self._roles
+
+    def port_specs(self, site: Site, specs: list[PortSpec]) -> list[PortSpec]:
+        self.pm.hook.digitalsentry_port_specs(site=site, specs=specs)
+        return specs
+
+    def probe_for(self, spec: PortSpec, site: Site) -> Probe:
+        probe: Probe = self.pm.hook.digitalsentry_probe(spec=spec, site=site)
+        return probe
+
+    def port_result(self, site: Site, result: PortResult) -> None:
+        self.pm.hook.digitalsentry_port_result(site=site, result=result)
+
+
+def plugin_manager(group: str | None) -> pluggy.PluginManager:
+    """A pluggy manager with the hook specs, this built-in plugin, and the plugins of the entry-point
+    ``group`` (None: none)."""
+    pm = pluggy.PluginManager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    pm.register(sys.modules[__name__], name="builtin")
+    if group:
+        pm.load_setuptools_entrypoints(group)
+    return pm

@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import sys
 
-from check_digitalsentry import catalogue
 from check_digitalsentry.engine.probes import BuiltinHooks
 
 TYPE_CHECKING = False
@@ -31,47 +30,21 @@ if TYPE_CHECKING:
 
     import pluggy
 
-    from check_digitalsentry.engine.api import Probe
-    from check_digitalsentry.model import PortResult, PortSpec
-    from check_digitalsentry.schema import Site
-
 #: The entry-point group that installed plugins declare.
 GROUP = "check_digitalsentry"
 DISABLE_ENV = "DIGITALSENTRY_DISABLE_PLUGIN_AUTOLOAD"
 
-__all__ = ["DISABLE_ENV", "GROUP", "BuiltinHooks", "PluggyHooks", "get_hooks", "make_plugin_manager",
-           "plugins_declared"]
-
-
-class PluggyHooks(BuiltinHooks):
-    """The hooks through a pluggy ``PluginManager`` (built-in plugin plus whatever is registered)."""
-
-    def __init__(self, pm: pluggy.PluginManager) -> None:
-        self.pm = pm
-        self._roles: tuple[catalogue.Role, ...] | None = None
-
-    def roles(self) -> tuple[catalogue.Role, ...]:
-        if self._roles is None:
-            extra = [role for added in self.pm.hook.digitalsentry_roles() for role in added or ()]
-            self._roles = catalogue.merge_roles(extra)
-        return self._roles
-
-    def port_specs(self, site: Site, specs: list[PortSpec]) -> list[PortSpec]:
-        self.pm.hook.digitalsentry_port_specs(site=site, specs=specs)
-        return specs
-
-    def probe_for(self, spec: PortSpec, site: Site) -> Probe:
-        probe: Probe = self.pm.hook.digitalsentry_probe(spec=spec, site=site)
-        return probe
-
-    def port_result(self, site: Site, result: PortResult) -> None:
-        self.pm.hook.digitalsentry_port_result(site=site, result=result)
+__all__ = ["DISABLE_ENV", "GROUP", "BuiltinHooks", "get_hooks", "make_plugin_manager", "plugins_declared"]
 
 
 def plugins_declared(group: str = GROUP, path: Iterable[str] | None = None) -> bool:
     """True when an installed distribution declares entry points in ``group`` (cheap: no metadata import)."""
-    header = f"[{group}]"
+    header = f"[{group}]".encode()
+    stdlib = os.path.dirname(os.__file__)  # nothing is pip-installed into the standard library itself
+    skip = (stdlib, os.path.join(stdlib, "lib-dynload")) if path is None else ()
     for entry in sys.path if path is None else path:
+        if entry in skip:
+            continue
         try:
             names = os.listdir(entry or ".")
         except OSError:
@@ -79,27 +52,21 @@ def plugins_declared(group: str = GROUP, path: Iterable[str] | None = None) -> b
         for name in names:
             if not name.endswith((".dist-info", ".egg-info")):
                 continue
-            try:
-                with open(os.path.join(entry or ".", name, "entry_points.txt"), encoding="utf-8") as fh:
+            try:  # bytes: no text decoder per file
+                with open(os.path.join(entry or ".", name, "entry_points.txt"), "rb", buffering=0) as fh:
                     if header in fh.read():
                         return True
-            except (OSError, UnicodeDecodeError):
+            except OSError:
                 continue
     return False
 
 
 def make_plugin_manager(*, autoload: bool = True) -> pluggy.PluginManager:
-    """A pluggy manager with the hook specs, the built-in plugin and (unless disabled) installed plugins."""
-    import pluggy
+    """A pluggy manager with the hook specs, the built-in plugin and (unless disabled, by ``autoload`` or
+    ``DIGITALSENTRY_DISABLE_PLUGIN_AUTOLOAD``) the installed plugins."""
+    from check_digitalsentry import builtin
 
-    from check_digitalsentry import builtin, hookspecs
-
-    pm = pluggy.PluginManager(hookspecs.PROJECT)
-    pm.add_hookspecs(hookspecs)
-    pm.register(builtin, name="builtin")
-    if autoload and not os.environ.get(DISABLE_ENV):
-        pm.load_setuptools_entrypoints(GROUP)
-    return pm
+    return builtin.plugin_manager(GROUP if autoload and not os.environ.get(DISABLE_ENV) else None)
 
 
 _default: BuiltinHooks | None = None
@@ -110,6 +77,8 @@ def get_hooks() -> BuiltinHooks:
     global _default
     if _default is None:
         if not os.environ.get(DISABLE_ENV) and plugins_declared():
+            from check_digitalsentry.builtin import PluggyHooks
+
             _default = PluggyHooks(make_plugin_manager())
         else:
             _default = BuiltinHooks()

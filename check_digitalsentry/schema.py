@@ -20,12 +20,13 @@ No I/O here, and no imports that cost start-up time (``difflib`` only on the err
 from __future__ import annotations
 
 from check_digitalsentry.model import State
-from check_digitalsentry.ranges import Range
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
     from typing import Any, Union
+
+    from check_digitalsentry.ranges import Range
 
     Path = tuple[Union[str, int], ...]
 
@@ -79,44 +80,52 @@ def _printable(text: str) -> bool:
 
 
 # --- kinds of value -------------------------------------------------------------------------------
+#
+# Each kind is one ``Kind`` holding plain functions rather than a class of its own: a class costs about
+# 0.1 ms to create at import, and this module is on every check's start-up path.
+
+
+def _replace(old: Any, new: Any) -> Any:
+    return new
+
+
+def _merge_tables(old: Any, new: Any) -> Any:
+    return {**old, **new}  # key by key: the site wins
 
 
 class Kind:
-    """A kind of value: ``check`` takes a typed value (TOML), ``parse`` a command-line word; both give
-    the value a ``Site`` holds, or raise ``SchemaError``. ``roles`` are the known role names (the
-    catalogue's and the plugins')."""
+    """A kind of value: ``check(value, roles)`` takes a typed value (TOML), ``parse(text, roles)`` a
+    command-line word; both give the value a ``Site`` holds, or raise ``SchemaError``. ``roles`` are the
+    known role names (the catalogue's and the plugins'). ``option_action`` is how its option takes words:
+    "value" (one word), "flag" (a switch) or "item" (repeatable, each word adds one item); ``merge`` is
+    how a site's value combines with the [defaults] one."""
 
-    #: "value" (one word per option), "flag" (a switch), "item" (repeatable, each word adds one item)
-    option_action = "value"
+    __slots__ = ("check", "merge", "option_action", "parse")
 
-    def check(self, value: object, roles: Sequence[str]) -> Any:
-        raise NotImplementedError
-
-    def parse(self, text: str, roles: Sequence[str]) -> Any:
-        return self.check(text, roles)
-
-    def merge(self, old: Any, new: Any) -> Any:
-        """How a site's value combines with the [defaults] one: the site's wins."""
-        return new
-
-
-class _Name(Kind):
-    def check(self, value: object, roles: Sequence[str]) -> str:
-        if not isinstance(value, str) or not value or not _NAME_CHARS.issuperset(value):
-            raise SchemaError(f"expected a name of letters, digits, '.', '_' or '-', got {show(value)}")
-        if len(value) > MAX_NAME:
-            raise SchemaError(f"expected a name of at most {MAX_NAME} characters, got {len(value)}")
-        return value
+    def __init__(self, check: Callable[[object, Sequence[str]], Any],
+                 parse: Callable[[str, Sequence[str]], Any] | None = None, *, option_action: str = "value",
+                 merge: Callable[[Any, Any], Any] = _replace) -> None:
+        self.check = check
+        self.parse = parse or check
+        self.option_action = option_action
+        self.merge = merge
 
 
-class _Text(Kind):
-    def check(self, value: object, roles: Sequence[str]) -> str:
-        if not isinstance(value, str):
-            raise SchemaError(f"expected a string, got {show(value)}")
-        if not _printable(value.replace("\n", " ").replace("\t", " ")) or len(value) > MAX_TEXT:
-            raise SchemaError(f"expected text of at most {MAX_TEXT} characters without control characters, "
-                              f"got {show(value[:60])}{'...' if len(value) > 60 else ''}")
-        return value
+def _name(value: object, roles: Sequence[str]) -> str:
+    if not isinstance(value, str) or not value or not _NAME_CHARS.issuperset(value):
+        raise SchemaError(f"expected a name of letters, digits, '.', '_' or '-', got {show(value)}")
+    if len(value) > MAX_NAME:
+        raise SchemaError(f"expected a name of at most {MAX_NAME} characters, got {len(value)}")
+    return value
+
+
+def _text(value: object, roles: Sequence[str]) -> str:
+    if not isinstance(value, str):
+        raise SchemaError(f"expected a string, got {show(value)}")
+    if not _printable(value.replace("\n", " ").replace("\t", " ")) or len(value) > MAX_TEXT:
+        raise SchemaError(f"expected text of at most {MAX_TEXT} characters without control characters, "
+                          f"got {show(value[:60])}{'...' if len(value) > 60 else ''}")
+    return value
 
 
 def host_name(value: object) -> str:
@@ -140,50 +149,42 @@ def host_name(value: object) -> str:
     return host
 
 
-class _Hosts(Kind):
-    """A list of hosts (a single string is one host); ``parse`` takes one host."""
-
-    def check(self, value: object, roles: Sequence[str]) -> tuple[str, ...]:
-        if isinstance(value, str):
-            try:
-                return (host_name(value),)
-            except SchemaError as exc:
-                raise SchemaError(exc.message) from None
-        if not isinstance(value, list):
-            raise SchemaError(f"expected a list of host names, got {show(value)}")
-        if not value:
-            raise SchemaError("expected at least one host, got []")
-        hosts: list[str] = []
-        lowered: list[str] = []
-        for index, item in enumerate(value):
-            try:
-                host = host_name(item)
-            except SchemaError as exc:
-                raise exc.under(index) from None
-            if host.lower() in lowered:
-                raise SchemaError(f"duplicate host {item!r} (first at hosts[{lowered.index(host.lower())}])",
-                                  (index,))
-            hosts.append(host)
-            lowered.append(host.lower())
-        return tuple(hosts)
-
-
-class _Instance(Kind):
-    def check(self, value: object, roles: Sequence[str]) -> str:
-        what = f"an instance name of 1 to {MAX_SQL_INSTANCE} characters"
-        if not isinstance(value, str) or not 1 <= len(value) <= MAX_SQL_INSTANCE or value != value.strip():
-            raise SchemaError(f"expected {what}, got {show(value)}")
-        if "\\" in value:
-            raise SchemaError(f"expected the instance name alone ({value.rpartition(chr(92))[2]!r}), "
-                              f"got {value!r}")
-        if not _printable(value):
-            raise SchemaError(f"expected {what} without control characters, got {value!r}")
+def _hosts(value: object, roles: Sequence[str]) -> tuple[str, ...]:
+    """A list of hosts (a single string is one host)."""
+    if isinstance(value, str):
+        return (host_name(value),)
+    if not isinstance(value, list):
+        raise SchemaError(f"expected a list of host names, got {show(value)}")
+    if not value:
+        raise SchemaError("expected at least one host, got []")
+    hosts: list[str] = []
+    lowered: list[str] = []
+    for index, item in enumerate(value):
         try:
-            value.encode("latin-1")
-        except UnicodeEncodeError:
-            raise SchemaError(f"expected {what} that the SQL Server Browser can carry (Latin-1 letters), "
-                              f"got {value!r}") from None
-        return value
+            host = host_name(item)
+        except SchemaError as exc:
+            raise exc.under(index) from None
+        if host.lower() in lowered:
+            raise SchemaError(f"duplicate host {item!r} (first at hosts[{lowered.index(host.lower())}])", (index,))
+        hosts.append(host)
+        lowered.append(host.lower())
+    return tuple(hosts)
+
+
+def _instance(value: object, roles: Sequence[str]) -> str:
+    what = f"an instance name of 1 to {MAX_SQL_INSTANCE} characters"
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_SQL_INSTANCE or value != value.strip():
+        raise SchemaError(f"expected {what}, got {show(value)}")
+    if "\\" in value:
+        raise SchemaError(f"expected the instance name alone ({value.rpartition(chr(92))[2]!r}), got {value!r}")
+    if not _printable(value):
+        raise SchemaError(f"expected {what} without control characters, got {value!r}")
+    try:
+        value.encode("latin-1")
+    except UnicodeEncodeError:
+        raise SchemaError(f"expected {what} that the SQL Server Browser can carry (Latin-1 letters), "
+                          f"got {value!r}") from None
+    return value
 
 
 def port_number(value: object) -> int:
@@ -195,45 +196,46 @@ def port_number(value: object) -> int:
     return value
 
 
-class _Port(Kind):
-    def check(self, value: object, roles: Sequence[str]) -> int:
-        if isinstance(value, str):  # TOML wants a number; a command-line word is text
-            raise SchemaError(f"expected a port number 1-65535, got {show(value)}")
-        return port_number(value)
-
-    def parse(self, text: str, roles: Sequence[str]) -> int:
-        return port_number(text.strip())
+def _port(value: object, roles: Sequence[str] = ()) -> int:
+    if isinstance(value, str):  # TOML wants a number; a command-line word is text
+        raise SchemaError(f"expected a port number 1-65535, got {show(value)}")
+    return port_number(value)
 
 
-class _Bool(Kind):
-    option_action = "flag"
+def _port_word(text: str, roles: Sequence[str] = ()) -> int:
+    return port_number(text.strip())
 
-    def check(self, value: object, roles: Sequence[str]) -> bool:
-        if not isinstance(value, bool):
-            raise SchemaError(f"expected true or false, got {show(value)}")
+
+def _bool(value: object, roles: Sequence[str]) -> bool:
+    if not isinstance(value, bool):
+        raise SchemaError(f"expected true or false, got {show(value)}")
+    return value
+
+
+_BOOL_WORDS = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False,
+               "0": False}
+
+
+def _bool_word(text: str, roles: Sequence[str]) -> bool:
+    found = _BOOL_WORDS.get(text.strip().lower())
+    if found is None:
+        raise SchemaError(f"expected true or false, got {text!r}")
+    return found
+
+
+def _count(low: int, high: int) -> Kind:
+    """A whole number ``low``-``high``."""
+
+    def check(value: object, roles: Sequence[str]) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise SchemaError(f"expected a whole number {low}-{high}, got {show(value)}")
         return value
 
-    def parse(self, text: str, roles: Sequence[str]) -> bool:
-        words = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False,
-                 "0": False}
-        found = words.get(text.strip().lower())
-        if found is None:
-            raise SchemaError(f"expected true or false, got {text!r}")
-        return found
-
-
-class _Count(Kind):
-    def __init__(self, low: int, high: int) -> None:
-        self.low, self.high = low, high
-
-    def check(self, value: object, roles: Sequence[str]) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not self.low <= value <= self.high:
-            raise SchemaError(f"expected a whole number {self.low}-{self.high}, got {show(value)}")
-        return value
-
-    def parse(self, text: str, roles: Sequence[str]) -> int:
+    def parse(text: str, roles: Sequence[str]) -> int:
         word = text.strip()
-        return self.check(int(word) if word.isascii() and word.isdigit() and len(word) < 10 else text, roles)
+        return check(int(word) if word.isascii() and word.isdigit() and len(word) < 10 else text, roles)
+
+    return Kind(check, parse)
 
 
 def seconds(value: object, what: str = "seconds") -> float:
@@ -248,22 +250,23 @@ def seconds(value: object, what: str = "seconds") -> float:
     return float(number)
 
 
-class _Seconds(Kind):
-    def check(self, value: object, roles: Sequence[str]) -> float:
-        if isinstance(value, str):
-            raise SchemaError(f"expected seconds > 0 and <= {MAX_TIMEOUT:g}, got {show(value)}")
-        return seconds(value)
-
-    def parse(self, text: str, roles: Sequence[str]) -> float:
-        return seconds(text)
+def _seconds(value: object, roles: Sequence[str]) -> float:
+    if isinstance(value, str):
+        raise SchemaError(f"expected seconds > 0 and <= {MAX_TIMEOUT:g}, got {show(value)}")
+    return seconds(value)
 
 
-class _Range(Kind):
-    def check(self, value: object, roles: Sequence[str]) -> Range:
-        try:
-            return Range.coerce(value)
-        except ValueError as exc:
-            raise SchemaError(str(exc)) from None
+def _seconds_word(text: str, roles: Sequence[str]) -> float:
+    return seconds(text)
+
+
+def _range(value: object, roles: Sequence[str]) -> Range:
+    from check_digitalsentry.ranges import Range  # only when a threshold is set
+
+    try:
+        return Range.coerce(value)
+    except ValueError as exc:
+        raise SchemaError(str(exc)) from None
 
 
 def forbid_entry(value: object) -> tuple[int, str]:
@@ -279,108 +282,75 @@ def forbid_entry(value: object) -> tuple[int, str]:
     return port, transport
 
 
-class _Forbid(Kind):
-    """A list of ``PORT/tcp`` / ``PORT/udp``; each command-line word adds one."""
-
-    option_action = "item"
-
-    def check(self, value: object, roles: Sequence[str]) -> tuple[tuple[int, str], ...]:
-        if not isinstance(value, list):
-            raise SchemaError(f"expected a list like [\"3389/tcp\", \"445/tcp\"], got {show(value)}")
-        entries: list[tuple[int, str]] = []
-        for index, item in enumerate(value):
-            try:
-                entry = forbid_entry(item)
-            except SchemaError as exc:
-                raise exc.under(index) from None
-            if entry not in entries:
-                entries.append(entry)
-        return tuple(entries)
-
-    def parse(self, text: str, roles: Sequence[str]) -> tuple[tuple[int, str], ...]:
-        return (forbid_entry(text),)
-
-    def merge(self, old: Any, new: Any) -> Any:
-        return new  # a site's list replaces the default list (as TOML arrays do)
+def _forbid(value: object, roles: Sequence[str]) -> tuple[tuple[int, str], ...]:
+    """A list of ``PORT/tcp`` / ``PORT/udp``."""
+    if not isinstance(value, list):
+        raise SchemaError(f"expected a list like [\"3389/tcp\", \"445/tcp\"], got {show(value)}")
+    entries: list[tuple[int, str]] = []
+    for index, item in enumerate(value):
+        try:
+            entry = forbid_entry(item)
+        except SchemaError as exc:
+            raise exc.under(index) from None
+        if entry not in entries:
+            entries.append(entry)
+    return tuple(entries)
 
 
-class _Table(Kind):
+def _forbid_word(text: str, roles: Sequence[str]) -> tuple[tuple[int, str], ...]:
+    return (forbid_entry(text),)
+
+
+def _table(what: str, word_what: str, value: Callable[[object], Any], word: Callable[[str], Any],
+           extra_keys: tuple[str, ...] = ()) -> Kind:
     """A table ``role = value`` (ports, severity); each command-line word is one ``ROLE=VALUE``."""
 
-    option_action = "item"
-    what = ""
-    extra_keys: tuple[str, ...] = ()
-
-    def value(self, value: object) -> object:
-        raise NotImplementedError
-
-    def word(self, text: str) -> object:
-        return self.value(text)
-
-    def check(self, value: object, roles: Sequence[str]) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise SchemaError(f"expected a table of role = {self.what}, got {show(value)}")
-        known = (*roles, *self.extra_keys)
-        table: dict[str, Any] = {}
-        for key, item in value.items():
+    def check(table: object, roles: Sequence[str]) -> dict[str, Any]:
+        if not isinstance(table, dict):
+            raise SchemaError(f"expected a table of role = {what}, got {show(table)}")
+        known = (*roles, *extra_keys)
+        checked: dict[str, Any] = {}
+        for key, item in table.items():
             if key not in known:
                 raise SchemaError(unknown("role", key, known), (key,))
             try:
-                table[key] = self.value(item)
+                checked[key] = value(item)
             except SchemaError as exc:
                 raise exc.under(key) from None
-        return table
+        return checked
 
-    def parse(self, text: str, roles: Sequence[str]) -> dict[str, Any]:
+    def parse(text: str, roles: Sequence[str]) -> dict[str, Any]:
         key, sep, raw = text.partition("=")
         key, raw = key.strip(), raw.strip()
         if not sep or not key or not raw:
-            raise SchemaError(f"expected ROLE={self.what.upper().replace(' ', '_')}, got {text!r}")
-        known = (*roles, *self.extra_keys)
+            raise SchemaError(f"expected ROLE={word_what}, got {text!r}")
+        known = (*roles, *extra_keys)
         if key not in known:
             raise SchemaError(unknown("role", key, known), (key,))
         try:
-            return {key: self.word(raw)}
+            return {key: word(raw)}
         except SchemaError as exc:
             raise exc.under(key) from None
 
-    def merge(self, old: Any, new: Any) -> Any:
-        return {**old, **new}  # key by key: the site wins
+    return Kind(check, parse, option_action="item", merge=_merge_tables)
 
 
-class _Ports(_Table):
-    what = "port"
-
-    def value(self, value: object) -> int:
-        if isinstance(value, str):
-            raise SchemaError(f"expected a port number 1-65535, got {show(value)}")
-        return port_number(value)
-
-    def word(self, text: str) -> int:
-        return port_number(text)
+def _level(value: object) -> State:
+    if not isinstance(value, str):
+        raise SchemaError(f"expected ok, warning or critical, got {show(value)}")
+    try:
+        return State.parse(value)
+    except ValueError as exc:
+        raise SchemaError(str(exc)) from None
 
 
-class _Severity(_Table):
-    what = "'ok', 'warning' or 'critical'"
-    extra_keys = (FORBID_ROLE,)
-
-    def value(self, value: object) -> State:
-        if not isinstance(value, str):
-            raise SchemaError(f"expected ok, warning or critical, got {show(value)}")
-        try:
-            return State.parse(value)
-        except ValueError as exc:
-            raise SchemaError(str(exc)) from None
-
-    def parse(self, text: str, roles: Sequence[str]) -> dict[str, Any]:
-        if "=" not in text:
-            raise SchemaError(f"expected ROLE=ok|warning|critical, got {text!r}")
-        return super().parse(text, roles)
-
-
-NAME, TEXT, HOSTS, INSTANCE, PORT, BOOL = _Name(), _Text(), _Hosts(), _Instance(), _Port(), _Bool()
-AUDIO_CLIENTS = _Count(0, MAX_AUDIO_CLIENTS)
-SECONDS, RANGE, FORBID, PORTS, SEVERITY = _Seconds(), _Range(), _Forbid(), _Ports(), _Severity()
+NAME, TEXT, HOSTS, INSTANCE = Kind(_name), Kind(_text), Kind(_hosts), Kind(_instance)
+PORT, BOOL = Kind(_port, _port_word), Kind(_bool, _bool_word, option_action="flag")
+AUDIO_CLIENTS = _count(0, MAX_AUDIO_CLIENTS)
+SECONDS, RANGE = Kind(_seconds, _seconds_word), Kind(_range)
+FORBID = Kind(_forbid, _forbid_word, option_action="item")  # a site's list replaces the default list
+PORTS = _table("port", "PORT", _port, _port_word)
+SEVERITY = _table("'ok', 'warning' or 'critical'", "ok|warning|critical", _level, _level, (FORBID_ROLE,))
 
 
 # --- fields ---------------------------------------------------------------------------------------

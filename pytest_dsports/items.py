@@ -102,7 +102,7 @@ class PortItem(pytest.Item):
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, PortFailure):
-            from check_digitalsentry.render.text import failure_paragraph
+            from check_digitalsentry.render.handover import failure_paragraph
 
             if not excinfo.value.verdicts:
                 return f"{self.site.name} / {self.host}: {self.name}: the probe returned no result for this port"

@@ -87,7 +87,7 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter, exitstatus: int,
     state = config.stash.get(STATE, None)
     if state is None or not state.judged:
         return
-    from check_digitalsentry.render.text import handover_table
+    from check_digitalsentry.render.handover import handover_table
 
     probed = [state.judged[s.name.lower()] for s in state.all_sites() if s.name.lower() in state.judged]
     terminalreporter.write_sep("=", "dsports: site handover")

@@ -17,10 +17,10 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from check_digitalsentry.builtin import PluggyHooks
     from check_digitalsentry.engine import SitePlan
     from check_digitalsentry.judge import JudgedSite, Verdict
     from check_digitalsentry.model import PortSpec, SiteReport
-    from check_digitalsentry.plugins import PluggyHooks
     from check_digitalsentry.schema import Site
 
 ADHOC = "adhoc"  #: the site of ``--dsports-host``
@@ -138,7 +138,8 @@ def core_hooks(config: pytest.Config) -> PluggyHooks:
     """The core's hooks for this pytest run: one pluggy manager, made on first use."""
     hooks = config.stash.get(_HOOKS, None)
     if hooks is None:
-        from check_digitalsentry.plugins import PluggyHooks, make_plugin_manager
+        from check_digitalsentry.builtin import PluggyHooks
+        from check_digitalsentry.plugins import make_plugin_manager
 
         hooks = config.stash[_HOOKS] = PluggyHooks(make_plugin_manager())
     return hooks

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from check_digitalsentry import schema
-from check_digitalsentry.nagios import options
-from check_digitalsentry.nagios.options import OPTIONS, Options, UsageError, argparse_parser, parse
+from check_digitalsentry.nagios import help as options_help
+from check_digitalsentry.nagios.help import argparse_parser
+from check_digitalsentry.nagios.options import OPTIONS, Options, UsageError, parse
 
 PARSER = argparse_parser()
 FLAGS = sorted({flag for option in OPTIONS for flag in option.flags})
@@ -106,7 +107,7 @@ def test_errors_in_argparse_words(argv: list[str], message: str) -> None:
 
 
 def test_help_is_printed_by_argparse_from_the_same_table(capsys: pytest.CaptureFixture[str]) -> None:
-    options.print_help()
+    options_help.print_help()
     text = capsys.readouterr().out
     for option in OPTIONS:
         assert option.flags[-1] in text, option

@@ -11,19 +11,20 @@ Nothing a server does raises: it is all in the results. The engine never imports
 simulator, the judgement or the renderers; the frontends hand it the core's hooks (``plugins``).
 """
 
-from check_digitalsentry.engine.api import (
+from check_digitalsentry.engine.probes import (
     READ,
     WRITE,
+    BuiltinHooks,
     Open,
     Outcome,
     ProbeContext,
     Wait,
     connect,
     connect_udp,
+    default_probe,
     oserror_outcome,
     read_until,
 )
-from check_digitalsentry.engine.probes import BuiltinHooks, default_probe
 from check_digitalsentry.engine.sites import DEFAULT_TIMEOUT, SitePlan, plan_sites, probe_sites
 
 __all__ = [

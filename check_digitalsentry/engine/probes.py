@@ -1,4 +1,13 @@
-"""Built-in probes (engine layer): one generator per kind of port, written with the probe API (``api``).
+"""Probes (engine layer): the probe API -- what a probe is, what it may ask the scheduler for, its
+building blocks -- and the built-in probes, one generator per kind of port.
+
+A probe is a generator function ``probe(ctx: ProbeContext)`` that yields ``Open`` (a new non-blocking
+socket, granted within the file-descriptor budget) and ``Wait`` (readable/writable, with an optional
+timeout) and returns an ``Outcome``. It never blocks, never sleeps and never closes its sockets: the
+scheduler owns them and closes them all when the probe ends. The built-in probes below and the probes
+of plugins (the ``digitalsentry_probe`` hook) are written with the helpers here: ``connect``,
+``connect_udp``, ``read_until``, ``wait``, ``oserror_outcome``. What the remote does is data: every
+OSError, reset, silence or garbage becomes an ``Outcome``.
 
 - ``probe_tcp`` -- a TCP connect (video, diagnostics, the API ports, forbidden TCP ports);
 - ``probe_udp`` -- a datagram and an ear for ICMP (audio, forbidden UDP ports);
@@ -15,31 +24,225 @@ installed. ``ssl`` is imported only when a TLS probe runs (~15 ms of start-up ot
 from __future__ import annotations
 
 import errno
+import os
+import selectors
 import socket
 import time
 
 from check_digitalsentry import catalogue
-from check_digitalsentry.engine.api import (
-    READ,
-    RESET_AT_ONCE,
-    WRITE,
-    Outcome,
-    connect,
-    connect_udp,
-    oserror_outcome,
-    read_until,
-    wait,
-)
 from check_digitalsentry.model import Status
 from check_digitalsentry.protocols import MalformedReply, ssrp, tds
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Generator, Sequence
+    import ssl
+    from collections.abc import Callable, Generator, Mapping, Sequence
 
-    from check_digitalsentry.engine.api import Open, Probe, ProbeContext, ProbeGen, Wait
     from check_digitalsentry.model import PortResult, PortSpec
     from check_digitalsentry.schema import Site
+
+    ProbeGen = Generator["Wait | Open", object, "Outcome"]
+    Probe = Callable[["ProbeContext"], ProbeGen]
+
+READ = selectors.EVENT_READ
+WRITE = selectors.EVENT_WRITE
+
+#: errno values that mean "something between us and the port said no" (ICMP unreachable other than
+#: port-unreachable, a local firewall, no route): reported at once as filtered.
+UNREACHABLE = {
+    errno.EHOSTUNREACH: "host unreachable (ICMP)",
+    errno.ENETUNREACH: "network unreachable (ICMP or no route)",
+    errno.EACCES: "blocked by a local firewall rule",
+    errno.EPERM: "blocked by a local firewall rule",
+    errno.EHOSTDOWN: "host is down",
+    errno.ENETDOWN: "network is down",
+    errno.EADDRNOTAVAIL: "address not available from here",
+    errno.ENOPROTOOPT: "protocol unreachable (ICMP)",
+}
+RESET_AT_ONCE = "the TCP handshake completed, then the connection was reset at once"
+
+
+class Open:
+    """Probe request: a new non-blocking socket (granted when the socket budget allows)."""
+
+    __slots__ = ("family", "kind")
+
+    def __init__(self, family: int, kind: int) -> None:
+        self.family = family
+        self.kind = kind
+
+
+class Wait:
+    """Probe request: wait until ``sock`` is ready for ``events``; ``timeout`` seconds at most.
+
+    The probe is sent ``True`` when the socket is ready and ``False`` when the timeout or the
+    deadline came first.
+    """
+
+    __slots__ = ("events", "sock", "timeout")
+
+    def __init__(self, sock: socket.socket, events: int, timeout: float | None = None) -> None:
+        self.sock = sock
+        self.events = events
+        self.timeout = timeout
+
+
+class Outcome:
+    """What a probe returns: the status, one human sentence, what it learned, and the time to the answer."""
+
+    __slots__ = ("detail", "facts", "seconds", "source", "status")
+
+    def __init__(
+        self,
+        status: Status,
+        detail: str,
+        facts: Mapping[str, object] | None = None,
+        seconds: float | None = None,
+    ) -> None:
+        self.status = status
+        self.detail = detail
+        self.facts: dict[str, object] = dict(facts or {})
+        self.seconds = seconds
+        self.source: str | None = None  #: filled in by the scheduler: the local address the probe used
+
+    def __repr__(self) -> str:
+        return f"Outcome({self.status}, {self.detail!r})"
+
+
+class ProbeContext:
+    """Everything a probe needs to know: where, what, until when, and the clock."""
+
+    __slots__ = ("address", "deadline", "family", "host", "site", "spec", "started")
+
+    def __init__(
+        self,
+        site: Site,
+        host: str,
+        spec: PortSpec,
+        family: int,
+        address: tuple[object, ...],
+        deadline: float,
+    ) -> None:
+        self.site = site
+        self.host = host
+        self.spec = spec
+        self.family = family
+        self.address = address  #: the sockaddr to reach (address, port[, flowinfo, scope_id])
+        self.deadline = deadline  #: time.monotonic() value at which every wait ends
+        self.started = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def budget(self) -> str:
+        """The probe's whole time budget as text ("2.5 s"), for "no answer within ..." sentences."""
+        return f"{max(self.deadline - self.started, 0.0):.1f} s"
+
+
+# --- building blocks of probes ---------------------------------------------------------------------
+
+
+def open_socket(family: int, kind: int) -> Generator[Wait | Open, object, socket.socket]:
+    """A new non-blocking socket from the scheduler; OSError when none can be made (EMFILE, no IPv6)."""
+    sock = yield Open(family, kind)
+    if isinstance(sock, OSError):
+        raise sock
+    assert isinstance(sock, socket.socket)
+    return sock
+
+
+def wait(sock: socket.socket, events: int, timeout: float | None = None) -> Generator[Wait | Open, object, bool]:
+    """Wait for ``sock``; True when it is ready, False when the timeout or the deadline came first."""
+    ready = yield Wait(sock, events, timeout)
+    return bool(ready)
+
+
+def oserror_outcome(exc: OSError, ctx: ProbeContext, what: str) -> Outcome:
+    """Map a socket error to a status: refused is closed, an ICMP unreachable is filtered at once."""
+    code = exc.errno or 0
+    if code == errno.ECONNREFUSED:
+        if ctx.spec.transport == "udp":
+            return Outcome(Status.CLOSED, f"ICMP port unreachable: nothing listens on UDP {ctx.spec.port}")
+        return Outcome(Status.CLOSED, f"connection refused (TCP reset): nothing listens on TCP {ctx.spec.port}")
+    if code in (errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED):
+        return Outcome(Status.INVALID, f"connection reset {what}".strip())
+    if code == errno.ETIMEDOUT:
+        return Outcome(Status.FILTERED, f"no answer {what} (timed out)".replace("  ", " "))
+    reason = UNREACHABLE.get(code) or os.strerror(code) if code else str(exc)
+    return Outcome(Status.FILTERED, f"{reason} {what}".strip(), {"errno": errno.errorcode.get(code, code)})
+
+
+def _self_connected(sock: socket.socket, ctx: ProbeContext) -> bool:
+    """On loopback the kernel can give a probe of a closed port that very port as its own source port:
+    TCP then "connects" to itself (simultaneous open) and UDP hears its own datagram. A listening port
+    cannot be handed out as a source port, so this means nothing listens there."""
+    try:
+        return bool(sock.getsockname()[:2] == tuple(ctx.address[:2]))
+    except OSError:
+        return False
+
+
+def _self_connect_outcome(ctx: ProbeContext) -> Outcome:
+    transport = ctx.spec.transport.upper()
+    return Outcome(Status.CLOSED, f"nothing listens on {transport} {ctx.spec.port} (the probe was connected to "
+                                  f"itself: its own source port was {ctx.spec.port})")
+
+
+def connect(ctx: ProbeContext) -> Generator[Wait | Open, object, socket.socket | Outcome]:
+    """Open a TCP connection to the probe's address: a connected socket, or the Outcome of failure."""
+    sock = yield from open_socket(ctx.family, socket.SOCK_STREAM)
+    err = sock.connect_ex(ctx.address)
+    if err not in (0, errno.EINPROGRESS, errno.EAGAIN):
+        return oserror_outcome(OSError(err, os.strerror(err)), ctx, "on connect")
+    if err != 0:
+        if not (yield from wait(sock, WRITE)):
+            return Outcome(Status.FILTERED, f"no answer to the TCP handshake within {ctx.budget()}")
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err == errno.ECONNRESET:  # only a connection that was established can be reset
+            return Outcome(Status.INVALID, RESET_AT_ONCE)
+        if err:
+            return oserror_outcome(OSError(err, os.strerror(err)), ctx, "on connect")
+    if _self_connected(sock, ctx):
+        return _self_connect_outcome(ctx)
+    return sock
+
+
+def connect_udp(ctx: ProbeContext) -> Generator[Wait | Open, object, socket.socket | Outcome]:
+    """A UDP socket connected to the probe's address (so that ICMP errors reach it), or the Outcome."""
+    sock = yield from open_socket(ctx.family, socket.SOCK_DGRAM)
+    try:
+        sock.connect(ctx.address)
+    except OSError as exc:
+        return oserror_outcome(exc, ctx, "")
+    if _self_connected(sock, ctx):
+        return _self_connect_outcome(ctx)
+    return sock
+
+
+def read_until(
+    sock: socket.socket, complete: Callable[[bytes], bool], limit: int = 1 << 16
+) -> Generator[Wait | Open, object, tuple[bytes, str]]:
+    """Read until ``complete(data)``, EOF, the deadline or ``limit`` bytes: (data, why it stopped)."""
+    data = b""
+    while not complete(data):
+        if not (yield from wait(sock, READ)):
+            return data, "deadline"
+        try:
+            chunk = sock.recv(limit - len(data))
+        except (BlockingIOError, InterruptedError):
+            continue
+        if not chunk:
+            return data, "eof"
+        data += chunk
+        if len(data) >= limit:
+            return data, "limit"
+    return data, "complete"
+
+
+# --- built-in probes ------------------------------------------------------------------------------
 
 #: How long a UDP probe without a protocol (audio, forbidden UDP ports) listens for an ICMP error.
 #: Silence proves nothing either way, so it need not wait for the whole deadline.
@@ -225,11 +428,11 @@ def probe_tds(ctx: ProbeContext) -> ProbeGen:
 
 def _tls_handshake(
     ctx: ProbeContext, sock: socket.socket, verify: bool, server_name: str | None
-) -> Generator[Wait | Open, object, tuple[object, Outcome | None]]:
-    """Run a TLS client handshake over a connected non-blocking socket.
+) -> Generator[Wait | Open, object, tuple[ssl.SSLObject | None, Outcome | None]]:
+    """Run a TLS client handshake over a connected non-blocking socket, through memory buffers.
 
-    Returns ``(tls_socket, None)`` on success, ``(None, outcome)`` on failure. The TLS socket takes
-    over the file descriptor: the caller must close it.
+    Returns ``(tls, None)`` on success, ``(None, outcome)`` on failure. ``tls`` is an ``ssl.SSLObject``:
+    the socket stays the scheduler's (nothing is detached, nothing can leak, whatever the peer does).
     """
     import ssl  # only when a TLS probe runs (~15 ms of start-up otherwise)
 
@@ -245,28 +448,36 @@ def _tls_handshake(
             context.set_ciphers("ALL:@SECLEVEL=0")
         except ssl.SSLError:  # pragma: no cover - depends on the OpenSSL build
             pass
-    tls = context.wrap_socket(sock, server_hostname=server_name, do_handshake_on_connect=False)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname=server_name)
     try:
         while True:
             try:
                 tls.do_handshake()
-                return tls, None
+                done = True
             except ssl.SSLWantReadError:
-                events = READ
-            except ssl.SSLWantWriteError:
-                events = WRITE
-            if not (yield from wait(tls, events)):
-                tls.close()
+                done = False
+            pending = outgoing.read()
+            while pending:
+                if not (yield from wait(sock, WRITE)):
+                    break
+                pending = pending[sock.send(pending):]
+            if done:
+                return tls, None
+            if not (yield from wait(sock, READ)):
                 return None, Outcome(Status.INVALID, f"TCP connection accepted, but no TLS handshake reply "
                                                      f"within {ctx.budget()}")
+            data = sock.recv(65536)
+            if not data:
+                return None, Outcome(Status.INVALID, "the server closed the connection during the TLS handshake")
+            incoming.write(data)
     except ssl.SSLCertVerificationError as exc:
-        tls.close()
         return None, Outcome(Status.INVALID, f"certificate verification failed: {exc.verify_message}")
     except ssl.SSLError as exc:
-        tls.close()
         return None, Outcome(Status.INVALID, f"TLS handshake failed: {exc.reason or exc}")
+    except (BlockingIOError, InterruptedError):
+        return None, Outcome(Status.INVALID, "the TLS handshake stalled")
     except OSError as exc:
-        tls.close()
         return None, oserror_outcome(exc, ctx, "during the TLS handshake")
 
 
@@ -275,11 +486,9 @@ def _try_strict_tls(ctx: ProbeContext, plaintext_failure: Outcome) -> ProbeGen:
     sock = yield from connect(ctx)
     if isinstance(sock, Outcome):
         return plaintext_failure
-    tls, failure = yield from _tls_handshake(ctx, sock, verify=False, server_name=None)
+    _tls, failure = yield from _tls_handshake(ctx, sock, verify=False, server_name=None)
     if failure is not None:
         return plaintext_failure
-    assert tls is not None
-    tls.close()  # type: ignore[attr-defined]
     return Outcome(Status.OPEN, "a TLS server that closes plaintext PRELOGIN: SQL Server in TDS 8.0 strict "
                                 "mode (clients must use TLS first)", {"sql_strict": True}, ctx.elapsed())
 
@@ -290,18 +499,19 @@ def probe_tls(ctx: ProbeContext) -> ProbeGen:
     sock = yield from connect(ctx)
     if isinstance(sock, Outcome):
         return sock
-    sni = None if is_address(ctx.host) else ctx.host
-    tls, failure = yield from _tls_handshake(ctx, sock, ctx.site.tls_verify, sni)
+    verify = ctx.site.tls_verify
+    # Verified: the name or the address is checked against the certificate (an address is not sent as
+    # SNI). Not verified: SNI for a name only.
+    server_name = ctx.host if verify or not is_address(ctx.host) else None
+    tls, failure = yield from _tls_handshake(ctx, sock, verify, server_name)
     if failure is not None:
         return failure
+    assert tls is not None
     seconds = ctx.elapsed()
     from check_digitalsentry.protocols import x509
 
-    facts: dict[str, object] = {"tls_version": tls.version()}  # type: ignore[attr-defined]
-    try:
-        der = tls.getpeercert(binary_form=True)  # type: ignore[attr-defined]
-    finally:
-        tls.close()  # type: ignore[attr-defined]
+    facts: dict[str, object] = {"tls_version": tls.version()}
+    der = tls.getpeercert(binary_form=True)
     if not der:
         return Outcome(Status.OPEN, f"TLS handshake completed ({facts['tls_version']}), no certificate",
                        facts, seconds)
@@ -347,7 +557,7 @@ def default_probe(spec: PortSpec) -> Probe:
 
 class BuiltinHooks:
     """The core's hooks as they answer with only the built-in plugin (no pluggy import): what the engine
-    uses when a frontend hands it no hooks. ``plugins.PluggyHooks`` answers the same questions through a
+    uses when a frontend hands it no hooks. ``builtin.PluggyHooks`` answers the same questions through a
     pluggy manager."""
 
     def roles(self) -> tuple[catalogue.Role, ...]:

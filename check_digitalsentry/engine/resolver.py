@@ -14,8 +14,7 @@ import heapq
 import socket
 from collections import deque
 
-from check_digitalsentry.engine.api import READ
-from check_digitalsentry.engine.probes import host_arg
+from check_digitalsentry.engine.probes import READ, host_arg
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

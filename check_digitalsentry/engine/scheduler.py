@@ -23,14 +23,14 @@ import socket
 import time
 from collections import deque
 
-from check_digitalsentry.engine.api import Open, Outcome, oserror_outcome
+from check_digitalsentry.engine.probes import Open, Outcome, oserror_outcome
 from check_digitalsentry.model import Status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from check_digitalsentry.engine.api import Probe, ProbeContext, ProbeGen
+    from check_digitalsentry.engine.probes import Probe, ProbeContext, ProbeGen
     from check_digitalsentry.engine.resolver import Resolver
 
 #: Sockets kept free for the process itself (stdio, DNS threads, the wake-up pair, TLS files...).
@@ -38,6 +38,9 @@ FD_RESERVE = 64
 #: The most sockets the engine holds at once, whatever the limit allows (the kernel's port range and
 #: the selector's cost per socket make more pointless).
 MAX_SOCKETS = 16384
+#: Sockets any process may hold without asking for its limit: a check of one site needs fewer, so it
+#: never imports ``resource`` nor touches RLIMIT_NOFILE (``fd_budget`` runs once a run needs more).
+SMALL_BUDGET = 16
 
 
 class _Task:
@@ -89,7 +92,8 @@ class Scheduler:
         self.selector = selectors.DefaultSelector()
         self.timers: list[tuple[float, int, int, _Task]] = []  # (when, seq, token, task)
         self.seq = 0
-        self.max_sockets = fd_budget() if max_sockets is None else max_sockets
+        self.max_sockets = SMALL_BUDGET if max_sockets is None else max_sockets
+        self.budget_known = max_sockets is not None
         self.open_sockets = 0
         self.peak_sockets = 0
         self.socket_queue: deque[tuple[_Task, Open]] = deque()
@@ -146,6 +150,8 @@ class Scheduler:
                 return
             now = time.monotonic()
             if isinstance(request, Open):
+                if self.open_sockets >= self.max_sockets and not self.budget_known:
+                    self.max_sockets, self.budget_known = fd_budget(), True
                 if self.open_sockets >= self.max_sockets:
                     task.queued = True
                     self.socket_queue.append((task, request))
@@ -199,9 +205,7 @@ class Scheduler:
             pass
 
     def _release(self, sock: socket.socket) -> None:
-        if sock.fileno() >= 0:
-            self._unregister(sock)
-        sock.close()
+        sock.close()  # never registered here: a task's one registered socket is unregistered when it wakes
         self.open_sockets -= 1
         while self.socket_queue and self.open_sockets < self.max_sockets:
             task, request = self.socket_queue.popleft()

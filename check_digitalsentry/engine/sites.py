@@ -15,8 +15,7 @@ import socket
 import time
 
 from check_digitalsentry import catalogue
-from check_digitalsentry.engine.api import Outcome, ProbeContext
-from check_digitalsentry.engine.probes import BuiltinHooks, host_arg
+from check_digitalsentry.engine.probes import BuiltinHooks, Outcome, ProbeContext, host_arg
 from check_digitalsentry.engine.scheduler import Scheduler
 from check_digitalsentry.model import PortResult, PortSpec, SiteReport, Status
 

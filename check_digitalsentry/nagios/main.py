@@ -12,7 +12,7 @@ import sys
 import time
 
 from check_digitalsentry import __version__
-from check_digitalsentry.nagios.options import Options, UsageError, option_words, parse, print_help
+from check_digitalsentry.nagios.options import Options, UsageError, option_words, parse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -39,14 +39,16 @@ def _unknown(message: str) -> NoReturn:
     sys.exit(3)
 
 
-def main(argv: Sequence[str] | None = None) -> NoReturn:
-    """Entry point of the ``check_digitalsentry`` console script (and ``python -m check_digitalsentry``)."""
-    started = time.monotonic()
+def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoReturn:
+    """The check plugin (``check_digitalsentry.nagios.main`` is its entry point, through ``nagios.run``)."""
+    started = time.monotonic() if started is None else started
     try:
         opts = Options(parse(sys.argv[1:] if argv is None else argv))
     except UsageError as exc:
         _unknown(f"{exc} (see --help)")
     if opts.help:
+        from check_digitalsentry.nagios.help import print_help
+
         print_help()
         sys.exit(3)
     if opts.version:

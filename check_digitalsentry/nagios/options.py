@@ -1,8 +1,8 @@
-"""Options of the check plugin (Nagios frontend): one table, a fast parser, and argparse for ``--help``.
+"""Options of the check plugin (Nagios frontend): one table, and a fast parser that reads it as argparse.
 
 The table ``OPTIONS`` has the run's own options (``--inventory``, ``-t``, ``--format``...) and one option
 per site setting that has one, taken from the site schema (``schema.Site``: flag, metavar, help, group).
-``parse`` reads a command line exactly as ``argparse`` would read it with the parser ``argparse_parser``
+``parse`` reads a command line exactly as argparse reads it with the parser ``help.argparse_parser``
 builds from the same table -- long options with ``=`` or a separate value, unique prefixes of long
 options, clustered short flags (``-vvv``), values attached to short options (``-t2``, ``-t=2``), ``--``,
 negative-number-like words, the mutual exclusion of ``-4`` and ``-6`` -- with the same errors, word for
@@ -20,9 +20,7 @@ from check_digitalsentry import schema
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import argparse
     from collections.abc import Sequence
-    from typing import NoReturn
 
 
 class UsageError(Exception):
@@ -257,43 +255,6 @@ def parse(argv: Sequence[str]) -> dict[str, object]:
     if extras:
         raise UsageError(f"unrecognized arguments: {' '.join(extras)}")
     return values
-
-
-# --- argparse, from the same table ----------------------------------------------------------------
-
-
-def argparse_parser() -> argparse.ArgumentParser:
-    """The argparse parser of the same options: prints ``--help``, and is what ``parse`` is proved against
-    (its ``error`` raises UsageError instead of exiting)."""
-    import argparse
-
-    class Parser(argparse.ArgumentParser):
-        def error(self, message: str) -> NoReturn:
-            raise UsageError(message)
-
-    parser = Parser(prog="check_digitalsentry", add_help=False, usage=USAGE, description=DESCRIPTION,
-                    epilog=EPILOG)
-    sections = {title: parser.add_argument_group(title) for title in GROUPS}
-    exclusive: dict[str, argparse._MutuallyExclusiveGroup] = {}
-    for option in OPTIONS:
-        section = sections[option.group]
-        if option.action == "value":
-            section.add_argument(*option.flags, dest=option.dest, action="append", metavar=option.metavar,
-                                 help=option.help)
-        elif option.action == "flag":
-            section.add_argument(*option.flags, dest=option.dest, action="store_true", help=option.help)
-        elif option.action == "count":
-            section.add_argument(*option.flags, dest=option.dest, action="count", default=0, help=option.help)
-        else:
-            group = exclusive.get(option.dest) or exclusive.setdefault(
-                option.dest, section.add_mutually_exclusive_group())
-            group.add_argument(*option.flags, dest=option.dest, action="store_const", const=option.const,
-                               help=option.help)
-    return parser
-
-
-def print_help() -> None:
-    argparse_parser().print_help()
 
 
 # --- the values, checked --------------------------------------------------------------------------

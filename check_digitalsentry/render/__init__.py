@@ -1,7 +1,7 @@
 """Presentation (render layer): a judged run as text for people and formats for machines.
 
-- ``text`` -- the Nagios status line, long output and perfdata; the handover table and the failure
-  paragraph of pytest_dsports;
+- ``text`` -- the Nagios status line, long output and perfdata;
+- ``handover`` -- the failure paragraph and the handover table of pytest_dsports;
 - ``json``, ``openmetrics`` -- the machine formats.
 
 Each renderer reads a ``judge.JudgedRun`` (a run judged once) and only presents what the judgement said;

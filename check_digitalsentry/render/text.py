@@ -1,5 +1,5 @@
-"""Text renderers (render layer): what people read -- the Nagios status line, long output and perfdata
-of the check plugin, and the handover table and failure paragraphs of pytest_dsports.
+"""Nagios text (render layer): what the check plugin prints -- the status line, the long output and the
+perfdata.
 
 Perfdata is produced here as plain ``Perf`` values; the check plugin's nagiosplugin glue turns them into
 ``nagiosplugin.Performance`` objects (this layer never imports nagiosplugin).
@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from collections import Counter
 
-from check_digitalsentry.judge import MUST_ANSWER, advice, up, where
+from check_digitalsentry.judge import MUST_ANSWER, up, where
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
-    from check_digitalsentry.judge import JudgedRun, JudgedSite, Verdict
+    from check_digitalsentry.judge import JudgedRun, Verdict
     from check_digitalsentry.ranges import Range
 
 NAME = "DIGITALSENTRY"
@@ -144,35 +142,3 @@ class NagiosText:
             elif int(spec.severity) == 1:
                 warn = "1:"
         return Perf(label, up(v), "", warn, crit, 0, 1)
-
-
-# --- pytest_dsports -------------------------------------------------------------------------------
-
-
-def failure_paragraph(site_name: str, verdict: Verdict) -> str:
-    """A failing port for a handover report: status, time, address, detail, and what to change."""
-    r = verdict.result
-    secs = "no answer" if r.seconds is None else f"{r.seconds:.3f} s"
-    return (f"{site_name} / {r.host}: {r.role} {where(r)} is {r.status} — {verdict.state}\n"
-            f"  time     {secs}\n"
-            f"  address  {r.address or '-'}\n"
-            f"  detail   {verdict.detail}\n"
-            f"  to fix   {advice(verdict)}")
-
-
-def handover_table(sites: Sequence[JudgedSite]) -> list[str]:
-    """The handover summary: per site a title line, then one aligned row per port."""
-    out: list[str] = []
-    for judged in sites:
-        site = judged.site
-        title = f" ({site.description})" if site.description else ""
-        out.append(f"site {site.name}{title}: {judged.state} — {len(judged.verdicts)} ports, "
-                   f"{len(judged.failing)} not as expected, probed in {judged.report.seconds:.2f} s")
-        rows = [("host", "port", "status", "time", "state")]
-        for v in judged.verdicts:
-            r = v.result
-            rows.append((r.host, f"{r.role} {where(r)}", str(r.status),
-                         "-" if r.seconds is None else f"{r.seconds:.3f} s", str(v.state)))
-        widths = [max(len(row[i]) for row in rows) for i in range(5)]
-        out.extend("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
-    return out

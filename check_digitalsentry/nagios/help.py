@@ -1,0 +1,52 @@
+"""``--help`` of the check plugin (Nagios frontend): argparse, built from the option table (``options``).
+
+argparse is imported only here, for ``--help`` -- and for the tests that prove the fast parser of
+``options`` reads every command line as this parser does.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from check_digitalsentry.nagios.options import DESCRIPTION, EPILOG, GROUPS, OPTIONS, USAGE, UsageError
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import NoReturn
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose mistakes are a UsageError (one UNKNOWN line), never argparse's exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def argparse_parser() -> Parser:
+    """The argparse parser of the same options: prints ``--help``, and is what ``options.parse`` is
+    proved against."""
+    parser = Parser(prog="check_digitalsentry", add_help=False, usage=USAGE, description=DESCRIPTION,
+                    epilog=EPILOG)
+    sections = {title: parser.add_argument_group(title) for title in GROUPS}
+    exclusive: dict[str, argparse._MutuallyExclusiveGroup] = {}
+    for option in OPTIONS:
+        section = sections[option.group]
+        if option.action == "value":
+            section.add_argument(*option.flags, dest=option.dest, action="append", metavar=option.metavar,
+                                 help=option.help)
+        elif option.action == "flag":
+            section.add_argument(*option.flags, dest=option.dest, action="store_true", help=option.help)
+        elif option.action == "count":
+            section.add_argument(*option.flags, dest=option.dest, action="count", default=0, help=option.help)
+        else:
+            group = exclusive.get(option.dest) or exclusive.setdefault(
+                option.dest, section.add_mutually_exclusive_group())
+            group.add_argument(*option.flags, dest=option.dest, action="store_const", const=option.const,
+                               help=option.help)
+    return parser
+
+
+def print_help() -> None:
+    argparse_parser().print_help()
+
+

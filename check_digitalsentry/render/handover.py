@@ -1,0 +1,42 @@
+"""Handover text (render layer): what an integrator reads in a site handover -- a failing port as one
+paragraph with what to change, and the table of every port of every site (pytest_dsports' terminal
+summary)."""
+
+from __future__ import annotations
+
+from check_digitalsentry.judge import advice, where
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from check_digitalsentry.judge import JudgedSite, Verdict
+
+
+def failure_paragraph(site_name: str, verdict: Verdict) -> str:
+    """A failing port for a handover report: status, time, address, detail, and what to change."""
+    r = verdict.result
+    secs = "no answer" if r.seconds is None else f"{r.seconds:.3f} s"
+    return (f"{site_name} / {r.host}: {r.role} {where(r)} is {r.status} — {verdict.state}\n"
+            f"  time     {secs}\n"
+            f"  address  {r.address or '-'}\n"
+            f"  detail   {verdict.detail}\n"
+            f"  to fix   {advice(verdict)}")
+
+
+def handover_table(sites: Sequence[JudgedSite]) -> list[str]:
+    """The handover summary: per site a title line, then one aligned row per port."""
+    out: list[str] = []
+    for judged in sites:
+        site = judged.site
+        title = f" ({site.description})" if site.description else ""
+        out.append(f"site {site.name}{title}: {judged.state} — {len(judged.verdicts)} ports, "
+                   f"{len(judged.failing)} not as expected, probed in {judged.report.seconds:.2f} s")
+        rows = [("host", "port", "status", "time", "state")]
+        for v in judged.verdicts:
+            r = v.result
+            rows.append((r.host, f"{r.role} {where(r)}", str(r.status),
+                         "-" if r.seconds is None else f"{r.seconds:.3f} s", str(v.state)))
+        widths = [max(len(row[i]) for row in rows) for i in range(5)]
+        out.extend("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+    return out
