@@ -27,8 +27,9 @@ SYSTEMD = REPO / "contrib" / "systemd"
 CHECK_SERVICE = SYSTEMD / "digitalsentry-check.service"
 TEXTFILE_SERVICE = SYSTEMD / "digitalsentry-textfile.service"
 
-#: The fixed paths of the contrib files, and what the tests put in their place.
-SCRIPT = "/usr/local/bin/check_digitalsentry"
+#: The fixed paths of the contrib files, and what the tests put in their place. SCRIPT is where the
+#: Debian package installs the plugin (and where README's other install ways link it).
+SCRIPT = "/usr/lib/nagios/plugins/check_digitalsentry"
 INVENTORY = "/etc/digitalsentry/sites.toml"
 PROM = "/var/lib/prometheus/node-exporter/digitalsentry.prom"
 LOCKS = "/run/lock/"
@@ -84,10 +85,11 @@ def exec_start(path: Path) -> list[str]:
 
 
 class Paths:
-    """Where the fixed paths point during a test."""
+    """Where the fixed paths point during a test: the plugin is this environment's console script, or
+    ``script`` (the installed package's plugin at SCRIPT itself)."""
 
-    def __init__(self, tmp_path: Path) -> None:
-        self.script = script("check_digitalsentry")
+    def __init__(self, tmp_path: Path, script_path: str | None = None) -> None:
+        self.script = script_path or script("check_digitalsentry")
         self.inventory = tmp_path / "config" / "sites.toml"
         self.prom_dir = tmp_path / "node-exporter"
         self.prom = self.prom_dir / "digitalsentry.prom"
@@ -101,7 +103,8 @@ class Paths:
         for fixed, ours in ((SCRIPT, self.script), (INVENTORY, str(self.inventory)), (PROM, str(self.prom)),
                             (LOCKS, f"{self.locks}/")):
             command = command.replace(fixed, ours)
-        left = [word for word in shlex.split(command) if word.startswith(("/usr/local/", "/etc/", "/var/", "/run/"))]
+        left = [word for word in shlex.split(command) if word != self.script
+                and word.startswith(("/usr/lib/", "/usr/local/", "/opt/", "/etc/", "/var/", "/run/"))]
         assert not left, f"fixed paths the test does not replace: {left}"
         return command
 

@@ -20,7 +20,8 @@ from support import check_args, running
 from check_digitalsentry.simulator import SimSite, Simulator
 
 CONTRIB = REPO / "contrib" / "nagios"
-COMMANDS = CONTRIB / "digitalsentry.cfg"
+COMMANDS = CONTRIB / "digitalsentry.cfg"  # commands only: the Debian package's /etc/nagios-plugins/config file
+TEMPLATES = CONTRIB / "digitalsentry-templates.cfg"
 EXAMPLE = CONTRIB / "example-host.cfg"
 STOCK_CONFIG = Path("/etc/nagios4/nagios.cfg")
 WHY = "contrib/nagios is validated and run with the real Nagios Core 4"
@@ -176,7 +177,7 @@ def two_sites() -> tuple[SimSite, SimSite]:
 
 def test_nagios4_accepts_the_commands_templates_and_example_hosts(tmp_path: Path) -> None:
     nagios = Nagios(tmp_path)
-    nagios.configure(COMMANDS, EXAMPLE)
+    nagios.configure(COMMANDS, TEMPLATES, EXAMPLE)
     run = nagios.verify()
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Total Warnings: 0" in run.stdout, run.stdout
@@ -187,8 +188,8 @@ def test_nagios4_accepts_the_commands_templates_and_example_hosts(tmp_path: Path
 
 
 def test_nagios4_accepts_the_commands_without_the_example(tmp_path: Path) -> None:
-    """digitalsentry.cfg stands alone (an empty host group included) next to a site's own objects;
-    Nagios insists on at least one host and one service."""
+    """digitalsentry.cfg stands alone next to a site's own objects, as in /etc/nagios-plugins/config: it
+    defines commands and nothing else. Nagios insists on at least one host and one service."""
     nagios = Nagios(tmp_path)
     other = tmp_path / "localhost.cfg"
     other.write_text("define host {\n    use generic-host\n    host_name localhost\n    address 127.0.0.1\n"
@@ -199,35 +200,47 @@ def test_nagios4_accepts_the_commands_without_the_example(tmp_path: Path) -> Non
     run = nagios.verify()
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Total Warnings: 0" in run.stdout, run.stdout
+    assert "Checked 4 commands." in run.stdout and "Checked 0 host groups." in run.stdout, run.stdout
+    text = re.sub(r"(?m)^\s*#.*$", "", COMMANDS.read_text())
+    assert re.findall(r"define\s+(\w+)", text) == ["command"] * 3, "only commands in digitalsentry.cfg"
 
 
-@pytest.mark.parametrize(("what", "old", "new", "error"), [
-    ("a command without command_line", "    command_line    $USER1$/check_digitalsentry -H $HOSTADDRESS$ $ARG1$\n",
-     "", "Could not register command"),
-    ("a misspelt template name", "    name                    digitalsentry-service\n",
+@pytest.mark.parametrize(("what", "path", "old", "new", "error"), [
+    ("a command without command_line", COMMANDS,
+     "    command_line    $USER1$/check_digitalsentry -H $HOSTADDRESS$ $ARG1$\n", "", "Could not register command"),
+    ("a misspelt command name", COMMANDS, "    command_name    check_digitalsentry_host\n",
+     "    command_name    check_digitalsentry_hots\n", "check_digitalsentry_host"),
+    ("a misspelt template name", TEMPLATES, "    name                    digitalsentry-service\n",
      "    name                    digitalsentry-servise\n", "digitalsentry-service"),
-    ("a missing brace", "    register                0\n}\n\ndefine hostgroup {",
+    ("a missing brace", TEMPLATES, "    register                0\n}\n\ndefine hostgroup {",
      "    register                0\n\ndefine hostgroup {", "Error"),
 ])
-def test_nagios4_rejects_a_broken_copy_of_the_commands(
-    tmp_path: Path, what: str, old: str, new: str, error: str
+def test_nagios4_rejects_a_broken_copy_of_the_commands_or_templates(
+    tmp_path: Path, what: str, path: Path, old: str, new: str, error: str
 ) -> None:
-    """Negative control: the validation above is real, and it reads this very file."""
-    text = COMMANDS.read_text()
-    assert text.count(old) == 1, f"{what}: the text to break is not in {COMMANDS.name} exactly once"
-    broken = tmp_path / "digitalsentry.cfg"
+    """Negative control: the validation above is real, and it reads these very files."""
+    text = path.read_text()
+    assert text.count(old) == 1, f"{what}: the text to break is not in {path.name} exactly once"
+    broken = tmp_path / path.name
     broken.write_text(text.replace(old, new))
     nagios = Nagios(tmp_path)
-    nagios.configure(broken, EXAMPLE)
+    nagios.configure(*(broken if each == path else each for each in (COMMANDS, TEMPLATES)), EXAMPLE)
     run = nagios.verify()
     assert run.returncode != 0, f"{what}: nagios4 -v accepted it:\n{run.stdout}"
     assert error in run.stdout + run.stderr, run.stdout + run.stderr
 
 
-def test_debians_stock_nagios_config_accepts_the_contrib_files(tmp_path: Path) -> None:
-    """As the header of digitalsentry.cfg says: dropped into the packaged configuration, with its own
-    generic-host/generic-service/admins, it validates without a warning."""
-    binary = need_program("nagios4", WHY)
+PLUGIN_COMMANDS = Path("/etc/nagios-plugins/config")  # cfg_dir of the stock nagios.cfg
+PACKAGE_COMMANDS = PLUGIN_COMMANDS / "digitalsentry.cfg"  # digitalsentry.cfg, as the Debian package installs it
+
+
+def stock_nagios_config(root: Path, *object_files: Path, package_commands: bool = False) -> Path:
+    """Debian's stock nagios.cfg, written under ``root`` with ``object_files`` added: its objects,
+    templates, resource file and the plugin command directory, but state, logs and the user of this
+    test (nagios4 -v opens the log file, and reads the object files as nagios_user). The command
+    directory is read without the Debian package's digitalsentry.cfg (which a system with the package
+    has there) unless ``package_commands``."""
+    need_program("nagios4", WHY)
     missing = [] if STOCK_CONFIG.is_file() else [str(STOCK_CONFIG)]
     if not missing:
         missing = [value for key, _, value in (line.partition("=") for line in STOCK_CONFIG.read_text().splitlines())
@@ -238,21 +251,35 @@ def test_debians_stock_nagios_config_accepts_the_contrib_files(tmp_path: Path) -
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-    # The packaged objects, templates and resource file; but state, logs and the user are this test's
-    # (nagios4 -v opens the log file, and reads the object files as nagios_user).
     own = {"log_file": "nagios.log", "object_cache_file": "objects.cache", "precached_object_file":
            "objects.precache", "status_file": "status.dat", "command_file": "nagios.cmd", "lock_file":
            "nagios.pid", "temp_file": "nagios.tmp", "temp_path": "", "check_result_path": "",
            "state_retention_file": "retention.dat", "log_archive_path": "", "debug_file": "nagios.debug",
            "query_socket": "nagios.qh"}
-    lines = [line for line in STOCK_CONFIG.read_text().splitlines()
-             if line.partition("=")[0].strip() not in {*own, "nagios_user", "nagios_group"}]
-    lines += [f"{key}={tmp_path / name}" for key, name in own.items()]
+    stock = STOCK_CONFIG.read_text().splitlines()
+    assert f"cfg_dir={PLUGIN_COMMANDS}" in stock, "Debian's nagios.cfg reads the plugins' command definitions"
+    lines = [line for line in stock if line.partition("=")[0].strip() not in {*own, "nagios_user", "nagios_group"}]
+    if not package_commands:
+        commands = root / "nagios-plugins-config"
+        commands.mkdir()
+        for path in PLUGIN_COMMANDS.glob("*.cfg"):
+            if path != PACKAGE_COMMANDS:
+                (commands / path.name).write_bytes(path.read_bytes())
+        lines = [f"cfg_dir={commands}" if line == f"cfg_dir={PLUGIN_COMMANDS}" else line for line in lines]
+    lines += [f"{key}={root / name}" for key, name in own.items()]
     lines += [f"nagios_user={getpass.getuser()}", f"nagios_group={grp.getgrgid(os.getgid()).gr_name}",
-              f"cfg_file={COMMANDS}", f"cfg_file={EXAMPLE}"]
-    main = tmp_path / "nagios.cfg"
+              *(f"cfg_file={path}" for path in object_files)]
+    main = root / "nagios.cfg"
     main.write_text("\n".join(lines) + "\n")
-    run = subprocess.run([binary, "-v", str(main)], capture_output=True, text=True, timeout=60)
+    return main
+
+
+def test_debians_stock_nagios_config_accepts_the_contrib_files(tmp_path: Path) -> None:
+    """As the headers of the contrib files say: dropped into the packaged configuration, with its own
+    generic-host/generic-service/admins, they validate without a warning."""
+    main = stock_nagios_config(tmp_path, COMMANDS, TEMPLATES, EXAMPLE)
+    run = subprocess.run([need_program("nagios4", WHY), "-v", str(main)], capture_output=True, text=True,
+                         timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Total Warnings: 0" in run.stdout, run.stdout
     assert "Total Errors:   0" in run.stdout, run.stdout
@@ -335,7 +362,7 @@ def test_a_real_nagios4_daemon_runs_the_check_with_the_contrib_templates(
     sites_cfg = tmp_path / "sites.cfg"
     sites_cfg.write_text("define command {\n    command_name host-up\n    command_line /bin/true\n}\n"
                          + "".join(hosts))
-    nagios.configure(COMMANDS, sites_cfg)
+    nagios.configure(COMMANDS, TEMPLATES, sites_cfg)
     verify = nagios.verify()
     assert verify.returncode == 0, verify.stdout
     started = time.monotonic()
