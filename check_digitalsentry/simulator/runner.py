@@ -54,7 +54,7 @@ class _Bound:
         self.instance = instance
 
 
-def _bind(site: SimSite, role: str, port: int) -> socket.socket:
+def _bind(site: SimSite, role: str, port: int, *, listen: bool = True) -> socket.socket:
     transport = _TRANSPORT[role]
     sock = socket.socket(site.family, socket.SOCK_STREAM if transport == "tcp" else socket.SOCK_DGRAM)
     try:
@@ -62,7 +62,7 @@ def _bind(site: SimSite, role: str, port: int) -> socket.socket:
             # Not for UDP: on Linux it would let two simulators share a UDP port without an error.
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((site.address, port))
-        if transport == "tcp":
+        if transport == "tcp" and listen:
             sock.listen(BACKLOG)
     except OSError as exc:
         sock.close()
@@ -92,16 +92,19 @@ def _bind_audio(site: SimSite, base: int, count: int) -> list[socket.socket]:
                                     f"on {site.address}")
 
 
-def _bind_site(site: SimSite, bound: list[_Bound]) -> None:
-    """Bind every socket of ``site`` into ``bound`` and fill ``site.ports``; off roles are bound and
-    closed at once, which reserves their number."""
+def _bind_site(site: SimSite, bound: list[_Bound], off: list[socket.socket]) -> None:
+    """Bind every socket of ``site`` into ``bound`` and fill ``site.ports``. An ``off`` role's sockets go
+    to ``off``: a TCP one stays bound but never listens (connects are refused, and no other socket can
+    take the number while the simulator runs); a UDP one is closed once every site is bound (a bound
+    UDP socket would swallow datagrams instead of drawing ICMP port unreachable)."""
     site.ports, site.sql_ports, site.sql_port = {}, [], None
     for role, port in site.layout.items():
-        socks = _bind_audio(site, port, site.audio_clients) if role == "audio" else [_bind(site, role, port)]
+        is_off = site.faults.get(role) == "off"
+        socks = (_bind_audio(site, port, site.audio_clients) if role == "audio"
+                 else [_bind(site, role, port, listen=not is_off)])
         site.ports[role] = socks[0].getsockname()[1]
-        if site.faults.get(role) == "off":
-            for sock in socks:
-                sock.close()
+        if is_off:
+            off.extend(socks)
             continue
         bound.extend(_Bound(site, role, sock) for sock in socks)
     if "sql" in site.ports:
@@ -152,6 +155,7 @@ class Simulator:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
+        self._off: list[socket.socket] = []  #: the sockets of "off" TCP roles: bound, never listening
         self._servers: list[asyncio.AbstractServer] = []
         self._endpoints: list[asyncio.BaseTransport] = []
         self._connections = Connections()
@@ -197,13 +201,18 @@ class Simulator:
         started = time.monotonic()
         _ensure_fd_limit(sum(len(site.roles) + site.audio_clients + 1 for site in self.sites))
         bound: list[_Bound] = []
+        off: list[socket.socket] = []
         try:
             for site in self.sites:
-                _bind_site(site, bound)
+                _bind_site(site, bound, off)
         except BaseException:
-            for item in bound:
-                item.sock.close()
+            for sock in [item.sock for item in bound] + off:
+                sock.close()
             raise
+        for sock in off:
+            if sock.type == socket.SOCK_DGRAM:
+                sock.close()
+        self._off = [sock for sock in off if sock.fileno() >= 0]
         self._connections = Connections()
         self._ready.clear()
         context = None
@@ -220,6 +229,9 @@ class Simulator:
             error, self._error = self._error, None
             self._thread.join()
             self._thread = self._loop = None
+            for sock in self._off:
+                sock.close()
+            self._off = []
             raise error
         self.start_seconds = time.monotonic() - started
         return self
@@ -236,6 +248,9 @@ class Simulator:
                 pass
         thread.join()
         self._thread = self._loop = None
+        for sock in self._off:
+            sock.close()
+        self._off = []
 
     # -- the loop thread
 

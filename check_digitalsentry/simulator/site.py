@@ -8,8 +8,9 @@ probes it with, ``command_line()`` the ``check_digitalsentry`` command, ``invent
 Faults (``SimSite(faults={role: fault})``, the valid ones per role are in ``FAULTS``; what each
 role serves is in ``servers``):
 
-- ``off`` (any role): the port is not bound (its number is reserved by binding and closing it):
-  TCP connects are refused, UDP datagrams draw ICMP port unreachable -- the probe says ``closed``.
+- ``off`` (any role): nothing serves the port -- TCP connects are refused (the number stays bound to a
+  socket that never listens, so nothing else can take it), UDP datagrams draw ICMP port unreachable
+  (the number is bound only while the ports are handed out) -- the probe says ``closed``.
 - ``tarpit`` (TCP roles): accepted, never answered, never closed until the simulator stops.
 - ``reset`` (TCP roles): accepted, then reset (SO_LINGER 0) before any reply.
 - ``sql-browser``: ``silent`` (bound, never answers); ``garbage`` (answers every datagram with
