@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from check_digitalsentry.builtin import PluggyHooks
-from check_digitalsentry.engine import Outcome, ProbeContext, probe_sites, probes, scheduler
+from check_digitalsentry.engine import Outcome, ProbeContext, api, probe_sites, probes, scheduler
 from check_digitalsentry.model import PortResult, Status
 from check_digitalsentry.plugins import BuiltinHooks, make_plugin_manager
 from check_digitalsentry.schema import Site
@@ -186,7 +186,7 @@ class _BuggyProbePlugin:
         if getattr(spec, "role", None) != "video":
             return None
 
-        def probe(ctx: ProbeContext) -> probes.ProbeGen:
+        def probe(ctx: ProbeContext) -> api.ProbeGen:
             raise RuntimeError("plugin bug")
             yield  # pragma: no cover
 
@@ -214,11 +214,11 @@ def test_a_probe_that_ignores_the_deadline_is_cut_off(listener: int) -> None:
             if getattr(spec, "role", None) != "video":
                 return None
 
-            def probe(ctx: ProbeContext) -> probes.ProbeGen:
-                sock = yield from probes.open_socket(ctx.family, socket.SOCK_DGRAM)
+            def probe(ctx: ProbeContext) -> api.ProbeGen:
+                sock = yield from api.open_socket(ctx.family, socket.SOCK_DGRAM)
                 sock.bind((LOOPBACK, 0))
                 while True:  # never takes no for an answer
-                    yield from probes.wait(sock, probes.READ)
+                    yield from api.wait(sock, api.READ)
                 return Outcome(Status.OPEN, "unreachable")  # pragma: no cover
 
             return probe
@@ -252,7 +252,7 @@ def test_a_probe_the_kernel_connects_to_itself_is_closed_not_open(
     # completes a simultaneous open with itself and UDP hears its own datagram. Force that case.
     original = scheduler.Scheduler._new_socket
 
-    def same_source_port(self: scheduler.Scheduler, task: scheduler._Task, request: probes.Open) -> object:
+    def same_source_port(self: scheduler.Scheduler, task: scheduler._Task, request: api.Open) -> object:
         sock = original(self, task, request)
         if isinstance(sock, socket.socket) and task.ctx.spec.role in ("video", "audio"):
             sock.bind((LOOPBACK, free_port))

@@ -1,5 +1,5 @@
 """Name resolution (engine layer): DNS lookups in a few daemon threads, joined to the scheduler's
-selector loop by a socketpair, each bounded by its caller's deadline.
+scheduler's loop by a socketpair, each bounded by its caller's deadline.
 
 Literal addresses never reach this module (``probes.is_address``); ``threading`` is imported only
 when a name must be resolved. At most ``WORKERS`` threads run lookups, whatever the number of names
@@ -14,12 +14,13 @@ import heapq
 import socket
 from collections import deque
 
-from check_digitalsentry.engine.probes import READ, host_arg
+from check_digitalsentry.engine.api import READ, host_arg
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    import selectors
     from collections.abc import Callable
+
+    from check_digitalsentry.engine.scheduler import Poller
 
     Addresses = list[tuple[int, tuple[object, ...]]]
     Answer = Addresses | str
@@ -64,15 +65,15 @@ class _Lookup:
 class Resolver:
     """Lookups for one engine run; ``close()`` ends the run's part (threads still in a lookup are left)."""
 
-    def __init__(self, selector: selectors.BaseSelector) -> None:
+    def __init__(self, poller: Poller) -> None:
         import threading  # only when a name (not an address) is probed
 
         self._threading = threading
-        self.selector = selector
+        self.poller = poller
         self.reader, self.writer = socket.socketpair()
         self.reader.setblocking(False)
         self.writer.setblocking(False)
-        selector.register(self.reader, READ, self)
+        poller.register(self.reader.fileno(), READ, self)
         self.lookups: dict[tuple[str, int], _Lookup] = {}
         self.todo: deque[_Lookup] = deque()  # waiting for a worker
         self.answered: deque[_Lookup] = deque()  # filled by the workers
@@ -155,6 +156,6 @@ class Resolver:
 
     def close(self) -> None:
         self.todo.clear()  # lookups no worker has started are dropped
-        self.selector.unregister(self.reader)
+        self.poller.unregister(self.reader.fileno())
         self.reader.close()
         self.writer.close()

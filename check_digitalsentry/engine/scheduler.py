@@ -1,7 +1,7 @@
-"""Scheduler (engine layer): drives probe generators over one ``selectors`` loop -- sockets, time, the
+"""Scheduler (engine layer): drives probe generators over one readiness loop -- sockets, time, the
 file-descriptor budget.
 
-A check plugin starts thousands of times a day, so this is a small ``selectors`` loop over non-blocking
+A check plugin starts thousands of times a day, so this is a small epoll loop over non-blocking
 sockets rather than asyncio (``import asyncio`` alone costs ~40 ms CPU here, about as much as the
 interpreter, nagiosplugin and ssl together). Rules:
 
@@ -18,19 +18,19 @@ interpreter, nagiosplugin and ssl together). Rules:
 from __future__ import annotations
 
 import heapq
-import selectors
+import select
 import socket
 import time
 from collections import deque
 
-from check_digitalsentry.engine.probes import Open, Outcome, oserror_outcome
+from check_digitalsentry.engine.api import READ, WRITE, Open, Outcome, oserror_outcome
 from check_digitalsentry.model import Status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from check_digitalsentry.engine.probes import Probe, ProbeContext, ProbeGen
+    from check_digitalsentry.engine.api import Probe, ProbeContext, ProbeGen
     from check_digitalsentry.engine.resolver import Resolver
 
 #: Sockets kept free for the process itself (stdio, DNS threads, the wake-up pair, TLS files...).
@@ -43,6 +43,58 @@ MAX_SOCKETS = 16384
 SMALL_BUDGET = 16
 
 
+class Poller:
+    """Readiness of file descriptors: ``select.epoll`` where the system has it (no Python-level wrapping
+    per call: the loop handles tens of thousands of sockets), ``selectors`` elsewhere."""
+
+    def __init__(self) -> None:
+        epoll = getattr(select, "epoll", None)
+        self.epoll = epoll() if epoll is not None else None
+        if self.epoll is None:  # pragma: no cover - not Linux
+            import selectors
+
+            self.selector: selectors.BaseSelector | None = selectors.DefaultSelector()
+        else:
+            self.selector = None
+        self.data: dict[int, object] = {}
+
+    def register(self, fd: int, events: int, data: object) -> None:
+        if self.epoll is not None:
+            self.epoll.register(fd, (select.EPOLLIN if events & READ else 0) | (select.EPOLLOUT if events & WRITE
+                                                                                 else 0))
+        else:  # pragma: no cover
+            assert self.selector is not None
+            self.selector.register(fd, events)
+        self.data[fd] = data
+
+    def unregister(self, fd: int) -> None:
+        if self.data.pop(fd, None) is None:
+            return
+        try:
+            if self.epoll is not None:
+                self.epoll.unregister(fd)
+            else:  # pragma: no cover
+                assert self.selector is not None
+                self.selector.unregister(fd)
+        except (OSError, KeyError, ValueError):
+            pass
+
+    def poll(self, timeout: float | None) -> list[tuple[int, object]]:
+        """(fd, data) of every descriptor that is ready (or in error) within ``timeout`` seconds."""
+        if self.epoll is not None:
+            ready = [fd for fd, _events in self.epoll.poll(-1 if timeout is None else timeout)]
+        else:  # pragma: no cover
+            assert self.selector is not None
+            ready = [key.fd for key, _mask in self.selector.select(timeout)]
+        return [(fd, self.data.get(fd)) for fd in ready]
+
+    def close(self) -> None:
+        if self.epoll is not None:
+            self.epoll.close()
+        elif self.selector is not None:  # pragma: no cover
+            self.selector.close()
+
+
 class _Task:
     __slots__ = ("ctx", "done", "gen", "on_done", "queued", "sockets", "token", "waiting")
 
@@ -52,7 +104,7 @@ class _Task:
         self.on_done = on_done
         self.sockets: list[socket.socket] = []
         self.token = 0  # bumped on every wake-up, so that stale timers are ignored
-        self.waiting: socket.socket | None = None
+        self.waiting = -1  # the descriptor it waits on (registered with the poller), or -1
         self.queued = False  # waiting for a socket from the budget
         self.done = False
 
@@ -89,7 +141,7 @@ class Scheduler:
     """Drives probe generators over one selector until every probe has an outcome."""
 
     def __init__(self, max_sockets: int | None = None) -> None:
-        self.selector = selectors.DefaultSelector()
+        self.poller = Poller()
         self.timers: list[tuple[float, int, int, _Task]] = []  # (when, seq, token, task)
         self.seq = 0
         self.max_sockets = SMALL_BUDGET if max_sockets is None else max_sockets
@@ -117,9 +169,9 @@ class Scheduler:
     def _finish(self, task: _Task, outcome: Outcome) -> None:
         task.done = True
         task.queued = False
-        if task.waiting is not None:
-            self._unregister(task.waiting)
-            task.waiting = None
+        if task.waiting >= 0:
+            self.poller.unregister(task.waiting)
+            task.waiting = -1
         for sock in task.sockets:
             if outcome.source is None:
                 outcome.source = _local_address(sock)
@@ -170,13 +222,14 @@ class Scheduler:
                 value = False
                 continue
             try:
-                self.selector.register(request.sock, request.events, task)
+                fd = request.sock.fileno()
+                self.poller.register(fd, request.events, task)
             except (ValueError, KeyError, OSError) as exc:  # a closed or foreign socket: a probe bug
                 task.gen.close()
                 self._finish(task, Outcome(Status.UNKNOWN, f"internal error in the probe: cannot wait on "
                                                            f"{request.sock!r}: {exc}", {"internal_error": True}))
                 return
-            task.waiting = request.sock
+            task.waiting = fd
             self._arm(task, wake)
             return
 
@@ -198,12 +251,6 @@ class Scheduler:
         task.sockets.append(sock)
         return sock
 
-    def _unregister(self, sock: socket.socket) -> None:
-        try:
-            self.selector.unregister(sock)
-        except (KeyError, ValueError):
-            pass
-
     def _release(self, sock: socket.socket) -> None:
         sock.close()  # never registered here: a task's one registered socket is unregistered when it wakes
         self.open_sockets -= 1
@@ -216,9 +263,9 @@ class Scheduler:
             self.ready.append((task, self._new_socket(task, request)))
 
     def _wake(self, task: _Task, value: bool) -> None:
-        if task.waiting is not None:
-            self._unregister(task.waiting)
-            task.waiting = None
+        if task.waiting >= 0:
+            self.poller.unregister(task.waiting)
+            task.waiting = -1
         task.token += 1
         self.ready.append((task, value))
 
@@ -243,6 +290,10 @@ class Scheduler:
                 continue
             self._wake(task, False)
 
+    def in_flight(self) -> list[ProbeContext]:
+        """The contexts of the probes that have not ended, in the order they started."""
+        return [task.ctx for task in sorted(self.live, key=lambda task: task.ctx.started)]
+
     def _busy(self) -> bool:
         return bool(self.live or self.ready or (self.resolver is not None and self.resolver.pending()))
 
@@ -262,10 +313,9 @@ class Scheduler:
                 if resolver_due is not None:
                     due = resolver_due if due is None else min(due, resolver_due)
             timeout = None if due is None else max(due - time.monotonic(), 0.0)
-            for key, _mask in self.selector.select(timeout):
-                data = key.data
+            for fd, data in self.poller.poll(timeout):
                 if isinstance(data, _Task):
-                    if data.waiting is key.fileobj:
+                    if data.waiting == fd:
                         self._wake(data, True)
                 elif self.resolver is not None and data is self.resolver:
                     self.resolver.drain()
@@ -283,4 +333,4 @@ class Scheduler:
         self.live.clear()
         if self.resolver is not None:
             self.resolver.close()
-        self.selector.close()
+        self.poller.close()

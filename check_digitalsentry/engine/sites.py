@@ -15,7 +15,8 @@ import socket
 import time
 
 from check_digitalsentry import catalogue
-from check_digitalsentry.engine.probes import BuiltinHooks, Outcome, ProbeContext, host_arg
+from check_digitalsentry.engine.api import Outcome, ProbeContext, host_arg
+from check_digitalsentry.engine.probes import BuiltinHooks
 from check_digitalsentry.engine.scheduler import Scheduler
 from check_digitalsentry.model import PortResult, PortSpec, SiteReport, Status
 
@@ -69,7 +70,7 @@ def resolve(scheduler: Scheduler, host: str, family: int, deadline: float,
     if scheduler.resolver is None:
         from check_digitalsentry.engine.resolver import Resolver
 
-        scheduler.resolver = Resolver(scheduler.selector)
+        scheduler.resolver = Resolver(scheduler.poller)
     scheduler.resolver.lookup(host, family, deadline, on_done)
 
 
@@ -78,6 +79,7 @@ class _HostRun:
 
     def __init__(self, run: _Run, plan: SitePlan, host: str, deadline: float) -> None:
         self.run = run
+        self.plan = plan
         self.site = plan.site
         self.specs = plan.specs
         self.host = host
@@ -92,10 +94,17 @@ class _HostRun:
         self.finished = time.monotonic()
         self.sql_index = next((i for i, s in enumerate(self.specs) if s.role == "sql" and not s.forbidden), None)
         self.has_browser = any(s.role == "sql-browser" and not s.forbidden for s in self.specs)
+        self.extra: list[_HostRun] = []  #: the runs of this name's other addresses (all_addresses)
+        self.address_facts: dict[str, object] = {}
 
     def start(self) -> None:
         if not self.specs:
             self._finish()
+            return
+        if time.monotonic() >= self.deadline:  # the run's time is up before this host's turn
+            for index, spec in enumerate(self.specs):
+                self._add(index, PortResult(spec, self.host, None, Status.UNKNOWN, None,
+                                            "not probed: the run's time was up before its turn"))
             return
         resolve(self.run.scheduler, self.host, self.run.family, self.deadline, self._resolved)
 
@@ -104,7 +113,24 @@ class _HostRun:
             for index, spec in enumerate(self.specs):
                 self._add(index, PortResult(spec, self.host, None, Status.UNRESOLVED, None, answer))
             return
-        family, sockaddr = answer[0]
+        by_address: dict[object, tuple[int, tuple[object, ...]]] = {}
+        for family, sockaddr in answer:  # getaddrinfo may repeat an address
+            by_address.setdefault(sockaddr[0], (family, sockaddr))
+        unique = list(by_address.values())
+        if len(unique) > 1 and self.site.all_addresses:
+            self.address_facts = {"addresses_probed": len(unique)}
+            for family, sockaddr in unique[1:]:
+                sibling = _HostRun(self.run, self.plan, self.host, self.deadline)
+                sibling.address_facts = self.address_facts
+                self.extra.append(sibling)
+                self.run.hosts.append(sibling)
+                sibling._probe(family, sockaddr)
+        elif len(unique) > 1:
+            self.address_facts = {"unprobed_addresses": [str(s[0]) for _, s in unique[1:]]}
+        self._probe(*unique[0])
+
+    def _probe(self, family: int, sockaddr: tuple[object, ...]) -> None:
+        """Probe every port of the host at one of its addresses."""
         self.family = family
         self.sockaddr = sockaddr
         self.address = str(sockaddr[0])
@@ -174,6 +200,10 @@ class _HostRun:
 
     def _finish(self) -> None:
         self._note_browser_ports()
+        if self.address_facts:
+            for results in self.results:
+                for result in results:
+                    result.facts.update(self.address_facts)
         self.finished = time.monotonic()
         self.run.host_done(self, [r for results in self.results for r in results])
 
@@ -195,6 +225,15 @@ class _Run:
         self.family = family
         self.scheduler = scheduler
         self.done: dict[_HostRun, list[PortResult]] = {}
+        self.hosts: list[_HostRun] = []
+
+    def in_flight(self) -> list[str]:
+        """What is still being probed: ``video 18772/tcp of hq/ds01``, ``the DNS lookup of hq/ds02``."""
+        busy = [f"{ctx.spec.role} {ctx.spec.port}/{ctx.spec.transport} of {ctx.site.name}/{ctx.host}"
+                for ctx in self.scheduler.in_flight()]
+        busy += [f"the DNS lookup of {host.site.name}/{host.host}" for host in self.hosts
+                 if host not in self.done and host.address is None and host.specs]
+        return busy
 
     def host_done(self, host: _HostRun, results: list[PortResult]) -> None:
         self.done[host] = results
@@ -239,15 +278,20 @@ def probe_sites(
             budget = max(budget_of(plan.site, timeout), 0.0)
             ends = started + budget if deadline is None else min(started + budget, deadline)
             hosts = [_HostRun(run, plan, host, ends) for host in plan.site.hosts]
+            run.hosts.extend(hosts)
             per_site.append((plan, budget, hosts))
             for host in hosts:
                 host.start()
         scheduler.run()
+    except BaseException as exc:  # SIGINT, SIGTERM: the frontend says what was still being probed
+        exc.in_flight = run.in_flight()  # type: ignore[attr-defined]
+        raise
     finally:
         scheduler.close()
     reports = []
     for plan, budget, hosts in per_site:
-        results = [r for host in hosts for r in run.done.get(host, [])]
-        seconds = max((h.finished - started for h in hosts), default=0.0)
+        every = [run_ for host in hosts for run_ in (host, *host.extra)]
+        results = [r for run_ in every for r in run.done.get(run_, [])]
+        seconds = max((h.finished - started for h in every), default=0.0)
         reports.append(SiteReport(plan.site, results, seconds, budget))
     return reports

@@ -1,0 +1,202 @@
+"""TLS probes (engine layer): the ``web`` role's handshake, and the TDS 8.0 "strict" SQL Server that
+speaks TLS first. Imported only where one runs: ``ssl`` costs ~15 ms of start-up.
+
+The handshake runs over ``ssl.MemoryBIO`` buffers: the scheduler keeps owning the socket, and every
+byte the server sends passes through here (what it asked for in the plaintext flight is read with
+``protocols.tls``). The certificate is reported, not trusted, unless the site asks for verification
+(DS ships self-signed certificates): subject, issuer, validity period and days left, as facts the
+judgement reads (``tls_validity``: valid, expired, not yet valid).
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+import time
+
+from check_digitalsentry.engine.api import (
+    READ,
+    TCP_SETTLE,
+    WRITE,
+    Outcome,
+    connect,
+    is_address,
+    oserror_outcome,
+    wait,
+)
+from check_digitalsentry.model import Status
+from check_digitalsentry.protocols import MalformedReply, shown
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Generator
+
+    from check_digitalsentry.engine.api import Open, ProbeContext, ProbeGen, Wait
+
+
+CLIENT_CERT = "the TLS server requires a client certificate"
+
+
+def _tls_handshake(
+    ctx: ProbeContext, sock: socket.socket, verify: bool, server_name: str | None
+) -> Generator[Wait | Open, object, tuple[ssl.SSLObject | None, ssl.MemoryBIO | None, Outcome | None]]:
+    """Run a TLS client handshake over a connected non-blocking socket, through memory buffers.
+
+    Returns ``(tls, incoming, None)`` on success, ``(None, None, outcome)`` on failure. ``tls`` is an
+    ``ssl.SSLObject``: the socket stays the scheduler's (nothing is detached, nothing can leak,
+    whatever the peer does). A server that asks for a client certificate fails the handshake (TLS 1.2:
+    its CertificateRequest is in the plaintext flight, ``protocols.tls``) or refuses right after it
+    (TLS 1.3: ``_settle``): both are reported alike, with the fact ``tls_client_certificate_required``.
+    """
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if verify:
+        context.load_default_certs()
+    else:
+        # DS ships self-signed certificates and old servers speak old TLS: reachability is the question.
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        try:
+            context.set_ciphers("ALL:@SECLEVEL=0")
+        except ssl.SSLError:  # pragma: no cover - depends on the OpenSSL build
+            pass
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname=server_name)
+    received = bytearray()  # the server's bytes, for what the plaintext flight asked
+    try:
+        while True:
+            try:
+                tls.do_handshake()
+                done = True
+            except ssl.SSLWantReadError:
+                done = False
+            pending = outgoing.read()
+            while pending:
+                if not (yield from wait(sock, WRITE)):
+                    break
+                pending = pending[sock.send(pending):]
+            if done:
+                return tls, incoming, None
+            if not (yield from wait(sock, READ)):
+                return None, None, Outcome(Status.INVALID, f"TCP connection accepted, but no TLS handshake "
+                                                           f"reply within {ctx.budget()}")
+            data = sock.recv(65536)
+            if not data:
+                return None, None, Outcome(Status.INVALID, "the server closed the connection during the TLS "
+                                                           "handshake")
+            if len(received) < 65536:
+                received += data
+            incoming.write(data)
+    except ssl.SSLCertVerificationError as exc:
+        return None, None, Outcome(Status.INVALID, f"certificate verification failed: {exc.verify_message}")
+    except ssl.SSLError as exc:
+        from check_digitalsentry.protocols import tls as tls_records
+
+        if tls_records.requests_client_certificate(bytes(received)):
+            return None, None, Outcome(Status.INVALID, f"{CLIENT_CERT} (TLS handshake refused: "
+                                                       f"{exc.reason or exc})",
+                                       {"tls_client_certificate_required": True})
+        return None, None, Outcome(Status.INVALID, f"TLS handshake failed: {exc.reason or exc}")
+    except (BlockingIOError, InterruptedError):
+        return None, None, Outcome(Status.INVALID, "the TLS handshake stalled")
+    except OSError as exc:
+        return None, None, oserror_outcome(exc, ctx, "during the TLS handshake")
+
+
+def _settle(
+    ctx: ProbeContext, sock: socket.socket, tls: ssl.SSLObject, incoming: ssl.MemoryBIO, seconds: float
+) -> Generator[Wait | Open, object, Outcome | None]:
+    """After a TLS 1.3 handshake, listen a moment (twice the handshake, at least ``TCP_SETTLE``) for
+    the server's verdict on us: a server that wants a client certificate sends the alert
+    ``certificate_required`` now. None when nothing but session tickets came."""
+    import ssl
+
+    until = time.monotonic() + min(max(TCP_SETTLE, 2 * seconds), max(ctx.remaining(), 0.0))
+    try:
+        while True:
+            left = until - time.monotonic()
+            if left <= 0 or not (yield from wait(sock, READ, left)):
+                return None
+            data = sock.recv(65536)
+            if not data:
+                return Outcome(Status.INVALID, "the server closed the connection right after the TLS handshake")
+            incoming.write(data)
+            try:
+                tls.read(1)
+            except ssl.SSLWantReadError:
+                continue  # session tickets
+            return None  # it spoke first: not a refusal
+    except ssl.SSLError as exc:
+        reason = str(exc.reason or exc)
+        if "CERTIFICATE_REQUIRED" in reason.upper():
+            return Outcome(Status.INVALID, f"{CLIENT_CERT} (refused after the TLS 1.3 handshake: {reason})",
+                           {"tls_client_certificate_required": True})
+        return Outcome(Status.INVALID, f"the server refused the connection after the TLS handshake: {reason}")
+    except (BlockingIOError, InterruptedError):
+        return None
+    except OSError as exc:
+        return oserror_outcome(exc, ctx, "right after the TLS handshake")
+
+
+def try_strict_tls(ctx: ProbeContext, plaintext_failure: Outcome) -> ProbeGen:
+    """A server that drops a plaintext PRELOGIN may be SQL Server 2022 in strict (TLS-first) mode."""
+    sock = yield from connect(ctx)
+    if isinstance(sock, Outcome):
+        return plaintext_failure
+    _tls, _incoming, failure = yield from _tls_handshake(ctx, sock, verify=False, server_name=None)
+    if failure is not None:
+        return plaintext_failure
+    return Outcome(Status.OPEN, "a TLS server that closes plaintext PRELOGIN: SQL Server in TDS 8.0 strict "
+                                "mode (clients must use TLS first)", {"sql_strict": True}, ctx.elapsed())
+
+
+def probe_tls(ctx: ProbeContext) -> ProbeGen:
+    """TCP connect then a TLS handshake (``web``): reports the certificate subject and days to expiry.
+    The chain is not verified unless the site asks (DS ships self-signed certificates)."""
+    sock = yield from connect(ctx)
+    if isinstance(sock, Outcome):
+        return sock
+    verify = ctx.site.tls_verify
+    # Verified: the name or the address is checked against the certificate (an address is not sent as
+    # SNI). Not verified: SNI for a name only.
+    server_name = ctx.host if verify or not is_address(ctx.host) else None
+    tls, incoming, failure = yield from _tls_handshake(ctx, sock, verify, server_name)
+    if failure is not None:
+        return failure
+    assert tls is not None and incoming is not None
+    seconds = ctx.elapsed()
+    if tls.version() == "TLSv1.3":
+        refused = yield from _settle(ctx, sock, tls, incoming, seconds)
+        if refused is not None:
+            return refused
+    from check_digitalsentry.protocols import x509
+
+    facts: dict[str, object] = {"tls_version": tls.version()}
+    der = tls.getpeercert(binary_form=True)
+    if not der:
+        return Outcome(Status.OPEN, f"TLS handshake completed ({facts['tls_version']}), no certificate",
+                       facts, seconds)
+    try:
+        cert = x509.parse_certificate(der)
+    except MalformedReply as exc:
+        return Outcome(Status.OPEN, f"TLS handshake completed, but the certificate does not parse: {exc}",
+                       facts, seconds)
+    now = time.time()
+    days = (cert.not_after_epoch - now) / 86400
+    facts.update(tls_subject=cert.subject, tls_issuer=cert.issuer, tls_not_before=_utc(cert.not_before_epoch),
+                 tls_not_after=_utc(cert.not_after_epoch), tls_days_left=int(days // 1),
+                 tls_self_signed=cert.self_signed,
+                 tls_validity="not yet valid" if now < cert.not_before_epoch else "expired" if days < 0
+                 else "valid")
+    if days < 0:
+        expiry = f"expired {int(-days)} days ago"
+    elif now < cert.not_before_epoch:
+        expiry = f"not valid before {facts['tls_not_before']}"
+    else:
+        expiry = f"expires in {int(days)} days"
+    return Outcome(Status.OPEN, f"TLS handshake completed ({facts['tls_version']}); certificate "
+                                f"{shown(cert.subject)}, {expiry}", facts, seconds)
+
+
+def _utc(epoch: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
