@@ -18,7 +18,7 @@ from check_digitalsentry.hookspecs import hookimpl
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from check_digitalsentry.engine.probes import Probe
+    from check_digitalsentry.engine.api import Probe
     from check_digitalsentry.model import PortResult, PortSpec
     from check_digitalsentry.schema import Site
 

@@ -5,7 +5,7 @@ Project name ``digitalsentry``; plugins are found through the entry-point group
 a frontend. Both frontends -- the check plugin and pytest_dsports -- hand these hooks to the engine, so
 every probe goes through them. Importing this module imports pluggy; the check plugin only does that
 when a plugin is installed (see ``plugins`` for why). The probe API the hooks speak of (``Open``,
-``Wait``, ``Outcome``, ``ProbeContext``) is ``engine.probes``.
+``Wait``, ``Outcome``, ``ProbeContext``) is ``engine.api``.
 
 Example plugin (a module named in ``[project.entry-points.check_digitalsentry]``)::
 
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from check_digitalsentry.catalogue import Role
-    from check_digitalsentry.engine.probes import Probe
+    from check_digitalsentry.engine.api import Probe
     from check_digitalsentry.model import PortResult, PortSpec
     from check_digitalsentry.schema import Site
 
@@ -54,8 +54,8 @@ def digitalsentry_port_specs(site: Site, specs: list[PortSpec]) -> None:
 
 @hookspec(firstresult=True)
 def digitalsentry_probe(spec: PortSpec, site: Site) -> Probe | None:
-    """Supply the probe for a port: a generator function taking an ``engine.probes.ProbeContext`` that
-    yields ``engine.probes.Open``/``Wait`` requests and returns an ``engine.probes.Outcome``. The first
+    """Supply the probe for a port: a generator function taking an ``engine.api.ProbeContext`` that
+    yields ``engine.api.Open``/``Wait`` requests and returns an ``engine.api.Outcome``. The first
     non-None answer wins; the built-in probes answer last."""
 
 

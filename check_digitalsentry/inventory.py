@@ -29,6 +29,8 @@ if TYPE_CHECKING:
     from check_digitalsentry.schema import Path as _Path
 
 TOP_KEYS: tuple[str, ...] = ("defaults", "sites")
+#: The largest inventory read (bytes): 10,000 sites take ~1.7 MB; this leaves room and parses in ~2 s.
+MAX_BYTES = 8 << 20
 
 _BARE_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
@@ -109,17 +111,50 @@ def load_inventory(path: str | os.PathLike[str], roles: Iterable[str] | None = N
     catalogue's built-in roles.
     """
     source = os.fspath(path)
-    try:
-        with open(source, "rb") as file:
-            data = file.read()
-    except OSError as exc:
-        raise InventoryError(f"cannot read: {exc.strerror or exc}", source) from None
+    data = _read(source)
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise InventoryError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", source, line) from None
     return parse_inventory(text, source, roles)
+
+
+def _read(source: str) -> bytes:
+    """The bytes of a regular file of sane size. A FIFO, a device (``/dev/zero``), a directory or a
+    file over ``MAX_BYTES`` is refused before anything is read: none could hold an inventory, and
+    reading one could block past the check's deadline or fill its memory."""
+    import stat
+
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not block the open
+    except OSError as exc:
+        raise InventoryError(f"cannot read: {exc.strerror or exc}", source) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = ("a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode)
+                    else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+                    else "not a regular file")
+            raise InventoryError(f"cannot read: {kind}, not an inventory file", source)
+        if info.st_size > MAX_BYTES:
+            raise InventoryError(f"cannot read: {info.st_size} bytes, more than an inventory holds "
+                                 f"(at most {MAX_BYTES >> 20} MiB)", source)
+        chunks = []
+        size = 0
+        while size <= MAX_BYTES:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+        if size > MAX_BYTES:
+            raise InventoryError(f"cannot read: more than {MAX_BYTES >> 20} MiB", source)
+        return b"".join(chunks)
+    except OSError as exc:
+        raise InventoryError(f"cannot read: {exc.strerror or exc}", source) from None
+    finally:
+        os.close(fd)
 
 
 def parse_inventory(
@@ -153,6 +188,8 @@ def _loads(text: str, source: str) -> dict[str, object]:
         data: dict[str, object] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _syntax_error(str(exc), text, source) from None
+    except RecursionError:  # arrays or inline tables nested thousands deep
+        raise InventoryError("invalid TOML: nested too deeply", source) from None
     return data
 
 

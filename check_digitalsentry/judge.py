@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 
 from check_digitalsentry.model import State, Status
+from check_digitalsentry.protocols import shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -108,7 +109,30 @@ def judge(site: Site, result: PortResult) -> Verdict:
     return Verdict(site, result, state, f"{head}: {detail}", note, detail)
 
 
+def certificate_problem(site: Site, result: PortResult) -> tuple[State, str] | None:
+    """What is wrong with the certificate a TLS probe saw, and how bad: outside its validity period
+    (the port's severity), or fewer days left than the site's ``cert_days`` thresholds."""
+    facts = result.facts
+    validity = facts.get("tls_validity")
+    period = f"valid {facts.get('tls_not_before')} to {facts.get('tls_not_after')}"
+    if validity == "expired":
+        return result.spec.severity, f"the certificate has expired ({period})"
+    if validity == "not yet valid":
+        return result.spec.severity, f"the certificate is not valid yet ({period})"
+    days = facts.get("tls_days_left")
+    if site.cert_days is not None and isinstance(days, int):
+        warn, crit = site.cert_days
+        for limit, state, word in ((crit, State.CRITICAL, "critical"), (warn, State.WARNING, "warning")):
+            if limit is not None and days < limit:
+                return state, (f"the certificate expires in {days} days ({facts.get('tls_not_after')}), fewer "
+                               f"than the {word} threshold of {limit} days")
+    return None
+
+
 def _judge_time(site: Site, result: PortResult, head: str, detail: str) -> Verdict:
+    problem = certificate_problem(site, result) if "tls_validity" in result.facts else None
+    if problem is not None and problem[0] is not State.OK:
+        return Verdict(site, result, problem[0], f"{head}: {problem[1]}", detail=detail)
     seconds = result.seconds
     if seconds is not None:
         for limit, state, word in ((site.critical, State.CRITICAL, "critical"),
@@ -181,7 +205,13 @@ def advice(verdict: Verdict) -> str:
     if r.spec.forbidden:
         return f"block {where} to {target} at the firewall: it must not be reachable from here"
     if status is Status.OPEN:
+        if "tls_validity" in r.facts and certificate_problem(verdict.site, r) is not None:
+            return (f"install a valid certificate on the service behind {where} at {r.host} (DSWebService: "
+                    f"IIS bindings), or renew it before it expires")
         return f"{where} answers, but slowly: check the link and the load on {r.host}"
+    if r.facts.get("tls_client_certificate_required"):
+        return (f"the TLS server on {where} at {target} asks every client for a certificate: Pelco Mobile "
+                f"presents none; turn client certificates off for DSWebService (IIS SSL settings: ignore)")
     if status is Status.UNRESOLVED:
         return f"make {r.host} resolve from here (DNS or hosts file), or use its address"
     if status is Status.UNKNOWN:
@@ -198,7 +228,9 @@ def advice(verdict: Verdict) -> str:
                 f"(no reply came)")
     listed = r.facts.get("instances")
     if r.role == "sql-browser" and isinstance(listed, list):
-        names = ", ".join(str(i.get("instance")) for i in listed if isinstance(i, dict)) or "nothing"
+        names = ", ".join(shown(i.get("instance"), 40) for i in listed[:10] if isinstance(i, dict)) or "nothing"
+        if len(listed) > 10:
+            names += f" and {len(listed) - 10} more"
         return (f"the SQL Server Browser answers but names no usable port for the DS instance (it lists "
                 f"{names}): check the instance name, that TCP/IP is enabled for it and that it is not hidden")
     return (f"something answers on {where} that is not what {r.role} needs: check where the firewall or NAT "

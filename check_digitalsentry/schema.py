@@ -335,6 +335,28 @@ def _table(what: str, word_what: str, value: Callable[[object], Any], word: Call
     return Kind(check, parse, option_action="item", merge=_merge_tables)
 
 
+def _cert_days(value: object, roles: Sequence[str] = ()) -> tuple[int, int | None]:
+    """``30`` or ``"30,14"`` or ``[30, 14]``: warn below 30 days left, critical below 14 (check_http -C)."""
+    what = "days as WARN or WARN,CRIT (whole numbers 0-3650, CRIT <= WARN)"
+    items: list[object]
+    if isinstance(value, list):
+        items = list(value)
+    elif isinstance(value, str):
+        items = [word.strip() for word in value.split(",")]
+    else:
+        items = [value]
+    numbers: list[int] = []
+    for item in items:
+        if isinstance(item, str) and item.isascii() and item.isdigit() and len(item) <= 4:
+            item = int(item)
+        if isinstance(item, bool) or not isinstance(item, int) or not 0 <= item <= 3650:
+            raise SchemaError(f"expected {what}, got {show(value)}")
+        numbers.append(item)
+    if not 1 <= len(numbers) <= 2 or (len(numbers) == 2 and numbers[1] > numbers[0]):
+        raise SchemaError(f"expected {what}, got {show(value)}")
+    return numbers[0], numbers[1] if len(numbers) == 2 else None
+
+
 def _level(value: object) -> State:
     if not isinstance(value, str):
         raise SchemaError(f"expected ok, warning or critical, got {show(value)}")
@@ -347,7 +369,7 @@ def _level(value: object) -> State:
 NAME, TEXT, HOSTS, INSTANCE = Kind(_name), Kind(_text), Kind(_hosts), Kind(_instance)
 PORT, BOOL = Kind(_port, _port_word), Kind(_bool, _bool_word, option_action="flag")
 AUDIO_CLIENTS = _count(0, MAX_AUDIO_CLIENTS)
-SECONDS, RANGE = Kind(_seconds, _seconds_word), Kind(_range)
+SECONDS, RANGE, CERT_DAYS = Kind(_seconds, _seconds_word), Kind(_range), Kind(_cert_days)
 FORBID = Kind(_forbid, _forbid_word, option_action="item")  # a site's list replaces the default list
 PORTS = _table("port", "PORT", _port, _port_word)
 SEVERITY = _table("'ok', 'warning' or 'critical'", "ok|warning|critical", _level, _level, (FORBID_ROLE,))
@@ -421,6 +443,9 @@ class Site:
     audio_clients: int = field(AUDIO_CLIENTS, 0, option=("--audio-clients",), metavar="N",
                                help="ControlPoint clients receiving audio: UDP 18778, 18779, ... (default 0)")
     tls_verify: bool = field(BOOL, False, option=("--tls-verify",), help="verify the web certificate chain")
+    all_addresses: bool = field(BOOL, False, option=("--all-addresses",), group="target",
+                                help="probe every address a host name resolves to, each judged on its own "
+                                     "(default: the first, as clients do)")
     forbid: tuple[tuple[int, str], ...] = field(
         FORBID, (), option=("--forbid",), metavar="PORT/PROTO",
         help="a port that must NOT be reachable, e.g. 3389/tcp (repeatable)")
@@ -434,6 +459,9 @@ class Site:
                                   group="thresholds and timing", help="response time per port, seconds (range)")
     critical: Range | None = field(RANGE, option=("-c", "--critical"), metavar="RANGE",
                                    group="thresholds and timing", help="response time per port, seconds (range)")
+    cert_days: tuple[int, int | None] | None = field(
+        CERT_DAYS, option=("--cert-days",), metavar="WARN[,CRIT]", group="thresholds and timing",
+        help="the web certificate's days left: WARNING below WARN, CRITICAL below CRIT (as check_http -C)")
 
     def __init__(self, name: str, hosts: Iterable[str], **settings: Any) -> None:
         self.name = name

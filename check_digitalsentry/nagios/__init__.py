@@ -32,8 +32,9 @@ def run(argv: Sequence[str] | None = None) -> NoReturn:
     words = list(sys.argv[1:] if argv is None else argv)
     if words in (["-V"], ["--version"]):
         from check_digitalsentry import __version__
+        from check_digitalsentry.nagios.output import write
 
-        print(f"check_digitalsentry {__version__}")
+        write(f"check_digitalsentry {__version__}\n")
         sys.exit(3)
     from check_digitalsentry.nagios.main import main
 

@@ -75,7 +75,12 @@ class Summary(nagiosplugin.Summary):  # type: ignore[misc]
         return self.text.summary()
 
     def verbose(self, results: nagiosplugin.Results) -> list[str]:
-        return self.text.lines(self.verbosity)
+        return self.text.lines(self.verbosity) if self.verbosity else []
+
+
+#: A first line longer than this moves the perfdata to the end of the output, where Nagios and Icinga
+#: read it too (a monitoring core may cut a long first line, and the perfdata at its end with it).
+FIRST_LINE_LIMIT = 4096
 
 
 def render(text: NagiosText, verbose: int) -> tuple[str, int]:
@@ -85,6 +90,9 @@ def render(text: NagiosText, verbose: int) -> tuple[str, int]:
     check()
     runtime = nagiosplugin.Runtime()
     runtime.verbose = verbose
-    output = nagiosplugin.output.Output(runtime.logchan, verbose)
+    layout = verbose
+    if not verbose and len(" ".join(check.perfdata)) + len(check.summary_str) > FIRST_LINE_LIMIT:
+        layout = 1  # nagiosplugin's layout with long output: the status line alone, perfdata last
+    output = nagiosplugin.output.Output(runtime.logchan, layout)
     output.add(check)
     return str(output), int(check.exitcode)

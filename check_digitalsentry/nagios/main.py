@@ -3,16 +3,22 @@
 Thin: the schema builds the sites (``-H`` options, an inventory, or the demo's simulated site), the
 engine probes them with the hooks ``plugins.get_hooks()`` gives, the judgement decides, and the
 renderers present (nagiosplugin's output through ``glue``; JSON or OpenMetrics from ``render``).
+
+Every way out is an exit code 0-3 with at most one status line: bad options or inventories, an
+internal fault, SIGINT and SIGTERM (what Icinga, Nagios and systemd send a plugin that outlives its
+time) are UNKNOWN with one line -- the signal's line names what was still being probed -- and a
+stdout that cannot be written (closed, full, its reader gone) still exits with the check's state.
 """
 
 from __future__ import annotations
 
-import os
+import signal
 import sys
 import time
 
 from check_digitalsentry import __version__
 from check_digitalsentry.nagios.options import Options, UsageError, option_words, parse
+from check_digitalsentry.nagios.output import OutputError, write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,50 +30,84 @@ if TYPE_CHECKING:
     from check_digitalsentry.schema import Site
 
 NAME = "DIGITALSENTRY"
-#: Seconds kept free at the end of -t for judging and printing: the run ends inside -t.
+#: Seconds kept free at the end of -t for judging and printing, plus per port probed (finishing its
+#: probe at the deadline, judging it, rendering it: measured on a 2-core CI machine, with room to
+#: spare): the run ends inside -t whatever the inventory's size.
 OUTPUT_MARGIN = 0.15
+PORT_COST = {"nagios": 40e-6, "json": 30e-6, "openmetrics": 25e-6}
+#: Seconds that planning a port's probe takes on that machine: how fast this machine is right now (a
+#: busy or slow one plans slower, and will judge and render slower too) scales the per-port margin.
+PLAN_COST = 1.0e-6
 #: Site settings that may go with --inventory or --demo (they apply to every site checked).
-OVERRIDES = ("warning", "critical")
+OVERRIDES = ("warning", "critical", "cert_days")
 
 
-def _plain(text: str) -> str:
-    return text.replace("|", "/")
+class Terminated(BaseException):
+    """SIGTERM (or SIGHUP): stop, say what was still being probed, exit UNKNOWN."""
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated(signal.Signals(signum).name)
+
+
+def _line(text: str) -> str:
+    """One line of Nagios output: '|' would start perfdata, a control character a new line."""
+    from check_digitalsentry.render.text import plain
+
+    return plain(text)
 
 
 def _unknown(message: str) -> NoReturn:
-    print(f"{NAME} UNKNOWN - {_plain(message)}")
+    write(f"{NAME} UNKNOWN - {_line(message)}\n")
     sys.exit(3)
+
+
+def _stopped(how: str, exc: BaseException) -> str:
+    """``terminated (SIGTERM) while probing video 18772/tcp of hq/ds01 and 3 more``."""
+    pending = getattr(exc, "in_flight", None)
+    if not pending:
+        return f"{how}{' before any probe ran' if pending is None else ' after the probes, before the output'}"
+    shown = ", ".join(pending[:3])
+    more = f" and {len(pending) - 3} more" if len(pending) > 3 else ""
+    return f"{how} while probing {shown}{more}"
 
 
 def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoReturn:
     """The check plugin (``check_digitalsentry.nagios.main`` is its entry point, through ``nagios.run``)."""
     started = time.monotonic() if started is None else started
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminated)
+    verbose = 0
     try:
-        opts = Options(parse(sys.argv[1:] if argv is None else argv))
-    except UsageError as exc:
-        _unknown(f"{exc} (see --help)")
-    if opts.help:
-        from check_digitalsentry.nagios.help import print_help
+        try:
+            opts = Options(parse(sys.argv[1:] if argv is None else argv))
+        except UsageError as exc:
+            _unknown(f"{exc} (see --help)")
+        verbose = opts.verbose
+        if opts.help:
+            from check_digitalsentry.nagios.help import argparse_parser
 
-        print_help()
-        sys.exit(3)
-    if opts.version:
-        print(f"check_digitalsentry {__version__}")
-        sys.exit(3)
-    try:
+            write(argparse_parser().format_help())
+            sys.exit(3)
+        if opts.version:
+            write(f"check_digitalsentry {__version__}\n")
+            sys.exit(3)
         _run(opts, started)
-    except UsageError as exc:
+    except (UsageError, OutputError) as exc:
         _unknown(str(exc))
     except SystemExit:
         raise
-    except KeyboardInterrupt:
-        _unknown("interrupted")
+    except KeyboardInterrupt as exc:
+        _unknown(_stopped("interrupted (SIGINT)", exc))
+    except Terminated as exc:
+        _unknown(_stopped(f"terminated ({exc})", exc))
     except BaseException as exc:  # an internal fault: UNKNOWN, traceback only with -vvv
         import traceback
 
-        print(f"{NAME} UNKNOWN - internal error: {_plain(repr(exc))}")
-        if opts.verbose >= 3:
-            print(_plain(traceback.format_exc()), end="")
+        lines = [f"{NAME} UNKNOWN - internal error: {_line(repr(exc))}"]
+        if verbose >= 3:
+            lines += [_line(line) for line in traceback.format_exc().splitlines()]
+        write("\n".join(lines) + "\n")
         sys.exit(3)
     sys.exit(3)  # pragma: no cover - _run always exits
 
@@ -127,13 +167,30 @@ def _inventory_sites(opts: Options, roles: Sequence[str]) -> list[Site]:
 def _check(opts: Options, sites: Sequence[Site], started: float, timeout: float, hooks: BuiltinHooks) -> NoReturn:
     import socket
 
-    from check_digitalsentry.engine import probe_sites
+    from check_digitalsentry.engine import plan_sites, probe_sites
     from check_digitalsentry.judge import JudgedRun
 
     family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(opts.family, 0)
-    reports = probe_sites(sites, timeout=timeout, family=family, hooks=hooks,
-                          deadline=started + timeout - OUTPUT_MARGIN)
+    if family:
+        _check_family(sites, opts.family)
+    planning = time.monotonic()
+    plans = plan_sites(sites, hooks)
+    ports = sum(len(plan.specs) * len(plan.site.hosts) for plan in plans)
+    planning = time.monotonic() - planning
+    slower = min(max(planning / (ports * PLAN_COST), 1.0), 4.0) if ports > 5000 else 1.0
+    margin = OUTPUT_MARGIN + ports * PORT_COST.get(opts.format, max(PORT_COST.values())) * slower
+    reports = probe_sites(plans, timeout=timeout, family=family, hooks=hooks, deadline=started + timeout - margin)
     _present(opts, JudgedRun.of(reports, time.monotonic() - started))
+
+
+def _check_family(sites: Sequence[Site], version: int) -> None:
+    """``-4`` with an IPv6 address (or ``-6`` with an IPv4 one) can only mean a mistake: say so."""
+    for site in sites:
+        for host in site.hosts:
+            other = 6 if version == 4 else 4
+            if (":" in host) if other == 6 else (host.replace(".", "").isdigit() and host.count(".") == 3):
+                where = "-H" if site.name == "cli" and len(sites) == 1 else f"site {site.name}"
+                raise UsageError(f"-{version}: {where} {host} is an IPv{other} address")
 
 
 def _present(opts: Options, run: JudgedRun) -> NoReturn:
@@ -142,8 +199,7 @@ def _present(opts: Options, run: JudgedRun) -> NoReturn:
 
     quiet_ok = opts.quiet and run.state == 0
     verbose = max(opts.verbose, 1) if opts.quiet and not quiet_ok else opts.verbose  # cron mails it all
-    text = NagiosText(run)
-    nagios, _code = glue.render(text, verbose)
+    text = NagiosText(run, qualified=bool(opts.inventory))
     if opts.format == "json":
         from check_digitalsentry.render import json
 
@@ -153,34 +209,15 @@ def _present(opts: Options, run: JudgedRun) -> NoReturn:
 
         formatted = openmetrics.render(run)
     else:
-        formatted = nagios
+        formatted = glue.render(text, verbose)[0]
     if opts.output:
-        try:
-            _write_atomically(opts.output, formatted)
-        except OSError as exc:
-            raise UsageError(f"--output {opts.output}: {exc.strerror or exc}") from None
-        formatted = nagios
+        from check_digitalsentry.nagios.output import write_file
+
+        write_file(opts.output, formatted)
+        formatted = formatted if opts.format == "nagios" else glue.render(text, verbose)[0]
     if not quiet_ok:
-        sys.stdout.write(formatted)
-        sys.stdout.flush()
+        write(formatted)  # a stdout that cannot take it does not change the state: Nagios reads the code
     sys.exit(0 if quiet_ok else int(run.state))
-
-
-def _write_atomically(path: str, text: str) -> None:
-    """Write next to the target and rename: a reader (node_exporter) never sees half a file."""
-    directory = os.path.dirname(os.path.abspath(path))
-    tmp = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _run_demo(opts: Options, started: float, timeout: float, hooks: BuiltinHooks) -> NoReturn:
@@ -199,6 +236,6 @@ def _run_demo(opts: Options, started: float, timeout: float, hooks: BuiltinHooks
     except ValueError as exc:
         raise UsageError(f"--demo-fault: {exc}") from None
     with Simulator([sim_site]):
-        print(f"demo: a simulated DS site runs on {sim_site.address}; the check below is the same as\n"
-              f"demo:   {sim_site.command_line()}", file=sys.stderr)
+        write(f"demo: a simulated DS site runs on {sim_site.address}; the check below is the same as\n"
+              f"demo:   {sim_site.command_line()}\n", sys.stderr)
         _check(opts, [sim_site.to_site(**overrides)], started, timeout, hooks)

@@ -1,15 +1,22 @@
 """Nagios text (render layer): what the check plugin prints -- the status line, the long output and the
 perfdata.
 
+- The status line is bounded (``STATUS_LIMIT`` characters): the worst failures first, then "and N more
+  (-v)"; every port is in the long output (``-v``). Nagios Core keeps only a few KiB of a plugin's
+  output, and a status line that outgrows it loses the perfdata after it.
+- Everything shown is printable on one line: strings that came from the network are escaped where
+  they enter a sentence (``protocols.shown``), and every line passes ``plain`` on its way out ('|'
+  would start perfdata; control characters would start a new line or forge one).
+- Perfdata labels are stable and safe for every metric writer: see ``label``.
+
 Perfdata is produced here as plain ``Perf`` values; the check plugin's nagiosplugin glue turns them into
 ``nagiosplugin.Performance`` objects (this layer never imports nagiosplugin).
 """
 
 from __future__ import annotations
 
-from collections import Counter
-
 from check_digitalsentry.judge import MUST_ANSWER, up, where
+from check_digitalsentry.protocols import shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -17,11 +24,33 @@ if TYPE_CHECKING:
     from check_digitalsentry.ranges import Range
 
 NAME = "DIGITALSENTRY"
+#: The status line's text (after "DIGITALSENTRY CRITICAL - ") at most, in characters.
+STATUS_LIMIT = 1000
+#: One failure's sentence on the status line at most (its whole sentence is in the long output).
+REASON_LIMIT = 300
+#: Hosts named on an OK status line at most.
+HOSTS_SHOWN = 5
+_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 def plain(text: str) -> str:
-    """Nagios output cannot hold '|' (it starts perfdata): 'open|filtered' is shown as 'open/filtered'."""
-    return text.replace("|", "/")
+    """One printable line for Nagios: '|' (it starts perfdata) shown as '/', hidden characters escaped."""
+    return shown(text, len(text)).replace("|", "/")
+
+
+_LABEL_PARTS: dict[str, str] = {}
+
+
+def label_part(text: str) -> str:
+    """A label component of lower-case letters, digits and single '_': ``ds01.example.com`` ->
+    ``ds01_example_com``, ``::1`` -> ``1``, ``DIGITALSENTRY`` -> ``digitalsentry``."""
+    found = _LABEL_PARTS.get(text)
+    if found is None:
+        word = "".join(c if c in _LABEL_CHARS else "_" for c in text.lower())
+        while "__" in word:
+            word = word.replace("__", "_")
+        found = _LABEL_PARTS[text] = word.strip("_") or "x"
+    return found
 
 
 class Perf:
@@ -48,46 +77,105 @@ def _range(limit: Range | None) -> str:
 
 
 class NagiosText:
-    """The check plugin's output of a judged run: labels, status line, long output, perfdata."""
+    """The check plugin's output of a judged run: labels, status line, long output, perfdata.
 
-    def __init__(self, run: JudgedRun) -> None:
+    ``qualified``: name each port's site and host (inventory mode, whatever the selection); a check of
+    one host by options (``-H``) names its ports by role alone.
+    """
+
+    def __init__(self, run: JudgedRun, qualified: bool = False) -> None:
         self.run = run
-        self.qualified = len(run.reports) > 1 or any(len(r.site.hosts) > 1 for r in run.reports)
-        sql = Counter((v.site.name, v.result.host) for v in run.verdicts if v.result.role == "sql")
-        self.several_sql = {key for key, count in sql.items() if count > 1}
+        self.qualified = qualified or len(run.sites) > 1 or any(len(s.site.hosts) > 1 for s in run.sites)
+        self._by_verdict: dict[int, str] | None = None  # made on first use: only perfdata needs them
+
+    # -- perfdata labels
+
+    def _labels(self) -> dict[int, str]:
+        """id(verdict) -> its label, unique in the run.
+
+        The scheme: ``ROLE`` for a check of one host by options; ``SITE__HOST__ROLE`` in inventory mode.
+        Each part is made of ``[a-z0-9_]`` (``label_part``), so parts never hold ``__`` and the label is
+        the same whatever the selection, with no dots, spaces, quotes or '=' for Graphite, InfluxDB,
+        OpenTelemetry or Nagios to rewrite. ROLE is the role (``sql_browser``), ``audio_18778``,
+        ``forbid_3389_tcp``, or ``sql_INSTANCE`` when a host has several SQL instances; a host probed at
+        each of its addresses (``all_addresses``) puts ``ADDRESS__`` before it. Two ports whose labels
+        would still collide (``DS`` and ``ds``) both get their port number appended.
+        """
+        bases: dict[int, str] = {}
+        sql_count: dict[tuple[str, str], int] = {}
+        for v in self.run.verdicts:
+            if v.result.role == "sql" and not v.result.spec.forbidden:
+                key = (v.site.name, v.result.host)
+                sql_count[key] = sql_count.get(key, 0) + 1
+        for v in self.run.verdicts:
+            r = v.result
+            if r.spec.forbidden:
+                base = f"forbid_{r.port}_{r.transport}"
+            elif r.role == "audio":
+                base = f"audio_{r.port}"
+            elif r.role == "sql" and sql_count.get((v.site.name, r.host), 0) > 1:
+                base = f"sql_{label_part(str(r.facts.get('instance', r.port)))}"
+            else:
+                base = label_part(r.role)
+            if r.facts.get("addresses_probed") and r.address:  # all_addresses: one label per address
+                base = f"{label_part(r.address)}__{base}"
+            if self.qualified:
+                base = f"{label_part(v.site.name)}__{label_part(r.host)}__{base}"
+            bases[id(v)] = base
+        seen: dict[str, int] = {}
+        for base in bases.values():
+            seen[base] = seen.get(base, 0) + 1
+        for v in self.run.verdicts:
+            if seen[bases[id(v)]] > 1:
+                bases[id(v)] += f"_{label_part(str(v.result.port))}"
+        return bases
 
     def label(self, verdict: Verdict) -> str:
-        """Perfdata label of a port: built from the role name, unique, and stable run to run."""
-        result = verdict.result
-        if result.spec.forbidden:
-            base = f"forbid_{result.port}_{result.transport}"
-        elif result.role == "audio":
-            base = f"audio_{result.port}"
-        elif result.role == "sql" and (verdict.site.name, result.host) in self.several_sql:
-            base = f"sql_{str(result.facts.get('instance', result.port)).lower()}"
-        else:
-            base = result.role.replace("-", "_")
-        return f"{verdict.site.name}/{result.host}/{base}" if self.qualified else base
+        if self._by_verdict is None:
+            self._by_verdict = self._labels()
+        return self._by_verdict[id(verdict)]
+
+    # -- status line and long output
 
     def who(self, verdict: Verdict) -> str:
-        return f"{verdict.site.name}/{verdict.result.host} " if self.qualified else ""
+        r = verdict.result
+        at = f" ({r.address})" if r.facts.get("addresses_probed") else ""
+        if self.qualified:
+            return f"{verdict.site.name}/{r.host}{at} "
+        return f"{r.host}{at} " if at else ""
 
     def summary(self) -> str:
-        """The status line's text (without the state word)."""
+        """The status line's text (without the state word), at most ``STATUS_LIMIT`` characters."""
         run = self.run
         if run.failing:
-            return plain("; ".join(self.who(v) + v.reason for v in run.failing))
+            worst_first = sorted(run.failing, key=lambda v: -int(v.state))  # UNKNOWN, CRITICAL, WARNING
+            parts: list[str] = []
+            used = 0
+            for index, v in enumerate(worst_first):
+                part = plain(self.who(v) + v.reason)
+                if len(part) > REASON_LIMIT:
+                    part = part[:REASON_LIMIT] + "..."
+                more = len(worst_first) - index - 1
+                tail = len(f"; and {more} more (-v)") if more else 0
+                if parts and used + 2 + len(part) + tail > STATUS_LIMIT:
+                    parts.append(f"and {len(worst_first) - index} more (-v)")
+                    break
+                parts.append(part)
+                used += len(part) + 2
+            return "; ".join(parts)
         ports = len(run.verdicts)
         if len(run.sites) == 1:
-            text = f"{ports} ports as expected on {', '.join(run.sites[0].site.hosts)}"
+            hosts = run.sites[0].site.hosts
+            shown_hosts = ", ".join(hosts) if len(hosts) <= HOSTS_SHOWN else f"{len(hosts)} hosts"
+            text = f"{ports} ports as expected on {shown_hosts}"
         else:
             text = f"{len(run.sites)} sites, {ports} ports as expected"
         sql = [v.result for v in run.verdicts if v.result.role == "sql" and "sql_version" in v.result.facts]
-        if len(run.sites) == 1 and sql:
+        if len(run.sites) == 1 and len(run.sites[0].site.hosts) == 1 and sql:
             facts = sql[0].facts
             inst = facts.get("instance")
-            text += (f"; {facts.get('sql_product')} {facts.get('sql_version')}"
-                     f"{f' (instance {inst} on {sql[0].port}/tcp)' if inst else f' on {sql[0].port}/tcp'}")
+            where_sql = f"instance {shown(inst, 40)} on {sql[0].port}/tcp" if inst else f"{sql[0].port}/tcp"
+            text += f"; {facts.get('sql_product')} {facts.get('sql_version')} ({where_sql})"
         notes = sum(1 for v in run.verdicts if v.note)
         if notes:
             text += f"; {notes} note{'s' if notes != 1 else ''} (-v)"
@@ -103,6 +191,15 @@ class NagiosText:
             if v.note:
                 line += f" [{v.note}]"
             out.append(plain(line))
+        noted: set[tuple[str, str]] = set()
+        for v in self.run.verdicts:
+            r = v.result
+            others = r.facts.get("unprobed_addresses")
+            if isinstance(others, list) and (v.site.name, r.host) not in noted:
+                noted.add((v.site.name, r.host))
+                out.append(plain(f"note: {r.host} has {len(others) + 1} addresses; probed {r.address} only "
+                                 f"(not {', '.join(map(str, others))}): --all-addresses / all_addresses "
+                                 f"probes each"))
         if verbose >= 2:
             for report in self.run.reports:
                 s = report.site
@@ -113,6 +210,8 @@ class NagiosText:
                     f"forbid {[f'{p}/{t}' for p, t in s.forbid]}; timeout {report.budget:g}s; "
                     f"warning {s.warning}; critical {s.critical}; took {report.seconds:.3f}s"))
         return out
+
+    # -- perfdata
 
     def perfdata(self) -> list[tuple[Perf, Verdict | None]]:
         """Every port's reachability (with its verdict) and time (where one was measured), then

@@ -1,0 +1,128 @@
+"""Where the check's output goes (Nagios frontend): stdout and stderr in any locale and whatever state
+they are in, and ``--output`` files written without ever writing where they must not.
+
+- ``write``: text in the stream's own encoding -- our typographic characters get ASCII stand-ins and
+  anything else the encoding cannot show is escaped (``\\u03a9``), so a status line prints in a
+  Latin-1 or ASCII locale too. A stream that fails (closed, full, its reader gone) is pointed at
+  ``/dev/null`` so that the interpreter's last flush cannot fail either: the exit code stays the
+  check's state.
+- ``write_file``: the new content goes to a temporary file created exclusively with an unpredictable
+  name (``tempfile.mkstemp``: ``O_EXCL``, never following a link) in the target's directory, is
+  synced, then renamed over the target, so a reader never sees half a file and a failed write leaves
+  the old file intact. A symlink is followed: the file it points to is replaced (the link stays).
+  Anything that is not a regular file -- a device such as ``/dev/null``, a FIFO, a directory -- is
+  refused. An existing file keeps its mode (and, when we run as root, its owner); a new one is 0644,
+  for node_exporter's textfile collector.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import TextIO
+
+#: Our own typographic characters, for streams whose encoding cannot show them.
+_STAND_INS = str.maketrans({"—": "-", "–": "-", "…": "...", "’": "'", "‘": "'", "“": '"', "”": '"'})
+
+
+class OutputError(Exception):
+    """``--output`` could not be written: the message says why (one line)."""
+
+
+def encoded(text: str, encoding: str) -> bytes:
+    """``text`` in ``encoding``: stand-ins for our punctuation, escapes for anything else it lacks."""
+    try:
+        return text.encode(encoding)
+    except (UnicodeEncodeError, LookupError):
+        pass
+    try:
+        return text.translate(_STAND_INS).encode(encoding, "backslashreplace")
+    except LookupError:
+        return text.translate(_STAND_INS).encode("ascii", "backslashreplace")
+
+
+def write(text: str, stream: TextIO | None = None) -> bool:
+    """Write ``text`` to ``stream`` (stdout); False when it could not be written."""
+    stream = sys.stdout if stream is None else stream
+    if stream is None:  # started with the descriptor closed
+        return False
+    try:
+        buffer = getattr(stream, "buffer", None)
+        if buffer is None:
+            stream.write(text)
+            stream.flush()
+            return True
+        stream.flush()
+        buffer.write(encoded(text, stream.encoding or "utf-8"))
+        buffer.flush()
+        return True
+    except (OSError, ValueError):  # EPIPE, ENOSPC, EBADF; ValueError: the stream was closed
+        _silence(stream)
+        return False
+
+
+def _silence(stream: TextIO) -> None:
+    """Point a failed stream's descriptor at /dev/null, and drop what it still buffers."""
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):
+        fd = None
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        if fd is not None and fd >= 0:
+            os.dup2(null, fd)
+            os.close(null)
+        else:
+            os.close(null)
+    except OSError:
+        pass
+    replacement = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    if stream is sys.stdout:
+        sys.stdout = replacement
+    elif stream is sys.stderr:
+        sys.stderr = replacement
+
+
+def write_file(path: str, text: str) -> None:
+    """Replace the file at ``path`` with ``text`` (UTF-8), atomically; OutputError saying why not."""
+    import stat
+    import tempfile
+
+    target = os.path.realpath(path)  # a symlink: replace the file it points to, not the link
+    try:
+        current: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        current = None
+    except OSError as exc:
+        raise OutputError(f"--output {path}: {exc.strerror or exc}") from None
+    if current is not None and not stat.S_ISREG(current.st_mode):
+        kind = ("a directory" if stat.S_ISDIR(current.st_mode) else "a FIFO" if stat.S_ISFIFO(current.st_mode)
+                else "a device" if stat.S_ISCHR(current.st_mode) or stat.S_ISBLK(current.st_mode)
+                else "a socket" if stat.S_ISSOCK(current.st_mode) else "not a regular file")
+        raise OutputError(f"--output {path}: {kind}, not a regular file: give the path of a file to replace")
+    directory, name = os.path.split(target)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    except OSError as exc:
+        raise OutputError(f"--output {path}: cannot create a file in {directory}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(text.encode("utf-8"))
+            fh.flush()
+            os.fsync(fh.fileno())
+        if current is None:
+            os.chmod(tmp, 0o644)
+        else:
+            os.chmod(tmp, stat.S_IMODE(current.st_mode))
+            if os.geteuid() == 0:
+                os.chown(tmp, current.st_uid, current.st_gid)
+        os.replace(tmp, target)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise OutputError(f"--output {path}: {exc.strerror or exc} (the old file is left as it was)") from None
