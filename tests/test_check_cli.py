@@ -264,7 +264,7 @@ def test_inventory_mode_checks_several_sites_at_once(simulate: Simulate, check: 
     port = sim.sites[1].ports["diagnostics"]
     assert run.first == (f"DIGITALSENTRY WARNING - branch/127.0.2.2 diagnostics {port}/tcp closed: "
                          f"connection refused (TCP reset): nothing listens on TCP {port}")
-    assert {"hq/127.0.2.1/video", "branch/127.0.2.2/video", "failing"} <= set(run.perfdata)
+    assert {"hq__127_0_2_1__video", "branch__127_0_2_2__video", "failing"} <= set(run.perfdata)
     only_hq = check("--inventory", str(inventory), "--site", "HQ", "-t", "5")
     assert only_hq.code == 0
     assert only_hq.first.startswith("DIGITALSENTRY OK - 8 ports as expected on 127.0.2.1")

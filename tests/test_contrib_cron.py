@@ -193,8 +193,9 @@ def test_the_mail_job_prints_nothing_when_all_is_well_and_the_report_on_a_proble
     loud = run_job(mail_job(), paths)
     assert loud.returncode == 2, loud
     port = faulty.sites[0].ports["video"]
-    assert loud.stdout.startswith(f"DIGITALSENTRY CRITICAL - video {port}/tcp closed: "), loud.stdout
-    assert f"\nvideo {port}/tcp CRITICAL closed: " in loud.stdout  # the mail has one line per port
+    where = f"{faulty.sites[0].name}/{faulty.sites[0].address}"  # inventory mode names site and host
+    assert loud.stdout.startswith(f"DIGITALSENTRY CRITICAL - {where} video {port}/tcp closed: "), loud.stdout
+    assert f"\n{where} video {port}/tcp CRITICAL closed: " in loud.stdout  # the mail has one line per port
     assert len(loud.stdout.splitlines()) >= len(ROLES) + 1
 
 
@@ -272,8 +273,9 @@ def test_the_check_service_succeeds_silently_and_fails_with_the_report(
     assert failed.returncode == 2, failed  # not in SuccessExitStatus=: the unit fails
     assert not unit_values(CHECK_SERVICE, "SuccessExitStatus")
     port = faulty.sites[0].ports["video"]
-    assert failed.stdout.startswith(f"DIGITALSENTRY CRITICAL - video {port}/tcp closed: "), failed.stdout
-    assert f"\nvideo {port}/tcp CRITICAL closed: " in failed.stdout  # the journal gets every port
+    where = f"{faulty.sites[0].name}/{faulty.sites[0].address}"
+    assert failed.stdout.startswith(f"DIGITALSENTRY CRITICAL - {where} video {port}/tcp closed: "), failed.stdout
+    assert f"\n{where} video {port}/tcp CRITICAL closed: " in failed.stdout  # the journal gets every port
 
 
 def test_the_textfile_service_writes_metrics_and_fails_only_when_it_cannot(

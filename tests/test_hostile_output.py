@@ -1,0 +1,270 @@
+"""The check's own contract under hostile conditions: where it writes (--output), what it prints in any
+locale and to any stdout, what a signal leaves behind, and how long its first line may get. Every run
+ends with an exit code 0-3 and at most one status line."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import pytest
+from conftest import script
+from hostile import require_root
+from support import CheckRun, check_args
+
+from check_digitalsentry.nagios.output import OutputError, write_file
+from check_digitalsentry.simulator import SimSite, Simulator
+
+Simulate = Callable[..., Simulator]
+Check = Callable[..., CheckRun]
+
+
+def faulty(simulate: Simulate, **faults: str) -> list[str]:
+    """The check's arguments for a simulated site with these faults (default: video off), -t 3."""
+    sim = simulate(faults=faults or {"video": "off"})
+    return [*check_args(sim), "-t", "3"]
+
+
+# --- 1. --output writes only where it must --------------------------------------------------------
+
+
+def test_output_replaces_a_file_atomically_and_keeps_its_mode(simulate: Simulate, check: Check,
+                                                               tmp_path: Path) -> None:
+    target = tmp_path / "ds.prom"
+    target.write_text("old\n")
+    target.chmod(0o640)
+    run = check(*faulty(simulate), "--format", "openmetrics", "--output", str(target))
+    assert run.code == 2 and run.first.startswith("DIGITALSENTRY CRITICAL - video"), run
+    assert target.read_text().endswith("# EOF\n")
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ds.prom"]  # no temporary file left
+    fresh = tmp_path / "new.prom"
+    check(*faulty(simulate), "--format", "openmetrics", "--output", str(fresh))
+    assert stat.S_IMODE(fresh.stat().st_mode) == 0o644  # node_exporter reads it as another user
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "directory"])
+def test_output_refuses_anything_that_is_not_a_regular_file(simulate: Simulate, check: Check, tmp_path: Path,
+                                                             kind: str) -> None:
+    if kind == "device":
+        target = Path("/dev/null")
+    elif kind == "fifo":
+        target = tmp_path / "pipe"
+        os.mkfifo(target)
+    else:
+        target = tmp_path / "dir"
+        target.mkdir()
+    before = target.stat()
+    run = check(*faulty(simulate), "--format", "openmetrics", "--output", str(target), timeout=20)
+    assert run.code == 3 and len(run.lines) == 1, run
+    assert run.first.startswith(f"DIGITALSENTRY UNKNOWN - --output {target}: ")
+    assert "not a regular file" in run.first
+    after = target.stat()
+    assert (stat.S_IFMT(after.st_mode), after.st_ino) == (stat.S_IFMT(before.st_mode), before.st_ino)
+
+
+def test_output_through_a_symlink_replaces_what_it_points_to(simulate: Simulate, check: Check,
+                                                              tmp_path: Path) -> None:
+    real = tmp_path / "real.prom"
+    real.write_text("old\n")
+    link = tmp_path / "link.prom"
+    link.symlink_to(real)
+    run = check(*faulty(simulate), "--format", "openmetrics", "--output", str(link))
+    assert run.code == 2, run
+    assert link.is_symlink() and os.readlink(link) == str(real)  # the link stays a link
+    assert real.read_text().endswith("# EOF\n")
+
+
+def test_a_planted_symlink_with_the_old_predictable_name_is_never_followed(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_text("precious\n")
+    target = tmp_path / "ds.prom"
+    # The name the old implementation wrote through: .NAME.PID.tmp next to the target.
+    (tmp_path / f".ds.prom.{os.getpid()}.tmp").symlink_to(victim)
+    write_file(str(target), "metrics\n")
+    assert victim.read_text() == "precious\n"
+    assert target.read_text() == "metrics\n"
+
+
+def test_a_failed_write_is_one_unknown_line_and_keeps_the_old_file(simulate: Simulate, check: Check,
+                                                                    tmp_path: Path) -> None:
+    require_root("a full filesystem of its own: a 16 KiB tmpfs")
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount)], check=True)
+    try:
+        target = mount / "ds.json"
+        target.write_text("old\n")
+        (mount / "filler").write_bytes(b"x" * 8192)  # what is left cannot hold a whole report
+        many = [SimSite(name=f"s{i}", address=f"127.0.7.{i + 1}", audio_clients=0) for i in range(6)]
+        sim = simulate(*many)
+        inventory = tmp_path / "sites.toml"
+        sim.inventory_toml(inventory)
+        run = check("--inventory", str(inventory), "-t", "3", "--format", "json", "--output", str(target))
+        assert run.code == 3 and len(run.lines) == 1, run
+        assert run.first.startswith(f"DIGITALSENTRY UNKNOWN - --output {target}: No space left on device")
+        assert target.read_text() == "old\n"
+        assert sorted(p.name for p in mount.iterdir()) == ["ds.json", "filler"]
+        subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        with pytest.raises(OutputError, match="Read-only file system"):
+            write_file(str(target), "new\n")
+        assert target.read_text() == "old\n"
+    finally:
+        subprocess.run(["umount", str(mount)], check=False)
+
+
+# --- 2. any locale ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("env", [{"LANG": "de_DE.ISO-8859-1", "LC_ALL": "de_DE.ISO-8859-1"},
+                                 {"PYTHONIOENCODING": "ascii"}, {"PYTHONIOENCODING": "latin-1"},
+                                 {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}])
+@pytest.mark.parametrize("fmt", ["nagios", "json", "openmetrics"])
+def test_every_format_prints_in_any_locale(simulate: Simulate, check: Check, env: dict[str, str],
+                                           fmt: str) -> None:
+    args = faulty(simulate, **{"sql": "off", "video": "off"})
+    utf8 = check(*args, "--format", fmt, "-v")
+    other = check(*args, "--format", fmt, "-v", env=env)
+    assert other.code == utf8.code == 2, other
+    assert other.stdout and "Traceback" not in other.stderr, other
+    if fmt == "nagios":
+        assert "- forward TCP" in other.first or "— forward TCP" in other.first
+        assert other.first.split(" | ")[0].replace("- forward", "— forward") == utf8.first
+
+
+def test_a_network_string_is_escaped_not_dropped_in_an_ascii_locale(check: Check) -> None:
+    from hostile import instance_record, svr_resp, udp_replier
+
+    reply = svr_resp(instance_record("ÅSA".encode("latin-1"), 1))
+    with udp_replier(lambda _: reply) as port:
+        run = check("-H", "127.0.0.1", "--port", f"sql-browser={port}", "-t", "2", "-v",
+                    env={"PYTHONIOENCODING": "ascii"})
+    assert run.code == 2
+    assert "\\xc5SA" in run.stdout  # shown as an escape, never raw bytes nor an encoding error
+
+
+# --- 3. stdout that fails ----------------------------------------------------------------------------
+
+
+def run_with_stdout(args: list[str], stdout: object, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([script("check_digitalsentry"), *args], stdout=stdout, stderr=subprocess.PIPE,
+                          stdin=subprocess.DEVNULL, timeout=60, **kwargs)  # type: ignore[call-overload]
+
+
+def test_a_full_stdout_still_exits_with_the_state(simulate: Simulate) -> None:
+    with open("/dev/full", "wb") as full:
+        proc = run_with_stdout(faulty(simulate), full)
+    assert proc.returncode == 2 and b"Traceback" not in proc.stderr, proc
+
+
+def test_a_closed_stdout_still_exits_with_the_state(simulate: Simulate) -> None:
+    proc = subprocess.run(f"exec {script('check_digitalsentry')} {' '.join(faulty(simulate))} >&-",
+                          shell=True, capture_output=True, timeout=60)
+    assert proc.returncode == 2 and b"Traceback" not in proc.stderr, proc
+
+
+def test_a_pipe_whose_reader_has_gone_still_exits_with_the_state(simulate: Simulate) -> None:
+    read, write = os.pipe()
+    os.close(read)  # nobody will ever read: every write is EPIPE
+    try:
+        proc = run_with_stdout([*faulty(simulate), "-v"], write)
+    finally:
+        os.close(write)
+    assert proc.returncode == 2 and b"Traceback" not in proc.stderr, proc
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["-H", "h", "--bogus"]])
+def test_version_help_and_usage_errors_survive_a_full_stdout_too(args: list[str]) -> None:
+    with open("/dev/full", "wb") as full:
+        proc = run_with_stdout(args, full)
+    assert proc.returncode == 3 and b"Traceback" not in proc.stderr, proc
+
+
+# --- 4. SIGTERM -------------------------------------------------------------------------------------
+
+
+def terminate_after(argv: list[str], seconds: float, signum: int = signal.SIGTERM) -> tuple[int, str, float]:
+    proc = subprocess.Popen([script("check_digitalsentry"), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, stdin=subprocess.DEVNULL)
+    time.sleep(seconds)
+    sent = time.monotonic()
+    proc.send_signal(signum)
+    out, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err, err
+    return proc.returncode, out, time.monotonic() - sent
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_is_one_unknown_line_naming_what_was_being_probed(simulate: Simulate, signum: int) -> None:
+    sim = simulate(faults={"sql": "tarpit"})
+    code, out, took = terminate_after([*check_args(sim), "-t", "20"], 1.0, signum)
+    assert code == 3 and len(out.splitlines()) == 1, out
+    name = signal.Signals(signum).name
+    assert out.startswith(f"DIGITALSENTRY UNKNOWN - {'terminated' if name == 'SIGTERM' else 'interrupted'} "
+                          f"({name}) while probing sql {sim.sites[0].sql_port}/tcp of cli/127.0.0.1"), out
+    assert took < 2
+
+
+def test_sigterm_in_inventory_mode_names_sites_and_hosts(simulate: Simulate, tmp_path: Path) -> None:
+    sim = simulate(SimSite(name="hq", address="127.0.8.1", audio_clients=0, faults={"sql": "tarpit"}),
+                   SimSite(name="branch", address="127.0.8.2", audio_clients=0, faults={"sql": "tarpit"}))
+    inventory = tmp_path / "sites.toml"
+    sim.inventory_toml(inventory)
+    code, out, _ = terminate_after(["--inventory", str(inventory), "-t", "20"], 1.0)
+    assert code == 3 and len(out.splitlines()) == 1, out
+    assert "terminated (SIGTERM) while probing sql " in out
+    assert "of hq/127.0.8.1" in out and "of branch/127.0.8.2" in out
+
+
+# --- 8. a bounded first line -------------------------------------------------------------------------
+
+
+def test_a_thousand_failing_hosts_give_a_bounded_first_line_and_every_perfdata_item(check: Check,
+                                                                                    tmp_path: Path) -> None:
+    hosts = [f"127.9.{i // 250}.{i % 250 + 1}" for i in range(1000)]  # nothing listens there
+    inventory = tmp_path / "sites.toml"
+    inventory.write_text('[[sites]]\nname = "big"\nhosts = [' + ", ".join(f'"{h}"' for h in hosts) + "]\n")
+    run = check("--inventory", str(inventory), "-t", "8")
+    assert run.code == 2, run.first[:300]
+    first = run.stdout.split("\n", 1)[0]
+    assert len(first) <= 1200, len(first)
+    assert "|" not in first  # the perfdata moved below: it would not fit a monitoring core's first line
+    assert first.endswith("more (-v)"), first[-80:]
+    labels = run.perfdata
+    assert len([label for label in labels if label.endswith("__video")]) == 1000
+    assert labels["failing"].startswith("4000;")
+    assert run.first.startswith("DIGITALSENTRY CRITICAL - big/127.9.0.1 sql-browser 1434/udp closed")
+
+
+def test_a_browser_listing_500_instances_gives_a_bounded_first_line(check: Check) -> None:
+    from hostile import instance_record, svr_resp, udp_replier
+
+    records = b"".join(instance_record(f"INST{i:03d}".encode(), 40000 + i) for i in range(500))
+    assert len(records) < 65000  # one datagram
+    with udp_replier(lambda _: svr_resp(records)) as port:
+        run = check("-H", "127.0.0.1", "--port", f"sql-browser={port}", "--sql-instance", "DIGITALSENTRY",
+                    "-t", "2")
+    assert run.code == 2
+    assert len(run.stdout.split("\n", 1)[0]) <= 1500
+    assert "instance DIGITALSENTRY not found; the Browser lists INST000, INST001" in run.first
+    assert "more" in run.first
+
+
+def test_the_exit_code_is_never_outside_0_to_3_for_an_internal_fault(tmp_path: Path) -> None:
+    """A plugin whose hook raises at import: still one UNKNOWN line and exit 3."""
+    (tmp_path / "ds_broken.py").write_text("raise RuntimeError('broken plugin')\n")
+    info = tmp_path / "ds_broken-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ds-broken\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[check_digitalsentry]\nbroken = ds_broken\n")
+    proc = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                           "from check_digitalsentry.nagios import run; sys.argv[1:] = ['-H', '127.0.0.1', "
+                           "'-t', '1']; run()", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3 and proc.stdout.startswith("DIGITALSENTRY UNKNOWN - internal error: "), proc
+    assert len(proc.stdout.splitlines()) == 1
