@@ -46,7 +46,7 @@ from typing import Any, Callable, NoReturn
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  #: the venv's bin directory (not resolved: that would leave the venv)
 PLUGINS = Path("/usr/lib/nagios/plugins")
-PHASES = ("healthy", "degraded", "fleet", "startup")
+PHASES = ("healthy", "degraded", "fleet", "scale", "startup")
 
 HEALTHY_ADDRESS = "127.0.0.60"
 NETNS_CLIENT, NETNS_SERVER = "10.66.70.1", "10.66.70.2"
@@ -60,6 +60,13 @@ TARGET_DEGRADED_WALL = DEGRADED_TIMEOUT + 0.25
 TARGET_FLEET_WALL = 3.0
 TARGET_FLEET_RSS_MB = 150.0
 TARGET_FLEET_VS_NMAP = 20.0
+SCALE_SITES, SCALE_FIRST = 10000, "127.1.0.1"  #: row 5a: a fleet of simulated sites, 8 ports each
+#: Sites per simulator process: ~10 listening sockets a site, and as many accepted connections at the
+#: peak of a check, must fit under a hard RLIMIT_NOFILE of 20,000 (this CI's).
+SCALE_PER_SIMULATOR = 800
+TARGET_SCALE_WALL, TARGET_SCALE_RSS_MB = 10.0, 400.0
+DROPPED_SITES, DROPPED_TIMEOUT = 3000, 2  #: row 5b: sites behind a router that drops everything
+TARGET_DROPPED_WALL = DROPPED_TIMEOUT + 0.25
 
 FLOOR_IMPORTS = "import nagiosplugin, ssl, socket"
 CORE_IMPORTS = ("import check_digitalsentry.nagios.main, check_digitalsentry.nagios.glue, "
@@ -772,6 +779,80 @@ def phase_fleet(ctx: Context) -> list[Row]:
     ]
 
 
+# --- 5. scale --------------------------------------------------------------------------------------------
+
+
+def phase_scale(ctx: Context) -> list[Row]:
+    """10,000 healthy simulated sites in one run (the default -t 10), and 3,000 sites behind a router that
+    drops everything (-t 2): what an inventory of thousands of sites costs, and whether -t holds."""
+    runs = min(ctx.runs, 5)
+    inv = ctx.workdir / "scale.toml"
+    from check_digitalsentry.simulator import fleet_addresses
+
+    addresses = fleet_addresses(SCALE_SITES, SCALE_FIRST)
+    chunks = range(0, SCALE_SITES, SCALE_PER_SIMULATOR)
+    sims = [Simulator(["--sites", str(min(SCALE_PER_SIMULATOR, SCALE_SITES - at)), "--name", f"s{at // 100:03d}",
+                       "--audio-clients", "0", "--inventory", str(ctx.workdir / f"scale-{at}.toml"),
+                       "--address", addresses[at], "--duration", str(300 + 40 * runs)],
+                      ctx.env, ctx.workdir / f"sim-scale-{at}.log") for at in chunks]
+    note(f"scale: {SCALE_SITES} simulated sites from {SCALE_FIRST} in {len(sims)} simulator processes "
+         f"(about 90,000 sockets), {runs} runs; then {DROPPED_SITES} sites behind a dropping router, "
+         f"{ctx.runs} runs")
+    expected = SCALE_SITES * 8
+    with contextlib.ExitStack() as stack:
+        for sim in sims:
+            stack.enter_context(sim)
+        parts = [(ctx.workdir / f"scale-{at}.toml").read_text() for at in chunks]
+        # One inventory: the [defaults.ports] of the first part (one layout for all), every [[sites]].
+        inv.write_text(parts[0] + "".join(part[part.index("[[sites]]"):] for part in parts[1:]))
+        ours = Command([script("check_digitalsentry"), "--inventory", str(inv)], 0, timeout=120,
+                       validate=starts_with(f"{SQL_INSTANCE} OK - {SCALE_SITES} sites, {expected} ports as "
+                                            "expected"))
+        s_scale = Series("scale")
+        run(ours, ctx.env)  # warm-up
+        s_scale.samples = [run(ours, ctx.env) for _ in range(runs)]
+    rows = [
+        measured("5a", f"scale: `check_digitalsentry --inventory FILE` over {SCALE_SITES} simulated sites x 8 "
+                       "ports (healthy, -t 10)", s_scale),
+        Row("5", "scale: wall of ours", value=ms(s_scale.wall), target=f"<= {TARGET_SCALE_WALL:g} s",
+            result=at_most(s_scale.wall, TARGET_SCALE_WALL, " s")),
+        Row("5", "scale: peak RSS of ours", value=s_scale.rss, target=f"<= {TARGET_SCALE_RSS_MB:g} MB",
+            result=at_most(s_scale.rss_mb, TARGET_SCALE_RSS_MB, " MB", "{:.1f}")),
+    ]
+    netlab, why = import_netlab()
+    if why is not None:
+        note(f"scale: the dropping router skipped: {why}")
+        return [*rows, Row("5b", "scale: sites behind a dropping router", result=f"skipped: {why}")]
+    dropped = ctx.workdir / "dropped.toml"
+    dropped.write_text("\n".join(f'[[sites]]\nname = "s{i}"\nhosts = ["10.67.{i // 250}.{i % 250 + 1}"]\n'
+                                 for i in range(DROPPED_SITES)))
+    with netlab.Lab(prefix="dsbench") as lab:
+        client, router = lab.namespace("client"), lab.namespace("router")
+        lab.link(client, NETNS_CLIENT, router, NETNS_SERVER)
+        lab.route(client, "10.67.0.0/16", NETNS_SERVER)
+        lab.nft(router, DROP_ALL)
+
+        def spawn(argv: list[str], **kw: Any) -> subprocess.Popen[Any]:
+            proc: subprocess.Popen[Any] = lab.popen(client, *argv, **kw)
+            return proc
+
+        check = Command([script("check_digitalsentry"), "--inventory", str(dropped), "-t", str(DROPPED_TIMEOUT)],
+                        2, timeout=60, validate=starts_with(f"{SQL_INSTANCE} CRITICAL - "))
+        base = Command(["true"], 0)
+        s_dropped, s_base = Series("dropped"), Series("ip netns exec true")
+        for _ in range(ctx.runs):
+            s_base.samples.append(run(base, ctx.env, spawn))
+            s_dropped.samples.append(run(check, ctx.env, spawn))
+    net = s_dropped.wall - s_base.wall
+    return [
+        *rows,
+        measured("5b", f"scale: `check_digitalsentry --inventory FILE -t {DROPPED_TIMEOUT}` over {DROPPED_SITES} "
+                       "sites behind a router that drops everything (exit 2)", s_dropped),
+        Row("5", "scale: wall behind the dropping router (net of ip netns exec)", value=f"{net:.2f} s",
+            target=f"<= {TARGET_DROPPED_WALL:.2f} s", result=at_most(net, TARGET_DROPPED_WALL, " s")),
+    ]
+
+
 # --- 4. startup ------------------------------------------------------------------------------------------
 
 
@@ -921,6 +1002,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows += phase_degraded(ctx)
             if "fleet" in args.only:
                 rows += phase_fleet(ctx)
+            if "scale" in args.only:
+                rows += phase_scale(ctx)
             if "startup" in args.only:
                 startup_rows, extra = phase_startup(ctx)
                 rows += startup_rows

@@ -287,6 +287,12 @@ def test_inventory_mode_checks_several_sites_at_once(simulate: Simulate, check: 
         (["-H", "h", "--inventory", "x.toml"], "-H and --inventory cannot be combined"),
         (["-H", "h", "--site", "hq"], "--site needs --inventory"),
         (["-H", ""], "-H"),
+        (["-H", "h", "--sql-port", "²"], "--sql-port: expected a port number 1-65535, got '²'"),
+        (["-H", "h", "--sql-instance", "Ω"], "--sql-instance: expected an instance name of 1 to 32 characters "
+                                            "that the SQL Server Browser can carry"),
+        (["-H", "h", "--port", "video=1", "--port", "video=2"], "--port video: given twice (1 and 2)"),
+        (["-H", "h", "-t", "1", "-t", "2"], "-t/--timeout: given 2 times ('1', '2'): give it once"),
+        (["-H", "h", "--audio-clients", "9999999999"], "--audio-clients: expected a whole number 0-64"),
     ],
 )
 def test_bad_arguments_are_unknown_with_one_clear_line(check: Check, args: list[str], message: str) -> None:

@@ -186,3 +186,17 @@ def test_icinga2_parses_every_perfdata_label_we_emit(
         assert value["label"] == label.strip("'"), (token, value)
         assert value["value"] == float(rest.split(";")[0].rstrip("s")), (token, value)
         assert value["unit"] == ("seconds" if rest.split(";")[0].endswith("s") else ""), (token, value)
+
+
+def test_every_monitoring_option_of_the_check_has_an_argument_in_the_command() -> None:
+    """The CheckCommand keeps up with the check: a new option needs its argument (or a reason here)."""
+    import re
+
+    from check_digitalsentry.nagios.options import OPTIONS
+
+    text = (CONTRIB / "digitalsentry-command.conf").read_text()
+    keys = set(re.findall(r'^    "([^"]+)" = \{', text, re.MULTILINE))
+    not_for_monitoring = {"--demo", "--demo-fault", "--help", "--version", "--quiet"}
+    for option in OPTIONS:
+        if not set(option.flags) & not_for_monitoring:
+            assert set(option.flags) & keys, f"{option.name} has no argument in digitalsentry-command.conf"

@@ -647,3 +647,38 @@ def test_the_example_inventory_uses_only_documentation_names_and_addresses() -> 
                 assert host.endswith(".example.com"), host
             else:
                 assert any(address in net for net in documentation), host
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "oversized", "deep"])
+def test_only_a_regular_file_of_sane_size_is_read(tmp_path: Path, kind: str) -> None:
+    """A FIFO would block past the deadline, /dev/zero never ends, a huge file fills memory, TOML nested
+    thousands deep overflows the parser's stack: each is one line naming the file."""
+    import os
+
+    from check_digitalsentry.inventory import MAX_BYTES
+
+    if kind == "fifo":
+        path = tmp_path / "sites.toml"
+        os.mkfifo(path)  # nobody writes: opening it for reading would wait forever
+        message = "a FIFO, not an inventory file"
+    elif kind == "device":
+        path, message = Path("/dev/zero"), "a device, not an inventory file"
+    elif kind == "oversized":
+        path = tmp_path / "sites.toml"
+        with path.open("wb") as fh:
+            fh.truncate(MAX_BYTES + 1)
+        message = f"more than an inventory holds (at most {MAX_BYTES >> 20} MiB)"
+    else:
+        path = tmp_path / "sites.toml"
+        path.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+        message = "invalid TOML: nested too deeply"
+    with pytest.raises(InventoryError) as caught:
+        load_inventory(path)
+    assert str(caught.value).startswith(f"{path}: ") and message in str(caught.value), caught.value
+    assert "\n" not in str(caught.value)
+
+
+def test_a_host_with_a_nul_or_a_control_character_is_refused() -> None:
+    """argv cannot carry a NUL, but TOML can ("\\u0000"): such a host is a mistake, never probed."""
+    message = error('[[sites]]\nname = "hq"\nhosts = ["127.0.0.1\\u0000evil"]\n')
+    assert "host name contains a space or a control character: '127.0.0.1\\x00evil'" in message, message

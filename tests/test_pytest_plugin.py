@@ -305,3 +305,13 @@ def test_fixtures_without_an_inventory_fail_clearly(pytester: pytest.Pytester) -
     result = pytester.runpytest()
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*dsports_inventory: no dsports inventory is configured*"])
+
+
+def test_a_pathological_inventory_stops_the_run_with_one_line_not_an_internal_error(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makefile(".toml", sites="x = " + "[" * 5000 + "]" * 5000 + "\n")
+    result = pytester.runpytest("--dsports-inventory", "sites.toml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    result.stderr.fnmatch_lines(["ERROR: dsports: sites.toml: invalid TOML: nested too deeply"])

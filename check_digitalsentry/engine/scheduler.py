@@ -152,6 +152,10 @@ class Scheduler:
         self.ready: deque[tuple[_Task, object]] = deque()
         self.live: set[_Task] = set()
         self.resolver: Resolver | None = None
+        #: When the whole run must stop (the latest of its deadlines): from then on nothing new starts and
+        #: every probe resumed is told its time is up, however busy the loop is.
+        self.hard_deadline = float("inf")
+        self.past_hard_deadline = False
 
     # -- tasks
 
@@ -202,6 +206,11 @@ class Scheduler:
                 return
             now = time.monotonic()
             if isinstance(request, Open):
+                if now >= self.hard_deadline:
+                    task.gen.close()
+                    self._finish(task, Outcome(Status.UNKNOWN, "not probed: the run's time was up before it could "
+                                                               "start (too much to do in -t)"))
+                    return
                 if self.open_sockets >= self.max_sockets and not self.budget_known:
                     self.max_sockets, self.budget_known = fd_budget(), True
                 if self.open_sockets >= self.max_sockets:
@@ -270,10 +279,16 @@ class Scheduler:
         self.ready.append((task, value))
 
     def _run_ready(self) -> None:
-        while self.ready:
-            task, value = self.ready.popleft()
-            if not task.done:
-                self._step(task, value)
+        ready, late = self.ready, self.past_hard_deadline
+        while ready:
+            task, value = ready.popleft()
+            if task.done:
+                continue
+            if not late and time.monotonic() >= self.hard_deadline:
+                late = self.past_hard_deadline = True
+            if late and value is True:
+                value = False  # past the run's end: a probe gets no more time, whatever came in
+            self._step(task, value)
 
     # -- the loop
 

@@ -272,11 +272,13 @@ def probe_sites(
     scheduler = Scheduler(max_sockets)
     run = _Run(hooks, family, scheduler)
     per_site: list[tuple[SitePlan, float, list[_HostRun]]] = []
+    scheduler.hard_deadline = started
     try:
         for plan in plans:
             assert plan is not None
             budget = max(budget_of(plan.site, timeout), 0.0)
             ends = started + budget if deadline is None else min(started + budget, deadline)
+            scheduler.hard_deadline = max(scheduler.hard_deadline, ends)  # the run's end: its last site's
             hosts = [_HostRun(run, plan, host, ends) for host in plan.site.hosts]
             run.hosts.extend(hosts)
             per_site.append((plan, budget, hosts))

@@ -35,6 +35,27 @@ if TYPE_CHECKING:
 
 
 CLIENT_CERT = "the TLS server requires a client certificate"
+_CONTEXTS: dict[bool, ssl.SSLContext] = {}
+
+
+def client_context(verify: bool) -> ssl.SSLContext:
+    """The client context of every TLS probe of the process, verifying or not (made once: OpenSSL takes
+    ~2 ms to make one, and a fleet has thousands of TLS ports)."""
+    context = _CONTEXTS.get(verify)
+    if context is None:
+        context = _CONTEXTS[verify] = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if verify:
+            context.load_default_certs()
+        else:
+            # DS ships self-signed certificates and old servers speak old TLS: reachability is the question.
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+            context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+            try:
+                context.set_ciphers("ALL:@SECLEVEL=0")
+            except ssl.SSLError:  # pragma: no cover - depends on the OpenSSL build
+                pass
+    return context
 
 
 def _tls_handshake(
@@ -48,18 +69,7 @@ def _tls_handshake(
     its CertificateRequest is in the plaintext flight, ``protocols.tls``) or refuses right after it
     (TLS 1.3: ``_settle``): both are reported alike, with the fact ``tls_client_certificate_required``.
     """
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    if verify:
-        context.load_default_certs()
-    else:
-        # DS ships self-signed certificates and old servers speak old TLS: reachability is the question.
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
-        try:
-            context.set_ciphers("ALL:@SECLEVEL=0")
-        except ssl.SSLError:  # pragma: no cover - depends on the OpenSSL build
-            pass
+    context = client_context(verify)
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = context.wrap_bio(incoming, outgoing, server_hostname=server_name)
     received = bytearray()  # the server's bytes, for what the plaintext flight asked

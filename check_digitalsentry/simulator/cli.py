@@ -55,6 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--address", help=f"loopback address of the site, or the first of a fleet "
                                            f"(default 127.0.0.1; fleet {FLEET_FIRST})")
     parser.add_argument("--sites", type=int, metavar="N", help="a fleet of N sites on consecutive addresses")
+    parser.add_argument("--name", default="sim", help="the site's name, or the prefix of a fleet's: NAME-001, "
+                                                      "NAME-002... (default sim)")
     parser.add_argument("--ports", choices=LAYOUTS,
                         help="port layout (default: ephemeral for one site, high for a fleet)")
     parser.add_argument("--fault", action="append", default=[], type=_fault_option, metavar="ROLE=FAULT",
@@ -77,9 +79,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.sites is not None:
             sim = Simulator.fleet(args.sites, ports=args.ports or "high", first=args.address or FLEET_FIRST,
-                                  **options)
+                                  name=args.name, **options)
         else:
-            sim = Simulator([SimSite(address=args.address or "127.0.0.1", ports=args.ports,
+            sim = Simulator([SimSite(name=args.name, address=args.address or "127.0.0.1", ports=args.ports,
                                      in_netns=args.in_netns, **options)])
     except ValueError as exc:
         parser.error(str(exc))

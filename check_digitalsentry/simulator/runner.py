@@ -128,6 +128,12 @@ def _ensure_fd_limit(sockets: int) -> None:
     needed = 3 * sockets + 256
     if soft == resource.RLIM_INFINITY or soft >= needed:
         return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        try:  # root may raise the hard limit too (a fleet of thousands of sites needs ~10 sockets each)
+            resource.setrlimit(resource.RLIMIT_NOFILE, (needed, needed))
+            return
+        except (ValueError, OSError):
+            pass
     target = max(needed, soft) if hard == resource.RLIM_INFINITY else hard
     try:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
