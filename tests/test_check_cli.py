@@ -24,7 +24,7 @@ def test_a_healthy_site_is_ok_and_says_what_was_checked(simulate: Simulate, chec
     run = check(*check_args(sim), "-t", "5")
     assert run.code == 0, run
     site = sim.sites[0]
-    assert run.first == (f"DIGITALSENTRY OK - 8 ports as expected on 127.0.0.1; SQL Server 2019 15.0.2000.5 "
+    assert run.first == (f"DIGITALSENTRY OK - 8 ports as expected on 127.0.0.1; SQL Server 2019 15.0.2000.0 "
                          f"(instance DIGITALSENTRY on {site.sql_port}/tcp)")
     assert len(run.lines) == 1
     labels = set(run.perfdata)
@@ -205,7 +205,9 @@ def test_json_output_is_one_document_with_every_port(simulate: Simulate, check: 
     assert set(by_role) == {"sql-browser", "sql", "video", "diagnostics", "web", "api-system", "api-playback",
                             "api-camera"}
     assert by_role["diagnostics"]["status"] == "closed" and by_role["diagnostics"]["state"] == "WARNING"
-    assert by_role["sql"]["facts"]["sql_version"] == "15.0.2000.5"
+    # PRELOGIN's version (sub-build 0 as real servers send it), not the Browser's 15.0.2000.5
+    assert by_role["sql"]["facts"]["sql_version"] == "15.0.2000.0"
+    assert by_role["sql"]["facts"]["sql_encryption"] == "ENCRYPT_OFF"
     assert by_role["sql"]["port"] == sim.sites[0].sql_port
     assert by_role["web"]["facts"]["tls_subject"] == "CN=ds-simulator.invalid"
     assert set(by_role["video"]) == {"host", "address", "role", "port", "transport", "forbidden", "status",

@@ -43,7 +43,7 @@ def test_a_healthy_simulated_site_is_open_everywhere_with_facts(simulate: Simula
                         "api-playback": Status.OPEN, "api-camera": Status.OPEN, "audio": Status.OPEN_FILTERED}
     sql = by_role(report, "sql")
     assert sql.port == sim.sites[0].sql_port
-    assert sql.facts["sql_version"] == "15.0.2000.5" and sql.facts["instance"] == "DIGITALSENTRY"
+    assert sql.facts["sql_version"] == "15.0.2000.0" and sql.facts["instance"] == "DIGITALSENTRY"
     browser = by_role(report, "sql-browser")
     assert browser.facts["sql_ports"] == [("DIGITALSENTRY", sim.sites[0].sql_port)]
     web = by_role(report, "web")
