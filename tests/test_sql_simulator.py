@@ -332,3 +332,23 @@ def test_strict_puts_prelogin_and_login7_inside_the_first_tls() -> None:
             assert c.login("sa") == login_failed("sa")  # no second TLS inside
         finally:
             c.close()
+
+
+# -- the command line ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("word", "setting"), [("off", OFF), ("req", REQ), ("not-sup", NOT_SUP), ("on", ON)])
+def test_cli_sql_encryption_sets_the_sites_setting(monkeypatch: pytest.MonkeyPatch, word: str, setting: int) -> None:
+    from check_digitalsentry.simulator import cli
+
+    made: list[SimSite] = []
+
+    def record(**kwargs: object) -> SimSite:
+        made.append(SimSite(**kwargs))  # type: ignore[arg-type]
+        return made[-1]
+
+    monkeypatch.setattr(cli, "SimSite", record)
+    assert cli.main(["--no-web", "--no-api", "--audio-clients", "0", "--sql-encryption", word, "--duration", "0"]) == 0
+    assert [s.sql_encryption for s in made] == [setting]
+    with pytest.raises(SystemExit):
+        cli.main(["--sql-encryption", "maybe"])
