@@ -14,7 +14,10 @@ Icinga, in cron and in a pytest handover run. Rules:
 - a probe that crashed (an internal error, not the network) is UNKNOWN;
 - what the SQL Server Browser said about the SQL port becomes advice in the sentence: a port it names
   that does not answer is "forward TCP N" (the NAT failure DS sites actually have); a static port it
-  does not name is noted.
+  does not name is noted;
+- a SQL port answered by another instance than the expected one (PRELOGIN INSTOPT 1, the probe's fact
+  ``sql_instance_confirmed: false``) is "TCP N reaches a SQL Server that is not instance X": NAT sends
+  the port to the wrong machine, where DS clients would fail with "Instance failure".
 
 ``Verdict.detail`` is the probe's sentence as the judgement words it; ``Verdict.reason`` adds the port
 and status in front: ``video 18772/tcp closed: connection refused ...``. Renderers present these and
@@ -72,6 +75,10 @@ def _detail(result: PortResult) -> str:
     facts, status, port = result.facts, result.status, result.port
     if result.role != "sql" or result.spec.forbidden:
         return result.detail
+    if facts.get("sql_instance_confirmed") is False:
+        return (f"TCP {port} reaches a SQL Server that is not instance {shown(facts.get('instance'), 40)} "
+                f"({facts.get('sql_product')} {facts.get('sql_version')}, PRELOGIN INSTOPT 1): check where NAT "
+                f"forwards TCP {port}")
     if facts.get("sql_port_from") == "browser" and status in (Status.FILTERED, Status.CLOSED):
         verb = "does not answer" if status is Status.FILTERED else "refuses connections"
         return f"the SQL Server Browser names {port} but it {verb} ({result.detail}) — forward TCP {port}"
@@ -226,6 +233,11 @@ def advice(verdict: Verdict) -> str:
     if status is Status.OPEN_FILTERED:
         return (f"allow UDP {r.port} to {target} and check that the SQL Server Browser service runs "
                 f"(no reply came)")
+    if r.role == "sql" and r.facts.get("sql_instance_confirmed") is False:
+        name = shown(r.facts.get("instance"), 40)
+        return (f"another SQL Server than instance {name} answers on {where} at {target}: make every NAT and "
+                f"port forward send {where} to the DS server that runs {name}, and check which instance "
+                f"listens on {r.port} there (SQL Server Configuration Manager, TCP/IP, IPAll)")
     listed = r.facts.get("instances")
     if r.role == "sql-browser" and isinstance(listed, list):
         names = ", ".join(shown(i.get("instance"), 40) for i in listed[:10] if isinstance(i, dict)) or "nothing"

@@ -27,6 +27,7 @@ KINDS = {
     "tds-reply": "test_tds.py::test_conformance (parse_prelogin_response, build_prelogin_response)",
     "tds-error": "test_tds.py::test_conformance (parse_prelogin_response raises MalformedReply)",
     "tds-request": "test_tds.py::test_conformance (parse_prelogin_request, build_prelogin)",
+    "tds-login": "test_tds_login.py::test_conformance_login7 (parse_login7, build_login7)",
 }
 
 Sample = dict[str, Any]
@@ -106,4 +107,6 @@ def classify(sample: Sample) -> str:
             return "tds-reply"
         if expected.get("packet_type") == 0x12:
             return "tds-request"
+        if expected.get("packet_type") == 0x10:
+            return "tds-login"
     raise AssertionError(f"no test covers conformance sample {name}: {expected}")

@@ -24,7 +24,7 @@ def test_a_healthy_site_is_ok_and_says_what_was_checked(simulate: Simulate, chec
     run = check(*check_args(sim), "-t", "5")
     assert run.code == 0, run
     site = sim.sites[0]
-    assert run.first == (f"DIGITALSENTRY OK - 8 ports as expected on 127.0.0.1; SQL Server 2019 15.0.2000.5 "
+    assert run.first == (f"DIGITALSENTRY OK - 8 ports as expected on 127.0.0.1; SQL Server 2019 15.0.2000.0 "
                          f"(instance DIGITALSENTRY on {site.sql_port}/tcp)")
     assert len(run.lines) == 1
     labels = set(run.perfdata)
@@ -72,6 +72,9 @@ def test_reachability_labels_are_the_same_whether_ports_are_up_or_down(simulate:
         ("sql", "tarpit", 2, "sql {sql}/tcp invalid: TCP connection accepted"),
         ("sql", "reset", 2, "sql {sql}/tcp invalid: "),  # reset before the reply (when depends on timing)
         ("sql", "strict", 0, "ports as expected"),
+        ("sql", "other-instance", 2, "sql {sql}/tcp invalid: TCP {sql} reaches a SQL Server that is not instance "
+                                     "DIGITALSENTRY (SQL Server 2019 15.0.2000.0, PRELOGIN INSTOPT 1): check "
+                                     "where NAT forwards TCP {sql}"),
         ("video", "off", 2, "video {video}/tcp closed: connection refused"),
         ("video", "tarpit", 0, "ports as expected"),  # connect only: a tarpit completes the handshake
         ("video", "reset", 2, "video {video}/tcp invalid: the TCP handshake completed, then the connection "
@@ -205,7 +208,10 @@ def test_json_output_is_one_document_with_every_port(simulate: Simulate, check: 
     assert set(by_role) == {"sql-browser", "sql", "video", "diagnostics", "web", "api-system", "api-playback",
                             "api-camera"}
     assert by_role["diagnostics"]["status"] == "closed" and by_role["diagnostics"]["state"] == "WARNING"
-    assert by_role["sql"]["facts"]["sql_version"] == "15.0.2000.5"
+    # PRELOGIN's version (sub-build 0 as real servers send it), not the Browser's 15.0.2000.5; confirmed
+    assert by_role["sql"]["facts"]["sql_version"] == "15.0.2000.0"
+    assert by_role["sql"]["facts"]["sql_instance_confirmed"] is True
+    assert by_role["sql"]["facts"]["sql_encryption"] == "ENCRYPT_OFF"
     assert by_role["sql"]["port"] == sim.sites[0].sql_port
     assert by_role["web"]["facts"]["tls_subject"] == "CN=ds-simulator.invalid"
     assert set(by_role["video"]) == {"host", "address", "role", "port", "transport", "forbidden", "status",

@@ -43,7 +43,8 @@ def test_a_healthy_simulated_site_is_open_everywhere_with_facts(simulate: Simula
                         "api-playback": Status.OPEN, "api-camera": Status.OPEN, "audio": Status.OPEN_FILTERED}
     sql = by_role(report, "sql")
     assert sql.port == sim.sites[0].sql_port
-    assert sql.facts["sql_version"] == "15.0.2000.5" and sql.facts["instance"] == "DIGITALSENTRY"
+    assert sql.facts["sql_version"] == "15.0.2000.0" and sql.facts["instance"] == "DIGITALSENTRY"
+    assert sql.facts["sql_instance_confirmed"] is True and sql.facts["sql_encryption"] == "ENCRYPT_OFF"
     browser = by_role(report, "sql-browser")
     assert browser.facts["sql_ports"] == [("DIGITALSENTRY", sim.sites[0].sql_port)]
     web = by_role(report, "web")
@@ -68,6 +69,8 @@ def test_a_healthy_simulated_site_is_open_everywhere_with_facts(simulate: Simula
         ({"video": "off"}, "video", Status.CLOSED, "connection refused"),
         ({"audio": "off"}, "audio", Status.CLOSED, "ICMP port unreachable"),
         ({"sql": "strict"}, "sql", Status.OPEN, "TDS 8.0 strict"),
+        ({"sql": "other-instance"}, "sql", Status.INVALID,
+         "answered PRELOGIN for another instance: INSTOPT 1 to DIGITALSENTRY"),
     ],
 )
 def test_simulator_faults_produce_each_status_through_the_engine(

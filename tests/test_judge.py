@@ -86,6 +86,23 @@ def test_a_sql_port_named_by_the_browser_that_does_not_answer_says_forward_it() 
     assert static.detail == "ok; note: the SQL Server Browser names 49172, not 1433"
 
 
+def test_a_sql_port_answered_by_another_instance_says_check_where_nat_forwards_it() -> None:
+    facts = {"instance": "DIGITALSENTRY", "sql_instance_confirmed": False, "sql_version": "15.0.2000.0",
+             "sql_product": "SQL Server 2019", "sql_port_from": "browser"}
+    verdict = judge(SITE, result("sql", Status.INVALID, port=49172, detail="x", facts=facts))
+    assert verdict.state is State.CRITICAL
+    assert verdict.reason == ("sql 49172/tcp invalid: TCP 49172 reaches a SQL Server that is not instance "
+                              "DIGITALSENTRY (SQL Server 2019 15.0.2000.0, PRELOGIN INSTOPT 1): check where NAT "
+                              "forwards TCP 49172")
+    assert advice(verdict) == ("another SQL Server than instance DIGITALSENTRY answers on TCP 49172 at 192.0.2.10: "
+                               "make every NAT and port forward send TCP 49172 to the DS server that runs "
+                               "DIGITALSENTRY, and check which instance listens on 49172 there (SQL Server "
+                               "Configuration Manager, TCP/IP, IPAll)")
+    confirmed = judge(SITE, result("sql", Status.OPEN, port=49172, detail="ok",
+                                   facts={**facts, "sql_instance_confirmed": True}))
+    assert confirmed.state is State.OK and confirmed.detail == "ok"
+
+
 @pytest.mark.parametrize(("status", "role", "facts", "words"), [
     (Status.UNRESOLVED, "video", {}, "make ds01 resolve from here"),
     (Status.UNKNOWN, "sql", {}, "fix what this port depends on first (the SQL Server Browser)"),

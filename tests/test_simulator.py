@@ -141,24 +141,28 @@ def test_browser_ignores_invalid_requests(sim: Simulator) -> None:
             sock.recv(ssrp.RECV_BUFFER)
 
 
-def test_browser_answers_dac_with_the_sql_port(sim: Simulator) -> None:
+def test_browser_answers_dac_with_a_dac_port_of_its_own(sim: Simulator) -> None:
     site = sim.sites[0]
     reply = ask_browser(site, ssrp.build_dac_request("DIGITALSENTRY"))
-    assert reply is not None and ssrp.parse_dac_response(reply) == site.sql_port
+    assert reply is not None
+    dac = ssrp.parse_dac_response(reply)
+    assert dac == site.dac_ports[0] and dac not in (site.sql_port, *site.ports.values())
+    # a listener of its own, answering as the instance does
+    assert tds.parse_prelogin_response(prelogin(site, dac)).version == (15, 0, 2000, 0)
 
 
 def test_sql_answers_prelogin_with_the_configured_version_and_encryption() -> None:
-    with run_site(instances=[("DS", "16.0.1000.6")], sql_encryption=tds.ENCRYPT_OFF) as sim:
+    with run_site(instances=[("DS", "16.0.1000.6")], sql_encryption=tds.ENCRYPT_REQ) as sim:
         reply = tds.parse_prelogin_response(prelogin(sim.sites[0]))
-    assert reply.version == (16, 0, 1000, 6)
-    assert reply.encryption == tds.ENCRYPT_OFF
+    assert reply.version == (16, 0, 1000, 0)  # PRELOGIN's sub-build is 0 on real servers, whatever SSRP says
+    assert reply.encryption == tds.ENCRYPT_REQ
     assert reply.mars == 0  # the client sent MARS: it is answered
 
 
 def test_sql_holds_the_connection_after_prelogin(sim: Simulator) -> None:
     with socket.create_connection(("127.0.0.1", sim.sites[0].sql_port or 0), timeout=SILENCE) as sock:
         sock.sendall(tds.build_prelogin())
-        assert tds.parse_prelogin_response(read_reply(sock)).version == (15, 0, 2000, 5)
+        assert tds.parse_prelogin_response(read_reply(sock)).version == (15, 0, 2000, 0)
         with pytest.raises(socket.timeout):
             sock.recv(1)  # neither more bytes nor EOF: the server waits for the login
 
@@ -316,8 +320,11 @@ def test_browser_several_instances_each_with_a_listener() -> None:
         assert [i.instance_name for i in instances] == ["DIGITALSENTRY", simulator.SECOND_INSTANCE]
         ports = [i.tcp_port for i in instances]
         assert ports == site.sql_ports and ports[0] == site.sql_port and ports[0] != ports[1]
+        dacs = [ssrp.parse_dac_response(ask_browser(site, ssrp.build_dac_request(i.instance_name)) or b"")
+                for i in instances]
+        assert dacs == site.dac_ports and len(set(dacs + ports)) == 4
         for port in ports:
-            assert tds.parse_prelogin_response(prelogin(site, port)).version == (15, 0, 2000, 5)
+            assert tds.parse_prelogin_response(prelogin(site, port)).version == (15, 0, 2000, 0)
 
 
 def test_browser_no_tcp_lists_named_pipes_only() -> None:
@@ -343,7 +350,7 @@ def test_sql_strict_closes_plaintext_and_speaks_tls_first() -> None:
         with socket.create_connection(("127.0.0.1", site.ports["sql"]), timeout=1.0) as raw, \
                 client_tls().wrap_socket(raw) as tls:
             tls.sendall(tds.build_prelogin())
-            assert tds.parse_prelogin_response(read_reply(tls)).version == (15, 0, 2000, 5)
+            assert tds.parse_prelogin_response(read_reply(tls)).version == (15, 0, 2000, 0)
 
 
 def test_latency_delays_the_browser_and_prelogin_replies() -> None:

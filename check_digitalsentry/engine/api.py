@@ -99,7 +99,7 @@ class Outcome:
 class ProbeContext:
     """Everything a probe needs to know: where, what, until when, and the clock."""
 
-    __slots__ = ("address", "deadline", "family", "host", "site", "spec", "started")
+    __slots__ = ("address", "deadline", "family", "host", "instance", "site", "spec", "started")
 
     def __init__(
         self,
@@ -109,6 +109,8 @@ class ProbeContext:
         family: int,
         address: tuple[object, ...],
         deadline: float,
+        *,
+        instance: str | None = None,
     ) -> None:
         self.site = site
         self.host = host
@@ -116,6 +118,8 @@ class ProbeContext:
         self.family = family
         self.address = address  #: the sockaddr to reach (address, port[, flowinfo, scope_id])
         self.deadline = deadline  #: time.monotonic() value at which every wait ends
+        #: the SQL instance expected on this port (configured, or named for it by the Browser), else None
+        self.instance = instance
         self.started = time.monotonic()
 
     def elapsed(self) -> float:

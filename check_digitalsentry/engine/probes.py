@@ -4,7 +4,8 @@
 - ``probe_udp`` -- a datagram and an ear for ICMP (audio, forbidden UDP ports);
 - ``probe_browser`` -- the SQL Server Browser on UDP 1434 (``protocols.ssrp``): which instance is on which
   TCP port;
-- ``probe_tds`` -- TDS PRELOGIN on the SQL port (``protocols.tds``): proves SQL Server answers there;
+- ``probe_tds`` -- TDS PRELOGIN on the SQL port (``protocols.tds``): proves SQL Server answers there, and
+  that it is the expected instance;
 - ``engine.tls.probe_tls`` -- a TLS handshake on the web port: certificate subject and validity
   (imported only where a TLS port is expected).
 
@@ -198,13 +199,21 @@ def _browser_answer(ctx: ProbeContext, listed: list[ssrp.Instance], seconds: flo
 
 
 def probe_tds(ctx: ProbeContext) -> ProbeGen:
-    """Connect to the SQL port and exchange TDS PRELOGIN: proves SQL Server answers there, and which."""
+    """Connect to the SQL port and exchange TDS PRELOGIN: proves SQL Server answers there, which version,
+    and -- when the instance is known (``ctx.instance``) -- whether it is that instance: the request names
+    it in INSTOPT as real clients do, and the server answers 0 (it is) or 1 (another instance answers)."""
     sock = yield from connect(ctx)
     if isinstance(sock, Outcome):
         return sock
     connected = ctx.elapsed()
+    name = ctx.instance or ""
+    asked = tds.DEFAULT_INSTANCE if name.lower() == tds.DEFAULT_INSTANCE.lower() else name
     try:
-        sock.send(tds.build_prelogin())
+        request = tds.build_prelogin(instance=asked)
+    except ValueError:  # a name the Browser sent that INSTOPT cannot carry: ask for any instance
+        asked, request = "", tds.build_prelogin()
+    try:
+        sock.send(request)
         data, why = yield from read_until(sock, tds.reply_complete)
     except OSError as exc:
         outcome = oserror_outcome(exc, ctx, "before the PRELOGIN reply")
@@ -226,10 +235,22 @@ def probe_tds(ctx: ProbeContext) -> ProbeGen:
     except MalformedReply as exc:
         return Outcome(Status.INVALID, f"not a TDS PRELOGIN reply: {exc}", {"bytes": len(data)}, seconds)
     product = tds.sql_product(reply.version)
-    facts = {"sql_version": reply.version_string, "sql_product": product,
-             "sql_encryption": reply.encryption_name}
-    return Outcome(Status.OPEN, f"{product} {reply.version_string} answered PRELOGIN "
-                                f"(encryption {reply.encryption_name})", facts, seconds)
+    facts: dict[str, object] = {"sql_version": reply.version_string, "sql_product": product,
+                                "sql_encryption": reply.encryption_name}
+    answered = f"{product} {reply.version_string} answered PRELOGIN"
+    encryption = f"(encryption {reply.encryption_name})"
+    if not asked:
+        return Outcome(Status.OPEN, f"{answered} {encryption}", facts, seconds)
+    confirmed = None if reply.instopt is None else reply.instopt == tds.INSTOPT_MATCH
+    facts.update(instance=name, sql_instance_confirmed=confirmed)
+    who = shown(name, 40)  # a name the Browser sent: network text
+    if confirmed is None:
+        return Outcome(Status.OPEN, f"{answered} {encryption}, without saying whether it is instance {who} "
+                                    f"(no INSTOPT)", facts, seconds)
+    if not confirmed:
+        return Outcome(Status.INVALID, f"{answered} for another instance: INSTOPT {reply.instopt} to {who}",
+                       facts, seconds)
+    return Outcome(Status.OPEN, f"{answered} as instance {who} {encryption}", facts, seconds)
 
 
 def _strict_tls(ctx: ProbeContext, plaintext_failure: Outcome) -> ProbeGen:

@@ -5,8 +5,10 @@
 per port) plans once and hands the same plans to ``probe_sites``, whose results point back at the
 planned ``PortSpec`` objects (``PortResult.planned``). Per host: resolve the name (bounded by the
 deadline), start every probe at once, and learn the SQL port from the SQL Server Browser (or take the
-static one) before the SQL probe starts. What the Browser said is recorded as facts on the SQL results
-(``sql_port_from``, ``sql_browser_ports``); what that means for the user is the judgement's to say.
+static one) before the SQL probe starts, and tell the SQL probe which instance to expect there
+(``ProbeContext.instance``: the one the Browser named for the port, else the configured one). What the
+Browser said is recorded as facts on the SQL results (``sql_port_from``, ``sql_browser_ports``); what
+that means for the user is the judgement's to say.
 """
 
 from __future__ import annotations
@@ -147,7 +149,11 @@ class _HostRun:
             self._record(index, spec, Outcome(Status.UNKNOWN, "not probed: the port has no number"))
             return
         sockaddr = (self.sockaddr[0], spec.port, *self.sockaddr[2:])
-        ctx = ProbeContext(self.site, self.host, spec, self.family, sockaddr, self.deadline)
+        # The instance the SQL port must be: the one the Browser named for it, else the configured one.
+        expected = instance
+        if expected is None and index == self.sql_index:
+            expected = self.site.sql_instance
+        ctx = ProbeContext(self.site, self.host, spec, self.family, sockaddr, self.deadline, instance=expected)
         if instance is not None:
             self.sql_waiting += 1
 

@@ -1,11 +1,13 @@
 """Protocol layer: sans-I/O codecs for what a DS site speaks on the wire.
 
-Nothing in this package opens a socket or reads a clock; ``ssrp`` and ``tds`` import only ``struct``
-(``x509`` adds ``datetime``, and is imported only when a TLS probe runs): bytes in,
+Nothing in this package opens a socket or reads a clock; ``ssrp``, ``tds`` and ``tds_login`` import only
+``struct`` (``x509`` adds ``datetime``, and is imported only when a TLS probe runs): bytes in,
 values out. The probe engine and the simulator own all I/O and call these functions.
 
 - ``ssrp`` -- SQL Server Browser / SQL Server Resolution Protocol [MC-SQLR] on UDP 1434;
 - ``tds`` -- TDS packet framing and the PRELOGIN exchange [MS-TDS] on the SQL port;
+- ``tds_login`` -- what follows PRELOGIN: TLS inside TDS packets, LOGIN7 and the "Login failed" answer
+  (the simulator speaks it; the probe stops after PRELOGIN);
 - ``x509`` -- just enough DER to name a certificate's subject and expiry (the ``web`` role).
 
 Every ``parse_*`` function raises ``MalformedReply`` -- and nothing else -- for bytes it cannot accept.

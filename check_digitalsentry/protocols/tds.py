@@ -3,9 +3,10 @@
 Implements [MS-TDS] 2.2.3.1 (the 8-byte packet header and multi-packet messages) and 2.2.6.5 (PRELOGIN:
 the option table and its VERSION, ENCRYPTION, INSTOPT, THREADID, MARS and FEDAUTHREQUIRED options), for
 the client (``build_prelogin``, ``reply_complete``, ``parse_prelogin_response``) and for the simulator
-(``request_complete``, ``parse_prelogin_request``, ``build_prelogin_response``). TDS 8.0 "strict" servers
-speak TLS first; ``looks_like_tls`` recognises their answer. Formats and quirks:
-[MS-TDS] (cited by section) and the conformance corpus in ``tests/data/conformance``.
+(``request_complete``, ``parse_prelogin_request``, ``instopt_answer``, ``build_prelogin_response``). TDS 8.0
+"strict" servers speak TLS first; ``looks_like_tls`` recognises their answer. What follows PRELOGIN (TLS
+inside TDS, LOGIN7, the login's answer) is ``tds_login``. Formats and quirks: [MS-TDS] (cited by section)
+and the conformance corpus in ``tests/data/conformance``.
 
 Strategy: framing and content are separate steps. ``reply_complete`` only walks packet headers, so the
 engine can feed it whatever it has read so far and stop reading once it says True -- a whole message, or
@@ -20,15 +21,13 @@ Choices:
 
 - Every packet of the message must have the expected type (0x04 for a reply, 0x12 for a request); status
   bits other than EOM, the SPID and the Window byte are ignored; ``packet_id`` is the first packet's.
-- Bytes after the EOM packet are rejected: a SQL Server sends nothing after its PRELOGIN reply until
-  the client speaks again, so they mean the peer is not one. Bytes after the last option's data *inside*
-  the body are ignored (unlike zgrab2).
-- A reply must carry VERSION (6 bytes) and ENCRYPTION (1 byte), the two things a probe reports; INSTOPT,
-  MARS and FEDAUTHREQUIRED are optional but must be 1 byte when present (as nmap checks). THREADID and
-  unknown tokens are only bounds-checked. A known token twice is malformed. The ENCRYPTION byte is kept
-  raw, even outside 0-3 (``encryption_name`` then shows it in hex): judging it is not the codec's job.
+- Bytes after the EOM packet are rejected: a SQL Server sends nothing after its PRELOGIN reply until the
+  client speaks again. Bytes after the last option's data *inside* the body are ignored (unlike zgrab2).
+- A reply must carry VERSION (6 bytes) and ENCRYPTION (1 byte); INSTOPT, MARS and FEDAUTHREQUIRED are
+  optional but must be 1 byte when present (as nmap checks). THREADID and unknown tokens are only
+  bounds-checked. A known token twice is malformed. The ENCRYPTION byte is kept raw, even outside 0-3.
 - VERSION is major, minor, build (u16 big-endian, as on the wire in every real sample) and sub-build,
-  also read big-endian as nmap does (every sample seen has 0, so the order is unobservable).
+  also read big-endian as nmap does (real servers send 0; SqlClient writes its own little-endian).
 - ``reply_complete`` also says True once ``MAX_MESSAGE`` bytes have come without an EOM packet (a real
   reply is under 100 bytes), so a peer that streams packets cannot keep the engine reading.
 - A request's VERSION must be its first option (a real server closes the connection otherwise); its
@@ -52,6 +51,14 @@ ENCRYPT_ON = 0x01
 ENCRYPT_NOT_SUP = 0x02
 ENCRYPT_REQ = 0x03
 ENCRYPT_CLIENT_CERT = 0x80  #: a client may OR this into its ENCRYPTION value
+
+#: The client VERSION a probe sends: 9.0.0.0, as FreeTDS (TDS 7.2+) and the MS-TDS 4.1 example do. A server
+#: only logs it; 0.0.0.0 (JDBC) reads as "no version".
+CLIENT_VERSION = (9, 0, 0, 0)
+#: The name of a default instance, as clients write it in INSTOPT (FreeTDS, pytds, impacket, nmap).
+DEFAULT_INSTANCE = "MSSQLServer"
+INSTOPT_MATCH = 0x00  #: a server's INSTOPT: the client named this instance (or none)
+INSTOPT_MISMATCH = 0x01  #: a server's INSTOPT: the client named another one (SqlClient: "Instance failure")
 
 VERSION = 0x00
 ENCRYPTION = 0x01
@@ -149,16 +156,8 @@ class PreloginRequest:
     LE) or None; ``options`` the tokens in table order; ``packet_id`` that of the first packet.
     """
 
-    __slots__ = (
-        "encryption",
-        "fedauth_required",
-        "instopt",
-        "mars",
-        "options",
-        "packet_id",
-        "threadid",
-        "version",
-    )
+    __slots__ = ("encryption", "fedauth_required", "instopt", "mars", "options", "packet_id", "threadid",
+                 "version")
 
     def __init__(
         self,
@@ -208,16 +207,7 @@ class PreloginRequest:
 
 
 def _request_key(p: PreloginRequest) -> tuple[object, ...]:
-    return (
-        p.version,
-        p.encryption,
-        p.instopt,
-        p.threadid,
-        p.mars,
-        p.fedauth_required,
-        p.options,
-        p.packet_id,
-    )
+    return (p.version, p.encryption, p.instopt, p.threadid, p.mars, p.fedauth_required, p.options, p.packet_id)
 
 
 #: SQL Server's major version -> its product year (what people call it).
@@ -247,7 +237,7 @@ def _encryption_name(value: int) -> str:
 def build_prelogin(
     *,
     encryption: int = ENCRYPT_OFF,
-    version: tuple[int, int, int, int] = (0, 0, 0, 0),
+    version: tuple[int, int, int, int] = CLIENT_VERSION,
     instance: str = "",
     threadid: int = 0,
     mars: int | None = 0,
@@ -255,7 +245,8 @@ def build_prelogin(
     """One client PRELOGIN packet (type 0x12, status EOM, PacketID 1).
 
     Options in this order: VERSION (``version``), ENCRYPTION (``encryption``, OFF by default: a probe
-    records what the server answers), INSTOPT (``instance`` + NUL; just the NUL by default), THREADID
+    records what the server answers), INSTOPT (``instance`` + NUL, the instance the client expects, which
+    the server confirms or denies; just the NUL by default: any instance), THREADID
     (``threadid``, u32 LE) and MARS (``mars``; None leaves the option out, as nmap's probe does).
     ValueError for values that do not fit their fields.
     """
@@ -308,6 +299,13 @@ def parse_prelogin_response(data: bytes) -> Prelogin:
 
 
 # -- server side (the simulator) -----------------------------------------------------------------------
+
+
+def instopt_answer(instopt: bytes | None, instance: str) -> int:
+    """A server's INSTOPT for a client's (raw bytes up to the NUL, or None): ``INSTOPT_MATCH`` when the client
+    names ``instance`` (ignoring case; ``MSSQLServer`` names a default instance) or none, else MISMATCH."""
+    asked = (instopt or b"").split(b"\x00", 1)[0].decode("latin-1").lower()
+    return INSTOPT_MATCH if asked in ("", instance.lower()) else INSTOPT_MISMATCH
 
 
 def request_complete(data: bytes) -> bool:

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 
+from check_digitalsentry.protocols import tds
 from check_digitalsentry.simulator.runner import Simulator
 from check_digitalsentry.simulator.site import (
     DEFAULT_INSTANCE,
@@ -27,6 +28,11 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
     from types import FrameType
     from typing import Any
+
+
+#: ``--sql-encryption`` -> SimSite's ``sql_encryption``.
+ENCRYPTION_SETTINGS = {"off": tds.ENCRYPT_OFF, "req": tds.ENCRYPT_REQ, "not-sup": tds.ENCRYPT_NOT_SUP,
+                       "on": tds.ENCRYPT_ON}
 
 
 class _Stop(BaseException):
@@ -63,6 +69,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="make a role misbehave (repeatable)")
     parser.add_argument("--latency", type=float, default=0.0, metavar="S", help="seconds before every reply")
     parser.add_argument("--instance", default=DEFAULT_INSTANCE, help=f"SQL instance name ({DEFAULT_INSTANCE})")
+    parser.add_argument("--sql-encryption", choices=ENCRYPTION_SETTINGS, default="off",
+                        help="what the SQL Server answers an ENCRYPT_OFF client: off (a certificate, the login "
+                             "encrypted: SQL Server 2005+), req (Force Encryption), not-sup (no certificate), "
+                             "on (default: off)")
     parser.add_argument("--no-web", action="store_true", help="no DSWebService (web role)")
     parser.add_argument("--no-api", action="store_true", help="no Pelco API bundle (api-* roles)")
     parser.add_argument("--audio-clients", type=int, default=2, metavar="N", help="audio UDP ports (2)")
@@ -75,7 +85,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     roles = [role for role in DEFAULT_ROLES
              if not (args.no_web and role == "web") and not (args.no_api and role.startswith("api-"))]
     options: dict[str, Any] = {"roles": roles, "faults": dict(args.fault), "latency": args.latency,
-                               "instances": [args.instance], "audio_clients": args.audio_clients}
+                               "instances": [args.instance], "audio_clients": args.audio_clients,
+                               "sql_encryption": ENCRYPTION_SETTINGS[args.sql_encryption]}
     try:
         if args.sites is not None:
             sim = Simulator.fleet(args.sites, ports=args.ports or "high", first=args.address or FLEET_FIRST,

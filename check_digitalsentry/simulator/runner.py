@@ -23,6 +23,7 @@ import ssl
 import threading
 import time
 
+from check_digitalsentry.protocols import tds
 from check_digitalsentry.simulator.servers import (
     BACKLOG,
     CERT_FILE,
@@ -30,9 +31,13 @@ from check_digitalsentry.simulator.servers import (
     Browser,
     Connections,
     SiteServers,
-    connection_class,
+    _Conn,
+    _Reset,
+    _Tarpit,
+    _Web,
 )
 from check_digitalsentry.simulator.site import _TRANSPORT, FLEET_FIRST, SimSite, fleet_addresses, inventory_toml
+from check_digitalsentry.simulator.sql import SqlSession, tds_tls_context
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -97,7 +102,7 @@ def _bind_site(site: SimSite, bound: list[_Bound], off: list[socket.socket]) -> 
     to ``off``: a TCP one stays bound but never listens (connects are refused, and no other socket can
     take the number while the simulator runs); a UDP one is closed once every site is bound (a bound
     UDP socket would swallow datagrams instead of drawing ICMP port unreachable)."""
-    site.ports, site.sql_ports, site.sql_port = {}, [], None
+    site.ports, site.sql_ports, site.sql_port, site.dac_ports = {}, [], None, []
     for role, port in site.layout.items():
         is_off = site.faults.get(role) == "off"
         socks = (_bind_audio(site, port, site.audio_clients) if role == "audio"
@@ -115,6 +120,24 @@ def _bind_site(site: SimSite, bound: list[_Bound], off: list[socket.socket]) -> 
                 extra = _bind(site, "sql", 0)
                 site.sql_ports.append(extra.getsockname()[1])
                 bound.append(_Bound(site, "sql", extra, index))
+        # Each instance's DAC listener: a port of its own (ephemeral), served as the SQL port is.
+        is_off = site.faults.get("sql") == "off"
+        for index in range(len(site.served_instances())):
+            dac = _bind(site, "sql", 0, listen=not is_off)
+            site.dac_ports.append(dac.getsockname()[1])
+            if is_off:
+                off.append(dac)
+            else:
+                bound.append(_Bound(site, "sql", dac, index))
+
+
+def _connection_class(role: str, fault: str | None) -> type[_Conn]:
+    """The protocol class that serves a TCP role with its fault."""
+    if fault == "tarpit":
+        return _Tarpit
+    if fault == "reset":
+        return _Reset
+    return {"sql": SqlSession, "web": _Web}.get(role, _Conn)
 
 
 def _ensure_fd_limit(sockets: int) -> None:
@@ -205,7 +228,7 @@ class Simulator:
         if self._thread is not None:
             raise RuntimeError("the simulator is already running")
         started = time.monotonic()
-        _ensure_fd_limit(sum(len(site.roles) + site.audio_clients + 1 for site in self.sites))
+        _ensure_fd_limit(sum(len(site.roles) + site.audio_clients + 2 for site in self.sites))
         bound: list[_Bound] = []
         off: list[socket.socket] = []
         try:
@@ -221,12 +244,14 @@ class Simulator:
         self._off = [sock for sock in off if sock.fileno() >= 0]
         self._connections = Connections()
         self._ready.clear()
-        context = None
+        context = tds_context = None
         if any(item.role == "web" or item.site.faults.get("sql") == "strict" for item in bound):
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(CERT_FILE, KEY_FILE)
+        if any(item.role == "sql" and item.site.sql_encryption != tds.ENCRYPT_NOT_SUP for item in bound):
+            tds_context = tds_tls_context()
         loop = self._loop = asyncio.new_event_loop()
-        runs = {site: SiteServers(self._connections, site, loop, context) for site in self.sites}
+        runs = {site: SiteServers(self._connections, site, loop, context, tds_context) for site in self.sites}
         self._thread = threading.Thread(target=self._run, args=(bound, runs), name="dsports-simulator",
                                         daemon=True)
         self._thread.start()
@@ -289,7 +314,7 @@ class Simulator:
                     transport, _ = await loop.create_datagram_endpoint(factory, sock=item.sock)
                     self._endpoints.append(transport)
                 else:
-                    cls = connection_class(item.role, item.site.faults.get(item.role))
+                    cls = _connection_class(item.role, item.site.faults.get(item.role))
                     self._servers.append(await loop.create_server(
                         functools.partial(cls, run, item.site.faults.get(item.role), item.instance),
                         sock=item.sock))

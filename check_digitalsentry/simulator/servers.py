@@ -10,10 +10,10 @@ speak the wire formats through the protocol codecs and talk to the runner only t
 Behaviour per role:
 
 - ``sql-browser`` (UDP): CLNT_UCAST_EX / CLNT_BCAST_EX get every instance; CLNT_UCAST_INST the named
-  instance (any case), silence when unknown; CLNT_UCAST_DAC ``build_dac_response(sql port)``; invalid
-  requests: silence. Each instance's ``tcp`` is the simulator's real SQL port.
-- ``sql`` (TCP): one TDS packet is read (bounded, ``REQUEST_TIMEOUT``); a PRELOGIN gets a PRELOGIN reply
-  and the connection is held until the client closes it; anything else is closed.
+  instance (any case), silence when unknown; CLNT_UCAST_DAC ``build_dac_response`` with the instance's own
+  DAC port; invalid requests: silence. Each instance's ``tcp`` is the simulator's real SQL port.
+- ``sql`` (TCP), and each instance's DAC port: ``sql.SqlSession`` -- PRELOGIN, TLS inside TDS, LOGIN7
+  answered with "Login failed", as SQL Server 2005+ does.
 - ``video``, ``diagnostics``, ``api-*`` (TCP): accepted and held, input discarded, closed with the client.
 - ``web`` (TCP): TLS server; after the handshake any bytes get ``HTTP/1.1 200 OK`` and the close.
 - ``audio`` (UDP): bound and silent.
@@ -80,18 +80,23 @@ class SiteServers:
     """What the servers of one running site share: its replies, prepared once."""
 
     def __init__(self, connections: Connections, site: SimSite, loop: asyncio.AbstractEventLoop,
-                 context: ssl.SSLContext | None) -> None:
+                 context: ssl.SSLContext | None, tds_context: ssl.SSLContext | None = None) -> None:
         self.connections = connections
         self.site = site
         self.loop = loop
-        self.context = context
+        self.context = context  #: TLS first: the web role and the sql role's strict fault
+        self.tds_context = tds_context  #: TLS inside TDS packets: the sql role
         self.latency = site.latency
         self.browser_fault = site.faults.get("sql-browser")
         records = site.browser_instances()
         self.all_reply = ssrp.build_response(records)
         self.replies = {r.instance_name.lower(): ssrp.build_response([r]) for r in records}
-        self.dac_reply = ssrp.build_dac_response(site.sql_ports[0]) if site.sql_ports else None
-        self.versions = [version for _, version in site.served_instances()]
+        served = site.served_instances()
+        self.dac_replies = {name.lower(): ssrp.build_dac_response(port)
+                            for (name, _), port in zip(served, site.dac_ports)}
+        self.names = [name for name, _ in served]
+        #: PRELOGIN VERSION per instance: the product version with sub-build 0, as real servers send it
+        self.versions = [(v[0], v[1], v[2], 0) for _, v in served]
 
     def browser_reply(self, datagram: bytes) -> bytes | None:
         """What the Browser answers to ``datagram`` (None: silence)."""
@@ -107,9 +112,10 @@ class SiteServers:
         if request.kind in (ssrp.CLNT_UCAST_EX, ssrp.CLNT_BCAST_EX):
             reply: bytes | None = self.all_reply
         else:
-            reply = self.replies.get((request.instance or "").lower())
+            name = (request.instance or "").lower()
+            reply = self.replies.get(name)
             if reply is not None and request.kind == ssrp.CLNT_UCAST_DAC:
-                reply = self.dac_reply
+                reply = self.dac_replies.get(name)
         if reply is not None and fault == "truncated":
             reply = reply[: len(reply) // 2]
         return reply
@@ -313,43 +319,6 @@ class _Reset(_Conn):
         self.transport.abort()
 
 
-class _Sql(_Conn):
-    """sql: one TDS packet in, a PRELOGIN reply out (faults garbage and strict)."""
-
-    request_timeout = True
-
-    def __init__(self, run: SiteServers, fault: str | None, instance: int) -> None:
-        super().__init__(run, fault, instance)
-        self.tls_first = fault == "strict"
-        self.buffer = b""
-        self.done = False
-
-    def received(self, data: bytes) -> None:
-        if self.done:
-            return  # after PRELOGIN: held until the client closes, input discarded
-        if self.fault == "garbage":
-            self.done = True
-            self.send(SQL_GARBAGE)
-            self.close()
-            return
-        self.buffer += data
-        if not tds.request_complete(self.buffer):
-            return
-        self.done = True
-        self.answered()
-        try:
-            request = tds.parse_prelogin_request(self.buffer)
-        except MalformedReply:
-            self.close()  # not a PRELOGIN: a real server closes the connection
-            return
-        finally:
-            self.buffer = b""
-        # A server answers only the options the client sent: MARS only when asked (37 or 43 bytes).
-        mars = 0 if tds.MARS in request.options else None
-        self.send(tds.build_prelogin_response(version=self.run.versions[self.instance],
-                                              encryption=self.run.site.sql_encryption, mars=mars))
-
-
 class _Web(_Conn):
     """web: a TLS server; any request after the handshake gets ``200 OK`` and the close."""
 
@@ -360,11 +329,3 @@ class _Web(_Conn):
         self.answered()
         self.send(HTTP_OK)
         self.close()
-
-
-def connection_class(role: str, fault: str | None) -> type[_Conn]:
-    if fault == "tarpit":
-        return _Tarpit
-    if fault == "reset":
-        return _Reset
-    return {"sql": _Sql, "web": _Web}.get(role, _Conn)

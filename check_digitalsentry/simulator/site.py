@@ -19,7 +19,13 @@ role serves is in ``servers``):
   ``several`` (two instances -- ``SQLEXPRESS`` is added to a single one -- each with its own SQL
   listener); ``no-tcp`` (the instance lists named pipes only).
 - ``sql``: ``garbage`` (answers with an HTTP error, not TDS); ``strict`` (TDS 8.0 strict: a plaintext
-  PRELOGIN is closed unanswered, a TLS ClientHello gets a TLS handshake, then PRELOGIN inside TLS).
+  PRELOGIN is closed unanswered, a TLS ClientHello gets a TLS handshake, then PRELOGIN inside TLS);
+  ``other-instance`` (the SQL port is served by another instance, ``WRONG_INSTANCE``: a PRELOGIN that
+  names the site's instance gets INSTOPT 1, as when NAT forwards the port to another SQL Server).
+
+``sql_encryption`` is what the SQL Server answers a client's ENCRYPT_OFF (``sql.negotiate``):
+ENCRYPT_OFF by default (a certificate: every SQL Server 2005+), ENCRYPT_REQ (Force Encryption),
+ENCRYPT_NOT_SUP (no certificate), ENCRYPT_ON.
 """
 
 from __future__ import annotations
@@ -65,7 +71,7 @@ _TCP_FAULTS = ("off", "tarpit", "reset")
 #: role -> the faults it can be given (see the module docstring for what each does).
 FAULTS: dict[str, tuple[str, ...]] = {
     "sql-browser": ("off", "silent", "garbage", "truncated", "wrong-instance", "several", "no-tcp"),
-    "sql": (*_TCP_FAULTS, "garbage", "strict"),
+    "sql": (*_TCP_FAULTS, "garbage", "strict", "other-instance"),
     "video": _TCP_FAULTS,
     "diagnostics": _TCP_FAULTS,
     "web": _TCP_FAULTS,
@@ -77,7 +83,8 @@ FAULTS: dict[str, tuple[str, ...]] = {
 
 DEFAULT_INSTANCE = "DIGITALSENTRY"
 DEFAULT_SQL_VERSION: Version = (15, 0, 2000, 5)
-WRONG_INSTANCE = "DSOTHER"  #: the only instance under the ``wrong-instance`` fault
+#: The only instance under the ``wrong-instance`` fault, and the one on the SQL port under ``other-instance``.
+WRONG_INSTANCE = "DSOTHER"
 SECOND_INSTANCE = "SQLEXPRESS"  #: the instance added by the ``several`` fault
 FLEET_FIRST = "127.0.1.1"  #: the first address of a fleet
 
@@ -96,8 +103,9 @@ class SimSite:
     the caller made itself (the firewall and NAT tests): the address is then the namespace's own.
 
     Once the simulator runs, ``ports`` holds role -> actual port (``audio``: the first of
-    ``audio_clients`` consecutive ports), ``sql_port`` the SQL port and ``sql_ports`` the port of each
-    SQL listener (two under the ``several`` fault). ValueError for any bad argument.
+    ``audio_clients`` consecutive ports), ``sql_port`` the SQL port, ``sql_ports`` the port of each
+    SQL listener (two under the ``several`` fault) and ``dac_ports`` each instance's DAC port (the
+    Browser's answer to CLNT_UCAST_DAC). ValueError for any bad argument.
     """
 
     def __init__(
@@ -111,7 +119,7 @@ class SimSite:
         audio_clients: int = 2,
         faults: Mapping[str, str] | None = None,
         latency: float = 0.0,
-        sql_encryption: int = tds.ENCRYPT_NOT_SUP,
+        sql_encryption: int = tds.ENCRYPT_OFF,
         in_netns: bool = False,
     ) -> None:
         if not name or not _NAME_CHARS.issuperset(name):
@@ -144,6 +152,7 @@ class SimSite:
         self.ports: dict[str, int] = {}
         self.sql_port: int | None = None
         self.sql_ports: list[int] = []
+        self.dac_ports: list[int] = []
         # The codecs check what they will be asked to encode: fail here, not in the server thread.
         for _, version in self.served_instances():
             tds.build_prelogin_response(version=version, encryption=sql_encryption)
