@@ -512,7 +512,8 @@ def test_a_site_name_must_be_usable_in_test_ids_and_perfdata(name: str) -> None:
          "sites[0].severity: expected a table of role = 'ok', 'warning' or 'critical', got 'critical'"),
         ('forbid = "3389/tcp"',
          "sites[0].forbid: expected a list like [\"3389/tcp\", \"445/tcp\"], got '3389/tcp'"),
-        ("when = 1979-05-27", "sites[0].when: unknown key 'when' (known: name, hosts, description, sql_instance, "
+        ("when = 1979-05-27", "sites[0].when: unknown key 'when' (known: name, hosts, description, customer, location, "
+         "reference, sql_instance, "
          "sql_port, web, api, audio_clients, tls_verify, forbid, ports, severity, timeout, warning, critical)"),
     ],
 )
