@@ -53,13 +53,15 @@ class InventoryError(Exception):
 
 
 class Inventory:
-    """The sites of one inventory, in file order."""
+    """The sites of one inventory, in file order. ``data`` is the file's bytes as read (None when the
+    inventory did not come from a file); ``sha256`` their digest, for the handover record."""
 
-    __slots__ = ("_by_name", "sites", "source")
+    __slots__ = ("_by_name", "data", "sites", "source")
 
-    def __init__(self, sites: Iterable[Site], source: str = "<inventory>") -> None:
+    def __init__(self, sites: Iterable[Site], source: str = "<inventory>", data: bytes | None = None) -> None:
         self.sites: list[Site] = list(sites)
         self.source = source
+        self.data = data
         self._by_name: dict[str, Site] = {}
         for site in self.sites:
             self._by_name.setdefault(site.name.lower(), site)
@@ -88,6 +90,15 @@ class Inventory:
                 seen.add(id(site))
                 selected.append(site)
         return selected
+
+    @property
+    def sha256(self) -> str | None:
+        """The SHA-256 (hex) of the file exactly as it was read and checked; None without a file."""
+        if self.data is None:
+            return None
+        import hashlib  # only for a handover record: it loads OpenSSL
+
+        return hashlib.sha256(self.data).hexdigest()
 
     def _no_site(self, name: str) -> str:
         return f"no site {name!r} in {self.source} (sites: {', '.join(s.name for s in self.sites)})"
@@ -119,7 +130,20 @@ def load_inventory(path: str | os.PathLike[str], roles: Iterable[str] | None = N
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise InventoryError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", source, line) from None
-    return parse_inventory(text, source, roles)
+    inventory = parse_inventory(text, source, roles)
+    inventory.data = data
+    return inventory
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str | None:
+    """The SHA-256 (hex) of a file, or None when it cannot be read."""
+    import hashlib
+
+    try:
+        with open(path, "rb") as file:
+            return hashlib.sha256(file.read()).hexdigest()
+    except OSError:
+        return None
 
 
 def parse_inventory(

@@ -124,6 +124,22 @@ def judge_report(report: SiteReport) -> list[Verdict]:
     return [judge(report.site, result) for result in report.results]
 
 
+#: Statuses that mean the port was not tested at all: the name did not resolve, or the probe did not run.
+UNTESTED = frozenset({Status.UNRESOLVED, Status.UNKNOWN})
+
+
+def not_proved(verdict: Verdict) -> bool:
+    """An OK verdict that proves nothing: a forbidden port that was never probed (its host's name did not
+    resolve, or the probe did not run). The judgement lets it pass, as the site's expected ports fail
+    anyway; a handover must not count it as proof that the port is blocked."""
+    return verdict.ok and verdict.result.spec.forbidden and verdict.result.status in UNTESTED
+
+
+def sources(verdicts: Iterable[Verdict]) -> list[str]:
+    """The local addresses the probes used (the vantage points), each once, in order of first use."""
+    return list(dict.fromkeys(v.result.source for v in verdicts if v.result.source))
+
+
 def worst(verdicts: Iterable[Verdict]) -> State:
     """The overall state: the worst verdict (UNKNOWN ranks above CRITICAL, as in nagiosplugin)."""
     return max((v.state for v in verdicts), default=State.OK)
@@ -136,9 +152,10 @@ def up(verdict: Verdict) -> int:
 
 
 class JudgedSite:
-    """One site's report, its verdicts in report order, its worst state and its failing verdicts."""
+    """One site's report, its verdicts in report order, its worst state, its failing verdicts, and its
+    open items (the failing verdicts and the forbidden ports that were never probed, in report order)."""
 
-    __slots__ = ("failing", "report", "site", "state", "verdicts")
+    __slots__ = ("failing", "open", "report", "site", "state", "verdicts")
 
     def __init__(self, report: SiteReport) -> None:
         self.report = report
@@ -146,6 +163,7 @@ class JudgedSite:
         self.verdicts: list[Verdict] = judge_report(report)
         self.state: State = worst(self.verdicts)
         self.failing = [v for v in self.verdicts if not v.ok]
+        self.open = [v for v in self.verdicts if not v.ok or not_proved(v)]
 
 
 class JudgedRun:
