@@ -189,11 +189,17 @@ class JudgedRun:
 
 
 def advice(verdict: Verdict) -> str:
-    """What to change, in one sentence, for a verdict that is not OK ("" when it is OK)."""
-    if verdict.ok:
-        return ""
+    """What to change, in one sentence, for a verdict that is not OK, or that proves nothing (a forbidden
+    port never probed: what makes it testable); "" for any other OK verdict."""
     r = verdict.result
     where = f"{r.transport.upper()} {'the SQL port' if r.port is None else r.port}"
+    if not_proved(verdict):
+        if r.status is Status.UNRESOLVED:
+            return (f"make {r.host} resolve from here (DNS or hosts file) and test again: until then nothing "
+                    f"shows that {where} is blocked")
+        return f"test again once the probe of {where} can run: until then nothing shows that it is blocked"
+    if verdict.ok:
+        return ""
     target = r.address or r.host
     status = r.status
     if r.spec.forbidden:

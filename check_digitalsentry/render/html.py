@@ -134,17 +134,6 @@ def item_title(verdict: Verdict) -> str:
             f"{'not tested' if not_proved(verdict) else esc(r.status)}")
 
 
-def fix_text(verdict: Verdict) -> str:
-    """What to change: the judgement's advice, or for an untested forbidden port what makes it testable."""
-    if not_proved(verdict):
-        r = verdict.result
-        if r.status is Status.UNRESOLVED:
-            return (f"make {r.host} resolve from here (DNS or hosts file) and test again: until then nothing "
-                    f"shows that {where(r)} is blocked")
-        return f"test again: the probe of {where(r)} did not run, so nothing shows that it is blocked"
-    return advice(verdict)
-
-
 # --- the parts of the document -----------------------------------------------------------------------
 
 
@@ -223,7 +212,7 @@ def first_page(run: JudgedRun, info: RunInfo) -> str:
     items = []
     for index, verdict in opened[:FIRST_PAGE_ITEMS]:
         items.append(f'<li><a href="#site-{index}"><b>{esc(verdict.site.name)}</b></a> — {item_title(verdict)}. '
-                     f'<span class="muted">To fix:</span> {esc(fix_text(verdict))}.</li>')
+                     f'<span class="muted">To fix:</span> {esc(advice(verdict))}.</li>')
     more = len(opened) - FIRST_PAGE_ITEMS
     open_items = (f'<ol class="items">{"".join(items)}</ol>'
                   + (f'<p class="muted">…and {more} more, each listed with its site.</p>' if more > 0 else "")
@@ -368,7 +357,7 @@ def findings(judged: JudgedSite) -> str:
             f'<span class="badge {css}">{"NOT TESTED" if not_proved(v) else v.state}</span></div>'
             f'<div class="small">{esc(v.detail)} <span class="muted">(time {seconds_text(r.seconds)}; '
             f'address {esc(r.address or "—")}; from {esc(r.source or "—")})</span></div>'
-            f'<div class="fix"><b>To fix:</b> {esc(fix_text(v))}.</div></div>')
+            f'<div class="fix"><b>To fix:</b> {esc(advice(v))}.</div></div>')
     return "".join(out)
 
 
