@@ -15,6 +15,7 @@ Needs chromium and pdftoppm (Debian: chromium, poppler-utils).
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import socket
 import subprocess
@@ -79,8 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", type=Path, help="also keep report.html and report.pdf in this directory")
     parser.add_argument("--out", type=Path, default=REPO / "docs", help="where the PNGs go (default docs/)")
-    parser.add_argument("--dpi", type=int, default=62, help="resolution of the PNGs (default 62)")
+    parser.add_argument("--dpi", type=int, default=80, help="resolution of the PNGs (default 80)")
     args = parser.parse_args(argv)
+    os.environ["TZ"] = "Europe/Berlin"  # the pictures show local time with its offset, as an integrator's laptop
+    time.tzset()
     hq = SimSite(name="hq", address="127.0.0.10", audio_clients=1, ports={**STANDARD_PORTS, "web": 10443})
     branch = SimSite(name="branch-1", address="127.0.0.11", audio_clients=0, roles=("sql-browser", "sql", "video",
                      "diagnostics"), ports=STANDARD_PORTS, faults={"video": "off", "diagnostics": "off"})

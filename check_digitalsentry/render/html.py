@@ -224,7 +224,7 @@ def first_page(run: JudgedRun, info: RunInfo) -> str:
         f'{esc(names)}.</p>'
         f'<div class="verdict big {css}"><div class="word">{word}</div><div class="why">{esc(why)}</div></div>'
         f'<h3>Sites</h3><table><thead><tr><th>Site</th><th>Description</th><th>Verdict</th>'
-        f'<th class="num">Not as required</th><th>Ports not as required</th></tr></thead>'
+        f'<th class="num">Open items</th><th>Ports not as required</th></tr></thead>'
         f"<tbody>{summary_rows(run)}</tbody></table>"
         f"<h3>Open items</h3>{open_items}"
         f"<h3>Who, when, from where</h3>{run_record(run, info)}</section>")
@@ -247,7 +247,8 @@ def port_rows(verdicts: list[Verdict], common: str | None, result_cell: Callable
             host += f'<span class="sub">address {esc(r.address)}</span>'
         if r.source != common:
             host += f'<span class="sub">{"from " + esc(r.source) if r.source else "no socket opened"}</span>'
-        note = f'<span class="sub">{esc(v.note)}</span>' if v.note else ""
+        silent = r.status is Status.OPEN_FILTERED and v.ok  # the † says it: UDP silence is explained once
+        note = f'<span class="sub">{esc(v.note)}</span>' if v.note and not silent else ""
         rows.append(
             f'<tr class="{row_class(v)}"><td>{host}</td>'
             f'<td class="nowrap">{esc(port_text(r))}</td>'
@@ -381,7 +382,7 @@ def site_page(index: int, judged: JudgedSite, info: RunInfo, count: int) -> str:
         f'{masthead(info, f"<h2>Site {index} of {count}: {esc(site.name)}</h2>")}'
         f'<div class="verdict {css}"><div class="word">{word}</div><div class="why">{esc(site_sentence(judged))}'
         f"</div></div>"
-        f"<h3>Identification</h3>{facts_table(ident)}"
+        f'<h3>Identification</h3><div class="two">{facts_table(ident[:4])}{facts_table(ident[4:])}</div>'
         f"<h3>Port matrix</h3>{port_matrix(judged)}"
         + ('<p class="small muted">† UDP silence: see “Reading this report” at the end.</p>' if silent else "")
         + f"<h3>What the probes learned</h3>{learned(judged)}"
