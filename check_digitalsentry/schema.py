@@ -7,7 +7,7 @@ Everything else derives from that one declaration:
 - the inventory's keys (``[[sites]]`` and ``[defaults]``) and their checks (``inventory``);
 - the check plugin's site options (``-H``, ``--sql-port``, ``--port ROLE=PORT``...), their help and
   their checks (``nagios.options``);
-- pytest_dsports' ad-hoc sites (``--dsports-host "HOST KEY=VALUE..."``, ``parse_site_words``).
+- pytest_dsports' ad-hoc sites (``--dsports-host "HOST KEY=VALUE..."``, ``inventory.site_from_words``).
 
 One ``Kind`` per kind of value (a port, seconds, a role table...) checks a value from TOML
 (``Kind.check``) and a word from a command line (``Kind.parse``) with the same rule and the same
@@ -528,56 +528,6 @@ def parse_words(words: Mapping[str, Sequence[str]], roles: Sequence[str]) -> dic
                 old_items = values[key]
                 assert isinstance(old_items, tuple) and isinstance(item, tuple)
                 values[key] = old_items + tuple(i for i in item if i not in old_items)
-    return values
-
-
-def parse_site_words(words: Sequence[str], roles: Sequence[str]) -> dict[str, object]:
-    """One site's settings from command-line words: host names, and ``KEY=VALUE`` settings
-    (``ds01.example.com sql_instance=DS web=true forbid=3389/tcp,445/tcp ports.video=28772``).
-
-    The words without ``=`` are the hosts; ``KEY`` is any other setting of ``Site`` (``name`` too); a
-    table takes ``ports.ROLE=PORT`` (or ``ports=ROLE=PORT,ROLE=PORT``), a list commas
-    (``forbid=3389/tcp,445/tcp``), a switch ``true``/``false``. Each value is checked by its kind's
-    ``parse``, as the check plugin's options are; a key given twice is a mistake. SchemaError with the
-    key path (``("ports", "vidoe")``) for the first mistake; ``hosts`` is left out when no host is given.
-    """
-    known = tuple(key for key in SITE_KEYS if key != "hosts")
-    hosts: list[str] = []
-    grouped: dict[str, list[str]] = {}
-    switches: dict[str, object] = {}
-    for word in words:
-        key, sep, value = word.partition("=")
-        if not sep:
-            hosts.append(word)
-            continue
-        head, dot, sub = key.strip().partition(".")
-        spec = BY_NAME.get(head)
-        if spec is None or head == "hosts":
-            raise SchemaError(unknown("key", head, known) if head != "hosts" else
-                              "give the hosts as words without '=', not as hosts=", (head,))
-        table = spec.kind.merge is _merge_tables
-        if dot and not table:
-            raise SchemaError(f"{head!r} is not a table: give {head}=VALUE", (head,))
-        if spec.kind.option_action == "flag":
-            if head in switches:
-                raise SchemaError("given twice: give it once", (head,))
-            try:
-                switches[head] = spec.kind.parse(value, roles)
-            except SchemaError as exc:
-                raise exc.under(head) from None
-        elif dot:
-            grouped.setdefault(head, []).append(f"{sub}={value}")
-        elif table or spec.kind.option_action == "item":
-            grouped.setdefault(head, []).extend(value.split(","))
-        else:
-            grouped.setdefault(head, []).append(value)
-    values = parse_words(grouped, roles)
-    values.update(switches)
-    if hosts:
-        try:
-            values["hosts"] = _hosts(hosts, roles)
-        except SchemaError as exc:
-            raise exc.under("hosts") from None
     return values
 
 

@@ -210,11 +210,12 @@ def _load(paths: list[Path], hosts: list[str], selected: list[str],
 
 def adhoc_sites(values: list[str], roles: Sequence[str]) -> list[Site]:
     """One site per ``--dsports-host`` value: ``HOST [HOST...] [KEY=VALUE...]`` (shell quoting), the
-    settings of an inventory site checked by the same schema code. Named by ``name=``, else ``adhoc``,
-    ``adhoc-2``... UsageError of one line naming the option, the value and the key."""
+    settings of an inventory site checked by the same code (``inventory.site_from_words``). Named by
+    ``name=``, else ``adhoc``, ``adhoc-2``... UsageError of one line naming the option, the value and the
+    key."""
     import shlex
 
-    from check_digitalsentry.schema import SchemaError, build_site, parse_site_words
+    from check_digitalsentry.inventory import InventoryError, site_from_words
 
     sites: list[Site] = []
     unnamed = 0
@@ -224,17 +225,12 @@ def adhoc_sites(values: list[str], roles: Sequence[str]) -> list[Site]:
             words = shlex.split(value)
         except ValueError as exc:
             raise pytest.UsageError(f"{where}: {exc}") from None
+        named = any(word.partition("=")[0].strip() == "name" for word in words)
+        unnamed += not named
         try:
-            settings = parse_site_words(words, roles)
-            if "hosts" not in settings:
-                raise SchemaError("no host given: HOST [HOST...] [KEY=VALUE...]")
-            if "name" not in settings:
-                unnamed += 1
-                settings["name"] = ADHOC if unnamed == 1 else f"{ADHOC}-{unnamed}"
-            sites.append(build_site(settings))
-        except SchemaError as exc:
-            key = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in exc.path).lstrip(".")
-            raise pytest.UsageError(f"{where}: {key + ': ' if key else ''}{exc.message}") from None
+            sites.append(site_from_words(words, where, roles, ADHOC if unnamed <= 1 else f"{ADHOC}-{unnamed}"))
+        except InventoryError as exc:
+            raise pytest.UsageError(str(exc)) from None
     return sites
 
 
