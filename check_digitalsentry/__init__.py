@@ -10,7 +10,7 @@ and tests/test_layers.py keep it so):
   orchestration); ``hookspecs`` (the plugin contract), ``builtin`` and ``plugins`` (the hooks a
   frontend hands the engine);
 - ``judge`` -- the one judgement of probe results, shared by both frontends;
-- ``render/`` -- presentation: Nagios text and perfdata, JSON, OpenMetrics;
+- ``render/`` -- presentation: Nagios text and perfdata, JSON, OpenMetrics, the HTML handover document;
 - ``nagios/`` -- the Nagios/Icinga frontend (the only place that imports nagiosplugin); the pytest
   frontend is the ``pytest_dsports`` package beside this one;
 - ``simulator/`` -- simulated DS sites on loopback (a test and demo tool the core never imports).

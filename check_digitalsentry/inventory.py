@@ -12,6 +12,9 @@ A site's values override ``[defaults]``; the ``ports`` and ``severity`` tables a
 (the site wins). Every mistake is an ``InventoryError`` of one line naming the file, the key and,
 where it can be found, the line: ``sites.toml:14: sites[2].ports.vidoe: unknown role 'vidoe' (did you
 mean 'video'?)``.
+
+``site_from_words`` checks one site given as command-line words (pytest_dsports' ``--dsports-host``) with
+the same schema code, its mistakes named the same way.
 """
 
 from __future__ import annotations
@@ -20,7 +23,17 @@ import os
 import sys
 
 from check_digitalsentry.catalogue import BUILTIN_ROLE_NAMES
-from check_digitalsentry.schema import SITE_KEYS, SchemaError, Site, build_site, check_settings, show, unknown
+from check_digitalsentry.schema import (
+    BY_NAME,
+    SITE_KEYS,
+    SchemaError,
+    Site,
+    build_site,
+    check_settings,
+    parse_words,
+    show,
+    unknown,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -55,13 +68,15 @@ class InventoryError(Exception):
 
 
 class Inventory:
-    """The sites of one inventory, in file order."""
+    """The sites of one inventory, in file order. ``data`` is the file's bytes as read (None when the
+    inventory did not come from a file); ``sha256`` their digest, for the handover record."""
 
-    __slots__ = ("_by_name", "sites", "source")
+    __slots__ = ("_by_name", "data", "sites", "source")
 
-    def __init__(self, sites: Iterable[Site], source: str = "<inventory>") -> None:
+    def __init__(self, sites: Iterable[Site], source: str = "<inventory>", data: bytes | None = None) -> None:
         self.sites: list[Site] = list(sites)
         self.source = source
+        self.data = data
         self._by_name: dict[str, Site] = {}
         for site in self.sites:
             self._by_name.setdefault(site.name.lower(), site)
@@ -91,6 +106,15 @@ class Inventory:
                 selected.append(site)
         return selected
 
+    @property
+    def sha256(self) -> str | None:
+        """The SHA-256 (hex) of the file exactly as it was read and checked; None without a file."""
+        if self.data is None:
+            return None
+        import hashlib  # only for a handover record: it loads OpenSSL
+
+        return hashlib.sha256(self.data).hexdigest()
+
     def _no_site(self, name: str) -> str:
         return f"no site {name!r} in {self.source} (sites: {', '.join(s.name for s in self.sites)})"
 
@@ -117,7 +141,20 @@ def load_inventory(path: str | os.PathLike[str], roles: Iterable[str] | None = N
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         raise InventoryError(f"not UTF-8 text (byte 0x{data[exc.start]:02x})", source, line) from None
-    return parse_inventory(text, source, roles)
+    inventory = parse_inventory(text, source, roles)
+    inventory.data = data
+    return inventory
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str | None:
+    """The SHA-256 (hex) of a file, or None when it cannot be read."""
+    import hashlib
+
+    try:
+        with open(path, "rb") as file:
+            return hashlib.sha256(file.read()).hexdigest()
+    except OSError:
+        return None
 
 
 def _read(source: str) -> bytes:
@@ -166,12 +203,70 @@ def parse_inventory(
     return _Loader(text, source, _known_roles(roles)).inventory(data)
 
 
-def site_from_mapping(
-    raw: Mapping[str, object], source: str = "command line", roles: Iterable[str] | None = None
+def site_from_words(
+    words: Sequence[str], source: str = "command line", roles: Iterable[str] | None = None, name: str = "adhoc"
 ) -> Site:
-    """One site from a mapping shaped like a ``[[sites]]`` table, checked exactly as the inventory is
-    (InventoryError whose ``key`` is the site key path, e.g. ``ports.vidoe``)."""
-    return _Loader("", source, _known_roles(roles)).site(dict(raw), (), {})
+    """One site from command-line words, checked exactly as an inventory site is: host names, and
+    ``KEY=VALUE`` settings (``ds01.example.com sql_instance=DS web=true forbid=3389/tcp,445/tcp
+    ports.video=28772``). ``name`` is the site's name unless a ``name=`` word gives one.
+
+    The words without ``=`` are the hosts; ``KEY`` is any other setting of ``schema.Site``; a table
+    takes ``ports.ROLE=PORT`` (or ``ports=ROLE=PORT,ROLE=PORT``), a list commas
+    (``forbid=3389/tcp,445/tcp``), a switch ``true``/``false``. Each value is checked by its kind's
+    ``parse`` (as the check plugin's options are); a key given twice is a mistake. InventoryError whose
+    ``source`` is ``source`` and whose ``key`` is the setting's path (``ports.vidoe``).
+    """
+    loader = _Loader("", source, _known_roles(roles))
+    try:
+        values = _word_settings(words, loader.roles)
+        if "hosts" not in values:
+            raise SchemaError("no host given: HOST [HOST...] [KEY=VALUE...]")
+        values.setdefault("name", name)
+        return build_site(values)
+    except SchemaError as exc:
+        raise loader.error(exc.path, exc.message) from None
+
+
+def _word_settings(words: Sequence[str], roles: Sequence[str]) -> dict[str, object]:
+    """``HOST... KEY=VALUE...`` -> checked values (``site_from_words``); SchemaError with the key path."""
+    known = tuple(key for key in SITE_KEYS if key != "hosts")
+    hosts: list[str] = []
+    grouped: dict[str, list[str]] = {}
+    switches: dict[str, object] = {}
+    for word in words:
+        key, sep, value = word.partition("=")
+        if not sep:
+            hosts.append(word)
+            continue
+        head, dot, sub = key.strip().partition(".")
+        spec = BY_NAME.get(head)
+        if spec is None or head == "hosts":
+            raise SchemaError(unknown("key", head, known) if head != "hosts" else
+                              "give the hosts as words without '=', not as hosts=", (head,))
+        table = isinstance(spec.default, dict)  # ports, severity: role -> value
+        if dot and not table:
+            raise SchemaError(f"{head!r} is not a table: give {head}=VALUE", (head,))
+        if spec.kind.option_action == "flag":
+            if head in switches:
+                raise SchemaError("given twice: give it once", (head,))
+            try:
+                switches[head] = spec.kind.parse(value, roles)
+            except SchemaError as exc:
+                raise exc.under(head) from None
+        elif dot:
+            grouped.setdefault(head, []).append(f"{sub}={value}")
+        elif table or spec.kind.option_action == "item":
+            grouped.setdefault(head, []).extend(value.split(","))
+        else:
+            grouped.setdefault(head, []).append(value)
+    values = parse_words(grouped, roles)
+    values.update(switches)
+    if hosts:
+        try:
+            values["hosts"] = BY_NAME["hosts"].kind.check(hosts, roles)
+        except SchemaError as exc:
+            raise exc.under("hosts") from None
+    return values
 
 
 def _known_roles(roles: Iterable[str] | None) -> tuple[str, ...]:

@@ -155,6 +155,22 @@ def judge_report(report: SiteReport) -> list[Verdict]:
     return [judge(report.site, result) for result in report.results]
 
 
+#: Statuses that mean the port was not tested at all: the name did not resolve, or the probe did not run.
+UNTESTED = frozenset({Status.UNRESOLVED, Status.UNKNOWN})
+
+
+def not_proved(verdict: Verdict) -> bool:
+    """An OK verdict that proves nothing: a forbidden port that was never probed (its host's name did not
+    resolve, or the probe did not run). The judgement lets it pass, as the site's expected ports fail
+    anyway; a handover must not count it as proof that the port is blocked."""
+    return verdict.ok and verdict.result.spec.forbidden and verdict.result.status in UNTESTED
+
+
+def sources(verdicts: Iterable[Verdict]) -> list[str]:
+    """The local addresses the probes used (the vantage points), each once, in order of first use."""
+    return list(dict.fromkeys(v.result.source for v in verdicts if v.result.source))
+
+
 def worst(verdicts: Iterable[Verdict]) -> State:
     """The overall state: the worst verdict (UNKNOWN ranks above CRITICAL, as in nagiosplugin)."""
     return max((v.state for v in verdicts), default=State.OK)
@@ -167,9 +183,10 @@ def up(verdict: Verdict) -> int:
 
 
 class JudgedSite:
-    """One site's report, its verdicts in report order, its worst state and its failing verdicts."""
+    """One site's report, its verdicts in report order, its worst state, its failing verdicts, and its
+    open items (the failing verdicts and the forbidden ports that were never probed, in report order)."""
 
-    __slots__ = ("failing", "report", "site", "state", "verdicts")
+    __slots__ = ("failing", "open", "report", "site", "state", "verdicts")
 
     def __init__(self, report: SiteReport) -> None:
         self.report = report
@@ -177,6 +194,7 @@ class JudgedSite:
         self.verdicts: list[Verdict] = judge_report(report)
         self.state: State = worst(self.verdicts)
         self.failing = [v for v in self.verdicts if not v.ok]
+        self.open = [v for v in self.verdicts if not v.ok or not_proved(v)]
 
 
 class JudgedRun:
@@ -202,11 +220,17 @@ class JudgedRun:
 
 
 def advice(verdict: Verdict) -> str:
-    """What to change, in one sentence, for a verdict that is not OK ("" when it is OK)."""
-    if verdict.ok:
-        return ""
+    """What to change, in one sentence, for a verdict that is not OK, or that proves nothing (a forbidden
+    port never probed: what makes it testable); "" for any other OK verdict."""
     r = verdict.result
     where = f"{r.transport.upper()} {'the SQL port' if r.port is None else r.port}"
+    if not_proved(verdict):
+        if r.status is Status.UNRESOLVED:
+            return (f"make {r.host} resolve from here (DNS or hosts file) and test again: until then nothing "
+                    f"shows that {where} is blocked")
+        return f"test again once the probe of {where} can run: until then nothing shows that it is blocked"
+    if verdict.ok:
+        return ""
     target = r.address or r.host
     status = r.status
     if r.spec.forbidden:

@@ -1,6 +1,7 @@
 """Shared model (core layer): the value objects every other layer passes around.
 
-A site and its settings are ``schema.Site``. No I/O here. Start-up cost matters (a check plugin runs
+A site and its settings are ``schema.Site``; ``RunInfo`` records who ran a run, when and with what. No I/O
+here (``RunInfo.here`` reads only the user and host names). Start-up cost matters (a check plugin runs
 thousands of times a day), so these are plain ``__slots__`` classes instead of dataclasses (``import
 dataclasses`` costs ~11 ms CPU, more than all of our own code), ``Status`` and ``State`` are closed sets
 of ``str``/``int`` constants rather than ``enum`` classes (an enum class costs ~0.25 ms to create), and
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Iterator, Mapping, Sequence
     from typing import Any, ClassVar
 
     from check_digitalsentry.schema import Site
@@ -232,3 +233,53 @@ class SiteReport:
     def __repr__(self) -> str:
         return f"SiteReport({self.site.name!r}, {len(self.results)} results, {self.seconds:.3f}s)"
 
+
+
+class RunInfo:
+    """Who ran a run, when, and with what: the record a handover document starts with.
+
+    ``tester`` is the person (pytest_dsports' ``--dsports-tester``, else the OS user); ``host_name`` the
+    machine that probed; ``started`` and ``ended`` Unix times; ``tool`` the program and its version;
+    ``inventories`` each inventory file as given, with the SHA-256 of its bytes (None when unreadable);
+    ``command`` the command line. Where the probes came from is not here: each ``PortResult.source``
+    says it. The frontends fill it in (``RunInfo.here`` reads the user and host names).
+    """
+
+    __slots__ = ("command", "ended", "host_name", "inventories", "started", "tester", "tool")
+
+    def __init__(self, *, tester: str, host_name: str, started: float, ended: float, tool: str,
+                 inventories: Sequence[tuple[str, str | None]] = (), command: str = "") -> None:
+        self.tester = tester
+        self.host_name = host_name
+        self.started = started
+        self.ended = ended
+        self.tool = tool
+        self.inventories = tuple(inventories)
+        self.command = command
+
+    @classmethod
+    def here(cls, *, started: float, ended: float, tool: str, tester: str | None = None,
+             inventories: Sequence[tuple[str, str | None]] = (), command: str = "") -> RunInfo:
+        """A record of a run on this machine: the OS user (unless ``tester`` is given) and host name."""
+        return cls(tester=tester or os_user(), host_name=host_name(), started=started, ended=ended, tool=tool,
+                   inventories=inventories, command=command)
+
+    def __repr__(self) -> str:
+        return f"RunInfo({self.tester!r} on {self.host_name!r}, {self.tool!r})"
+
+
+def os_user() -> str:
+    """The OS user running this process, or "unknown" when there is none to name."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (OSError, KeyError, ImportError):  # no USER/LOGNAME and no passwd entry (a bare container)
+        return "unknown"
+
+
+def host_name() -> str:
+    """This machine's host name."""
+    import socket
+
+    return socket.gethostname() or "unknown"

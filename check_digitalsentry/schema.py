@@ -7,7 +7,7 @@ Everything else derives from that one declaration:
 - the inventory's keys (``[[sites]]`` and ``[defaults]``) and their checks (``inventory``);
 - the check plugin's site options (``-H``, ``--sql-port``, ``--port ROLE=PORT``...), their help and
   their checks (``nagios.options``);
-- pytest_dsports' settings of ad-hoc hosts.
+- pytest_dsports' ad-hoc sites (``--dsports-host "HOST KEY=VALUE..."``, ``inventory.site_from_words``).
 
 One ``Kind`` per kind of value (a port, seconds, a role table...) checks a value from TOML
 (``Kind.check``) and a word from a command line (``Kind.parse``) with the same rule and the same
@@ -430,6 +430,10 @@ class Site:
     hosts: tuple[str, ...] = field(HOSTS, required=True, option=("-H", "--hostname"), metavar="HOST",
                                    group="target", help="DS server to check (name or address)")
     description: str = field(TEXT, "", help="free text")
+    # Who and where, for the handover document (inventory keys; no check options: a check by -H needs none).
+    customer: str = field(TEXT, "", help="the customer the site is handed over to (handover document)")
+    location: str = field(TEXT, "", help="where the site is, e.g. its address (handover document)")
+    reference: str = field(TEXT, "", help="a contract, order or ticket reference (handover document)")
     sql_instance: str | None = field(
         INSTANCE, option=("--sql-instance",), metavar="NAME",
         help="SQL Server instance of the DS database (default: every instance the Browser lists)")

@@ -43,11 +43,7 @@ def dsports_report(request: pytest.FixtureRequest) -> Callable[[str], SiteReport
     state = _state(request, "dsports_report")
 
     def report(site_name: str) -> SiteReport:
-        try:
-            site = state.site(site_name)
-        except LookupError as exc:
-            pytest.fail(str(exc), pytrace=False)
-        return state.report(site)
+        return state.report(_site(state, site_name))
 
     return report
 
@@ -58,11 +54,18 @@ def dsports_site(request: pytest.FixtureRequest) -> Site:
     marker = request.node.get_closest_marker("dsports")
     if marker is None or "site" not in marker.kwargs:
         pytest.fail("dsports_site needs @pytest.mark.dsports(site=NAME) on the test", pytrace=False)
-    state = _state(request, "dsports_site")
+    return _site(_state(request, "dsports_site"), str(marker.kwargs["site"]))
+
+
+def _site(state: DsportsState, name: str) -> Site:
+    """The site called ``name``; the test fails (once, without a chained traceback) when there is none."""
     try:
-        return state.site(str(marker.kwargs["site"]))
+        site: Site | None = state.site(name)
     except LookupError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        site, message = None, str(exc)
+    if site is None:
+        pytest.fail(message, pytrace=False)
+    return site
 
 
 @pytest.fixture
@@ -72,13 +75,26 @@ def dsports_site_report(request: pytest.FixtureRequest, dsports_site: Site) -> S
 
 
 class ProbedPort:
-    """One port probed ad hoc by ``dsports_probe``, with assertions that explain themselves."""
+    """One port probed ad hoc by ``dsports_probe``, with assertions that explain themselves.
+
+    No assertion passes on a port that was not tested (its host's name does not resolve, or the probe
+    did not run): "unreachable" is proof only when something was actually tried.
+    """
 
     def __init__(self, verdicts: list[Verdict]) -> None:
+        if not verdicts:
+            raise ValueError("ProbedPort needs the verdict of at least one probe")
         self.verdicts = verdicts
         self.verdict = verdicts[0]
         self.result = self.verdict.result
         self.status = self.result.status
+
+    @property
+    def tested(self) -> bool:
+        """The port was actually probed (not ``unresolved``, not ``unknown``)."""
+        from check_digitalsentry.judge import UNTESTED
+
+        return self.status not in UNTESTED
 
     def _fail(self, wanted: str) -> None:
         __tracebackhide__ = True
@@ -87,6 +103,11 @@ class ProbedPort:
         r = self.result
         secs = "no answer" if r.seconds is None else f"{r.seconds:.3f} s"
         fix = advice(self.verdict)
+        if not self.tested:
+            fix = fix or f"make the probe of {r.host} run, then test again"
+            pytest.fail(f"{r.host} {r.role} {r.port}/{r.transport}: expected {wanted}, but the port could not be "
+                        f"tested ({r.status}: {self.verdict.detail}): that proves nothing; to fix: {fix}",
+                        pytrace=False)
         pytest.fail(f"{r.host} {r.role} {r.port}/{r.transport}: expected {wanted}, got {r.status} ({secs}): "
                     f"{self.verdict.detail}{'; to fix: ' + fix if fix else ''}", pytrace=False)
 
@@ -100,7 +121,8 @@ class ProbedPort:
         return self
 
     def assert_closed(self) -> ProbedPort:
-        """Something refused it (TCP reset / ICMP port unreachable): ``closed``."""
+        """Something refused it (TCP reset / ICMP port unreachable): ``closed``; a port that could not be
+        tested fails, saying so."""
         __tracebackhide__ = True
         from check_digitalsentry.model import Status
 
@@ -116,9 +138,10 @@ class ProbedPort:
         return self
 
     def assert_unreachable(self) -> ProbedPort:
-        """Nothing answered (``closed``, ``filtered`` or ``open|filtered``)."""
+        """The port was probed and nothing answered (``closed``, ``filtered`` or ``open|filtered``); a port
+        that could not be tested (``unresolved``, ``unknown``) fails, saying so."""
         __tracebackhide__ = True
-        if self.status.reachable:
+        if self.status.reachable or not self.tested:
             self._fail("unreachable")
         return self
 

@@ -96,7 +96,12 @@ class PortItem(pytest.Item):
         for verdict in self.verdicts:
             self.config.hook.pytest_dsports_port_result(site=self.site, verdict=verdict, config=self.config)
             self.user_properties.extend(properties(verdict))
-        failing = [v for v in self.verdicts if not v.ok]
+        from check_digitalsentry.judge import not_proved
+
+        # A forbidden port that was never probed (its host does not resolve) is not a pass: nothing shows
+        # that it is blocked. It fails rather than skips, so that a run of forbidden ports alone
+        # (-k forbid) cannot end green without having tested anything.
+        failing = [v for v in self.verdicts if not v.ok or not_proved(v)]
         if not self.verdicts or failing:
             raise PortFailure(self, failing)
 
@@ -115,10 +120,14 @@ class PortItem(pytest.Item):
 
 
 def properties(verdict: Verdict) -> list[tuple[str, object]]:
-    """A port's result as JUnit properties: where, what, the judged state, and what the probe learned."""
+    """A port's result as JUnit properties: the site and how the inventory describes it, where, what, from
+    which source address, the judged state, and what the probe learned."""
     r = verdict.result
-    props: list[tuple[str, object]] = [
-        ("site", verdict.site.name), ("host", r.host), ("address", r.address or ""), ("role", r.role),
+    site = verdict.site
+    props: list[tuple[str, object]] = [("site", site.name), ("description", site.description)]
+    props += [(key, getattr(site, key)) for key in ("customer", "location", "reference") if getattr(site, key)]
+    props += [
+        ("host", r.host), ("address", r.address or ""), ("source", r.source or ""), ("role", r.role),
         ("port", "dynamic" if r.port is None else r.port), ("transport", r.transport),
         ("forbidden", r.spec.forbidden), ("status", str(r.status)), ("state", str(verdict.state)),
         ("seconds", "" if r.seconds is None else f"{r.seconds:.6f}"), ("detail", verdict.detail),

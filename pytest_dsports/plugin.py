@@ -3,13 +3,15 @@
 Thin, like the check plugin: the inventory and ad-hoc hosts become sites (``state``), each site's ports
 become items (``items``), every selected site is probed once through the shared engine and judged by
 the shared judgement, and each item reports its port -- readable failures, JUnit properties, and a
-handover table at the end (``render.text``). ``fixtures`` serves the user's own tests. Nothing happens
-in a run that configures none of ``--dsports-inventory``, ``dsports_inventory``, ``dsports_files`` or
-``--dsports-host``: no items, no probes, and the core is not even imported.
+handover table at the end (``render.handover``); ``report`` writes the handover document
+(``--dsports-report``) and the JUnit XML's run-level properties. ``fixtures`` serves the user's own
+tests. Nothing happens in a run that configures none of ``--dsports-inventory``, ``dsports_inventory``,
+``dsports_files`` or ``--dsports-host``: no items, no probes, and the core is not even imported.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,16 +23,26 @@ from pytest_dsports.state import STATE, DsportsState
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
+REPORTS = pytest.StashKey[list[Path]]()  #: the --dsports-report files
+WRITTEN = pytest.StashKey[list[str]]()  #: what writing them said
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("dsports", "Digital Sentry port acceptance (pytest_dsports)")
     group.addoption("--dsports-inventory", metavar="FILE", help="site inventory (TOML) whose ports become tests")
     group.addoption("--dsports-site", action="append", default=[], metavar="NAME",
                     help="test only this site of the inventory (repeatable)")
-    group.addoption("--dsports-host", action="append", default=[], metavar="HOST",
-                    help="test this DS server with the catalogue defaults, as site 'adhoc' (repeatable)")
+    group.addoption("--dsports-host", action="append", default=[], metavar="'HOST [KEY=VALUE...]'",
+                    help="test this DS server as a site of its own, with an inventory site's settings as "
+                         "KEY=VALUE (sql_instance=DS web=true forbid=3389/tcp,445/tcp ports.video=28772 "
+                         "name=hq...); site 'adhoc' unless named (repeatable)")
     group.addoption("--dsports-timeout", metavar="SECONDS",
                     help="cap every site's probe time (default: each site's own timeout, 10 s)")
+    group.addoption("--dsports-report", action="append", default=[], metavar="FILE",
+                    help="write the handover report: FILE.html (a document to print and sign) or FILE.json "
+                         "(the same data) (repeatable)")
+    group.addoption("--dsports-tester", metavar="NAME",
+                    help="who tests, for the handover report and the JUnit XML (default: the OS user)")
     parser.addini("dsports_inventory", "site inventory (TOML) whose ports become tests", default="")
     parser.addini("dsports_files", "glob patterns (relative to the rootdir) of more inventory files",
                   type="linelist", default=[])
@@ -52,6 +64,12 @@ def pytest_configure(config: pytest.Config) -> None:
     state = DsportsState.from_config(config)
     if state is not None:
         config.stash[STATE] = state
+        from pytest_dsports.report import report_paths
+
+        config.stash[REPORTS] = report_paths(config)
+    elif config.getoption("dsports_report"):
+        raise pytest.UsageError("--dsports-report needs sites: --dsports-inventory FILE, --dsports-host HOST, or "
+                                "the ini keys dsports_inventory / dsports_files")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -70,6 +88,40 @@ def pytest_collection_modifyitems(
         else:
             top = SitesCollector.from_parent(session, name="dsports", nodeid="dsports", sites=source.sites)
         items.extend(session.genitems(top))
+    if state.unselected:
+        _skip_unselected(config, state, items)
+
+
+def _skip_unselected(config: pytest.Config, state: DsportsState, items: list[pytest.Item]) -> None:
+    """A test bound to a site that --dsports-site left out is skipped, saying so."""
+    chosen = ", ".join(config.getoption("dsports_site"))
+    for item in items:
+        marker = item.get_closest_marker("dsports")
+        name = str(marker.kwargs.get("site", "")) if marker is not None else ""
+        if name.lower() in state.unselected:
+            item.add_marker(pytest.mark.skip(reason=f"dsports site {state.unselected[name.lower()]!r} is not "
+                                                    f"selected (--dsports-site {chosen})"))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The end of the run: the JUnit XML's run-level properties (before junitxml writes the file), and the
+    handover reports."""
+    import time
+
+    state = session.config.stash.get(STATE, None)
+    if state is None:
+        return
+    from pytest_dsports.report import junit_properties, write_reports
+
+    state.ended = time.time()
+    junit_properties(session.config, state)
+    paths = session.config.stash.get(REPORTS, [])
+    if paths:
+        lines = write_reports(session.config, state, paths)
+        session.config.stash[WRITTEN] = lines
+        if any("could not write" in line for line in lines) and session.exitstatus == 0:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -> Any:
@@ -83,9 +135,13 @@ def pytest_report_teststatus(report: pytest.TestReport, config: pytest.Config) -
 
 
 def pytest_terminal_summary(terminalreporter: TerminalReporter, exitstatus: int, config: pytest.Config) -> None:
-    """The handover table: every probed site, one row per port."""
+    """The handover table: every probed site, one row per port; then the reports written."""
     state = config.stash.get(STATE, None)
-    if state is None or not state.judged:
+    if state is None:
+        return
+    for line in config.stash.get(WRITTEN, []):
+        terminalreporter.write_line(line, red="could not" in line)
+    if not state.judged:
         return
     from check_digitalsentry.render.handover import handover_table
 

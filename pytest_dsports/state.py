@@ -9,6 +9,7 @@ verdicts, each site probed once (all selected sites in one engine run) and judge
 from __future__ import annotations
 
 import glob
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,19 +20,21 @@ if TYPE_CHECKING:
 
     from check_digitalsentry.builtin import PluggyHooks
     from check_digitalsentry.engine import SitePlan
-    from check_digitalsentry.judge import JudgedSite, Verdict
+    from check_digitalsentry.judge import JudgedRun, JudgedSite, Verdict
     from check_digitalsentry.model import PortSpec, SiteReport
     from check_digitalsentry.schema import Site
 
-ADHOC = "adhoc"  #: the site of ``--dsports-host``
+ADHOC = "adhoc"  #: the name of an unnamed ``--dsports-host`` site (then ``adhoc-2``...)
 
 
 class Source:
-    """Where a group of sites came from: an inventory file, or the ad-hoc hosts (``path`` None)."""
+    """Where a group of sites came from: an inventory file (with the SHA-256 of the bytes read), or the
+    ad-hoc hosts (``path`` None)."""
 
-    def __init__(self, sites: list[Site], path: Path | None) -> None:
+    def __init__(self, sites: list[Site], path: Path | None, sha256: str | None = None) -> None:
         self.sites = sites
         self.path = path
+        self.sha256 = sha256
 
     @property
     def where(self) -> str:
@@ -42,13 +45,17 @@ class DsportsState:
     """The run's sites, their plans, and their verdicts."""
 
     def __init__(self, config: pytest.Config, sources: list[Source], timeout: float | None,
-                 hooks: PluggyHooks) -> None:
+                 hooks: PluggyHooks, unselected: Sequence[str] = ()) -> None:
         from check_digitalsentry.engine import plan_sites
 
         self.config = config
         self.sources = sources
         self.timeout = timeout
         self.hooks = hooks
+        #: lower-cased name -> name of each inventory site that --dsports-site left out
+        self.unselected = {name.lower(): name for name in unselected}
+        self.started = time.time()  #: when the run started (Unix time), for the handover record
+        self.ended: float | None = None
         self.sites: dict[str, Site] = {}
         self.where: dict[str, str] = {}
         for source in sources:
@@ -91,17 +98,26 @@ class DsportsState:
                                         "ini keys dsports_inventory / dsports_files")
             return None
         hooks = core_hooks(config)
-        return cls(config, _load(paths, hosts, selected, [r.name for r in hooks.roles()]), timeout, hooks)
+        sources, unselected = _load(paths, hosts, selected, [r.name for r in hooks.roles()])
+        return cls(config, sources, timeout, hooks, unselected)
 
     def all_sites(self) -> list[Site]:
         return [site for source in self.sources for site in source.sites]
 
     def site(self, name: str) -> Site:
-        try:
-            return self.sites[name.lower()]
-        except KeyError:
+        site = self.sites.get(name.lower())
+        if site is None:
             known = ", ".join(s.name for s in self.all_sites()) or "none"
-            raise LookupError(f"no dsports site {name!r} (sites: {known})") from None
+            raise LookupError(f"no dsports site {name!r} (sites: {known})")
+        return site
+
+    def judged_run(self) -> JudgedRun:
+        """The sites probed so far, judged, in inventory order: what the handover report shows."""
+        from check_digitalsentry.judge import JudgedRun
+
+        ended = self.ended if self.ended is not None else time.time()
+        probed = [self.judged[s.name.lower()] for s in self.all_sites() if s.name.lower() in self.judged]
+        return JudgedRun(probed, ended - self.started, checked_at=ended)
 
     def specs(self, site: Site) -> list[PortSpec]:
         """The planned ports of a site (the same objects the engine probes and its results point to)."""
@@ -164,22 +180,21 @@ def _timeout(config: pytest.Config) -> float | None:
         raise pytest.UsageError(f"{where}: {exc.message}") from None
 
 
-def _load(paths: list[Path], hosts: list[str], selected: list[str], roles: list[str]) -> list[Source]:
-    from check_digitalsentry.inventory import InventoryError, load_inventory, site_from_mapping
+def _load(paths: list[Path], hosts: list[str], selected: list[str],
+          roles: list[str]) -> tuple[list[Source], list[str]]:
+    """The sources of the run's sites, after --dsports-site, and the names of the sites it left out."""
+    from check_digitalsentry.inventory import InventoryError, load_inventory
 
     sources: list[Source] = []
     try:
         for path in paths:
             inventory = load_inventory(_shown(path), roles=roles)
-            sources.append(Source(list(inventory.sites), path))
+            sources.append(Source(list(inventory.sites), path, inventory.sha256))
     except InventoryError as exc:
         raise pytest.UsageError(f"dsports: {exc}") from None
     if hosts:
-        try:
-            adhoc = site_from_mapping({"name": ADHOC, "hosts": hosts}, source="--dsports-host", roles=roles)
-        except InventoryError as exc:
-            raise pytest.UsageError(f"--dsports-host: {exc.message}") from None
-        sources.append(Source([adhoc], None))
+        sources.append(Source(adhoc_sites(hosts, roles), None))
+    unselected: list[str] = []
     if selected:
         known = {s.name.lower() for source in sources for s in source.sites}
         missing = [name for name in selected if name.lower() not in known]
@@ -188,8 +203,35 @@ def _load(paths: list[Path], hosts: list[str], selected: list[str], roles: list[
             raise pytest.UsageError(f"--dsports-site: no site {missing[0]!r} (sites: {names})")
         wanted = {name.lower() for name in selected}
         for source in sources:
+            unselected += [s.name for s in source.sites if s.name.lower() not in wanted]
             source.sites = [s for s in source.sites if s.name.lower() in wanted]
-    return sources
+    return sources, unselected
+
+
+def adhoc_sites(values: list[str], roles: Sequence[str]) -> list[Site]:
+    """One site per ``--dsports-host`` value: ``HOST [HOST...] [KEY=VALUE...]`` (shell quoting), the
+    settings of an inventory site checked by the same code (``inventory.site_from_words``). Named by
+    ``name=``, else ``adhoc``, ``adhoc-2``... UsageError of one line naming the option, the value and the
+    key."""
+    import shlex
+
+    from check_digitalsentry.inventory import InventoryError, site_from_words
+
+    sites: list[Site] = []
+    unnamed = 0
+    for value in values:
+        where = f"--dsports-host {value!r}"
+        try:
+            words = shlex.split(value)
+        except ValueError as exc:
+            raise pytest.UsageError(f"{where}: {exc}") from None
+        named = any(word.partition("=")[0].strip() == "name" for word in words)
+        unnamed += not named
+        try:
+            sites.append(site_from_words(words, where, roles, ADHOC if unnamed <= 1 else f"{ADHOC}-{unnamed}"))
+        except InventoryError as exc:
+            raise pytest.UsageError(str(exc)) from None
+    return sites
 
 
 def _shown(path: Path) -> str:

@@ -214,8 +214,11 @@ def test_json_output_is_one_document_with_every_port(simulate: Simulate, check: 
     assert by_role["sql"]["facts"]["sql_encryption"] == "ENCRYPT_OFF"
     assert by_role["sql"]["port"] == sim.sites[0].sql_port
     assert by_role["web"]["facts"]["tls_subject"] == "CN=ds-simulator.invalid"
-    assert set(by_role["video"]) == {"host", "address", "role", "port", "transport", "forbidden", "status",
-                                     "state", "seconds", "detail", "reason", "note", "facts"}
+    assert set(by_role["video"]) == {"host", "address", "source", "role", "port", "transport", "forbidden", "status",
+                                     "state", "seconds", "detail", "reason", "note", "advice", "not_proved", "facts"}
+    assert by_role["video"]["source"] == "127.0.0.1" and by_role["video"]["advice"] == ""
+    assert by_role["diagnostics"]["advice"].startswith("nothing listens on TCP")
+    assert "run" not in doc and site["description"] == "" and site["sources"] == ["127.0.0.1"]
 
 
 def test_openmetrics_output_parses_and_has_no_timestamps(simulate: Simulate, check: Check) -> None:
@@ -287,7 +290,7 @@ def test_inventory_mode_checks_several_sites_at_once(simulate: Simulate, check: 
         (["-H", "h", "--severity", "video=fatal"], "--severity video: expected ok, warning or critical"),
         (["-H", "h", "-t", "soon"], "-t/--timeout: expected seconds > 0 and <= 3600, got 'soon'"),
         (["-H", "h", "-w", "1:0"], "-w"),
-        (["-H", "h", "--format", "xml"], "--format: expected one of nagios, json, openmetrics, got 'xml'"),
+        (["-H", "h", "--format", "xml"], "--format: expected one of nagios, json, openmetrics, html, got 'xml'"),
         (["-H", "h", "--bogus"], "unrecognized arguments: --bogus"),
         (["-H", "h", "--sql-instance", "S" * 33], "--sql-instance: expected an instance name of 1 to 32"),
         (["-H", "h", "--inventory", "x.toml"], "-H and --inventory cannot be combined"),

@@ -682,3 +682,47 @@ def test_a_host_with_a_nul_or_a_control_character_is_refused() -> None:
     """argv cannot carry a NUL, but TOML can ("\\u0000"): such a host is a mistake, never probed."""
     message = error('[[sites]]\nname = "hq"\nhosts = ["127.0.0.1\\u0000evil"]\n')
     assert "host name contains a space or a control character: '127.0.0.1\\x00evil'" in message, message
+
+
+def test_a_site_from_command_line_words_is_checked_as_an_inventory_site() -> None:
+    from check_digitalsentry.inventory import site_from_words
+
+    site = site_from_words(["ds01.example.com", "ds02", "name=hq", "sql_instance=DS", "web=true", "api=no",
+                            "forbid=3389/tcp,445/tcp", "ports.video=28772", "ports=web=8443,audio=5000",
+                            "severity.diagnostics=ok", "audio_clients=2", "sql_port=1433", "timeout=4",
+                            "warning=1", "critical=@2:3", "description=Head office", "customer=Example Ltd",
+                            "location=1 Example Street", "reference=PO 4711", "tls_verify=yes"])
+    assert (site.name, site.hosts, site.sql_instance, site.web, site.api) == ("hq", ("ds01.example.com", "ds02"),
+                                                                             "DS", True, False)
+    assert site.forbid == ((3389, "tcp"), (445, "tcp")) and site.ports == {"video": 28772, "web": 8443, "audio": 5000}
+    assert site.severity == {"diagnostics": State.OK} and (site.audio_clients, site.sql_port, site.timeout) == (2, 1433, 4.0)
+    assert (str(site.warning), str(site.critical), site.tls_verify) == ("1", "@2:3", True)
+    assert (site.description, site.customer, site.location, site.reference) == (
+        "Head office", "Example Ltd", "1 Example Street", "PO 4711")
+    assert site_from_words(["ds01"], name="adhoc-2").name == "adhoc-2"
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (["ds01", "prots.video=1"], "cli: prots: unknown key 'prots' (did you mean 'ports'?)"),
+        (["ds01", "ports.vidoe=1"], "cli: ports.vidoe: unknown role 'vidoe' (did you mean 'video'?)"),
+        (["ds01", "ports.video=http"], "cli: ports.video: expected a port number 1-65535, got 'http'"),
+        (["ds01", "web.x=1"], "cli: web: 'web' is not a table: give web=VALUE"),
+        (["ds01", "web=true", "web=false"], "cli: web: given twice: give it once"),
+        (["ds01", "hosts=ds02"], "cli: hosts: give the hosts as words without '=', not as hosts="),
+        (["ds01:1433"], "cli: hosts[0]: 'ds01:1433' looks like HOST:PORT: give the host alone, and remapped ports "
+                        "in [sites.ports]"),
+        (["name=hq"], "cli: no host given: HOST [HOST...] [KEY=VALUE...]"),
+        (["ds01", "audio_clients=64", "ports.audio=65500"], "cli: audio_clients: 64 audio clients from port 65500 "
+                                                            "run past port 65535"),
+        (["ds01", "customer=a\x07b"], "cli: customer: expected text of at most 4000 characters without control "
+                                      "characters, got 'a\\x07b'"),
+    ],
+)
+def test_a_mistake_in_command_line_words_names_the_key(words: list[str], message: str) -> None:
+    from check_digitalsentry.inventory import site_from_words
+
+    with pytest.raises(InventoryError) as caught:
+        site_from_words(words, "cli")
+    assert str(caught.value) == message

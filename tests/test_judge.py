@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from check_digitalsentry.judge import JudgedRun, JudgedSite, advice, judge, up, worst
+from check_digitalsentry.judge import JudgedRun, JudgedSite, advice, judge, not_proved, up, worst
 from check_digitalsentry.model import PortResult, PortSpec, SiteReport, State, Status
 from check_digitalsentry.ranges import Range
 from check_digitalsentry.schema import Site
@@ -46,7 +46,8 @@ def test_every_status_is_judged_by_the_rules(status: Status, forbidden: bool, se
         expected = severity
     assert verdict.state is expected, verdict
     assert verdict.reason.startswith(f"{role} {18772}/{transport} {status.value}:") or "but slow" in verdict.reason
-    assert (advice(verdict) == "") is (expected is State.OK)
+    assert (advice(verdict) == "") is (expected is State.OK and not not_proved(verdict))
+    assert not_proved(verdict) is (forbidden and status in (Status.UNRESOLVED, Status.UNKNOWN))
     if forbidden and status in REACHABLE:
         assert verdict.reason.endswith(f"— block 18772/{transport}")
     plain_pass = (not forbidden and status is Status.OPEN) or (forbidden and status in (Status.CLOSED,

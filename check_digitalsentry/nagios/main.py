@@ -2,7 +2,8 @@
 
 Thin: the schema builds the sites (``-H`` options, an inventory, or the demo's simulated site), the
 engine probes them with the hooks ``plugins.get_hooks()`` gives, the judgement decides, and the
-renderers present (nagiosplugin's output through ``glue``; JSON or OpenMetrics from ``render``).
+renderers present (nagiosplugin's output through ``glue``; JSON, OpenMetrics or the HTML handover document
+from ``render``).
 
 Every way out is an exit code 0-3 with at most one status line: bad options or inventories, an
 internal fault, SIGINT and SIGTERM (what Icinga, Nagios and systemd send a plugin that outlives its
@@ -208,6 +209,10 @@ def _present(opts: Options, run: JudgedRun) -> NoReturn:
         from check_digitalsentry.render import openmetrics
 
         formatted = openmetrics.render(run)
+    elif opts.format == "html":
+        from check_digitalsentry.nagios.report import handover
+
+        formatted = handover(opts, run)
     else:
         formatted = glue.render(text, verbose)[0]
     if opts.output:

@@ -76,7 +76,8 @@ _RUN: tuple[Option, ...] = (
            metavar="SECONDS", group="thresholds and timing"),
     Option(("-4",), "family", "const", "use IPv4 only", group="thresholds and timing", const=4),
     Option(("-6",), "family", "const", "use IPv6 only", group="thresholds and timing", const=6),
-    Option(("--format",), "format", "value", "nagios (default), json or openmetrics", metavar="FORMAT"),
+    Option(("--format",), "format", "value", "nagios (default), json, openmetrics or html (the handover "
+           "document)", metavar="FORMAT"),
     Option(("--output",), "output", "value", "also write the formatted result to FILE, atomically",
            metavar="FILE"),
     Option(("--quiet",), "quiet", "flag", "print nothing and exit 0 when everything is OK (for cron)"),
@@ -259,7 +260,7 @@ def parse(argv: Sequence[str]) -> dict[str, object]:
 
 # --- the values, checked --------------------------------------------------------------------------
 
-FORMATS = ("nagios", "json", "openmetrics")
+FORMATS = ("nagios", "json", "openmetrics", "html")
 
 
 class Options:

@@ -2,7 +2,8 @@
 
 - ``text`` -- the Nagios status line, long output and perfdata;
 - ``handover`` -- the failure paragraph and the handover table of pytest_dsports;
-- ``json``, ``openmetrics`` -- the machine formats.
+- ``json``, ``openmetrics`` -- the machine formats;
+- ``html`` -- the handover document: one self-contained HTML file to print and sign (both frontends).
 
 Each renderer reads a ``judge.JudgedRun`` (a run judged once) and only presents what the judgement said;
 none imports nagiosplugin, pytest, a frontend or another renderer (ruff's banned-import rules), and

@@ -4,7 +4,7 @@ summary)."""
 
 from __future__ import annotations
 
-from check_digitalsentry.judge import advice, where
+from check_digitalsentry.judge import advice, not_proved, sources, where
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -14,12 +14,15 @@ if TYPE_CHECKING:
 
 
 def failure_paragraph(site_name: str, verdict: Verdict) -> str:
-    """A failing port for a handover report: status, time, address, detail, and what to change."""
+    """A failing port (or a forbidden one that was never probed) for a handover report: status, time,
+    address, source address, detail, and what to change."""
     r = verdict.result
     secs = "no answer" if r.seconds is None else f"{r.seconds:.3f} s"
-    return (f"{site_name} / {r.host}: {r.role} {where(r)} is {r.status} — {verdict.state}\n"
+    state = "NOT TESTED (a forbidden port that was not probed proves nothing)" if not_proved(verdict) \
+        else verdict.state
+    return (f"{site_name} / {r.host}: {r.role} {where(r)} is {r.status} — {state}\n"
             f"  time     {secs}\n"
-            f"  address  {r.address or '-'}\n"
+            f"  address  {r.address or '-'}{f' (from {r.source})' if r.source else ''}\n"
             f"  detail   {verdict.detail}\n"
             f"  to fix   {advice(verdict)}")
 
@@ -30,13 +33,16 @@ def handover_table(sites: Sequence[JudgedSite]) -> list[str]:
     for judged in sites:
         site = judged.site
         title = f" ({site.description})" if site.description else ""
+        vantage = sources(judged.verdicts)
         out.append(f"site {site.name}{title}: {judged.state} — {len(judged.verdicts)} ports, "
-                   f"{len(judged.failing)} not as expected, probed in {judged.report.seconds:.2f} s")
+                   f"{len(judged.open)} not as expected, probed in {judged.report.seconds:.2f} s"
+                   f"{' from ' + ', '.join(vantage) if vantage else ''}")
         rows = [("host", "port", "status", "time", "state")]
         for v in judged.verdicts:
             r = v.result
             rows.append((r.host, f"{r.role} {where(r)}", str(r.status),
-                         "-" if r.seconds is None else f"{r.seconds:.3f} s", str(v.state)))
+                         "-" if r.seconds is None else f"{r.seconds:.3f} s",
+                         "NOT TESTED" if not_proved(v) else str(v.state)))
         widths = [max(len(row[i]) for row in rows) for i in range(5)]
         out.extend("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
     return out

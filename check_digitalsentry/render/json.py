@@ -1,9 +1,12 @@
 """JSON renderer (render layer): one document per run, for scripts and the handover record.
 
 ``state``, ``exit_code``, ``summary`` (the status line's text), ``version``, ``checked_at`` (UTC),
-``seconds``, and ``sites``: ``{name, hosts, state, seconds, ports}``, each port ``{host, address, role,
-port, transport, forbidden, status, state, seconds, detail, reason, note, facts}``. Indented up to
-``PRETTY_PORTS`` ports, one compact line beyond (a fleet's document renders five times faster).
+``seconds``, and ``sites``: ``{name, hosts, description, customer, location, reference, state, seconds,
+sources, ports}``, each port ``{host, address, source, role, port, transport, forbidden, status, state,
+seconds, detail, reason, note, advice, not_proved, facts}``. With a ``RunInfo`` (a handover report), also
+``run``: ``{tester, host_name, started, ended, tool, inventories: [{file, sha256}], command, sources}``.
+Indented up to ``PRETTY_PORTS`` ports, one compact line beyond (a fleet's document renders five times
+faster).
 """
 
 from __future__ import annotations
@@ -12,10 +15,16 @@ import json
 import time
 
 from check_digitalsentry import __version__
+from check_digitalsentry.judge import advice, not_proved, sources
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from check_digitalsentry.judge import JudgedRun, JudgedSite, Verdict
+    from check_digitalsentry.model import RunInfo
+
+
+def _utc(when: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
 
 
 #: Up to this many ports the document is indented for people; beyond, it is one compact line.
@@ -27,6 +36,7 @@ def _port(v: Verdict) -> dict[str, object]:
     return {
         "host": r.host,
         "address": r.address,
+        "source": r.source,
         "role": r.role,
         "port": r.port,
         "transport": r.transport,
@@ -37,31 +47,55 @@ def _port(v: Verdict) -> dict[str, object]:
         "detail": v.detail,
         "reason": v.reason,
         "note": v.note,
+        "advice": advice(v),
+        "not_proved": not_proved(v),
         "facts": r.facts,
     }
 
 
 def _site(judged: JudgedSite) -> dict[str, object]:
+    site = judged.site
     return {
-        "name": judged.site.name,
-        "hosts": list(judged.site.hosts),
+        "name": site.name,
+        "hosts": list(site.hosts),
+        "description": site.description,
+        "customer": site.customer,
+        "location": site.location,
+        "reference": site.reference,
         "state": str(judged.state),
         "seconds": round(judged.report.seconds, 6),
+        "sources": sources(judged.verdicts),
         "ports": [_port(v) for v in judged.verdicts],
     }
 
 
-def render(run: JudgedRun, summary: str) -> str:
-    """The JSON document of a judged run; ``summary`` is the status line's text."""
-    doc = {
+def _run(run: JudgedRun, info: RunInfo) -> dict[str, object]:
+    return {
+        "tester": info.tester,
+        "host_name": info.host_name,
+        "started": _utc(info.started),
+        "ended": _utc(info.ended),
+        "tool": info.tool,
+        "inventories": [{"file": name, "sha256": sha} for name, sha in info.inventories],
+        "command": info.command,
+        "sources": sources(run.verdicts),
+    }
+
+
+def render(run: JudgedRun, summary: str, info: RunInfo | None = None) -> str:
+    """The JSON document of a judged run; ``summary`` is the status line's text; ``info`` (a handover
+    report's record of who ran it, when and with what) adds ``run``."""
+    doc: dict[str, object] = {
         "state": str(run.state),
         "exit_code": int(run.state),
         "summary": summary,
         "version": __version__,
-        "checked_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(run.checked_at)),
+        "checked_at": _utc(run.checked_at),
         "seconds": round(run.seconds, 6),
-        "sites": [_site(judged) for judged in run.sites],
     }
+    if info is not None:
+        doc["run"] = _run(run, info)
+    doc["sites"] = [_site(judged) for judged in run.sites]
     if len(run.verdicts) > PRETTY_PORTS:  # a fleet: one line, by json's C encoder (indenting is pure Python)
         return json.dumps(doc, separators=(",", ":"), default=str) + "\n"
     return json.dumps(doc, indent=2, default=str) + "\n"

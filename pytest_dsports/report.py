@@ -1,0 +1,114 @@
+"""The handover record of a pytest run (pytest frontend): ``--dsports-report FILE`` (``.html``: the
+handover document of ``render.html``, the check's ``--format html`` renderer too; ``.json``: the same
+data as JSON) and the run-level JUnit properties.
+
+The record says who tested (``--dsports-tester``, else the OS user), on which machine, from which source
+addresses (each probe's, from its socket), when (start and end), with which tool, and the SHA-256 of each
+inventory file as it was read.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from check_digitalsentry.judge import JudgedRun
+    from check_digitalsentry.model import RunInfo
+    from pytest_dsports.state import DsportsState
+
+#: What each report suffix writes.
+KINDS = {".html": "html", ".htm": "html", ".json": "json"}
+
+
+def report_paths(config: pytest.Config) -> list[Path]:
+    """The ``--dsports-report`` files, checked before anything runs: a known suffix, an existing folder."""
+    paths = []
+    for value in config.getoption("dsports_report") or []:
+        path = Path(value)
+        if path.suffix.lower() not in KINDS:
+            raise pytest.UsageError(f"--dsports-report {value}: expected a file ending in .html or .json")
+        if not path.absolute().parent.is_dir():
+            raise pytest.UsageError(f"--dsports-report {value}: no such directory {str(path.parent)!r}")
+        paths.append(path.absolute())
+    return paths
+
+
+def run_info(config: pytest.Config, state: DsportsState) -> RunInfo:
+    from check_digitalsentry import __version__
+    from check_digitalsentry.model import RunInfo
+
+    ended = state.ended if state.ended is not None else time.time()
+    inventories = [(_shown(source.path), source.sha256) for source in state.sources if source.path is not None]
+    return RunInfo.here(started=state.started, ended=ended, tester=config.getoption("dsports_tester"),
+                        tool=f"pytest_dsports {__version__} (pytest {pytest.__version__})",
+                        inventories=inventories, command=shlex.join(["pytest", *config.invocation_params.args]))
+
+
+def render(path: Path, run: JudgedRun, info: RunInfo) -> str:
+    if KINDS[path.suffix.lower()] == "json":
+        from check_digitalsentry.render import json
+        from check_digitalsentry.render.text import NagiosText
+
+        return json.render(run, NagiosText(run).summary() if run.sites else "no site probed", info)
+    from check_digitalsentry.render import html
+
+    return html.render(run, info)
+
+
+def write_reports(config: pytest.Config, state: DsportsState, paths: list[Path]) -> list[str]:
+    """Write each report; the lines to show at the end (what was written, or why not)."""
+    run, info = state.judged_run(), run_info(config, state)
+    lines = []
+    for path in paths:
+        text = render(path, run, info)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            os.replace(tmp, path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            lines.append(f"dsports: could not write the handover report {_shown(path)}: {exc.strerror or exc}")
+            continue
+        lines.append(f"dsports: handover report written to {_shown(path)} ({len(run.sites)} site(s), "
+                     f"{len(text.encode('utf-8'))} bytes)")
+    return lines
+
+
+def junit_properties(config: pytest.Config, state: DsportsState) -> None:
+    """Run-level properties of the JUnit XML (``<testsuite><properties>``), when --junitxml writes one; an
+    inventory's is written as ``sha256sum`` prints it (``HASH  FILE``)."""
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # pragma: no cover - pytest moved it
+        return
+    xml = config.stash.get(xml_key, None)
+    if xml is None:
+        return
+    from check_digitalsentry.judge import sources
+
+    info = run_info(config, state)
+    run = state.judged_run()
+    utc = "%Y-%m-%dT%H:%M:%SZ"
+    for name, value in (
+        ("dsports_tester", info.tester),
+        ("dsports_host_name", info.host_name),
+        ("dsports_source_addresses", " ".join(sources(run.verdicts))),
+        ("dsports_version", info.tool),
+        *(("dsports_inventory_sha256", f"{sha or '(unreadable)'}  {name}") for name, sha in info.inventories),
+        ("dsports_started", time.strftime(utc, time.gmtime(info.started))),
+        ("dsports_ended", time.strftime(utc, time.gmtime(info.ended))),
+    ):
+        xml.add_global_property(name, value)
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.absolute().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
