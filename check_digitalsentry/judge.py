@@ -151,8 +151,15 @@ def _judge_time(site: Site, result: PortResult, head: str, detail: str) -> Verdi
 
 
 def judge_report(report: SiteReport) -> list[Verdict]:
-    """Judge every result of a site report, in report order."""
-    return [judge(report.site, result) for result in report.results]
+    """Judge every result of a site report, in report order: the results of the roles the site reports
+    (``Site.roles``; all when empty), not those probed only because a chosen role depends on them."""
+    site = report.site
+    return [judge(site, result) for result in report.results if reports(site, result.role)]
+
+
+def reports(site: Site, role: str) -> bool:
+    """Whether a site reports a role: every role, or only those chosen (``--role``, ``roles = [...]``)."""
+    return not site.roles or role in site.roles
 
 
 #: Statuses that mean the port was not tested at all: the name did not resolve, or the probe did not run.

@@ -366,7 +366,46 @@ def _level(value: object) -> State:
         raise SchemaError(str(exc)) from None
 
 
+def _role(value: object, roles: Sequence[str]) -> str:
+    known = (*roles, FORBID_ROLE)
+    if not isinstance(value, str):
+        raise SchemaError(f"expected a role name, got {show(value)}")
+    if value.strip() not in known:
+        raise SchemaError(unknown("role", value.strip(), known))
+    return value.strip()
+
+
+def _roles(value: object, roles: Sequence[str]) -> tuple[str, ...]:
+    """A list of role names ('forbid' for the forbidden ports), each once, in the order given."""
+    if not isinstance(value, list):
+        raise SchemaError(f"expected a list of roles like [\"sql\", \"video\"], got {show(value)}")
+    chosen: list[str] = []
+    for index, item in enumerate(value):
+        try:
+            role = _role(item, roles)
+        except SchemaError as exc:
+            raise exc.under(index) from None
+        if role not in chosen:
+            chosen.append(role)
+    return tuple(chosen)
+
+
+def _roles_word(text: str, roles: Sequence[str]) -> tuple[str, ...]:
+    return (_role(text, roles),)
+
+
+def _object_name(value: object, roles: Sequence[str]) -> str:
+    """An Icinga 2 object name: printable, no '!' (Icinga's host!service separator), at most 255 characters."""
+    if not isinstance(value, str) or not value.strip() or value != value.strip() or "!" in value \
+            or not _printable(value) or len(value) > 255:
+        raise SchemaError(f"expected an Icinga object name (printable, no '!', at most 255 characters), "
+                          f"got {show(value)}")
+    return value
+
+
 NAME, TEXT, HOSTS, INSTANCE = Kind(_name), Kind(_text), Kind(_hosts), Kind(_instance)
+ROLES = Kind(_roles, _roles_word, option_action="item", merge=_replace)
+OBJECT_NAME = Kind(_object_name)
 PORT, BOOL = Kind(_port, _port_word), Kind(_bool, _bool_word, option_action="flag")
 AUDIO_CLIENTS = _count(0, MAX_AUDIO_CLIENTS)
 SECONDS, RANGE, CERT_DAYS = Kind(_seconds, _seconds_word), Kind(_range), Kind(_cert_days)
@@ -466,6 +505,16 @@ class Site:
     cert_days: tuple[int, int | None] | None = field(
         CERT_DAYS, option=("--cert-days",), metavar="WARN[,CRIT]", group="thresholds and timing",
         help="the web certificate's days left: WARNING below WARN, CRITICAL below CRIT (as check_http -C)")
+    roles: tuple[str, ...] = field(
+        ROLES, (), option=("--role",), metavar="ROLE", group="target",
+        help="report only this role (repeatable; 'forbid' for the forbidden ports); what it depends on is still "
+             "probed (sql needs the SQL Server Browser). Default: every role")
+    # Icinga 2 (inventory keys): the objects --icinga2-objects prints and --submit posts results to.
+    icinga_host: str | None = field(OBJECT_NAME, help="the site's Icinga Host object (default: the site name)")
+    icinga_service: str = field(OBJECT_NAME, "digitalsentry",
+                                help="the site's Icinga Service; per role: SERVICE-ROLE (default: digitalsentry)")
+    icinga_per_role: bool = field(BOOL, False, help="one Icinga service per role (SERVICE-ROLE) instead of one "
+                                                    "per site")
 
     def __init__(self, name: str, hosts: Iterable[str], **settings: Any) -> None:
         self.name = name

@@ -589,7 +589,7 @@ def test_line_numbers_are_not_fooled_by_multi_line_strings_and_arrays() -> None:
         ]
         notes = "x"
         '''
-    assert error(text) == "sites.toml:11: sites[0].notes: unknown key 'notes' (did you mean 'ports'?)"
+    assert error(text) == "sites.toml:11: sites[0].notes: unknown key 'notes' (did you mean 'roles'?)"
 
 
 def test_a_key_in_an_inline_table_points_at_the_line_of_the_table() -> None:

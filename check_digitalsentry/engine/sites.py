@@ -50,7 +50,19 @@ def plan_sites(sites: Sequence[Site], hooks: BuiltinHooks | None = None) -> list
     """The ports of each site: the catalogue's expected ports, adjusted by the plugins' hooks."""
     hooks = BuiltinHooks() if hooks is None else hooks
     roles = hooks.roles()
-    return [SitePlan(site, hooks.port_specs(site, catalogue.expected_ports(site, roles))) for site in sites]
+    return [SitePlan(site, selected(site, hooks.port_specs(site, catalogue.expected_ports(site, roles))))
+            for site in sites]
+
+
+def selected(site: Site, specs: list[PortSpec]) -> list[PortSpec]:
+    """The ports of the roles a site reports (``roles``; all when empty) and of what they depend on: the
+    SQL Server Browser for a SQL port that is not static. The judgement reports only the chosen roles."""
+    if not site.roles:
+        return specs
+    keep = set(site.roles)
+    if any(spec.role == "sql" and spec.port is None for spec in specs if spec.role in keep):
+        keep.add("sql-browser")
+    return [spec for spec in specs if spec.role in keep]
 
 
 def budget_of(site: Site, timeout: float | None) -> float:

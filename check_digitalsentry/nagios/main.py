@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
     from check_digitalsentry.engine.probes import BuiltinHooks
+    from check_digitalsentry.engine.sites import SitePlan
     from check_digitalsentry.judge import JudgedRun
     from check_digitalsentry.schema import Site
 
@@ -40,7 +41,7 @@ PORT_COST = {"nagios": 40e-6, "json": 30e-6, "openmetrics": 25e-6}
 #: busy or slow one plans slower, and will judge and render slower too) scales the per-port margin.
 PLAN_COST = 1.0e-6
 #: Site settings that may go with --inventory or --demo (they apply to every site checked).
-OVERRIDES = ("warning", "critical", "cert_days")
+OVERRIDES = ("warning", "critical", "cert_days", "roles")
 
 
 class Terminated(BaseException):
@@ -139,7 +140,8 @@ def _option_site(opts: Options, roles: Sequence[str]) -> Site:
 
 
 def _overrides(opts: Options, roles: Sequence[str], mode: str) -> dict[str, object]:
-    """With --inventory or --demo only -w/-c may be given (for every site); anything else is a mistake."""
+    """With --inventory or --demo only -w/-c, --cert-days and --role may be given (for every site); anything
+    else is a mistake."""
     from check_digitalsentry.schema import BY_NAME
 
     clash = [BY_NAME[key].option[0] for key in opts.site_words() if key not in OVERRIDES]
@@ -176,12 +178,23 @@ def _check(opts: Options, sites: Sequence[Site], started: float, timeout: float,
         _check_family(sites, opts.family)
     planning = time.monotonic()
     plans = plan_sites(sites, hooks)
+    _check_roles(plans)
     ports = sum(len(plan.specs) * len(plan.site.hosts) for plan in plans)
     planning = time.monotonic() - planning
     slower = min(max(planning / (ports * PLAN_COST), 1.0), 4.0) if ports > 5000 else 1.0
     margin = OUTPUT_MARGIN + ports * PORT_COST.get(opts.format, max(PORT_COST.values())) * slower
     reports = probe_sites(plans, timeout=timeout, family=family, hooks=hooks, deadline=started + timeout - margin)
     _present(opts, JudgedRun.of(reports, time.monotonic() - started))
+
+
+def _check_roles(plans: Sequence[SitePlan]) -> None:
+    """``--role web`` for a site that expects no web port can only mean a mistake: say which site."""
+    for plan in plans:
+        planned = {spec.role for spec in plan.specs}
+        for role in plan.site.roles:
+            if role not in planned:
+                where = f"-H {plan.site.hosts[0]}" if plan.site.name == "cli" else f"site {plan.site.name}"
+                raise UsageError(f"--role {role}: {where} has no {role} port (its settings expect none)")
 
 
 def _check_family(sites: Sequence[Site], version: int) -> None:

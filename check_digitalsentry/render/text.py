@@ -163,13 +163,13 @@ class NagiosText:
                 parts.append(part)
                 used += len(part) + 2
             return "; ".join(parts)
-        ports = len(run.verdicts)
+        ports = f"{len(run.verdicts)} port{'' if len(run.verdicts) == 1 else 's'}"
         if len(run.sites) == 1:
             hosts = run.sites[0].site.hosts
             shown_hosts = ", ".join(hosts) if len(hosts) <= HOSTS_SHOWN else f"{len(hosts)} hosts"
-            text = f"{ports} ports as expected on {shown_hosts}"
+            text = f"{ports} as expected on {shown_hosts}"
         else:
-            text = f"{len(run.sites)} sites, {ports} ports as expected"
+            text = f"{len(run.sites)} sites, {ports} as expected"
         sql = [v.result for v in run.verdicts if v.result.role == "sql" and "sql_version" in v.result.facts]
         if len(run.sites) == 1 and len(run.sites[0].site.hosts) == 1 and sql:
             facts = sql[0].facts
