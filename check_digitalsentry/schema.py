@@ -515,6 +515,9 @@ class Site:
                                 help="the site's Icinga Service; per role: SERVICE-ROLE (default: digitalsentry)")
     icinga_per_role: bool = field(BOOL, False, help="one Icinga service per role (SERVICE-ROLE) instead of one "
                                                     "per site")
+    icinga_template: str = field(OBJECT_NAME, "digitalsentry-service",
+                                 help="the Service template --icinga2-objects imports: digitalsentry-service "
+                                      "(active checks) or digitalsentry-passive (results from --submit)")
 
     def __init__(self, name: str, hosts: Iterable[str], **settings: Any) -> None:
         self.name = name
