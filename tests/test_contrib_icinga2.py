@@ -3,19 +3,16 @@ runs the check against simulated DS sites, and Icinga's own perfdata parser on o
 
 from __future__ import annotations
 
-import getpass
-import grp
 import json
-import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Callable
 
 import pytest
 from conftest import REPO, need_program
+from icinga import Icinga
 from support import CheckRun, check_args, running
 
 from check_digitalsentry.simulator import SimSite, Simulator
@@ -23,42 +20,6 @@ from check_digitalsentry.simulator import SimSite, Simulator
 CONTRIB = REPO / "contrib" / "icinga2"
 COMMAND = CONTRIB / "digitalsentry-command.conf"
 SERVICES = CONTRIB / "digitalsentry-services.conf"
-
-
-class Icinga:
-    """A private Icinga 2 instance: its own config, state, log and run directories under tmp_path."""
-
-    def __init__(self, root: Path) -> None:
-        self.binary = need_program("icinga2", "contrib/icinga2 is validated with the real Icinga 2")
-        self.root = root
-        self.etc = root / "etc"
-        self.var = root / "var"
-        for sub in ("data", "log", "cache", "spool/tmp", "spool/perfdata", "run"):
-            (self.var / sub).mkdir(parents=True, exist_ok=True)
-        self.etc.mkdir(exist_ok=True)
-        self.conf = self.etc / "icinga2.conf"
-        self.pipe = self.var / "run" / "icinga2.cmd"
-
-    def defines(self) -> list[str]:
-        user = getpass.getuser()
-        group = grp.getgrgid(os.getgid()).gr_name
-        return ["-c", str(self.conf), f"-DZonesDir={self.etc / 'zones.d'}",
-                *(f"-D{name}={self.var / sub}" for name, sub in (
-                    ("DataDir", "data"), ("LogDir", "log"), ("CacheDir", "cache"), ("SpoolDir", "spool"),
-                    ("InitRunDir", "run"))),
-                f"-DRunAsUser={user}", f"-DRunAsGroup={group}"]
-
-    def header(self, node: str = "e2e.invalid", zone: str = "e2e") -> str:
-        plugin_dir = os.path.dirname(shutil.which("check_digitalsentry", path=os.path.dirname(sys.executable))
-                                     or shutil.which("check_digitalsentry") or "")
-        return (f'const PluginDir = "{plugin_dir}"\nconst NodeName = "{node}"\nconst ZoneName = "{zone}"\n'
-                "include <itl>\ninclude <plugins>\n"
-                'template Host "generic-host" { check_command = "dummy" }\n'
-                'template Service "generic-service" { }\n')
-
-    def validate(self) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([self.binary, "daemon", "-C", *self.defines()], capture_output=True, text=True,
-                              timeout=60)
 
 
 def host(name: str, address: str, digitalsentry: str) -> str:
