@@ -17,7 +17,7 @@ from pathlib import Path
 from check_digitalsentry.catalogue import BUILTIN_ROLE_NAMES
 from check_digitalsentry.engine import probe_sites
 from check_digitalsentry.judge import judge_report, worst
-from check_digitalsentry.simulator import FAULTS, SimSite, Simulator
+from check_digitalsentry.simulator import FAULTS
 
 START = "<!-- fault-table:start (python contrib/fault_table.py --update README.md) -->"
 END = "<!-- fault-table:end -->"
@@ -31,15 +31,44 @@ def cases() -> list[tuple[str, dict[str, str]]]:
     return found
 
 
+#: Each simulated site runs in a process of its own, as each DS server is a machine of its own: sharing
+#: one event loop (or this process) with the others, a fault that acts within milliseconds of the
+#: handshake (``reset``) could come after the probe has settled on a busy machine.
+SERVE = """
+import json, sys
+from check_digitalsentry.simulator import SimSite, Simulator
+index, faults = json.loads(sys.argv[1])
+site = SimSite(name=f"case{index}", address=f"127.0.90.{index + 1}", audio_clients=1, faults=faults)
+with Simulator([site]) as sim:
+    print(sim.inventory_toml(), "END", sep="", flush=True)
+    sys.stdin.read()  # serve until the caller closes our stdin
+"""
+
+
 def table() -> str:
+    import json
+    import subprocess
+
+    from check_digitalsentry.inventory import parse_inventory
+
     rows = cases()
-    sites = [SimSite(name=f"case{i}", address=f"127.0.90.{i + 1}", audio_clients=1, faults=faults)
-             for i, (_, faults) in enumerate(rows)]
-    with Simulator(sites) as sim:
-        models = [s.to_site() for s in sim.sites]
+    servers = [subprocess.Popen([sys.executable, "-c", SERVE, json.dumps([index, faults])],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+               for index, (_, faults) in enumerate(rows)]
+    try:
+        models = []
+        for server in servers:
+            assert server.stdout is not None
+            models += parse_inventory("".join(iter(server.stdout.readline, "END\n")), "simulator").sites
         for model in models:
             model.timeout = TIMEOUT
         reports = probe_sites(models)
+    finally:
+        for server in servers:
+            assert server.stdin is not None and server.stdout is not None
+            server.stdin.close()
+            server.wait(timeout=30)
+            server.stdout.close()
     head = ["fault", *BUILTIN_ROLE_NAMES, "check"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (label, _), report in zip(rows, reports):
