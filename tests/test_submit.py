@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable
+from typing import Callable, ClassVar
 
 import pytest
 from icinga_api import Pki
@@ -186,8 +186,8 @@ def test_a_command_line_escapes_newlines_and_backslashes_and_stays_one_pipe_writ
 
 class Answers(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    script: list[tuple[int, dict[str, object]]] = []
-    seen: list[dict[str, object]] = []
+    script: ClassVar[list[tuple[int, dict[str, object]]]] = []
+    seen: ClassVar[list[dict[str, object]]] = []
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
