@@ -154,12 +154,7 @@ def judge_report(report: SiteReport) -> list[Verdict]:
     """Judge every result of a site report, in report order: the results of the roles the site reports
     (``Site.roles``; all when empty), not those probed only because a chosen role depends on them."""
     site = report.site
-    return [judge(site, result) for result in report.results if reports(site, result.role)]
-
-
-def reports(site: Site, role: str) -> bool:
-    """Whether a site reports a role: every role, or only those chosen (``--role``, ``roles = [...]``)."""
-    return not site.roles or role in site.roles
+    return [judge(site, result) for result in report.results if site.reports(result.role)]
 
 
 #: Statuses that mean the port was not tested at all: the name did not resolve, or the probe did not run.

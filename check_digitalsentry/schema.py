@@ -74,7 +74,7 @@ def unknown(kind: str, key: str, known: Sequence[str]) -> str:
     return f"unknown {kind} {key!r} ({hint})"
 
 
-def _printable(text: str) -> bool:
+def printable(text: str) -> bool:
     """No control characters (C0, DEL, C1) and no line or paragraph separators."""
     return not any(ord(c) < 32 or 127 <= ord(c) < 160 or c in "\u2028\u2029" for c in text)
 
@@ -122,7 +122,7 @@ def _name(value: object, roles: Sequence[str]) -> str:
 def _text(value: object, roles: Sequence[str]) -> str:
     if not isinstance(value, str):
         raise SchemaError(f"expected a string, got {show(value)}")
-    if not _printable(value.replace("\n", " ").replace("\t", " ")) or len(value) > MAX_TEXT:
+    if not printable(value.replace("\n", " ").replace("\t", " ")) or len(value) > MAX_TEXT:
         raise SchemaError(f"expected text of at most {MAX_TEXT} characters without control characters, "
                           f"got {show(value[:60])}{'...' if len(value) > 60 else ''}")
     return value
@@ -137,7 +137,7 @@ def host_name(value: object) -> str:
         host = host[1:-1]  # an IPv6 literal as in a URL
     if not host:
         raise SchemaError(f"empty host name {value!r}")
-    if not _printable(host) or any(c.isspace() for c in host):
+    if not printable(host) or any(c.isspace() for c in host):
         raise SchemaError(f"host name contains a space or a control character: {value!r}")
     if len(host) > MAX_HOST:
         raise SchemaError(f"host name longer than {MAX_HOST} characters: {value[:40]!r}...")
@@ -177,7 +177,7 @@ def _instance(value: object, roles: Sequence[str]) -> str:
         raise SchemaError(f"expected {what}, got {show(value)}")
     if "\\" in value:
         raise SchemaError(f"expected the instance name alone ({value.rpartition(chr(92))[2]!r}), got {value!r}")
-    if not _printable(value):
+    if not printable(value):
         raise SchemaError(f"expected {what} without control characters, got {value!r}")
     try:
         value.encode("latin-1")
@@ -397,7 +397,7 @@ def _roles_word(text: str, roles: Sequence[str]) -> tuple[str, ...]:
 def _object_name(value: object, roles: Sequence[str]) -> str:
     """An Icinga 2 object name: printable, no '!' (Icinga's host!service separator), at most 255 characters."""
     if not isinstance(value, str) or not value.strip() or value != value.strip() or "!" in value \
-            or not _printable(value) or len(value) > 255:
+            or not printable(value) or len(value) > 255:
         raise SchemaError(f"expected an Icinga object name (printable, no '!', at most 255 characters), "
                           f"got {show(value)}")
     return value
@@ -532,6 +532,10 @@ class Site:
         if name not in BY_NAME:  # a misspelt setting must not pass silently
             raise AttributeError(f"Site has no setting {name!r}")
         object.__setattr__(self, name, value)
+
+    def reports(self, role: str) -> bool:
+        """Whether the site reports a role: every role, or only those chosen (``--role``, ``roles = [...]``)."""
+        return not self.roles or role in self.roles
 
     def copy(self, **changes: Any) -> Site:
         """A new site with the same settings, some changed."""

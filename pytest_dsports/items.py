@@ -64,10 +64,8 @@ class HostNode(pytest.Collector):
         self.site = site
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
-        from check_digitalsentry.judge import reports
-
         for spec in self.config.stash[STATE].specs(self.site):
-            if not reports(self.site, spec.role):
+            if not self.site.reports(spec.role):
                 continue  # probed only because a chosen role depends on it
             yield PortItem.from_parent(self, name=spec.label, site=self.site, host=self.name, spec=spec)
 

@@ -49,3 +49,27 @@ class Icinga:
     def validate(self) -> subprocess.CompletedProcess[str]:
         return subprocess.run([self.binary, "daemon", "-C", *self.defines()], capture_output=True, text=True,
                               timeout=60)
+
+    def perfdata_writer(self) -> str:
+        """A PerfdataWriter rotating every second, one record per service check result (see ``records``)."""
+        return ('object PerfdataWriter "perfdata" {\n'
+                f'  service_temp_path = "{self.var}/spool/tmp/service-perfdata"\n'
+                f'  host_temp_path = "{self.var}/spool/tmp/host-perfdata"\n'
+                f'  service_perfdata_path = "{self.var}/spool/perfdata/service-perfdata"\n'
+                f'  host_perfdata_path = "{self.var}/spool/perfdata/host-perfdata"\n'
+                '  service_format_template = "HOSTNAME::$host.name$\\tSERVICEDESC::$service.name$\\t'
+                'SERVICESTATE::$service.state$\\tSERVICEPERFDATA::$service.perfdata$\\tSERVICEOUTPUT::$service.output$"\n'
+                '  rotation_interval = 1s\n}\n')
+
+    def records(self) -> list[dict[str, str]]:
+        """The records of the rotated perfdata files. SERVICEOUTPUT comes last in the template because
+        Icinga's output holds the plugin's long output too (newlines): a record starts at HOSTNAME::."""
+        import re
+
+        records = []
+        for path in sorted((self.var / "spool" / "perfdata").glob("service-perfdata.*")):
+            for record in re.split(r"\n(?=HOSTNAME::)", path.read_text().strip()):
+                if record:
+                    records.append(dict(part.split("::", 1) for part in record.split("\t") if "::" in part))
+        return records
+

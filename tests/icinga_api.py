@@ -19,6 +19,8 @@ from icinga import Icinga
 
 CONTRIB = REPO / "contrib" / "icinga2"
 PASSIVE = CONTRIB / "digitalsentry-passive.conf"
+COMMAND = CONTRIB / "digitalsentry-command.conf"
+SERVICES = CONTRIB / "digitalsentry-services.conf"  # the Host template of generated objects
 API_USER = CONTRIB / "digitalsentry-api-user.conf"
 NODE = "icinga-e2e.invalid"  #: NodeName, the CN of the node's certificate
 SUBMITTER_CN = "digitalsentry-submitter"  #: client_cn of the contrib ApiUser "check_digitalsentry-cert"
@@ -127,7 +129,7 @@ class IcingaApi(Icinga):
             + f'object Endpoint NodeName {{ }}\nobject Zone ZoneName {{ endpoints = [ NodeName ] }}\n'
             f'object ApiListener "api" {{\n  bind_host = "127.0.0.1"\n  bind_port = {self.port}\n}}\n'
             'object CheckerComponent "checker" { }\n'
-            f'include "{PASSIVE}"\ninclude "{API_USER}"\n'
+            f'include "{COMMAND}"\ninclude "{SERVICES}"\ninclude "{PASSIVE}"\ninclude "{API_USER}"\n'
             f'object ApiUser "{READER}" {{\n  password = "{READER_PASSWORD}"\n  permissions = [ "*" ]\n}}\n'
             + extra + objects)
 

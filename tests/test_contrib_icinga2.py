@@ -58,19 +58,6 @@ def test_the_distributed_example_validates_on_the_master(tmp_path: Path) -> None
         assert count in run.stdout, run.stdout
 
 
-def _perfdata_lines(icinga: Icinga) -> list[dict[str, str]]:
-    """The records of the rotated perfdata files. SERVICEOUTPUT comes last in our template because
-    Icinga's output holds the plugin's long output too (newlines): a record starts at HOSTNAME::."""
-    import re
-
-    records = []
-    for path in sorted((icinga.var / "spool" / "perfdata").glob("service-perfdata.*")):
-        for record in re.split(r"\n(?=HOSTNAME::)", path.read_text().strip()):
-            if record:
-                records.append(dict(part.split("::", 1) for part in record.split("\t") if "::" in part))
-    return records
-
-
 @pytest.mark.slow
 def test_a_real_icinga2_daemon_runs_the_check_and_records_state_and_perfdata(
     tmp_path: Path, simulate: Callable[..., Simulator]
@@ -86,14 +73,7 @@ def test_a_real_icinga2_daemon_runs_the_check_and_records_state_and_perfdata(
         f'{icinga.header()}include "{COMMAND}"\ninclude "{SERVICES}"\n'
         'object CheckerComponent "checker" { }\n'
         f'object ExternalCommandListener "command" {{ command_path = "{icinga.pipe}" }}\n'
-        'object PerfdataWriter "perfdata" {\n'
-        f'  service_temp_path = "{icinga.var}/spool/tmp/service-perfdata"\n'
-        f'  host_temp_path = "{icinga.var}/spool/tmp/host-perfdata"\n'
-        f'  service_perfdata_path = "{icinga.var}/spool/perfdata/service-perfdata"\n'
-        f'  host_perfdata_path = "{icinga.var}/spool/perfdata/host-perfdata"\n'
-        '  service_format_template = "HOSTNAME::$host.name$\\tSERVICEDESC::$service.name$\\t'
-        'SERVICESTATE::$service.state$\\tSERVICEPERFDATA::$service.perfdata$\\tSERVICEOUTPUT::$service.output$"\n'
-        '  rotation_interval = 1s\n}\n'
+        + icinga.perfdata_writer()
         + host("ds-good", "127.0.5.1", settings) + host("ds-bad", "127.0.5.2", settings))
     started = time.monotonic()
     with running([icinga.binary, "daemon", *icinga.defines()], tmp_path / "daemon.log") as daemon:
@@ -104,7 +84,7 @@ def test_a_real_icinga2_daemon_runs_the_check_and_records_state_and_perfdata(
                 pipe.write(f"[{now}] SCHEDULE_FORCED_SVC_CHECK;{name};digitalsentry;{now}\n")
 
         def both() -> dict[str, dict[str, str]] | None:
-            found = {line["HOSTNAME"]: line for line in _perfdata_lines(icinga)
+            found = {line["HOSTNAME"]: line for line in icinga.records()
                      if line.get("SERVICEDESC") == "digitalsentry"}
             return found if len(found) == 2 else None
 
@@ -157,7 +137,7 @@ def test_every_monitoring_option_of_the_check_has_an_argument_in_the_command() -
 
     text = (CONTRIB / "digitalsentry-command.conf").read_text()
     keys = set(re.findall(r'^    "([^"]+)" = \{', text, re.MULTILINE))
-    not_for_monitoring = {"--demo", "--demo-fault", "--help", "--version", "--quiet",
+    not_for_monitoring = {"--demo", "--demo-fault", "--help", "--version", "--quiet", "--icinga2-objects",
                           # --submit runs from cron or systemd, posting to Icinga: never a CheckCommand's option
                           "--submit", "--api-url", "--api-user", "--api-password-file", "--api-ca", "--api-cert",
                           "--api-key", "--ttl", "--check-source", "--command-file"}

@@ -68,33 +68,15 @@ def site_roles(inventory: Path) -> dict[str, list[str]]:
     from check_digitalsentry.plugins import get_hooks
 
     hooks = get_hooks()
-    sites = load_inventory(str(inventory), roles=_all_roles()).select([])
-    return {plan.site.name: list(dict.fromkeys(spec.role for spec in plan.specs)) for plan in plan_sites(sites, hooks)}
+    sites = load_inventory(str(inventory), roles=[role.name for role in hooks.roles()]).select([])
+    return {plan.site.name: plan.roles for plan in plan_sites(sites, hooks)}
 
 
 def icinga_objects(inventory: Path) -> str:
-    """Host and Service objects for every site, named as --icinga2-objects names them: Host = icinga_host
-    or the site's name, Service = icinga_service, or SERVICE-ROLE per role, importing digitalsentry-passive."""
-    from check_digitalsentry.inventory import load_inventory
-
-    roles = site_roles(inventory)
-    text = []
-    for site in load_inventory(str(inventory), roles=_all_roles()).select([]):
-        host = site.icinga_host or site.name
-        text.append(f'object Host "{host}" {{\n  import "generic-host"\n  address = "{site.hosts[0]}"\n'
-                    f'  vars.digitalsentry_site = "{site.name}"\n}}\n')
-        names = [f"{site.icinga_service}-{role}" for role in roles[site.name]] if site.icinga_per_role \
-            else [site.icinga_service]
-        for service in names:
-            text.append(f'object Service "{service}" {{\n  host_name = "{host}"\n  import "generic-service"\n'
-                        f'  import "digitalsentry-passive"\n}}\n')
-    return "".join(text)
-
-
-def _all_roles() -> list[str]:
-    from check_digitalsentry.plugins import get_hooks
-
-    return [role.name for role in get_hooks().roles()]
+    """The Host and Service objects of every site, as check_digitalsentry --icinga2-objects writes them."""
+    run = subprocess.run([script("check_digitalsentry"), "--inventory", str(inventory), "--icinga2-objects"],
+                         capture_output=True, text=True, timeout=60, check=True)
+    return run.stdout
 
 
 class Setup:
@@ -132,7 +114,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         inventory = root / "sites.toml"
         keys: dict[str, dict[str, str]] = {site_name(n): {"icinga_per_role": "true"} for n in PER_ROLE}
         keys[site_name(9)] = {"icinga_host": '"DS Server 9"', "icinga_service": '"ds-ports"'}
-        inventory.write_text(with_keys(sim.inventory_toml(), keys))
+        inventory.write_text('[defaults]\nicinga_template = "digitalsentry-passive"\n\n'
+                             + with_keys(sim.inventory_toml(), keys))
         icinga = IcingaApi(root / "icinga")
         # Not DS sites: an uplink router (a Dependency's parent), and services for the failure cases.
         extra = ('object Host "uplink" {\n  import "generic-host"\n  address = "127.0.150.250"\n'

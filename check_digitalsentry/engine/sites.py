@@ -45,6 +45,12 @@ class SitePlan:
     def __repr__(self) -> str:
         return f"SitePlan({self.site.name!r}, {[s.label for s in self.specs]})"
 
+    @property
+    def roles(self) -> list[str]:
+        """The roles the site reports, each once, in report order (not those probed only as a dependency)."""
+        site = self.site
+        return [role for role in dict.fromkeys(spec.role for spec in self.specs) if site.reports(role)]
+
 
 def plan_sites(sites: Sequence[Site], hooks: BuiltinHooks | None = None) -> list[SitePlan]:
     """The ports of each site: the catalogue's expected ports, adjusted by the plugins' hooks."""

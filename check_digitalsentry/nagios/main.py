@@ -127,6 +127,8 @@ def _run(opts: Options, started: float) -> NoReturn:
     if opts.demo:
         _run_demo(opts, started, timeout, hooks)
     sites = _inventory_sites(opts, roles) if opts.inventory else [_option_site(opts, roles)]
+    if opts.icinga2_objects:
+        _icinga2_objects(opts, sites, hooks)
     if opts.submit:
         from check_digitalsentry.nagios.submit import submit
 
@@ -171,7 +173,29 @@ def _inventory_sites(opts: Options, roles: Sequence[str]) -> list[Site]:
     for site in sites:
         for key, value in overrides.items():
             setattr(site, key, value)
+        if "roles" in overrides:
+            site.icinga_per_role = True  # --role: a service per role (Icinga objects, submitted results)
     return sites
+
+
+def _icinga2_objects(opts: Options, sites: Sequence[Site], hooks: BuiltinHooks) -> NoReturn:
+    """Print the Icinga 2 objects of the inventory's (selected) sites, and exit 0."""
+    import os
+    import shlex
+
+    from check_digitalsentry.engine import plan_sites
+    from check_digitalsentry.render import icinga2
+    from check_digitalsentry.schema import printable
+
+    assert opts.inventory is not None
+    inventory = os.path.abspath(opts.inventory)
+    if not printable(inventory):
+        raise UsageError(f"--inventory: a path with control characters cannot be an Icinga string: {inventory!r}")
+    plans = plan_sites(sites, hooks)
+    _check_roles(plans)
+    command = " ".join(shlex.quote(word) for word in ["check_digitalsentry", *sys.argv[1:]])
+    write(icinga2.render(plans, inventory, command if printable(command) else "check_digitalsentry"))
+    sys.exit(0)
 
 
 def _check(opts: Options, sites: Sequence[Site], started: float, timeout: float, hooks: BuiltinHooks) -> NoReturn:

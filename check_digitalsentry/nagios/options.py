@@ -73,6 +73,9 @@ _RUN: tuple[Option, ...] = (
     Option(("--demo-fault",), "demo_fault", "value",
            "with --demo: inject a simulator fault, e.g. sql=tarpit (repeatable)", metavar="ROLE=FAULT",
            group="target"),
+    Option(("--icinga2-objects",), "icinga2_objects", "flag",
+           "with --inventory: print an Icinga 2 Host per site and its Services (nothing is probed)",
+           group="target"),
     Option(("-t", "--timeout"), "timeout", "value", "the whole run ends inside this (default 10)",
            metavar="SECONDS", group="thresholds and timing"),
     Option(("-4",), "family", "const", "use IPv4 only", group="thresholds and timing", const=4),
@@ -306,6 +309,7 @@ class Options:
         self.sites: list[str] = self._list("site")
         self.demo = bool(values["demo"])
         self.demo_faults: list[str] = self._list("demo_fault")
+        self.icinga2_objects = bool(values["icinga2_objects"])
         self.output = self._one("output")
         self.quiet = bool(values["quiet"])
         verbose = values["verbose"]
@@ -350,6 +354,8 @@ class Options:
             raise UsageError("--site needs --inventory")
         if self.demo_faults and not self.demo:
             raise UsageError("--demo-fault needs --demo")
+        if self.icinga2_objects and not self.inventory:
+            raise UsageError("--icinga2-objects needs --inventory: the objects describe its sites")
         self._check_submit()
 
     def _check_submit(self) -> None:
@@ -364,6 +370,9 @@ class Options:
             raise UsageError(f"--submit: expected {' or '.join(SUBMIT_TARGETS)}, got {self.submit!r}")
         if not self.inventory:
             raise UsageError("--submit needs --inventory (it names each site's Icinga or Nagios host and service)")
+        if self.icinga2_objects:
+            raise UsageError("--icinga2-objects cannot be combined with --submit: print the objects first, then "
+                             "submit their results")
         for flag, dest in (("--format", "format"), ("--output", "output")):
             if self.values[dest]:
                 raise UsageError(f"{flag} cannot be combined with --submit (it prints one line saying what was "

@@ -58,8 +58,7 @@ def submit(opts: Options, sites: Sequence[Site], started: float, timeout: float,
     target = _target(opts)  # a bad URL, password file or certificate stops the run before any probe
     probes_started = time.time()
     run = probe(opts, sites, started, timeout - reserve(timeout), hooks)
-    results = passive_results(run, started=probes_started, per_role=bool(opts.values["roles"]),
-                              verbose=min(max(opts.verbose, 1), 2))
+    results = passive_results(run, started=probes_started, verbose=min(max(opts.verbose, 1), 2))
     deadline = started + timeout - FINISH_MARGIN
     try:
         if isinstance(target, str):

@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Regenerate the README's examples by running them: each names the simulated sites it ran against (the
+exact ``dsports-simulator`` commands, faults included) and the files it read, so that a reader reproduces
+every output shown.
+
+Each example is a region of README.md between ``<!-- example NAME ... -->`` and ``<!-- /example -->``:
+the simulator commands, the files (as code blocks), and the commands with their output. This script
+starts the simulators (the standard port layout binds 443 and 1434: run it as root), writes the files
+into an empty directory, runs the commands there with the installed ``check_digitalsentry``, ``pytest``
+and ``dsports-simulator``, and writes the regions. Usage:
+
+    python contrib/readme_examples.py                    # print every region
+    python contrib/readme_examples.py --update README.md  # rewrite the regions in place
+
+``tests/test_readme.py`` runs the same examples and compares them with the README, digits aside
+(times, ports and sizes vary from run to run; words, states and structure must not).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HANDOVER_TOML = """\
+[defaults]
+timeout = 5
+forbid = ["3389/tcp", "445/tcp"]   # RDP and SMB must not be reachable from the client network
+
+[[sites]]
+name = "hq"
+description = "Head office"
+customer = "Example Logistics Ltd"        # customer, location, reference: for the handover document
+location = "1 Example Street, Springfield"
+reference = "PO 4711"
+hosts = ["127.0.0.10"]
+sql_instance = "DIGITALSENTRY"
+web = true
+api = true
+audio_clients = 1
+
+[[sites]]
+name = "branch-1"
+description = "Branch 1, behind NAT"
+hosts = ["127.0.0.11"]
+sql_instance = "DIGITALSENTRY"
+"""
+
+TWO_TOML = """\
+[[sites]]
+name = "hq"
+hosts = ["127.0.0.10"]
+sql_instance = "DIGITALSENTRY"
+web = true
+
+[[sites]]
+name = "branch-1"
+hosts = ["127.0.0.11"]
+sql_instance = "DIGITALSENTRY"
+timeout = 5
+"""
+
+MISTAKE_TOML = """\
+[[sites]]
+name = "hq"
+hosts = ["ds01.example.com"]
+[sites.ports]
+vidoe = 28772
+"""
+
+HEALTHY = "dsports-simulator --address 127.0.0.10 --ports standard"
+BROKEN = "dsports-simulator --address 127.0.0.11 --ports standard --fault sql=tarpit --fault video=off " \
+         "--fault diagnostics=off"
+BRANCH = "dsports-simulator --address 127.0.0.11 --ports standard --no-api --audio-clients 0 --fault video=off " \
+         "--fault sql-browser=wrong-instance"
+HQ_HIGH = "dsports-simulator --name hq --address 127.0.3.1 --ports high --inventory hq.toml"
+BRANCH_HIGH = "dsports-simulator --name branch --address 127.0.3.2 --ports high --fault video=off " \
+              "--inventory branch.toml"
+
+
+class Example:
+    """One README example: simulators to start, files to write, commands to run (``cwd`` is where the
+    README says they ran: the run's own directory is shown as that)."""
+
+    def __init__(self, name: str, commands: list[str], simulators: tuple[str, ...] = (),
+                 files: dict[str, str] | None = None, setup: tuple[str, ...] = (), cwd: str = "",
+                 shown_files: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.commands = commands
+        self.simulators = simulators
+        self.files = files or {}
+        self.setup = setup  #: shell commands run (and shown) after the simulators started
+        self.cwd = cwd
+        self.shown_files = shown_files  #: files whose content the region shows
+
+    @property
+    def start(self) -> str:
+        return f"<!-- example {self.name} (python contrib/readme_examples.py --update README.md) -->"
+
+
+END = "<!-- /example -->"
+
+EXAMPLES = [
+    Example("demo", ["check_digitalsentry --demo"]),
+    Example("usage-error", ["check_digitalsentry -H 127.0.0.10 --port vidoe=28772"]),
+    Example("healthy", ["check_digitalsentry -H 127.0.0.10 --sql-instance DIGITALSENTRY --web --api "
+                        "--audio-clients 2 -v"], (HEALTHY,)),
+    Example("broken", ["check_digitalsentry -H 127.0.0.11 --sql-instance DIGITALSENTRY --web --api -t 5"],
+            (BROKEN,)),
+    Example("instance-and-forbid", [
+        "check_digitalsentry -H 127.0.0.10 --sql-instance SQLEXPRESS -t 3",
+        "check_digitalsentry -H 127.0.0.10 --sql-instance DIGITALSENTRY --web --forbid 3389/tcp "
+        "--forbid 18772/tcp",
+    ], (HEALTHY,)),
+    Example("icinga-objects", [
+        "check_digitalsentry --inventory /etc/check_digitalsentry/sites.toml --icinga2-objects --site branch "
+        "--role video --role sql",
+        "check_digitalsentry --inventory sites.toml --site branch --role video",
+        "check_digitalsentry --inventory sites.toml --site branch --role sql",
+    ], (HQ_HIGH, BRANCH_HIGH), setup=("cat hq.toml branch.toml > sites.toml",), cwd="/etc/check_digitalsentry"),
+    Example("inventory-mistake", ["check_digitalsentry --inventory sites.toml"],
+            files={"sites.toml": MISTAKE_TOML}, shown_files=("sites.toml",)),
+    Example("two-sites", ["check_digitalsentry --inventory two.toml"], (HEALTHY, BROKEN),
+            files={"two.toml": TWO_TOML}, shown_files=("two.toml",)),
+    Example("handover", ["pytest --dsports-inventory sites.toml --junitxml=handover.xml "
+                         "--dsports-report handover.html"], (HEALTHY, BRANCH),
+            files={"sites.toml": HANDOVER_TOML, "pytest.ini": "[pytest]\n"}, cwd="/srv/handover",
+            shown_files=("sites.toml",)),
+    Example("handover-one-site", ["pytest --dsports-inventory sites.toml --dsports-site hq -v"], (HEALTHY,),
+            files={"sites.toml": HANDOVER_TOML, "pytest.ini": "[pytest]\n"}, cwd="/srv/handover"),
+    Example("adhoc-mistake", ['pytest --dsports-host "ds01.example.com ports.vidoe=28772"'],
+            files={"pytest.ini": "[pytest]\n"}, cwd="/srv/handover"),
+]
+
+#: Lines of pytest's header that name this machine's versions and plugins: shown, never compared.
+MACHINE_LINES = ("platform ", "rootdir: ", "plugins: ", "cachedir: ", "configfile: ")
+
+
+def _bin() -> str:
+    return os.path.dirname(sys.executable)
+
+
+def _start(command: str, cwd: Path) -> subprocess.Popen[str]:
+    argv = shlex.split(command)
+    argv[0] = os.path.join(_bin(), argv[0])
+    proc = subprocess.Popen(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # "site NAME on ADDRESS: ..." once it serves
+    if not line.startswith("site "):
+        proc.kill()
+        raise SystemExit(f"readme_examples: {command!r} did not start: {line.strip()} {proc.stdout.read()[:500]}")
+    return proc
+
+
+def run(example: Example) -> str:
+    """The example's region: what it ran against, and each command with its output."""
+    with tempfile.TemporaryDirectory() as tmp:
+        where = Path(tmp)
+        for name, text in example.files.items():
+            (where / name).write_text(text, encoding="utf-8")
+        sims = [_start(command, where) for command in example.simulators]
+        try:
+            env = {**os.environ, "PATH": _bin() + os.pathsep + os.environ.get("PATH", ""), "COLUMNS": "100",
+                   "LC_ALL": "C.UTF-8", "PYTEST_ADDOPTS": "-p no:cacheprovider", "PY_COLORS": "0"}
+            env.pop("CI", None)
+            for command in example.setup:
+                subprocess.run(command, shell=True, cwd=where, env=env, check=True)
+            transcript = []
+            for command in example.commands:
+                shown = command
+                if example.cwd:
+                    command = command.replace(example.cwd, str(where))
+                done = subprocess.run(command, shell=True, cwd=where, env=env, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True, timeout=120)  # as a terminal shows
+                out = done.stdout
+                if example.cwd:
+                    out = out.replace(str(where.resolve()), example.cwd).replace(str(where), example.cwd)
+                transcript.append(f"$ {shown}\n{out}")
+        finally:
+            for sim in sims:
+                sim.terminate()
+                sim.wait(timeout=15)
+                if sim.stdout is not None:
+                    sim.stdout.close()
+    parts = [example.start]
+    if example.simulators or example.setup:
+        lines = [f"{command} &" for command in example.simulators] + list(example.setup)
+        parts += ["```sh", *lines, "```"]
+    for name in example.shown_files:
+        parts += ["```toml", f"# {name}", example.files[name].rstrip("\n"), "```"]
+    parts += ["```", "".join(transcript).rstrip("\n"), "```", END]
+    return "\n".join(parts)
+
+
+def regions(doc: str) -> dict[str, str]:
+    """The README's example regions by name."""
+    found = {}
+    for example in EXAMPLES:
+        if example.start in doc:
+            found[example.name] = example.start + doc.split(example.start, 1)[1].split(END, 1)[0] + END
+    return found
+
+
+def comparable(region: str) -> str:
+    """A region with what varies from run to run taken out: digits, runs of spaces, machine lines."""
+    lines = [line for line in region.splitlines() if not line.startswith(MACHINE_LINES)]
+    text = re.sub(r"\d+", "N", "\n".join(lines))
+    text = re.sub(r"-+|=+|_+", "-", text)  # pytest's rulers are as long as the words in them
+    return re.sub(r"[ \t]+", " ", text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--update", metavar="README", type=Path, help="rewrite the regions in this file")
+    parser.add_argument("names", nargs="*", help="only these examples")
+    args = parser.parse_args()
+    chosen = [e for e in EXAMPLES if not args.names or e.name in args.names]
+    made = {example.name: run(example) for example in chosen}
+    if not args.update:
+        print("\n\n".join(made.values()))
+        return
+    doc = args.update.read_text(encoding="utf-8")
+    have = regions(doc)
+    for name, region in made.items():
+        if name not in have:
+            raise SystemExit(f"readme_examples: {args.update} has no region {name!r}: add the line "
+                             f"{next(e.start for e in EXAMPLES if e.name == name)} and {END}")
+        doc = doc.replace(have[name], region)
+    args.update.write_text(doc, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
