@@ -320,3 +320,38 @@ def test_the_freshness_check_sets_unknown_when_no_result_comes_within_the_ttl(se
     assert result["check_source"] == "icinga-e2e.invalid"  # run by the daemon itself
     run, _ = setup.run(inventory=inventory)  # results are back: so is the state
     assert run.code == 0 and client.services()["ds-023!digitalsentry"]["state"] == 0
+
+
+def test_the_contrib_cron_job_and_systemd_service_submit_quietly(setup: Setup) -> None:
+    """The exact job of contrib/cron/digitalsentry-submit.crontab and ExecStart= of
+    contrib/systemd/digitalsentry-submit.service, their fixed paths and URL pointed at this daemon: all
+    submitted, so --quiet prints nothing and exits 0 (cron mails nothing; the unit succeeds)."""
+    import shlex
+
+    from conftest import REPO
+
+    crontab = (REPO / "contrib" / "cron" / "digitalsentry-submit.crontab").read_text()
+    (job,) = [line.split(None, 5)[5] for line in crontab.splitlines() if line.startswith("*/5 ")]
+    unit = (REPO / "contrib" / "systemd" / "digitalsentry-submit.service").read_text()
+    (exec_start,) = [line.partition("=")[2] for line in unit.splitlines() if line.startswith("ExecStart=")]
+    (credential,) = [line.partition("=")[2] for line in unit.splitlines() if line.startswith("LoadCredential=")]
+    assert credential == "icinga-api.password:/etc/digitalsentry/icinga-api.password"
+    credentials = setup.root / "credentials"  # what systemd makes of LoadCredential= (%d)
+    credentials.mkdir(exist_ok=True)
+    (credentials / "icinga-api.password").write_bytes(setup.password.read_bytes())
+    (credentials / "icinga-api.password").chmod(0o400)
+    locks = setup.root / "lock"
+    locks.mkdir(exist_ok=True)
+    replace = {"/usr/lib/nagios/plugins/check_digitalsentry": script("check_digitalsentry"),
+               "/etc/digitalsentry/sites.toml": str(setup.inventory),
+               "https://icinga.example.com:5665": setup.icinga.url,
+               "/etc/digitalsentry/icinga-ca.crt": str(setup.icinga.pki.ca),
+               "/etc/digitalsentry/icinga-api.password": str(setup.password),
+               "%d/": f"{credentials}/", "/run/lock/": f"{locks}/"}
+    for command, shell in ((job, True), (exec_start, False)):
+        for fixed, ours in replace.items():
+            command = command.replace(fixed, ours)
+        argv = ["/bin/sh", "-c", command] if shell else shlex.split(command)
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL,
+                             env={"PATH": "/usr/bin:/bin"})
+        assert (run.returncode, run.stdout, run.stderr) == (0, "", ""), (command, run)
