@@ -192,7 +192,7 @@ def test_a_fleet_is_submitted_and_icinga_stores_every_result(setup: Setup) -> No
             assert attrs["next_check"] > after + 500  # the freshness check waits for the ttl
             checked += 1
     assert checked == total
-    print(f"icinga2 passive: {total} results for {SITES} sites in {seconds:.2f} s (the whole run)")
+    print(f"icinga2 passive: {total} results for {SITES} sites in {seconds:.2f} s (the whole run)\n{run.lines[0]}")
 
 
 def test_unknown_objects_a_disabled_service_and_an_unreachable_one_are_each_said_once(setup: Setup) -> None:
