@@ -6,7 +6,7 @@
 - ``html`` -- the handover document: one self-contained HTML file to print and sign (both frontends);
 - ``icinga2`` -- Icinga 2 Host and Service objects of an inventory's sites (from the plans: no run).
 
-Each renderer (but ``icinga2``) reads a ``judge.JudgedRun`` (a run judged once) and only presents what the
-judgement said; none imports nagiosplugin, pytest, a frontend or another renderer (ruff's banned-import rules), and
-none probes. Each is imported only by the frontend path that needs it.
+Each renderer (but ``icinga2``) reads a ``judge.JudgedRun`` (a run judged once) and only presents what
+the judgement said; none imports nagiosplugin, pytest, a frontend or another renderer (ruff's
+banned-import rules), and none probes. Each is imported only by the frontend path that needs it.
 """
