@@ -9,6 +9,7 @@ import json
 import os
 import re
 import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Callable, ClassVar
 
 import pytest
+from conftest import script
 from icinga_api import Pki
 from support import CheckRun
 
@@ -247,3 +249,25 @@ def test_503_is_retried_and_409_is_counted_not_retried(fake_icinga: tuple[str, P
     assert lines[1] == ("ds01!digitalsentry CRITICAL stale: Icinga has a newer result for service digitalsentry on "
                         "host ds01 (409: Newer check result already present.)")
     assert submission.connections == 1  # one connection kept alive for all four requests
+
+
+def test_sigterm_while_submitting_is_one_unknown_line(tmp_path: Path, simulate: Callable[..., Simulator],
+                                                       password: Path) -> None:
+    import signal
+    import socket
+
+    sim = simulate(SimSite(name="one", address="127.0.151.9", audio_clients=0))
+    inv = tmp_path / "sites.toml"
+    inv.write_text(inventory_toml(sim.sites))
+    with socket.socket() as stalled:  # accepts connections, never answers: the submission waits
+        stalled.bind(("127.0.0.1", 0))
+        stalled.listen(4)
+        proc = subprocess.Popen([script("check_digitalsentry"), "--inventory", str(inv), "--submit", "icinga2",
+                                 "--api-url", f"https://127.0.0.1:{stalled.getsockname()[1]}", "--api-user", "u",
+                                 "--api-password-file", str(password), "-t", "20"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=10)
+    assert (proc.returncode, out, err) == (3, "DIGITALSENTRY UNKNOWN - terminated (SIGTERM) while submitting 1 "
+                                              "result\n", "")

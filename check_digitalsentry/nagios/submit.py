@@ -72,7 +72,7 @@ def submit(opts: Options, sites: Sequence[Site], started: float, timeout: float,
             submission = icinga2.submit(target, results, deadline)
             where = f"Icinga 2 at {target.url}"
     except BaseException as exc:  # SIGTERM, SIGINT: main says when it came
-        exc.stage = f"while submitting {len(results)} results"  # type: ignore[attr-defined]
+        exc.stage = f"while submitting {len(results)} result{'s' if len(results) != 1 else ''}"  # type: ignore[attr-defined]
         raise
     code, lines = report(submission, results, where, opts.verbose)
     if not (opts.quiet and code == 0):
