@@ -46,7 +46,7 @@ from typing import Any, Callable, NoReturn
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  #: the venv's bin directory (not resolved: that would leave the venv)
 PLUGINS = Path("/usr/lib/nagios/plugins")
-PHASES = ("healthy", "degraded", "fleet", "scale", "startup")
+PHASES = ("healthy", "degraded", "fleet", "scale", "submit", "startup")
 
 HEALTHY_ADDRESS = "127.0.0.60"
 NETNS_CLIENT, NETNS_SERVER = "10.66.70.1", "10.66.70.2"
@@ -67,6 +67,9 @@ SCALE_PER_SIMULATOR = 800
 TARGET_SCALE_WALL, TARGET_SCALE_RSS_MB = 10.0, 400.0
 DROPPED_SITES, DROPPED_TIMEOUT = 3000, 2  #: row 5b: sites behind a router that drops everything
 TARGET_DROPPED_WALL = DROPPED_TIMEOUT + 0.25
+
+SUBMIT_SITES, SUBMIT_FIRST = 500, "127.3.0.1"  #: row 6: a fleet probed and submitted to a real Icinga 2
+SUBMIT_TIMEOUT = 30  #: -t of the submit run (the probes get 70 %: 21 s)
 
 FLOOR_IMPORTS = "import nagiosplugin, ssl, socket"
 CORE_IMPORTS = ("import check_digitalsentry.nagios.main, check_digitalsentry.nagios.glue, "
@@ -853,6 +856,73 @@ def phase_scale(ctx: Context) -> list[Row]:
     ]
 
 
+# --- 6. submit -------------------------------------------------------------------------------------------
+
+
+def phase_submit(ctx: Context) -> list[Row]:
+    """500 simulated sites probed and submitted as passive results to a real Icinga 2 (a private daemon with
+    its API on loopback, as tests/test_submit_icinga2.py runs it), in one run of --submit icinga2."""
+    if shutil.which("icinga2") is None and not Path("/usr/sbin/icinga2").exists():
+        raise BenchError("icinga2 is not installed (apt-get install icinga2)")
+    if shutil.which("openssl") is None:
+        raise BenchError("openssl is not installed (the private Icinga's certificates)")
+    sys.path.insert(0, str(REPO / "tests"))
+    try:
+        from icinga_api import CONTRIB_PASSWORD, IcingaApi
+        from support import running
+    finally:
+        sys.path.remove(str(REPO / "tests"))
+    inv = ctx.workdir / "submit.toml"
+    sims = ctx.workdir / "submit-sim.toml"
+    note(f"submit: {SUBMIT_SITES} simulated sites from {SUBMIT_FIRST}, a private Icinga 2; {ctx.runs} runs")
+    with Simulator(["--sites", str(SUBMIT_SITES), "--audio-clients", "0", "--inventory", str(sims), "--address",
+                    SUBMIT_FIRST, "--name", "sub", "--duration", str(300 + 30 * ctx.runs)], ctx.env,
+                   ctx.workdir / "sim-submit.log"):
+        inv.write_text('[defaults]\nicinga_template = "digitalsentry-passive"\n\n' + sims.read_text())
+        objects = subprocess.run([script("check_digitalsentry"), "--inventory", str(inv), "--icinga2-objects"],
+                                 capture_output=True, text=True, env=ctx.env, timeout=60)
+        if objects.returncode != 0:
+            raise BenchError(f"--icinga2-objects: exit {objects.returncode}\n{_tail(objects.stdout)}")
+        icinga = IcingaApi(ctx.workdir / "icinga")
+        icinga.configure(objects.stdout)
+        password = ctx.workdir / "api.password"
+        password.write_text(CONTRIB_PASSWORD + "\n")
+        password.chmod(0o600)
+        with running([icinga.binary, "daemon", *icinga.defines()], ctx.workdir / "icinga.log") as daemon:
+            icinga.wait_ready(daemon)
+            ours = Command([script("check_digitalsentry"), "--inventory", str(inv), "--submit", "icinga2",
+                            "--api-url", icinga.url, "--api-ca", str(icinga.pki.ca), "--api-user",
+                            "check_digitalsentry", "--api-password-file", str(password),
+                            "-t", str(SUBMIT_TIMEOUT)],
+                           0, timeout=SUBMIT_TIMEOUT + 30,
+                           validate=starts_with(f"{SQL_INSTANCE} SUBMIT OK - {SUBMIT_SITES} of {SUBMIT_SITES} "
+                                                "results accepted by Icinga 2"))
+            series = Series("submit")
+            run(ours, ctx.env)  # warm-up
+            seconds = []
+            for _ in range(ctx.runs):
+                series.samples.append(run(ours, ctx.env))
+                found = re.search(r" in (\d+\.\d+) s", ours.output)
+                if found:
+                    seconds.append(float(found.group(1)))
+            stored = icinga.client.services()
+    checked = sum(1 for attrs in stored.values() if attrs["last_check_result"] and
+                  not attrs["last_check_result"]["active"])
+    if checked != SUBMIT_SITES:
+        raise BenchError(f"Icinga holds {checked} passive results, not {SUBMIT_SITES}")
+    submitting = statistics.median(seconds) if seconds else float("nan")
+    ctx.notes.append(f"row 6: the submission alone (the run's own figure) took {ms(submitting)} for "
+                     f"{SUBMIT_SITES} requests on 4 keep-alive connections: "
+                     f"{SUBMIT_SITES / submitting:.0f} requests/s; "
+                     f"Icinga 2 held {checked} passive results afterwards")
+    return [
+        measured("6a", f"submit: `check_digitalsentry --inventory FILE --submit icinga2 ... -t {SUBMIT_TIMEOUT}` "
+                       f"over {SUBMIT_SITES} simulated sites x 8 ports, a result each to a real Icinga 2", series),
+        Row("6", "submit: results submitted per second (submission alone)",
+            value=f"{SUBMIT_SITES / submitting:.0f}/s", result="report"),
+    ]
+
+
 # --- 4. startup ------------------------------------------------------------------------------------------
 
 
@@ -1004,6 +1074,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows += phase_fleet(ctx)
             if "scale" in args.only:
                 rows += phase_scale(ctx)
+            if "submit" in args.only:
+                rows += phase_submit(ctx)
             if "startup" in args.only:
                 startup_rows, extra = phase_startup(ctx)
                 rows += startup_rows

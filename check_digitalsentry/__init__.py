@@ -9,8 +9,11 @@ and tests/test_layers.py keep it so):
 - ``engine/`` -- the probe engine that owns sockets, DNS and time (probe API, probes, scheduler, DS
   orchestration); ``hookspecs`` (the plugin contract), ``builtin`` and ``plugins`` (the hooks a
   frontend hands the engine);
-- ``judge`` -- the one judgement of probe results, shared by both frontends;
-- ``render/`` -- presentation: Nagios text and perfdata, JSON, OpenMetrics, the HTML handover document;
+- ``judge`` -- the one judgement of probe results, shared by both frontends; ``passive`` -- the value
+  objects of a passive submission (a result per monitoring object, and what became of it);
+- ``render/`` -- presentation: Nagios text and perfdata (and the passive results), JSON, OpenMetrics, the
+  HTML handover document;
+- ``submit/`` -- passive submission (I/O): Icinga 2's REST API, Nagios' external command file;
 - ``nagios/`` -- the Nagios/Icinga frontend (the only place that imports nagiosplugin); the pytest
   frontend is the ``pytest_dsports`` package beside this one;
 - ``simulator/`` -- simulated DS sites on loopback (a test and demo tool the core never imports).

@@ -123,6 +123,20 @@ EXAMPLES = [
         "check_digitalsentry --inventory sites.toml --site branch --role video",
         "check_digitalsentry --inventory sites.toml --site branch --role sql",
     ], (HQ_HIGH, BRANCH_HIGH), setup=("cat hq.toml branch.toml > sites.toml",), cwd="/etc/check_digitalsentry"),
+    Example("submit-nagios", [
+        "check_digitalsentry --inventory sites.toml --submit nagios --command-file nagios.cmd",
+        "cat received.txt",
+    ], (HQ_HIGH, BRANCH_HIGH), setup=(
+        "cat hq.toml branch.toml > sites.toml",
+        "mkfifo nagios.cmd; (cat nagios.cmd > received.txt &); sleep 1   # cat reads the FIFO as Nagios would",
+    )),
+    Example("submit-icinga-down", [
+        "check_digitalsentry --inventory sites.toml --submit icinga2 --api-url https://127.0.0.1:5665 "
+        "--api-user check_digitalsentry --api-password-file api.password -t 3",
+    ], (HQ_HIGH, BRANCH_HIGH), setup=(
+        "cat hq.toml branch.toml > sites.toml",
+        "echo 'the-password' > api.password; chmod 600 api.password",
+    )),
     Example("inventory-mistake", ["check_digitalsentry --inventory sites.toml"],
             files={"sites.toml": MISTAKE_TOML}, shown_files=("sites.toml",)),
     Example("two-sites", ["check_digitalsentry --inventory two.toml"], (HEALTHY, BROKEN),

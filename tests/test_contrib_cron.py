@@ -314,7 +314,7 @@ def test_systemd_analyze_verify_accepts_the_units(tmp_path: Path) -> None:
     for unit in sorted(SYSTEMD.glob("digitalsentry-*")):
         (units / unit.name).write_text(unit.read_text().replace(SCRIPT, script("check_digitalsentry")))
     names = sorted(str(path) for path in units.iterdir())
-    assert len(names) == 4
+    assert len(names) == 6  # check, textfile and submit: a service and a timer each
     run = subprocess.run([binary, "verify", *names], capture_output=True, text=True, timeout=60)
     # Warnings count too (verify exits 0 on an ignored key); lines about the host's own units do not.
     ours = [line for line in (run.stdout + run.stderr).splitlines() if "digitalsentry" in line]

@@ -137,7 +137,10 @@ def test_every_monitoring_option_of_the_check_has_an_argument_in_the_command() -
 
     text = (CONTRIB / "digitalsentry-command.conf").read_text()
     keys = set(re.findall(r'^    "([^"]+)" = \{', text, re.MULTILINE))
-    not_for_monitoring = {"--demo", "--demo-fault", "--help", "--version", "--quiet", "--icinga2-objects"}
+    not_for_monitoring = {"--demo", "--demo-fault", "--help", "--version", "--quiet", "--icinga2-objects",
+                          # --submit runs from cron or systemd, posting to Icinga: never a CheckCommand's option
+                          "--submit", "--api-url", "--api-user", "--api-password-file", "--api-ca", "--api-cert",
+                          "--api-key", "--ttl", "--check-source", "--command-file"}
     for option in OPTIONS:
         if not set(option.flags) & not_for_monitoring:
             assert set(option.flags) & keys, f"{option.name} has no argument in digitalsentry-command.conf"

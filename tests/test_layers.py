@@ -37,6 +37,11 @@ def ruff_bans(path: str, code: str) -> list[str]:
     ("check_digitalsentry/render/text.py", "import nagiosplugin"),
     ("check_digitalsentry/render/json.py", "from check_digitalsentry.render.text import plain"),
     ("check_digitalsentry/render/openmetrics.py", "from check_digitalsentry.nagios.glue import render"),
+    ("check_digitalsentry/render/text.py", "from check_digitalsentry.submit import icinga2"),
+    ("check_digitalsentry/judge.py", "from check_digitalsentry.submit.nagios import submit"),
+    ("check_digitalsentry/submit/icinga2.py", "from check_digitalsentry.render.text import passive_results"),
+    ("check_digitalsentry/submit/nagios.py", "from check_digitalsentry.nagios.options import Options"),
+    ("check_digitalsentry/submit/icinga2.py", "import nagiosplugin"),
 ])
 def test_a_layer_crossing_is_refused(path: str, code: str) -> None:
     assert ruff_bans(path, code), f"ruff let {path} do: {code}"
@@ -47,6 +52,9 @@ def test_a_layer_crossing_is_refused(path: str, code: str) -> None:
     ("check_digitalsentry/nagios/main.py", "from check_digitalsentry.simulator import SimSite"),
     ("pytest_dsports/plugin.py", "import pytest\nfrom check_digitalsentry.render.text import handover_table"),
     ("check_digitalsentry/render/text.py", "from check_digitalsentry.judge import advice"),
+    ("check_digitalsentry/nagios/submit.py", "from check_digitalsentry.submit import icinga2"),
+    ("check_digitalsentry/submit/icinga2.py", "from check_digitalsentry.passive import Outcome"),
+    ("check_digitalsentry/render/text.py", "from check_digitalsentry.passive import PassiveResult"),
 ])
 def test_the_layers_above_may(path: str, code: str) -> None:
     assert not ruff_bans(path, code)

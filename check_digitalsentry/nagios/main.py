@@ -66,6 +66,9 @@ def _unknown(message: str) -> NoReturn:
 
 def _stopped(how: str, exc: BaseException) -> str:
     """``terminated (SIGTERM) while probing video 18772/tcp of hq/ds01 and 3 more``."""
+    stage = getattr(exc, "stage", None)
+    if stage:
+        return f"{how} {stage}"
     pending = getattr(exc, "in_flight", None)
     if not pending:
         return f"{how}{' before any probe ran' if pending is None else ' after the probes, before the output'}"
@@ -126,6 +129,10 @@ def _run(opts: Options, started: float) -> NoReturn:
     sites = _inventory_sites(opts, roles) if opts.inventory else [_option_site(opts, roles)]
     if opts.icinga2_objects:
         _icinga2_objects(opts, sites, hooks)
+    if opts.submit:
+        from check_digitalsentry.nagios.submit import submit
+
+        submit(opts, sites, started, timeout, hooks, probe)
     _check(opts, sites, started, timeout, hooks)
 
 
@@ -192,6 +199,12 @@ def _icinga2_objects(opts: Options, sites: Sequence[Site], hooks: BuiltinHooks) 
 
 
 def _check(opts: Options, sites: Sequence[Site], started: float, timeout: float, hooks: BuiltinHooks) -> NoReturn:
+    _present(opts, probe(opts, sites, started, timeout, hooks))
+
+
+def probe(opts: Options, sites: Sequence[Site], started: float, timeout: float, hooks: BuiltinHooks) -> JudgedRun:
+    """Probe every site at once and judge: done ``timeout`` seconds after ``started``, less the time that
+    judging and printing take (--submit gives the probes a part of -t here, keeping the rest)."""
     import socket
 
     from check_digitalsentry.engine import plan_sites, probe_sites
@@ -208,7 +221,7 @@ def _check(opts: Options, sites: Sequence[Site], started: float, timeout: float,
     slower = min(max(planning / (ports * PLAN_COST), 1.0), 4.0) if ports > 5000 else 1.0
     margin = OUTPUT_MARGIN + ports * PORT_COST.get(opts.format, max(PORT_COST.values())) * slower
     reports = probe_sites(plans, timeout=timeout, family=family, hooks=hooks, deadline=started + timeout - margin)
-    _present(opts, JudgedRun.of(reports, time.monotonic() - started))
+    return JudgedRun.of(reports, time.monotonic() - started)
 
 
 def _check_roles(plans: Sequence[SitePlan]) -> None:

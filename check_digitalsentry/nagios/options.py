@@ -55,9 +55,11 @@ class Option:
 USAGE = "check_digitalsentry -H HOST [options] | --inventory FILE [--site NAME ...] | --demo"
 DESCRIPTION = ("Check that a Pelco Digital Sentry server's ports are reachable the way DS ControlPoint, DS Admin "
                "and Pelco Mobile need them.")
-EPILOG = ("Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for bad arguments, --help and --version). "
+EPILOG = ("Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for bad arguments, --help and --version); "
+          "with --submit: 0 every result went in, 1 some did, 2 none did. "
           "Roles: sql-browser, sql, video, diagnostics, web, api-system, api-playback, api-camera, audio, forbid.")
-GROUPS = ("target", "Digital Sentry", "thresholds and timing", "output")
+SUBMIT_GROUP = "passive results (--submit)"
+GROUPS = ("target", "Digital Sentry", "thresholds and timing", "output", SUBMIT_GROUP)
 
 #: The site settings with an option: their values become a site (``-H`` mode) through the schema.
 SITE_FIELDS: tuple[schema.Field, ...] = tuple(f for f in schema.FIELDS if f.option)
@@ -88,6 +90,28 @@ _RUN: tuple[Option, ...] = (
                                                    "tracebacks"),
     Option(("-V", "--version"), "version", "flag", "print the version (exits 3)"),
     Option(("-h", "--help"), "help", "flag", "print this help (exits 3)"),
+    Option(("--submit",), "submit", "value", "with --inventory: post one passive result per site (or per role) "
+           "to icinga2 (its REST API) or nagios (its command file), and print one line saying what went in",
+           metavar="TARGET", group=SUBMIT_GROUP),
+    Option(("--api-url",), "api_url", "value", "Icinga 2 API, e.g. https://icinga.example.com:5665",
+           metavar="URL", group=SUBMIT_GROUP),
+    Option(("--api-user",), "api_user", "value", "ApiUser (permission actions/process-check-result)",
+           metavar="USER", group=SUBMIT_GROUP),
+    Option(("--api-password-file",), "api_password_file", "value", "the ApiUser's password: the file's first "
+           "line (a file every user may read is refused)", metavar="FILE", group=SUBMIT_GROUP),
+    Option(("--api-ca",), "api_ca", "value", "CA certificate (PEM) of the Icinga node's certificate, e.g. "
+           "/var/lib/icinga2/certs/ca.crt (default: the system's CAs)", metavar="FILE", group=SUBMIT_GROUP),
+    Option(("--api-cert",), "api_cert", "value", "client certificate (PEM) for an ApiUser with client_cn",
+           metavar="FILE", group=SUBMIT_GROUP),
+    Option(("--api-key",), "api_key", "value", "the client certificate's key (PEM)", metavar="FILE",
+           group=SUBMIT_GROUP),
+    Option(("--ttl",), "ttl", "value", "seconds until Icinga runs the freshness check of a service that got no "
+           "newer result (default 600: twice a 5-minute cron interval; 0: none)", metavar="SECONDS",
+           group=SUBMIT_GROUP),
+    Option(("--check-source",), "check_source", "value", "the check source Icinga shows (default: this "
+           "machine's host name)", metavar="NAME", group=SUBMIT_GROUP),
+    Option(("--command-file",), "command_file", "value", "with --submit nagios: the external command file "
+           "(FIFO), e.g. /var/lib/nagios4/rw/nagios.cmd", metavar="FILE", group=SUBMIT_GROUP),
 )
 _SITE: tuple[Option, ...] = tuple(
     Option(f.option, f.name, "flag" if f.kind.option_action == "flag" else "value", f.help, metavar=f.metavar,
@@ -264,6 +288,14 @@ def parse(argv: Sequence[str]) -> dict[str, object]:
 # --- the values, checked --------------------------------------------------------------------------
 
 FORMATS = ("nagios", "json", "openmetrics", "html")
+SUBMIT_TARGETS = ("icinga2", "nagios")
+ICINGA2_OPTIONS = ("--api-url", "--api-user", "--api-password-file", "--api-ca", "--api-cert", "--api-key",
+                   "--ttl", "--check-source")
+NAGIOS_OPTIONS = ("--command-file",)
+#: Seconds after a result until Icinga runs a service's freshness check (``digitalsentry-passive``): twice
+#: the 5-minute interval of contrib/cron and contrib/systemd, so one late or lost run is not yet an alarm.
+DEFAULT_TTL = 600.0
+MAX_TTL = 7 * 86400.0  #: a week
 
 
 class Options:
@@ -291,6 +323,7 @@ class Options:
         self.format = self._one("format") or "nagios"
         timeout = self._one("timeout")
         self.timeout_text = timeout
+        self.submit = self._one("submit")
 
     def _one(self, dest: str) -> str | None:
         given = self.values[dest]
@@ -324,6 +357,57 @@ class Options:
             raise UsageError("--demo-fault needs --demo")
         if self.icinga2_objects and not self.inventory:
             raise UsageError("--icinga2-objects needs --inventory: the objects describe its sites")
+        self._check_submit()
+
+    def _check_submit(self) -> None:
+        """--submit and its options: what goes together (the files are read later, by ``submit``)."""
+        given = [o.flags[0] for o in _RUN
+                 if o.group == SUBMIT_GROUP and o.dest != "submit" and self.values[o.dest]]
+        if self.submit is None:
+            if given:
+                raise UsageError(f"{given[0]} needs --submit")
+            return
+        if self.submit not in SUBMIT_TARGETS:
+            raise UsageError(f"--submit: expected {' or '.join(SUBMIT_TARGETS)}, got {self.submit!r}")
+        if not self.inventory:
+            raise UsageError("--submit needs --inventory (it names each site's Icinga or Nagios host and service)")
+        if self.icinga2_objects:
+            raise UsageError("--icinga2-objects cannot be combined with --submit: print the objects first, then "
+                             "submit their results")
+        for flag, dest in (("--format", "format"), ("--output", "output")):
+            if self.values[dest]:
+                raise UsageError(f"{flag} cannot be combined with --submit (it prints one line saying what was "
+                                 "submitted)")
+        own = NAGIOS_OPTIONS if self.submit == "nagios" else ICINGA2_OPTIONS
+        foreign = [flag for flag in given if flag not in own]
+        if foreign:
+            raise UsageError(f"{foreign[0]} cannot be combined with --submit {self.submit}")
+        if self.submit == "nagios":
+            if not self.values["command_file"]:
+                raise UsageError("--submit nagios needs --command-file FILE (Nagios' command_file, e.g. "
+                                 "/var/lib/nagios4/rw/nagios.cmd)")
+            return
+        if not self.values["api_url"]:
+            raise UsageError("--submit icinga2 needs --api-url https://HOST:5665")
+        if not self.values["api_user"] and not self.values["api_cert"]:
+            raise UsageError("--submit icinga2 needs --api-user USER --api-password-file FILE, or --api-cert FILE "
+                             "--api-key FILE")
+        if bool(self.values["api_cert"]) != bool(self.values["api_key"]):
+            raise UsageError("--api-cert and --api-key go together (the client certificate and its key)")
+        if bool(self.values["api_user"]) != bool(self.values["api_password_file"]):
+            raise UsageError("--api-user and --api-password-file go together (the ApiUser and its password)")
+        self.ttl  # noqa: B018 - checked here, before anything is probed
+
+    @property
+    def ttl(self) -> float:
+        """``--ttl`` in seconds (default ``DEFAULT_TTL``; 0: none)."""
+        text = self._one("ttl")
+        if text is None:
+            return DEFAULT_TTL
+        word = text.strip()
+        if word and word.replace(".", "", 1).isdecimal() and word.isascii() and float(word) <= MAX_TTL:
+            return float(word)
+        raise UsageError(f"--ttl: expected seconds >= 0 and <= {MAX_TTL:g} (0: no ttl), got {text!r}")
 
     @property
     def timeout(self) -> float:

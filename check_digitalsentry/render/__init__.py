@@ -1,6 +1,6 @@
 """Presentation (render layer): a judged run as text for people and formats for machines.
 
-- ``text`` -- the Nagios status line, long output and perfdata;
+- ``text`` -- the Nagios status line, long output and perfdata (and the passive results of ``--submit``);
 - ``handover`` -- the failure paragraph and the handover table of pytest_dsports;
 - ``json``, ``openmetrics`` -- the machine formats;
 - ``html`` -- the handover document: one self-contained HTML file to print and sign (both frontends);

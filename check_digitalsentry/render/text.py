@@ -11,16 +11,28 @@ perfdata.
 
 Perfdata is produced here as plain ``Perf`` values; the check plugin's nagiosplugin glue turns them into
 ``nagiosplugin.Performance`` objects (this layer never imports nagiosplugin).
+
+Passive results (``passive_results``, for ``--submit``): one result per monitoring object -- a site
+(Icinga Host ``icinga_host``, default the site's name; Service ``icinga_service``), or with
+``icinga_per_role`` (or ``--role`` on the command line) each role the site reports (Service
+``SERVICE-ROLE``). Each says exactly what the active check of that object alone says
+(``check_digitalsentry --inventory FILE --site NAME [--role ROLE] -v``) as a monitoring core stores it: the
+exit status, the status line and long output (the plugin output without perfdata), and the perfdata items
+as nagiosplugin writes and orders them (``perf_text``), with the inventory's labels.
 """
 
 from __future__ import annotations
 
-from check_digitalsentry.judge import MUST_ANSWER, up, where
+from check_digitalsentry.judge import MUST_ANSWER, JudgedRun, JudgedSite, up, where
+from check_digitalsentry.model import SiteReport
+from check_digitalsentry.passive import PassiveResult
 from check_digitalsentry.protocols import shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from check_digitalsentry.judge import JudgedRun, Verdict
+    from collections.abc import Sequence
+
+    from check_digitalsentry.judge import Verdict
     from check_digitalsentry.ranges import Range
 
 NAME = "DIGITALSENTRY"
@@ -70,6 +82,21 @@ class Perf:
 
     def __repr__(self) -> str:
         return f"Perf({self.label}={self.value}{self.uom};{self.warn};{self.crit};{self.min};{self.max})"
+
+
+def perf_text(perf: Perf) -> str:
+    """One perfdata item as the plugin API writes it, exactly as nagiosplugin's ``Performance`` does (a label
+    of other characters than ``\\w`` quoted, empty trailing fields left out): the passive results of
+    ``render.passive`` carry the same items as the check's own output."""
+    label = perf.label if perf.label and all(c.isalnum() or c == "_" for c in perf.label) else f"'{perf.label}'"
+    fields = [f"{label}={perf.value}{perf.uom}", str(perf.warn), str(perf.crit), str(perf.min), str(perf.max)]
+    while fields[-1] == "":
+        fields.pop()
+    return ";".join(fields)
+
+
+#: The status line's state words (nagiosplugin's, upper case).
+STATE_WORDS = ("OK", "WARNING", "CRITICAL", "UNKNOWN")
 
 
 def _range(limit: Range | None) -> str:
@@ -241,3 +268,46 @@ class NagiosText:
             elif int(spec.severity) == 1:
                 warn = "1:"
         return Perf(label, up(v), "", warn, crit, 0, 1)
+
+
+# -- passive results
+def plugin_text(run: JudgedRun, verbose: int) -> tuple[str, list[str]]:
+    """The plugin output of a run (status line and long output, without perfdata) and its perfdata items,
+    as the check prints them in inventory mode (``glue.render`` of the same ``NagiosText``)."""
+    text = NagiosText(run, qualified=True)
+    summary = text.summary().strip()
+    status = f"{NAME} {STATE_WORDS[int(run.state)]}{' - ' + summary if summary else ''}"
+    lines = [line.rstrip("\n") for line in text.lines(verbose) if line] if verbose else []
+    perfdata = sorted(item for item in (perf_text(perf) for perf, _ in text.perfdata()) if item)
+    return "\n".join([status, *lines]), perfdata
+
+
+def reported_roles(judged: JudgedSite) -> list[str]:
+    """The roles a site reports, in report order (each once)."""
+    return list(dict.fromkeys(v.result.role for v in judged.verdicts))
+
+
+def passive_results(run: JudgedRun, *, started: float, per_role: bool = False,
+                    verbose: int = 1) -> list[PassiveResult]:
+    """One ``PassiveResult`` per object of every site of ``run``: per site, or per role of the sites with
+    ``icinga_per_role`` (of every site with ``per_role``). ``started`` is the Unix time the probes started;
+    a result's execution ends ``report.seconds`` later (the site's probes, its roles' alike)."""
+    results: list[PassiveResult] = []
+    for judged in run.sites:
+        site, report = judged.site, judged.report
+        host = site.icinga_host or site.name
+        ended = started + report.seconds
+        parts: Sequence[tuple[str | None, JudgedSite]]
+        if per_role or site.icinga_per_role:
+            parts = [(role, JudgedSite(SiteReport(site.copy(roles=(role,)), report.results, report.seconds,
+                                                  report.budget)))
+                     for role in reported_roles(judged)]
+        else:
+            parts = [(None, judged)]
+        for role, part in parts:
+            output, perfdata = plugin_text(JudgedRun([part], report.seconds, run.checked_at), verbose)
+            service = site.icinga_service if role is None else f"{site.icinga_service}-{role}"
+            results.append(PassiveResult(host=host, service=service, state=part.state, output=output,
+                                         perfdata=perfdata, started=started, ended=ended, site=site.name,
+                                         role=role))
+    return results

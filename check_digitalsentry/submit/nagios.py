@@ -1,0 +1,125 @@
+"""Nagios external command file (submit layer, I/O): one ``PROCESS_SERVICE_CHECK_RESULT`` line per object,
+written to the command FIFO of a local Nagios (``command_file`` in nagios.cfg, with
+``check_external_commands=1``; Debian: ``/var/lib/nagios4/rw/nagios.cmd``).
+
+- The FIFO is opened ``O_WRONLY | O_NONBLOCK``: with no Nagios reading it the open fails at once (ENXIO),
+  a clear error instead of a hang. A full pipe is waited on (``select``) until the deadline.
+- Each line is one ``write`` of at most ``PIPE_BUF`` bytes, which the kernel keeps whole: lines of other
+  writers (a web UI, another cron job) never cut into ours. A result that would be longer loses long-output
+  lines from its end first (a last line says how many), then perfdata items: the status line always stays.
+- The plugin output's newlines are written as ``\\n`` and backslashes as ``\\\\``, which Nagios 4 turns
+  back into newlines and backslashes (long output); ``|`` separates the perfdata as in a plugin's output.
+
+Nagios answers nothing: a line written whole is ACCEPTED, and an unknown host or service shows only in the
+Nagios log ("Passive check result was received for service ... could not be found").
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import select
+import stat
+import time
+
+from check_digitalsentry.passive import ACCEPTED, FAILED, Outcome, Submission, object_name
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from check_digitalsentry.passive import PassiveResult
+
+#: The most bytes a pipe writes atomically (POSIX: at least 512; Linux: 4096).
+PIPE_BUF = getattr(select, "PIPE_BUF", 4096)
+
+
+def _escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("\n", "\\n")
+
+
+def command_line(result: PassiveResult, now: float, limit: int = PIPE_BUF) -> bytes:
+    """The external command for one result, at most ``limit`` bytes (see the module docstring)."""
+    head = f"[{int(now)}] PROCESS_SERVICE_CHECK_RESULT;{result.host};{result.service};{int(result.state)};"
+    status, lines, perfdata = result.status_line, result.long_output, list(result.perfdata)
+
+    def line(shown: int, perf: int) -> bytes:
+        dropped = len(lines) - shown
+        more = [f"({dropped} more lines: check_digitalsentry -v)"] if dropped else []
+        text = "\n".join([*lines[:shown], *more])
+        output = _escaped(status) + ("|" + " ".join(perfdata[:perf]) if perf else "")
+        return (head + output + ("\\n" + _escaped(text) if text else "") + "\n").encode("utf-8")
+
+    shown, perf = len(lines), len(perfdata)
+    encoded = line(shown, perf)
+    while len(encoded) > limit and shown:
+        shown -= 1
+        encoded = line(shown, perf)
+    while len(encoded) > limit and perf:
+        perf -= 1
+        encoded = line(shown, perf)
+    if len(encoded) > limit:  # a status line of its own longer than a pipe write: cut it
+        cut = encoded[:limit - 4].decode("utf-8", "ignore")
+        encoded = (cut + "...\n").encode("utf-8")
+    return encoded
+
+
+def _fatal(path: str, exc: OSError) -> str:
+    if exc.errno == errno.ENXIO:
+        return f"no process reads the command file {path}: Nagios is not running"
+    if exc.errno == errno.ENOENT:
+        return (f"the command file {path} does not exist: is Nagios running, with check_external_commands=1 "
+                f"and command_file={path}?")
+    if exc.errno == errno.EACCES:
+        return f"the command file {path}: permission denied (run as the Nagios user, or in its group)"
+    if exc.errno == errno.EPIPE:
+        return f"Nagios stopped reading the command file {path}"
+    return f"the command file {path}: {exc.strerror or exc}"
+
+
+def submit(path: str, results: Sequence[PassiveResult], deadline: float) -> Submission:
+    """Write a command line per result to the FIFO at ``path``, by ``deadline`` (``time.monotonic()``)."""
+    started = time.monotonic()
+    outcomes: list[Outcome] = []
+    fatal = ""
+    writes = 0
+    try:
+        if not stat.S_ISFIFO(os.stat(path).st_mode):
+            fatal = f"the command file {path} is not a FIFO (Nagios makes command_file a named pipe)"
+        else:
+            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        fatal = _fatal(path, exc)
+    if fatal:
+        return Submission([Outcome(r, FAILED, f"not sent: {fatal}") for r in results], fatal=fatal,
+                          seconds=time.monotonic() - started)
+    try:
+        for index, result in enumerate(results):
+            if fatal:
+                outcomes.append(Outcome(result, FAILED, f"not sent: {fatal}"))
+                continue
+            if any(c in name for name in (result.host, result.service) for c in ";\n\r"):
+                outcomes.append(Outcome(result, FAILED, f"{object_name(result)}: a name with ';' or a line break "
+                                                        "cannot go into an external command"))
+                continue
+            data = command_line(result, time.time())
+            while True:
+                try:
+                    writes += 1
+                    os.write(fd, data)  # <= PIPE_BUF bytes to a pipe: all of it, or EAGAIN
+                    outcomes.append(Outcome(result, ACCEPTED, "written to the command file", 1))
+                    break
+                except BlockingIOError:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or not select.select([], [fd], [], remaining)[1]:
+                        fatal = (f"the command file {path} stayed full until the run's deadline: Nagios does not "
+                                 f"read it ({len(results) - index} results not written)")
+                        outcomes.append(Outcome(result, FAILED, f"not sent: {fatal}"))
+                        break
+                except OSError as exc:
+                    fatal = _fatal(path, exc)
+                    outcomes.append(Outcome(result, FAILED, f"not sent: {fatal}"))
+                    break
+    finally:
+        os.close(fd)
+    return Submission(outcomes, fatal=fatal, seconds=time.monotonic() - started, requests=writes, connections=1)
