@@ -125,7 +125,7 @@ EXAMPLES = [
     ], (HQ_HIGH, BRANCH_HIGH), setup=("cat hq.toml branch.toml > sites.toml",), cwd="/etc/check_digitalsentry"),
     Example("submit-nagios", [
         "check_digitalsentry --inventory sites.toml --submit nagios --command-file nagios.cmd",
-        "cat received.txt",
+        "sleep 1; cat received.txt   # once cat has read to the end",
     ], (HQ_HIGH, BRANCH_HIGH), setup=(
         "cat hq.toml branch.toml > sites.toml",
         "mkfifo nagios.cmd; (cat nagios.cmd > received.txt &); sleep 1   # cat reads the FIFO as Nagios would",
