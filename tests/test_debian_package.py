@@ -233,7 +233,8 @@ def test_the_installed_crontab_example_runs_the_installed_plugin(
     paths = Paths(tmp_path, str(PLUGIN))
     paths.inventory.write_text(site.inventory.read_text())
     report = run_job(mail, paths)
-    assert report.returncode == 2 and report.stdout.startswith("DIGITALSENTRY CRITICAL - video "), report
+    assert report.returncode == 2, report
+    assert report.stdout.startswith("DIGITALSENTRY CRITICAL - sim/127.0.9.3 video 18772/tcp closed"), report
 
 
 # --- Icinga 2: include <plugins-contrib> ---------------------------------------------------------------
