@@ -91,11 +91,23 @@ ROLES: tuple[Role, ...] = (
 BUILTIN_ROLE_NAMES: tuple[str, ...] = tuple(r.name for r in ROLES)
 
 
+_ROLE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
 def merge_roles(extra: Iterable[Role]) -> tuple[Role, ...]:
-    """The built-in roles followed by roles added by plugins (a plugin cannot replace a built-in)."""
+    """The built-in roles followed by roles added by plugins (a plugin cannot replace a built-in).
+
+    A plugin's role name must be lower-case letters, digits and '-', starting with a letter, at most 32
+    characters, and not ``forbid``: it becomes an option word (``--port NAME=PORT``), a perfdata label and
+    part of an Icinga service name. ValueError otherwise, naming the role."""
     roles = list(ROLES)
     seen = {r.name for r in roles}
     for role in extra:
+        name = role.name
+        if (not isinstance(name, str) or not name or not name[0].isalpha() or len(name) > 32
+                or not _ROLE_CHARS.issuperset(name) or name == FORBID):
+            raise ValueError(f"a plugin's role {name!r}: a role name is lower-case letters, digits and '-', "
+                             f"starting with a letter, at most 32 characters, and not {FORBID!r}")
         if role.name not in seen:
             roles.append(role)
             seen.add(role.name)

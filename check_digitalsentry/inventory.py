@@ -22,7 +22,8 @@ from __future__ import annotations
 import os
 import sys
 
-from check_digitalsentry.catalogue import BUILTIN_ROLE_NAMES
+from check_digitalsentry.catalogue import BUILTIN_ROLE_NAMES, FORBID, expected_ports
+from check_digitalsentry.model import label_part
 from check_digitalsentry.schema import (
     BY_NAME,
     SITE_KEYS,
@@ -340,21 +341,44 @@ class _Loader:
         if not isinstance(raw_sites, list):
             raise self.error(("sites",), f"expected [[sites]] tables, got {show(raw_sites)}")
         sites: list[Site] = []
-        first: dict[str, int] = {}
+        first: dict[str, int] = {}  # a site's perfdata label part -> its index
+        objects: dict[str, int] = {}  # a site's Icinga host -> its index
         for index, raw in enumerate(raw_sites):
             path: _Path = ("sites", index)
             if not isinstance(raw, dict):
                 raise self.error(path, f"expected a table, got {show(raw)}")
             site = self.site(raw, path, defaults)
-            seen = first.setdefault(site.name.lower(), index)
+            seen = first.setdefault(label_part(site.name), index)
             if seen != index:
                 earlier = sites[seen].name
-                also = "" if earlier == site.name else f" as {earlier!r}"
-                raise self.error(
-                    (*path, "name"), f"duplicate site {site.name!r} (first at sites[{seen}]{also})"
-                )
+                if earlier.lower() == site.name.lower():
+                    also = "" if earlier == site.name else f" as {earlier!r}"
+                    message = f"duplicate site {site.name!r} (first at sites[{seen}]{also})"
+                else:
+                    message = (f"sites {earlier!r} (sites[{seen}]) and {site.name!r} would share the perfdata "
+                               f"label part {label_part(site.name)!r}: rename one")
+                raise self.error((*path, "name"), message)
+            host = site.icinga_host or site.name
+            other = objects.setdefault(host, index)
+            if other != index:
+                key = "icinga_host" if site.icinga_host else "name"
+                raise self.error((*path, key), f"the Icinga host {host!r} is site {sites[other].name!r}'s already "
+                                               f"(sites[{other}]): give each site an icinga_host of its own")
+            self.check_roles(site, path)
             sites.append(site)
         return Inventory(sites, self.source)
+
+    def check_roles(self, site: Site, path: _Path) -> None:
+        """A site's ``roles`` must be ports it expects: ``roles = ["audio"]`` with no audio clients is a
+        mistake on that line, not an empty report."""
+        if not site.roles:
+            return
+        planned = {spec.role for spec in expected_ports(site)}
+        for index, role in enumerate(site.roles):
+            if role not in planned and role in (*BUILTIN_ROLE_NAMES, FORBID):  # plugins plan their own
+                raise self.error((*path, "roles", index),
+                                 f"{role!r} is not a port of this site (its settings expect none: see web, api, "
+                                 f"audio_clients, forbid)")
 
     def site(self, raw: dict[str, object], path: _Path, defaults: Mapping[str, object]) -> Site:
         """One ``[[sites]]`` table over the checked [defaults]."""

@@ -283,3 +283,20 @@ def host_name() -> str:
     import socket
 
     return socket.gethostname() or "unknown"
+
+
+_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
+_LABEL_PARTS: dict[str, str] = {}
+
+
+def label_part(text: str) -> str:
+    """A label component of lower-case letters, digits and single '_': ``ds01.example.com`` ->
+    ``ds01_example_com``, ``::1`` -> ``1``, ``DIGITALSENTRY`` -> ``digitalsentry``."""
+    found = _LABEL_PARTS.get(text)
+    if found is None:
+        word = "".join(c if c in _LABEL_CHARS else "_" for c in text.lower())
+        while "__" in word:
+            word = word.replace("__", "_")
+        found = _LABEL_PARTS[text] = word.strip("_") or "x"
+    return found

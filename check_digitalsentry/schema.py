@@ -19,7 +19,7 @@ No I/O here, and no imports that cost start-up time (``difflib`` only on the err
 
 from __future__ import annotations
 
-from check_digitalsentry.model import State
+from check_digitalsentry.model import State, label_part
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -158,16 +158,21 @@ def _hosts(value: object, roles: Sequence[str]) -> tuple[str, ...]:
     if not value:
         raise SchemaError("expected at least one host, got []")
     hosts: list[str] = []
-    lowered: list[str] = []
+    parts: list[str] = []
     for index, item in enumerate(value):
         try:
             host = host_name(item)
         except SchemaError as exc:
             raise exc.under(index) from None
-        if host.lower() in lowered:
-            raise SchemaError(f"duplicate host {item!r} (first at hosts[{lowered.index(host.lower())}])", (index,))
+        part = label_part(host)
+        if part in parts:
+            first = parts.index(part)
+            if hosts[first].lower() == host.lower():
+                raise SchemaError(f"duplicate host {item!r} (first at hosts[{first}])", (index,))
+            raise SchemaError(f"hosts {hosts[first]!r} (hosts[{first}]) and {item!r} would share the perfdata "
+                              f"label part {part!r}: give one of them as an address", (index,))
         hosts.append(host)
-        lowered.append(host.lower())
+        parts.append(part)
     return tuple(hosts)
 
 

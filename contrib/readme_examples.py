@@ -118,11 +118,11 @@ EXAMPLES = [
         "--forbid 18772/tcp",
     ], (HEALTHY,)),
     Example("icinga-objects", [
-        "check_digitalsentry --inventory /etc/check_digitalsentry/sites.toml --icinga2-objects --site branch "
+        "check_digitalsentry --inventory /etc/digitalsentry/sites.toml --icinga2-objects --site branch "
         "--role video --role sql",
         "check_digitalsentry --inventory sites.toml --site branch --role video",
         "check_digitalsentry --inventory sites.toml --site branch --role sql",
-    ], (HQ_HIGH, BRANCH_HIGH), setup=("cat hq.toml branch.toml > sites.toml",), cwd="/etc/check_digitalsentry"),
+    ], (HQ_HIGH, BRANCH_HIGH), setup=("cat hq.toml branch.toml > sites.toml",), cwd="/etc/digitalsentry"),
     Example("submit-nagios", [
         "check_digitalsentry --inventory sites.toml --submit nagios --command-file nagios.cmd",
         "sleep 1; cat received.txt   # once cat has read to the end",

@@ -4,13 +4,15 @@ way (a Host naming its site) does the same through contrib's apply rules."""
 
 from __future__ import annotations
 
+import os
+import shlex
 import subprocess
 import time
 from pathlib import Path
 from typing import Callable
 
 import pytest
-from conftest import REPO
+from conftest import REPO, script
 from icinga import Icinga
 from support import CheckRun, running
 
@@ -105,16 +107,78 @@ def test_role_selection_and_site_selection(tmp_path: Path, check: Check) -> None
     [
         (["-H", "ds01", "--icinga2-objects"], "--icinga2-objects needs --inventory"),
         (["--demo", "--icinga2-objects"], "--icinga2-objects needs --inventory"),
+        (["--icinga2-objects"], "--icinga2-objects needs --inventory"),
         (["--inventory", "{inventory}", "--icinga2-objects", "--role", "web", "--site", "branch-1"],
          "--role web: site branch-1 has no web port (its settings expect none)"),
+        (["--inventory", "{inventory}", "--icinga2-objects", "--role", "audio", "--site", "hq"],
+         "--role audio: site hq has no audio port"),
         (["--inventory", "{inventory}", "--icinga2-objects", "--site", "nowhere"], "nowhere"),
+        (["--inventory", "{inventory}", "--icinga2-objects", "--format", "json"], "--format has no effect"),
+        (["--inventory", "{inventory}", "--icinga2-objects", "-t", "3"], "-t/--timeout has no effect"),
+        (["--inventory", "{inventory}", "--icinga2-objects", "--quiet"], "--quiet has no effect"),
+        (["--inventory", "{inventory}", "--icinga2-objects", "-4"], "-4/-6 has no effect"),
+        (["--inventory", "{inventory}", "--icinga2-objects", "-w", "1"],
+         "-w cannot be combined with --icinga2-objects: set them in the inventory"),
+        (["--inventory", "{inventory}", "--icinga2-objects", "--cert-days", "30"],
+         "--cert-days cannot be combined with --icinga2-objects"),
     ],
 )
-def test_mistakes_are_one_line_and_unknown(tmp_path: Path, check: Check, args: list[str], message: str) -> None:
+def test_mistakes_are_one_line_on_stderr_and_unknown(tmp_path: Path, check: Check, args: list[str],
+                                                     message: str) -> None:
+    """Objects go to stdout, mistakes to stderr: ``> objects.conf`` never catches an error line."""
     inventory = tmp_path / "sites.toml"
     inventory.write_text(HOSTILE, encoding="utf-8")
     run = check(*(arg.format(inventory=inventory) for arg in args))
-    assert run.code == 3 and len(run.lines) == 1 and message in run.first, run
+    assert run.code == 3 and run.stdout == "", run
+    assert run.stderr.startswith("DIGITALSENTRY UNKNOWN - ") and message in run.stderr, run
+    assert len(run.stderr.splitlines()) == 1, run
+
+
+def test_a_role_some_sites_lack_gives_services_where_it_exists(tmp_path: Path, check: Check) -> None:
+    inventory = tmp_path / "sites.toml"
+    inventory.write_text(HOSTILE, encoding="utf-8")  # hq has web, branch-1 has not
+    config = objects(check, inventory, "--role", "web", "--role", "video")
+    assert 'object Service "digitalsentry-web" {\n  host_name = "hq"' in config
+    assert [line for line in config.splitlines() if line.startswith("object Service")] == [
+        'object Service "digitalsentry-video" {', 'object Service "digitalsentry-web" {',
+        'object Service "ds ports-video" {'], config
+    assert "Instantiated 3 Services." in validate(tmp_path, config)
+    mixed = check("--inventory", str(inventory), "--role", "audio", "--role", "forbid", "--icinga2-objects",
+                  "--site", "hq")
+    assert mixed.code == 3 and "--role audio: site hq has no audio port" in mixed.stderr, mixed
+
+
+def test_output_replaces_the_file_atomically_and_a_failing_stdout_is_unknown(tmp_path: Path, check: Check) -> None:
+    inventory = tmp_path / "sites.toml"
+    inventory.write_text(HOSTILE, encoding="utf-8")
+    target = tmp_path / "digitalsentry-sites.conf"
+    target.write_text("/* the objects of yesterday */\n")
+    run = check("--inventory", str(inventory), "--icinga2-objects", "--output", str(target))
+    assert run.code == 0 and run.stdout == "" and run.stderr == "", run
+    written = target.read_text(encoding="utf-8")
+    assert written.split("\n", 2)[2] == objects(check, inventory).split("\n", 2)[2]  # line 2: the command
+    assert "/* the objects of yesterday */" not in written
+    broken = tmp_path / "broken.toml"
+    broken.write_text('[[sites]]\nname = "x"\nhosts = ["h"]\nports.vidoe = 1\n')
+    failed = check("--inventory", str(broken), "--icinga2-objects", "--output", str(target))
+    assert failed.code == 3 and "vidoe" in failed.stderr and failed.stdout == "", failed
+    assert target.read_text(encoding="utf-8") == written  # the old objects stay
+    full = subprocess.run(f"{shlex.quote(script('check_digitalsentry'))} --inventory {shlex.quote(str(inventory))} "
+                          "--icinga2-objects > /dev/full", shell=True, capture_output=True, text=True, timeout=60)
+    assert full.returncode == 3 and "stdout could not take the objects" in full.stderr, full
+
+
+def test_the_objects_are_utf8_in_any_locale(tmp_path: Path, check: Check) -> None:
+    inventory = tmp_path / "sites.toml"
+    inventory.write_text('[[sites]]\nname = "koeln"\nhosts = ["ds01"]\nicinga_host = "Köln Ω — Süd"\n',
+                         encoding="utf-8")
+    for encoding in ("ascii", "latin-1"):
+        run = subprocess.run([script("check_digitalsentry"), "--inventory", str(inventory), "--icinga2-objects"],
+                             capture_output=True, timeout=60, env={**os.environ, "PYTHONIOENCODING": encoding})
+        assert run.returncode == 0, run
+        config = run.stdout.decode("utf-8")
+        assert 'object Host "Köln Ω — Süd" {' in config
+    assert "Instantiated 1 Host." in validate(tmp_path, config)
 
 
 @pytest.mark.parametrize(
@@ -132,7 +196,38 @@ def test_icinga_settings_in_the_inventory_are_checked(tmp_path: Path, check: Che
     inventory = tmp_path / "sites.toml"
     inventory.write_text(f'[[sites]]\nname = "hq"\nhosts = ["ds01"]\n{line}\n', encoding="utf-8")
     run = check("--inventory", str(inventory), "--icinga2-objects")
-    assert run.code == 3 and run.first.startswith(f"DIGITALSENTRY UNKNOWN - {inventory}:4: {message}"), run
+    assert run.code == 3 and run.stderr.startswith(f"DIGITALSENTRY UNKNOWN - {inventory}:4: {message}"), run
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[sites]]\nname = "a"\nhosts = ["h1"]\nicinga_host = "dup"\n'
+         '[[sites]]\nname = "b"\nhosts = ["h2"]\nicinga_host = "dup"\n',
+         ":8: sites[1].icinga_host: the Icinga host 'dup' is site 'a''s already (sites[0]): give each site an "
+         "icinga_host of its own"),
+        ('[[sites]]\nname = "a"\nhosts = ["h1"]\nicinga_host = "X"\n[[sites]]\nname = "X"\nhosts = ["h2"]\n',
+         ":6: sites[1].name: the Icinga host 'X' is site 'a''s already"),
+        ('[[sites]]\nname = "hq-1"\nhosts = ["h1"]\n[[sites]]\nname = "hq_1"\nhosts = ["h2"]\n',
+         ":5: sites[1].name: sites 'hq-1' (sites[0]) and 'hq_1' would share the perfdata label part 'hq_1': "
+         "rename one"),
+        ('[[sites]]\nname = "a"\nhosts = ["ds-1.example.com", "ds_1.example.com"]\n',
+         ":3: sites[0].hosts[1]: hosts 'ds-1.example.com' (hosts[0]) and 'ds_1.example.com' would share the "
+         "perfdata label part 'ds_1_example_com'"),
+        ('[[sites]]\nname = "a"\nhosts = ["h1"]\nroles = ["video", "audio"]\n',
+         ":4: sites[0].roles[1]: 'audio' is not a port of this site (its settings expect none"),
+        ('[defaults]\nroles = ["web"]\n[[sites]]\nname = "a"\nhosts = ["h1"]\n',
+         "sites[0].roles[0]: 'web' is not a port of this site"),
+    ],
+)
+def test_sites_that_would_collide_in_icinga_or_in_perfdata_are_refused(tmp_path: Path, check: Check, text: str,
+                                                                       message: str) -> None:
+    inventory = tmp_path / "sites.toml"
+    inventory.write_text(text, encoding="utf-8")
+    for args in ((), ("--icinga2-objects",)):
+        run = check("--inventory", str(inventory), *args)
+        line = run.stderr if args else run.stdout
+        assert run.code == 3 and line.startswith(f"DIGITALSENTRY UNKNOWN - {inventory}") and message in line, run
 
 
 def test_the_hand_written_way_gives_a_service_per_site_or_per_port(tmp_path: Path) -> None:
@@ -140,13 +235,13 @@ def test_the_hand_written_way_gives_a_service_per_site_or_per_port(tmp_path: Pat
 object Host "hq" {
   import "generic-host"
   address = "ds01.example.com"
-  vars.digitalsentry = { inventory = "/etc/check_digitalsentry/sites.toml", site = "hq" }
+  vars.digitalsentry = { inventory = "/etc/digitalsentry/sites.toml", site = "hq" }
 }
 object Host "branch-1" {
   import "generic-host"
   address = "192.0.2.10"
   vars.digitalsentry = {
-    inventory = "/etc/check_digitalsentry/sites.toml"
+    inventory = "/etc/digitalsentry/sites.toml"
     site = "branch-1"
     per_role = [ "sql-browser", "sql", "video", "diagnostics" ]
   }

@@ -614,7 +614,7 @@ def test_an_inventory_error_keeps_source_line_and_key_as_attributes() -> None:
 
 
 def test_the_example_inventory_loads_as_written() -> None:
-    hq, branch, warehouse = load_inventory(EXAMPLE).sites
+    hq, branch, warehouse, hq_from_branch = load_inventory(EXAMPLE).sites
     default_forbid = ((1433, "tcp"), (3389, "tcp"), (445, "tcp"))
 
     assert (hq.name, hq.hosts) == ("hq", ("ds01.hq.example.com", "ds02.hq.example.com"))
@@ -634,6 +634,9 @@ def test_the_example_inventory_loads_as_written() -> None:
     assert [s.label for s in expected_ports(warehouse) if s.role == "audio"] == [
         "audio[18778/udp]", "audio[18779/udp]"
     ]
+    assert (branch.icinga_host, branch.icinga_per_role, hq.icinga_host, hq.icinga_template) == (
+        "branch-1.example.com", True, None, "digitalsentry-service")
+    assert (hq_from_branch.name, hq_from_branch.roles) == ("hq-from-branch", ("sql", "video"))
 
 
 def test_the_example_inventory_uses_only_documentation_names_and_addresses() -> None:

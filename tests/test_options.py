@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from check_digitalsentry import schema
@@ -66,6 +66,10 @@ words = st.one_of(
 @example(["--sql", "x"])
 @example(["--port", "video=1", "--port", "video=2"])
 def test_the_fast_parser_reads_every_command_line_as_argparse_does(argv: list[str]) -> None:
+    # argparse (3.11) drops '--' from a value attached to its option (`-H--`, `--hostname=--`) and stores
+    # an empty list (an argparse bug): we keep the "--" the user wrote, so such words are not compared.
+    assume(not any(word.endswith("=--") or (len(word) >= 4 and word.startswith("-") and word.endswith("--"))
+                   for word in argv))
     assert by_us(argv) == by_argparse(argv)
 
 

@@ -60,3 +60,15 @@ def test_without_plugins_the_builtin_fast_path_is_used(tmp_path: Path) -> None:
 def test_autoload_can_be_turned_off(installed_plugin: Path) -> None:
     words = _roles_in_fresh_interpreter(installed_plugin, DIGITALSENTRY_DISABLE_PLUGIN_AUTOLOAD="1")
     assert words[0] == "BuiltinHooks" and "rtsp" not in words
+
+
+@pytest.mark.parametrize("name", ["forbid", "Rtsp Stream!", "a=b", "rtsp_stream", "-rtsp", "9rtsp", "", "r" * 33])
+def test_a_plugin_role_name_that_cannot_be_an_option_word_label_or_service_name_is_refused(name: str) -> None:
+    from check_digitalsentry.catalogue import ALWAYS, Role, merge_roles
+    from check_digitalsentry.model import State
+
+    with pytest.raises(ValueError) as caught:
+        merge_roles([Role(name, "tcp", 554, ALWAYS, State.WARNING, "RTSP", "site policy")])
+    assert repr(name) in str(caught.value) and "lower-case letters, digits and '-'" in str(caught.value)
+    assert [r.name for r in merge_roles([Role("rtsp-2", "tcp", 554, ALWAYS, State.WARNING, "RTSP", "x")])][-1] \
+        == "rtsp-2"

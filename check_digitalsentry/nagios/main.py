@@ -24,7 +24,7 @@ from check_digitalsentry.nagios.output import OutputError, write
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from typing import NoReturn
+    from typing import NoReturn, TextIO
 
     from check_digitalsentry.engine.probes import BuiltinHooks
     from check_digitalsentry.engine.sites import SitePlan
@@ -59,8 +59,13 @@ def _line(text: str) -> str:
     return plain(text)
 
 
+#: Where the UNKNOWN line goes: stdout for a check (Nagios reads it there); stderr when the run prints
+#: configuration (--icinga2-objects), so that ``> objects.conf`` never catches an error in place of objects.
+_ERRORS: list[TextIO | None] = [None]
+
+
 def _unknown(message: str) -> NoReturn:
-    write(f"{NAME} UNKNOWN - {_line(message)}\n")
+    write(f"{NAME} UNKNOWN - {_line(message)}\n", _ERRORS[0])
     sys.exit(3)
 
 
@@ -83,9 +88,12 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _terminated)
     verbose = 0
+    words = list(sys.argv[1:] if argv is None else argv)
+    if "--icinga2-objects" in words:
+        _ERRORS[0] = sys.stderr
     try:
         try:
-            opts = Options(parse(sys.argv[1:] if argv is None else argv))
+            opts = Options(parse(words))
         except UsageError as exc:
             _unknown(f"{exc} (see --help)")
         verbose = opts.verbose
@@ -105,6 +113,8 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
     except KeyboardInterrupt as exc:
         _unknown(_stopped("interrupted (SIGINT)", exc))
     except Terminated as exc:
+        if _ERRORS[0] is not None:  # --icinga2-objects: nothing is probed there
+            _unknown(f"terminated ({exc}) before the Icinga 2 objects were complete")
         _unknown(_stopped(f"terminated ({exc})", exc))
     except BaseException as exc:  # an internal fault: UNKNOWN, traceback only with -vvv
         import traceback
@@ -112,7 +122,7 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
         lines = [f"{NAME} UNKNOWN - internal error: {_line(repr(exc))}"]
         if verbose >= 3:
             lines += [_line(line) for line in traceback.format_exc().splitlines()]
-        write("\n".join(lines) + "\n")
+        write("\n".join(lines) + "\n", _ERRORS[0])
         sys.exit(3)
     sys.exit(3)  # pragma: no cover - _run always exits
 
@@ -123,7 +133,10 @@ def _run(opts: Options, started: float) -> NoReturn:
     from check_digitalsentry.plugins import get_hooks
 
     hooks = get_hooks()
-    roles = [role.name for role in hooks.roles()]
+    try:
+        roles = [role.name for role in hooks.roles()]
+    except ValueError as exc:  # an installed plugin's mistake: say which, as for bad input
+        raise UsageError(str(exc)) from None
     if opts.demo:
         _run_demo(opts, started, timeout, hooks)
     sites = _inventory_sites(opts, roles) if opts.inventory else [_option_site(opts, roles)]
@@ -149,15 +162,18 @@ def _option_site(opts: Options, roles: Sequence[str]) -> Site:
 
 
 def _overrides(opts: Options, roles: Sequence[str], mode: str) -> dict[str, object]:
-    """With --inventory or --demo only -w/-c, --cert-days and --role may be given (for every site); anything
+    """With --inventory or --demo only -w/-c, --cert-days and --role may be given (for every site); with
+    --icinga2-objects only --role (the active checks read their thresholds from the inventory); anything
     else is a mistake."""
     from check_digitalsentry.schema import BY_NAME
 
-    clash = [BY_NAME[key].option[0] for key in opts.site_words() if key not in OVERRIDES]
+    allowed = ("roles",) if opts.icinga2_objects else OVERRIDES
+    clash = [BY_NAME[key].option[0] for key in opts.site_words() if key not in allowed]
     if clash:
+        mode = "--icinga2-objects" if opts.icinga2_objects else mode
         raise UsageError(f"{', '.join(clash)} cannot be combined with {mode}"
-                         f"{': set them in the inventory' if mode == '--inventory' else ''}")
-    return opts.site_values(roles, [BY_NAME[key] for key in OVERRIDES])
+                         f"{': set them in the inventory' if mode != '--demo' else ''}")
+    return opts.site_values(roles, [BY_NAME[key] for key in allowed])
 
 
 def _inventory_sites(opts: Options, roles: Sequence[str]) -> list[Site]:
@@ -189,13 +205,35 @@ def _icinga2_objects(opts: Options, sites: Sequence[Site], hooks: BuiltinHooks) 
 
     assert opts.inventory is not None
     inventory = os.path.abspath(opts.inventory)
-    if not printable(inventory):
-        raise UsageError(f"--inventory: a path with control characters cannot be an Icinga string: {inventory!r}")
+    if not printable(inventory) or not _utf8(inventory):
+        raise UsageError(f"--inventory: an Icinga string holds printable UTF-8 text; this path does not: "
+                         f"{inventory!r}")
     plans = plan_sites(sites, hooks)
     _check_roles(plans)
     command = " ".join(shlex.quote(word) for word in ["check_digitalsentry", *sys.argv[1:]])
-    write(icinga2.render(plans, inventory, command if printable(command) else "check_digitalsentry"))
+    text = icinga2.render(plans, inventory, command if printable(command) and _utf8(command)
+                          else "check_digitalsentry --icinga2-objects")
+    if opts.output:
+        from check_digitalsentry.nagios.output import write_file
+
+        write_file(opts.output, text)  # atomic: a failed or interrupted run leaves the old objects
+        sys.exit(0)
+    try:  # Icinga reads its configuration as UTF-8, whatever this process's locale
+        sys.stdout.flush()
+        sys.stdout.buffer.write(text.encode("utf-8"))
+        sys.stdout.buffer.flush()
+    except (OSError, ValueError, AttributeError) as exc:
+        raise OutputError(f"--icinga2-objects: stdout could not take the objects ({exc}): use --output FILE, "
+                          f"which replaces the file atomically") from None
     sys.exit(0)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # bytes of another encoding in a file name, kept as surrogates
+        return False
+    return True
 
 
 def _check(opts: Options, sites: Sequence[Site], started: float, timeout: float, hooks: BuiltinHooks) -> NoReturn:
@@ -225,13 +263,17 @@ def probe(opts: Options, sites: Sequence[Site], started: float, timeout: float, 
 
 
 def _check_roles(plans: Sequence[SitePlan]) -> None:
-    """``--role web`` for a site that expects no web port can only mean a mistake: say which site."""
-    for plan in plans:
-        planned = {spec.role for spec in plan.specs}
-        for role in plan.site.roles:
-            if role not in planned:
-                where = f"-H {plan.site.hosts[0]}" if plan.site.name == "cli" else f"site {plan.site.name}"
-                raise UsageError(f"--role {role}: {where} has no {role} port (its settings expect none)")
+    """``--role web`` where no site expects a web port can only mean a mistake: say so. Sites that expect
+    some of the chosen roles report those (an inventory's own ``roles`` are checked when it is read)."""
+    chosen = {role for plan in plans for role in plan.site.roles}
+    planned = {spec.role for plan in plans for spec in plan.specs}
+    for role in sorted(chosen - planned):
+        if len(plans) == 1:
+            site = plans[0].site
+            where = f"-H {site.hosts[0]}" if site.name == "cli" else f"site {site.name}"
+            raise UsageError(f"--role {role}: {where} has no {role} port (its settings expect none)")
+        raise UsageError(f"--role {role}: none of the {len(plans)} sites has a {role} port (their settings "
+                         f"expect none)")
 
 
 def _check_family(sites: Sequence[Site], version: int) -> None:

@@ -348,16 +348,29 @@ class Options:
             raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {self.format!r}")
         modes = [m for m, on in (("-H", self.values["hosts"]), ("--inventory", self.inventory),
                                  ("--demo", self.demo)) if on]
-        if len(modes) != 1:
-            raise UsageError("give one of -H HOST, --inventory FILE or --demo" if not modes
-                             else f"{' and '.join(modes)} cannot be combined")
+        if len(modes) > 1:
+            raise UsageError(f"{' and '.join(modes)} cannot be combined")
         if self.sites and not self.inventory:
             raise UsageError("--site needs --inventory")
         if self.demo_faults and not self.demo:
             raise UsageError("--demo-fault needs --demo")
-        if self.icinga2_objects and not self.inventory:
-            raise UsageError("--icinga2-objects needs --inventory: the objects describe its sites")
+        if self.icinga2_objects:
+            self._check_objects()
         self._check_submit()
+        if not modes:
+            raise UsageError("give one of -H HOST, --inventory FILE or --demo")
+
+    def _check_objects(self) -> None:
+        """--icinga2-objects prints configuration: it needs an inventory, and options that shape a run are
+        mistakes there (the active checks read their settings from the inventory)."""
+        if not self.inventory:
+            raise UsageError("--icinga2-objects needs --inventory: the objects describe its sites")
+        for flags, given in ((("--format",), self.values["format"]), (("--quiet",), self.quiet),
+                             (("-t", "--timeout"), self.timeout_text), (("-4", "-6"), self.family),
+                             (("-v",), self.verbose)):
+            if given:
+                raise UsageError(f"{'/'.join(flags)} has no effect with --icinga2-objects, which probes nothing "
+                                 f"and prints Icinga 2 configuration (--output FILE writes it to a file)")
 
     def _check_submit(self) -> None:
         """--submit and its options: what goes together (the files are read later, by ``submit``)."""

@@ -85,9 +85,10 @@ def render(plans: Sequence[SitePlan], inventory: str, generator: str) -> str:
     ``generator`` the command line that wrote it (a comment on top)."""
     out = [f"/* Icinga 2 objects for the {len(plans)} DS site(s) of {inventory.replace('*/', '* /')}, written by",
            f" *   {generator.replace('*/', '* /')}",
-           " * Regenerate them whenever the inventory changes; do not edit. Needs contrib/icinga2's",
-           " * digitalsentry-command.conf and digitalsentry-services.conf (and digitalsentry-passive.conf for",
-           " * passive sites). */"]
+           " * Regenerate them whenever the inventory changes; do not edit. Needs the CheckCommand",
+           " * digitalsentry (Debian's package: include <plugins-contrib>; else contrib/icinga2/",
+           " * digitalsentry-command.conf), and from contrib/icinga2 digitalsentry-services.conf (the",
+           " * templates) and, for passive sites, digitalsentry-passive.conf. */"]
     for plan in plans:
         site, roles = plan.site, plan.roles
         out += ["", *_host(site, roles, inventory)]

@@ -24,7 +24,7 @@ as nagiosplugin writes and orders them (``perf_text``), with the inventory's lab
 from __future__ import annotations
 
 from check_digitalsentry.judge import MUST_ANSWER, JudgedRun, JudgedSite, up, where
-from check_digitalsentry.model import SiteReport
+from check_digitalsentry.model import SiteReport, label_part
 from check_digitalsentry.passive import PassiveResult
 from check_digitalsentry.protocols import shown
 
@@ -42,27 +42,11 @@ STATUS_LIMIT = 1000
 REASON_LIMIT = 300
 #: Hosts named on an OK status line at most.
 HOSTS_SHOWN = 5
-_LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 def plain(text: str) -> str:
     """One printable line for Nagios: '|' (it starts perfdata) shown as '/', hidden characters escaped."""
     return shown(text, len(text)).replace("|", "/")
-
-
-_LABEL_PARTS: dict[str, str] = {}
-
-
-def label_part(text: str) -> str:
-    """A label component of lower-case letters, digits and single '_': ``ds01.example.com`` ->
-    ``ds01_example_com``, ``::1`` -> ``1``, ``DIGITALSENTRY`` -> ``digitalsentry``."""
-    found = _LABEL_PARTS.get(text)
-    if found is None:
-        word = "".join(c if c in _LABEL_CHARS else "_" for c in text.lower())
-        while "__" in word:
-            word = word.replace("__", "_")
-        found = _LABEL_PARTS[text] = word.strip("_") or "x"
-    return found
 
 
 class Perf:
