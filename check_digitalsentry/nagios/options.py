@@ -409,6 +409,9 @@ class Options:
             raise UsageError("--api-cert and --api-key go together (the client certificate and its key)")
         if bool(self.values["api_user"]) != bool(self.values["api_password_file"]):
             raise UsageError("--api-user and --api-password-file go together (the ApiUser and its password)")
+        if self.values["api_user"] and self.values["api_cert"]:
+            raise UsageError("--api-user and --api-cert cannot be combined: give one way to authenticate (an "
+                             "ApiUser's password, or a client certificate for an ApiUser with client_cn)")
         self.ttl  # noqa: B018 - checked here, before anything is probed
 
     @property

@@ -10,8 +10,11 @@ The run's own exit code, for cron and systemd (the sites' states went to the mon
 - 0 (SUBMIT OK): every result was accepted (Nagios: written whole to the command file);
 - 1 (SUBMIT WARNING): some were, some not: no such object (404), passive checks disabled (403), ignored
   as unreachable, older than Icinga's (409), or failed (the API stalled or went away half-way);
-- 2 (SUBMIT CRITICAL): none was: the API down, refused or stalled, 401, TLS, no Nagios reading;
-- 3 (UNKNOWN): bad options or inventory, as for every run.
+- 2 (SUBMIT CRITICAL): none was: the API down, refused or stalled, 401, TLS, no Nagios reading (that one is
+  known before probing: the run says so at once, and probes nothing);
+- 3 (UNKNOWN): bad options or inventory, as for every run; and, before anything is probed, a bad --api-url,
+  a password, CA, certificate or key file that is not a safe regular file, a --command-file that is missing
+  or not a FIFO, a host or service name that cannot go into Nagios' command file.
 
 The first line says it all; each result that did not go in follows on a line of its own (once per object),
 ``-v`` adds a line per result. ``--quiet`` prints nothing when the exit code is 0.
@@ -55,17 +58,18 @@ def submit(opts: Options, sites: Sequence[Site], started: float, timeout: float,
            probe: Callable[[Options, Sequence[Site], float, float, BuiltinHooks], JudgedRun]) -> NoReturn:
     """The --submit run, probing with ``probe`` (``main.probe``): exits with the submission's code (see the
     module docstring)."""
-    target = _target(opts)  # a bad URL, password file or certificate stops the run before any probe
+    target = _target(opts, sites)  # a bad URL, file, name or command file stops the run before any probe
     probes_started = time.time()
     run = probe(opts, sites, started, timeout - reserve(timeout), hooks)
     results = passive_results(run, started=probes_started, verbose=min(max(opts.verbose, 1), 2))
     deadline = started + timeout - FINISH_MARGIN
     try:
-        if isinstance(target, str):
+        if isinstance(target, tuple):
             from check_digitalsentry.submit import nagios
 
-            submission = nagios.submit(target, results, deadline)
-            where = f"Nagios' command file {target}"
+            path, fd = target
+            submission = nagios.submit(path, fd, results, deadline)
+            where = f"Nagios' command file {path}"
         else:
             from check_digitalsentry.submit import icinga2
 
@@ -80,17 +84,33 @@ def submit(opts: Options, sites: Sequence[Site], started: float, timeout: float,
     sys.exit(code)
 
 
-def _target(opts: Options) -> str | Api:
-    """The command file's path (nagios), or the checked ``icinga2.Api``; UsageError naming the option."""
+def _target(opts: Options, sites: Sequence[Site]) -> tuple[str, int] | Api:
+    """The command file's path and its descriptor, open for writing (nagios), or the checked ``icinga2.Api``;
+    UsageError naming the option. With no process reading the command file, the run ends here (exit 2)."""
     def one(dest: str) -> str | None:
         given = opts.values[dest]
         assert isinstance(given, list)
         return given[0] if given else None
 
     if opts.submit == "nagios":
+        from check_digitalsentry.submit import nagios
+
+        for site in sites:
+            for key in ("icinga_host", "icinga_service"):
+                name = getattr(site, key)
+                if name is not None and not nagios.fits(name):
+                    raise UsageError(f"--inventory {opts.inventory}: site {site.name}: {key} {name!r}: a ';' or a "
+                                     "line break cannot go into Nagios' external command file (--submit nagios)")
         path = one("command_file")
         assert path is not None
-        return path
+        try:
+            return path, nagios.open_command_file(path)
+        except nagios.SetupError as exc:
+            raise UsageError(str(exc)) from None
+        except nagios.NoReader as exc:
+            write(plain(f"{NAME} SUBMIT CRITICAL - nothing written to Nagios' command file {path}: {exc}; the "
+                        "sites were not probed") + "\n")
+            sys.exit(2)
     import socket
 
     from check_digitalsentry.submit import icinga2

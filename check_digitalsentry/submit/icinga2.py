@@ -14,17 +14,33 @@ HTTPS, with a few keep-alive connections working one queue.
   about passive checks (the ApiUser lacks the permission), a certificate that fails verification, a
   TLS error, a host name that does not resolve.
 
-Every answer and every network problem ends up as data in the ``Submission``; nothing raises but
-``SetupError`` (bad options, before anything is probed).
+- An answer counts only as Icinga's: JSON whose ``results`` hold the one object's code (or an error
+  document), at most ``MAX_ANSWER`` bytes, read by the attempt's deadline. Anything else -- a proxy's or
+  a login page, a body that is not JSON or too large, a status line that is not HTTP -- is "not an Icinga
+  2 API answer", never a success, and not retried (it would only say the same again).
+- The files (``--api-password-file``, ``--api-ca``, ``--api-cert``, ``--api-key``) must be regular files
+  of at most ``MAX_FILE`` bytes, opened without blocking (a FIFO or a device would hang the run before
+  its deadline is even armed); none may be writable by every user, and the password and the key not
+  readable by every user either.
+
+Every answer and every network problem ends up as data in the ``Submission``, and so does anything a
+worker thread meets that nobody foresaw; nothing raises but ``SetupError`` (bad options, a bad URL or
+file, before anything is probed).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
 import http.client
+import io
+import ipaddress
 import json
+import math
 import os
 import random
+import re
 import socket
 import ssl
 import stat
@@ -46,9 +62,12 @@ from check_digitalsentry.passive import (
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Iterator, Sequence
+
+    from _typeshed import WriteableBuffer
 
     from check_digitalsentry.passive import PassiveResult
+
 
 ACTION = "/v1/actions/process-check-result"
 DEFAULT_PORT = 5665
@@ -62,6 +81,12 @@ BACKOFF_FIRST, BACKOFF_MAX = 0.1, 2.0
 MIN_ATTEMPT = 0.05
 #: Seconds past the deadline that the workers' last steps may take before they are left behind.
 JOIN_GRACE = 0.05
+#: Bytes of an answer at most: Icinga's are a few hundred. A larger one is not read further.
+MAX_ANSWER = 64 * 1024
+#: Bytes of a password, CA, certificate or key file at most (a system's CA bundle is a few hundred KiB).
+MAX_FILE = 1 << 20
+#: Characters of Icinga's words (``status``) kept in a reason.
+MAX_WORDS = 200
 
 
 class SetupError(Exception):
@@ -86,6 +111,8 @@ class Api:
         if user is not None:
             if password_file is None:
                 raise SetupError("--api-user needs --api-password-file (the ApiUser's password)")
+            if not user:
+                raise SetupError("--api-user '': an empty name (the ApiUser's)")
             if ":" in user:
                 raise SetupError(f"--api-user {user!r}: a user name for HTTP basic auth has no ':'")
             password = read_password(password_file)
@@ -102,39 +129,145 @@ class Api:
             return f"--api-user {self.user} and its --api-password-file"
         return "the client certificate (--api-cert; an ApiUser with client_cn)"
 
+    @property
+    def where(self) -> str:
+        """``HOST:PORT``, an IPv6 address in brackets: ``[::1]:5665``."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+#: What a host name may hold once IDNA-encoded: letters, digits, '-', '_' (SRV-style names) and dots.
+_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_.])?")
+
 
 def parse_url(url: str) -> tuple[str, int, str]:
-    """``https://HOST[:PORT][/PREFIX]`` -> (host, port, prefix); SetupError for anything else."""
+    """``https://HOST[:PORT][/PREFIX]`` -> (host, port, prefix); SetupError for anything else.
+
+    HOST is a DNS name (IDNA-encodable: it is returned ASCII, ``xn--...``), an IPv4 address or an IPv6
+    address in brackets (returned without them; a zone id, ``%eth0``, is refused); PORT 1-65535 (default
+    5665); PREFIX printable ASCII without spaces (a reverse proxy's path before ``/v1``)."""
     from urllib.parse import urlsplit
 
+    def bad(why: str) -> SetupError:
+        return SetupError(f"--api-url {url!r}: {why}")
+
+    if any(ord(c) <= 32 or ord(c) == 127 for c in url):
+        raise bad("a space or a control character (expected https://HOST:5665)")
     try:
         parts = urlsplit(url)
-        port = parts.port
     except ValueError as exc:
-        raise SetupError(f"--api-url {url!r}: {exc}") from None
+        raise bad(str(exc)) from None
     if parts.scheme != "https":
-        raise SetupError(f"--api-url {url!r}: expected https://HOST:5665 (Icinga 2's API speaks HTTPS only)")
-    if not parts.hostname:
-        raise SetupError(f"--api-url {url!r}: no host name")
-    if parts.query or parts.fragment or parts.username or parts.password:
-        raise SetupError(f"--api-url {url!r}: expected https://HOST:PORT, without user, query or fragment")
-    return parts.hostname, port or DEFAULT_PORT, parts.path.rstrip("/")
+        raise bad("expected https://HOST:5665 (Icinga 2's API speaks HTTPS only)")
+    if parts.query or parts.fragment or "@" in parts.netloc:
+        raise bad("expected https://HOST:PORT, without user, query or fragment")
+    netloc = parts.netloc
+    if netloc.startswith("["):
+        inside, bracket, rest = netloc[1:].partition("]")
+        if not bracket or (rest and not rest.startswith(":")):
+            raise bad("expected an IPv6 address in brackets: https://[ADDRESS]:5665")
+        if "%" in inside:
+            raise bad(f"an IPv6 zone id ({inside[inside.index('%'):]}) is not supported: use a global address "
+                      "or a host name")
+        try:
+            host = str(ipaddress.IPv6Address(inside))
+        except ValueError:
+            raise bad(f"{inside!r} is not an IPv6 address") from None
+        port_text = rest[1:] if rest else None
+    else:
+        if netloc.count(":") > 1:
+            raise bad("an IPv6 address goes in brackets: https://[ADDRESS]:5665")
+        name, colon, port_text_ = netloc.partition(":")
+        port_text = port_text_ if colon else None
+        host = _host_name(name, bad)
+    port = DEFAULT_PORT
+    if port_text is not None:
+        if not (port_text.isascii() and port_text.isdigit() and 1 <= int(port_text) <= 65535):
+            raise bad(f"port {port_text!r}: expected 1-65535 (Icinga 2's API: 5665)")
+        port = int(port_text)
+    if not parts.path.isascii():
+        raise bad("a path of ASCII characters only (percent-encode the others)")
+    return host, port, parts.path.rstrip("/")
+
+
+def _host_name(name: str, bad: Callable[[str], SetupError]) -> str:
+    """A host name or IPv4 address of a URL, ASCII (IDNA) and lower case."""
+    if not name:
+        raise bad("no host name")
+    with contextlib.suppress(ValueError):
+        return str(ipaddress.IPv4Address(name))
+    try:
+        ascii_name = name.encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        why = str(exc.__cause__ or exc).split("(UnicodeError: ")[-1].rstrip(")")
+        raise bad(f"host name {name!r}: not a DNS name ({why})") from None
+    if not _HOST_NAME.fullmatch(ascii_name) or ".." in ascii_name:
+        raise bad(f"host name {name!r}: not a DNS name (letters, digits, '-', '_' and single dots, not "
+                  "beginning with '-' or '.')")
+    return ascii_name
+
+
+def _file_kind(mode: int) -> str:
+    return ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+
+
+@contextlib.contextmanager
+def _checked_file(option: str, path: str, *, secret: bool = False) -> Iterator[tuple[str, bytes]]:
+    """Open ``path`` for ``option`` the safe way; yield (a name OpenSSL can open that is the very file
+    checked, the file's bytes). SetupError, one line naming ``option``, for anything but a regular file of
+    at most ``MAX_FILE`` bytes that not every user may write (anyone could swap the CA, the password...)
+    nor, with ``secret``, read."""
+    shown = path or "''"
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not block the open
+    except OSError as exc:
+        raise SetupError(f"{option} {shown}: {exc.strerror or exc}") from None
+    try:
+        data = _read_checked(fd, f"{option} {shown}", secret)
+        # OpenSSL opens files by name: /proc/self/fd/N (Linux) reopens this very file, whatever the path
+        # names by now; elsewhere the path itself.
+        proc = f"/proc/self/fd/{fd}"
+        yield (proc if os.path.exists(proc) else path), data
+    finally:
+        os.close(fd)
+
+
+def _read_checked(fd: int, named: str, secret: bool) -> bytes:
+    """The bytes of the file open at ``fd``, checked with ``fstat`` before anything is read (see
+    ``_checked_file``); ``named`` is the option and the path, for the message."""
+    try:
+        info = os.fstat(fd)
+        mode = info.st_mode
+        if not stat.S_ISREG(mode):
+            raise SetupError(f"{named}: {_file_kind(mode)}, not a regular file")
+        if info.st_size > MAX_FILE:
+            raise SetupError(f"{named}: {info.st_size} bytes, more than such a file holds (at most "
+                             f"{MAX_FILE >> 20} MiB)")
+        others = [word for bit, word in ((stat.S_IROTH, "read"), (stat.S_IWOTH, "write"))
+                  if mode & bit and (secret or bit == stat.S_IWOTH)]
+        if others:
+            raise SetupError(f"{named}: every user may {' and '.join(others)} it (mode {stat.S_IMODE(mode):04o}): "
+                             f"chmod o-rw {named.split(' ', 1)[1]}")
+        chunks, size = [], 0
+        while size <= MAX_FILE:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise SetupError(f"{named}: {exc.strerror or exc}") from None
+    if size > MAX_FILE:
+        raise SetupError(f"{named}: more than {MAX_FILE >> 20} MiB")
+    return b"".join(chunks)
 
 
 def read_password(path: str) -> str:
-    """The first line of a password file (without its line end). A file that every user may read is
-    refused, as ssh refuses a private key that others can read: the ApiUser's password may post results."""
-    try:
-        with open(path, "rb") as fh:
-            mode = os.fstat(fh.fileno()).st_mode
-            data = fh.read(4096)
-    except OSError as exc:
-        raise SetupError(f"--api-password-file {path}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(mode):
-        raise SetupError(f"--api-password-file {path}: not a regular file")
-    if mode & (stat.S_IROTH | stat.S_IWOTH):
-        raise SetupError(f"--api-password-file {path}: every user may read it (mode {stat.S_IMODE(mode):04o}): "
-                         f"chmod o-rw {path}")
+    """The first line of a password file (without its line end). A file that every user may read or write
+    is refused, as ssh refuses a private key that others can read: the ApiUser's password may post results."""
+    with _checked_file("--api-password-file", path, secret=True) as (_, data):
+        pass
     line = data.split(b"\n", 1)[0].rstrip(b"\r")
     try:
         password = line.decode("utf-8")
@@ -145,29 +278,56 @@ def read_password(path: str) -> str:
     return password
 
 
+class _Encrypted(Exception):
+    """OpenSSL asked for the key's passphrase (it would prompt on a terminal, or fail in cron)."""
+
+
+def _no_passphrase() -> str:
+    raise _Encrypted
+
+
 def tls_context(ca: str | None, cert: str | None, key: str | None) -> ssl.SSLContext:
     """A verifying client context: ``ca`` (PEM) or the system's store, and the client certificate."""
-    try:
-        context = ssl.create_default_context(cafile=ca)
-    except FileNotFoundError:
-        raise SetupError(f"--api-ca {ca}: no such file") from None
-    except (ssl.SSLError, OSError) as exc:
-        raise SetupError(f"--api-ca {ca}: not a PEM certificate ({_ssl_reason(exc)})") from None
+    if ca is None:
+        context = ssl.create_default_context()
+    else:
+        with _checked_file("--api-ca", ca) as (path, _):
+            try:
+                context = ssl.create_default_context(cafile=path)
+            except (ssl.SSLError, OSError) as exc:
+                raise SetupError(f"--api-ca {ca}: not a PEM certificate ({_ssl_reason(exc)})") from None
     if cert is not None or key is not None:
         if cert is None or key is None:
             raise SetupError("--api-cert and --api-key go together (the client certificate and its key)")
-        try:
-            context.load_cert_chain(cert, key)
-        except FileNotFoundError as exc:
-            raise SetupError(f"--api-cert/--api-key: {exc.filename or cert}: no such file") from None
-        except (ssl.SSLError, OSError) as exc:
-            raise SetupError(f"--api-cert {cert} --api-key {key}: {_ssl_reason(exc)}") from None
+        with _checked_file("--api-cert", cert) as (cert_path, cert_data), \
+                _checked_file("--api-key", key, secret=True) as (key_path, key_data):
+            if b"-----BEGIN CERTIFICATE-----" not in cert_data:
+                raise SetupError(f"--api-cert {cert}: not a PEM certificate (no -----BEGIN CERTIFICATE----- line)")
+            if not re.search(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----", key_data):
+                raise SetupError(f"--api-key {key}: not a PEM private key (no -----BEGIN ... PRIVATE KEY----- "
+                                 "line)")
+            try:
+                context.load_cert_chain(cert_path, key_path, password=_no_passphrase)
+            except _Encrypted:
+                raise SetupError(f"--api-key {key}: encrypted, and no passphrase can be given (write it "
+                                 f"unencrypted: openssl pkey -in {key} -out NEW.key; chmod 600 NEW.key)") from None
+            except (ssl.SSLError, OSError) as exc:
+                if getattr(exc, "reason", None) == "KEY_VALUES_MISMATCH":
+                    raise SetupError(f"--api-key {key}: not the key of --api-cert {cert} (key values "
+                                     "mismatch)") from None
+                raise SetupError(f"--api-cert {cert}: not a PEM certificate and key OpenSSL can load "
+                                 f"({_ssl_reason(exc)}; --api-key {key})") from None
     return context
 
 
 def _ssl_reason(exc: BaseException) -> str:
-    reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
-    return str(reason).replace("_", " ").lower() if isinstance(reason, str) and reason.isupper() else str(reason)
+    """OpenSSL's reason in words: ``KEY_VALUES_MISMATCH`` -> ``key values mismatch``, ``[SSL] PEM lib
+    (_ssl.c:3905)`` -> ``PEM lib``."""
+    reason = getattr(exc, "reason", None)
+    if isinstance(reason, str) and reason:
+        return reason.replace("_", " ").lower() if reason.isupper() else reason
+    text = str(getattr(exc, "strerror", None) or exc or type(exc).__name__)
+    return re.sub(r"^\[\w+\] | \(_ssl\.c:\d+\)$", "", text)
 
 
 def request_body(api: Api, result: PassiveResult) -> bytes:
@@ -184,39 +344,123 @@ def request_body(api: Api, result: PassiveResult) -> bytes:
     return json.dumps(body).encode("utf-8")
 
 
-def answer(status: int, data: bytes) -> tuple[int, str]:
-    """The code and the words of an Icinga answer: an action's own result (``results[0]``), else the
-    error document (``{"error": 404, "status": "No objects found."}``), else the start of the body."""
+def _refuse_constant(word: str) -> object:
+    raise ValueError(f"{word} is no JSON number")
+
+
+def _finite(word: str) -> float:
+    number = float(word)
+    if not math.isfinite(number):
+        raise ValueError(f"{word[:20]} is out of range")
+    return number
+
+
+def _http_code(value: object) -> int | None:
+    """An HTTP status code as Icinga writes it (``200`` or ``200.0``), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    if not (math.isfinite(value) and value == int(value) and 100 <= value <= 599):
+        return None
+    return int(value)
+
+
+def _words(text: object, limit: int = MAX_WORDS) -> str:
+    """Text from an answer, for a reason: its whitespace made single spaces, at most ``limit`` characters."""
+    words = " ".join(str(text).split())
+    return words if len(words) <= limit else words[:limit - 3] + "..."
+
+
+def _start(data: bytes) -> str:
+    return repr(_words(data[:120].decode("utf-8", "replace"), 60))
+
+
+def answer(status: int, data: bytes) -> tuple[int | None, str]:
+    """The code and the words of an Icinga 2 API answer: the action's own result (``results``: one, for the
+    one object named), or an error document (``{"error": 404, "status": "No objects found."}``). Anything
+    else is not Icinga's: (None, what it is instead)."""
+    if not data.strip():
+        return None, "an empty body"
     try:
-        doc = json.loads(data)
-    except ValueError:
-        doc = None
-    if isinstance(doc, dict):
-        results = doc.get("results")
-        if isinstance(results, list) and results and isinstance(results[0], dict):
-            item = results[0]
-            try:
-                code = int(item.get("code", status))
-            except (TypeError, ValueError):
-                code = status
-            return code, str(item.get("status", ""))
-        if "status" in doc:
-            return status, str(doc["status"])
-    text = data[:200].decode("utf-8", "replace").strip()
-    return status, " ".join(text.split()) or http.client.responses.get(status, "")
+        doc = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite)
+    except RecursionError:
+        return None, "JSON nested too deeply"
+    except ValueError as exc:  # not JSON, not UTF-8, NaN, Infinity, 1e999, an integer of 5000 digits
+        return None, f"not valid JSON ({_words(exc, 80)}): {_start(data)}"
+    if isinstance(doc, dict) and isinstance(doc.get("results"), list):
+        results = doc["results"]
+        if len(results) != 1 or not isinstance(results[0], dict):
+            return None, f"{len(results)} results for one object"
+        code = _http_code(results[0].get("code"))
+        if code is None:
+            return None, f"results[0].code is {_words(repr(results[0].get('code')), 40)}, not an HTTP status"
+        return code, _words(results[0].get("status", ""))
+    if isinstance(doc, dict) and "error" in doc:
+        code = _http_code(doc["error"])
+        if code is None or code < 400:
+            return None, f"error {_words(repr(doc['error']), 40)} is not an HTTP error status"
+        return code, _words(doc.get("status", ""))
+    return None, f"JSON without results or error: {_start(data)}"
+
+
+def read_answer(response: http.client.HTTPResponse, limit: int = MAX_ANSWER) -> bytes | None:
+    """The body of ``response``, or None when it is larger than ``limit`` bytes (what is left is not read:
+    close the connection). IncompleteRead when the server closed the connection before its end."""
+    if response.length is not None and response.length > limit:
+        return None
+    data = response.read(limit + 1)
+    if len(data) > limit:
+        return None
+    if response.length:  # fewer bytes than its Content-Length said, and then the end of the connection
+        raise http.client.IncompleteRead(data, response.length)
+    return data
+
+
+class _DeadlineIO(io.RawIOBase):
+    """The bytes of an answer from ``sock``, each read waiting only for the time left until ``deadline``
+    (a ``time.monotonic()`` value): an answer dripped byte by byte, or a stream of ``100 Continue``, cannot
+    stretch an attempt past its end."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self.sock = sock
+        self.deadline = deadline
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            raise socket.timeout("the attempt's time is up")
+        self.sock.settimeout(remaining)
+        return self.sock.recv_into(buffer)
+
+
+class _Response(http.client.HTTPResponse):
+    """An answer read through ``_DeadlineIO``."""
+
+    def __init__(self, sock: socket.socket, *args: object, deadline: float, **kwargs: object) -> None:
+        super().__init__(sock, *args, **kwargs)  # type: ignore[arg-type]
+        self.fp.close()  # the socket's own file: not used
+        self.fp = io.BufferedReader(_DeadlineIO(sock, deadline))
 
 
 class _Connection(http.client.HTTPSConnection):
-    """An HTTPS connection that counts the connections it opens."""
+    """An HTTPS connection that counts the connections it opens, and reads each answer by ``deadline``."""
 
     def __init__(self, pool: _Pool) -> None:
         super().__init__(pool.api.host, pool.api.port, timeout=ATTEMPT_TIMEOUT, context=pool.api.context)
         self.pool = pool
+        self.deadline = 0.0  #: the current attempt's end (``time.monotonic()``)
 
     def connect(self) -> None:
         with self.pool.lock:
             self.pool.connections += 1
         super().connect()
+
+    def getresponse(self) -> http.client.HTTPResponse:
+        self.response_class = functools.partial(_Response, deadline=self.deadline)  # type: ignore[assignment]
+        return super().getresponse()
 
 
 class _Fatal(Exception):
@@ -253,15 +497,24 @@ class _Pool:
             self.fatal = self.fatal or reason
 
     def work(self) -> None:
-        connection = _Connection(self)
+        connection: _Connection | None = None
         try:
             while True:
                 index = self.take()
                 if index is None:
                     return
-                self.outcomes[index] = self.deliver(index, connection)
+                try:
+                    connection = connection or _Connection(self)
+                    outcome = self.deliver(index, connection)
+                except Exception as exc:  # nobody foresaw it: this result's outcome, not a traceback
+                    if connection is not None:
+                        connection.close()
+                    outcome = Outcome(self.results[index], FAILED, f"unexpected {type(exc).__name__} while "
+                                      f"submitting to {self.api.where}: {_words(exc) or 'no details'}")
+                self.outcomes[index] = outcome
         finally:
-            connection.close()
+            if connection is not None:
+                connection.close()
 
     def deliver(self, index: int, connection: _Connection) -> Outcome:
         result = self.results[index]
@@ -299,14 +552,16 @@ class _Pool:
     def attempt(self, result: PassiveResult, connection: _Connection, body: bytes, timeout: float,
                 attempts: int) -> Outcome:
         api = self.api
-        where = f"{api.host}:{api.port}"
+        where = api.where
         connection.timeout = timeout
+        connection.deadline = time.monotonic() + timeout  # the answer is read by then (_DeadlineIO)
         if connection.sock is not None:
             connection.sock.settimeout(timeout)
+        response: http.client.HTTPResponse | None = None
         try:
             connection.request("POST", api.path, body, api.headers)
             response = connection.getresponse()
-            data = response.read()
+            data = read_answer(response)
         except ssl.SSLCertVerificationError as exc:
             raise _Fatal(f"TLS: the certificate of {where} failed verification: {exc.verify_message} "
                          "(--api-ca: the CA of the Icinga node's certificate, e.g. /var/lib/icinga2/certs/ca.crt; "
@@ -323,7 +578,8 @@ class _Pool:
             raise _Fatal(f"cannot resolve {api.host}: {exc.strerror}") from None
         except socket.timeout:
             connection.close()
-            raise _Retry(f"{where} did not answer within {timeout:.1f} s") from None
+            what = "did not answer" if response is None else "did not finish its answer"
+            raise _Retry(f"{where} {what} within {timeout:.1f} s") from None
         except ConnectionRefusedError:
             connection.close()
             raise _Retry(f"{where} refused the connection (is Icinga 2 running, with an ApiListener on "
@@ -331,20 +587,40 @@ class _Pool:
         except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
             connection.close()
             raise _closed(f"{where} closed the connection ({type(exc).__name__})") from None
-        except (OSError, http.client.HTTPException) as exc:
+        except http.client.IncompleteRead as exc:
             connection.close()
-            raise _Retry(f"{where}: {getattr(exc, 'strerror', None) or exc or type(exc).__name__}") from None
+            raise _closed(f"{where} closed the connection before the end of its answer ({len(exc.partial)} "
+                          f"bytes read, {exc.expected} more expected)") from None
+        except http.client.HTTPException as exc:  # a status line or header that is not HTTP: no retry helps
+            connection.close()
+            return Outcome(result, FAILED, f"not an Icinga 2 API answer ({where}: "
+                                           f"{_words(exc, 80) or type(exc).__name__})", attempts)
+        except OSError as exc:
+            connection.close()
+            raise _Retry(f"{where}: {exc.strerror or exc or type(exc).__name__}") from None
+        status = response.status
+        if data is None:
+            connection.close()  # the rest of it is not read
+            return Outcome(result, FAILED, f"not an Icinga 2 API answer (HTTP {status}: larger than {MAX_ANSWER} "
+                                           "bytes)", attempts)
         if response.will_close:
             connection.close()
-        code, words = answer(response.status, data)
+        code, words = answer(status, data)
         name = object_name(result)
+        if code == 401 or status == 401:
+            raise _Fatal(f"401 Unauthorized: Icinga 2 refused {api.who}")
+        if code == 503 or status == 503:
+            raise _Retry(f"503 Service Unavailable ({words})")
+        if code is None or (200 <= code < 300 and not 200 <= status < 300):
+            what = words if code is None else f"code {code} in the results"
+            location = response.getheader("Location") if 300 <= status < 400 else None
+            moved = f" to {_words(location, 100)}" if location else ""
+            return Outcome(result, FAILED, f"not an Icinga 2 API answer (HTTP {status}{moved}: {what})", attempts)
         if 200 <= code < 300:
             lowered = words.lower()
             if "ignoring" in lowered or "unreachable" in lowered:
                 return Outcome(result, IGNORED, f"Icinga ignored the result for {name}: {words}", attempts)
             return Outcome(result, ACCEPTED, words, attempts)
-        if code == 401 or response.status == 401:
-            raise _Fatal(f"401 Unauthorized: Icinga 2 refused {api.who}")
         if code == 403:
             if "passive" in words.lower():
                 return Outcome(result, REFUSED, f"Icinga takes no passive results for {name} (403: {words})",
@@ -355,8 +631,6 @@ class _Pool:
             return Outcome(result, MISSING, f"Icinga has no {name}", attempts)
         if code == 409:
             return Outcome(result, STALE, f"Icinga has a newer result for {name} (409: {words})", attempts)
-        if code == 503:
-            raise _Retry(f"503 Service Unavailable ({words})")
         return Outcome(result, FAILED, f"HTTP {code} for {name}: {words}", attempts)
 
 

@@ -2,8 +2,13 @@
 written to the command FIFO of a local Nagios (``command_file`` in nagios.cfg, with
 ``check_external_commands=1``; Debian: ``/var/lib/nagios4/rw/nagios.cmd``).
 
-- The FIFO is opened ``O_WRONLY | O_NONBLOCK``: with no Nagios reading it the open fails at once (ENXIO),
-  a clear error instead of a hang. A full pipe is waited on (``select``) until the deadline.
+- The FIFO is opened ``O_WRONLY | O_NONBLOCK`` before anything is probed (``open_command_file``), and kept
+  open until the results are written: a path that is missing, not a FIFO or not writable is ``SetupError``
+  (the run is UNKNOWN at once), and with no Nagios reading it the open fails at once (ENXIO: ``NoReader``,
+  the run is CRITICAL at once: nothing could be written), a clear error instead of a hang or of probes run
+  for nothing. A full pipe is waited on (``select``) until the deadline.
+- Host and service names with ';' (the command's field separator) or a line break cannot be written: the
+  frontend refuses them before probing (``fits``); ``submit`` fails such a result on its own.
 - Each line is one ``write`` of at most ``PIPE_BUF`` bytes, which the kernel keeps whole: lines of other
   writers (a web UI, another cron job) never cut into ours. A result that would be longer loses long-output
   lines from its end first (a last line says how many), then perfdata items: the status line always stays.
@@ -64,41 +69,75 @@ def command_line(result: PassiveResult, now: float, limit: int = PIPE_BUF) -> by
     return encoded
 
 
+class SetupError(Exception):
+    """--command-file cannot be used (one line naming it): the run stops before probing."""
+
+
+class NoReader(Exception):
+    """No process reads the command file (Nagios is not running): nothing could be written."""
+
+
+#: What a host or service name cannot hold in an external command: ';' ends a field, a line break the command.
+UNFIT = ";\n\r"
+
+
+def fits(name: str) -> bool:
+    """Whether ``name`` can be a host or service name of an external command."""
+    return not any(c in name for c in UNFIT)
+
+
+def open_command_file(path: str) -> int:
+    """The command file at ``path``, open for writing without blocking: checked before anything is probed.
+    SetupError when it is missing, not a FIFO or not writable; NoReader when no process reads it."""
+    named = f"--command-file {path}"
+    fifo = "not a FIFO (Nagios makes its command_file a named pipe)"
+    if not path:
+        raise SetupError("--command-file '': an empty path (Nagios' command_file, e.g. "
+                         "/var/lib/nagios4/rw/nagios.cmd)")
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ENOENT:
+            raise SetupError(f"{named}: no such file (is Nagios running, with check_external_commands=1 and "
+                             f"command_file={path}?)") from None
+        raise SetupError(f"{named}: {exc.strerror or exc}") from None
+    if not stat.S_ISFIFO(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a regular file" if stat.S_ISREG(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket")
+        raise SetupError(f"{named}: {kind}, {fifo}")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise NoReader("no process reads it (Nagios is not running)") from None
+        if exc.errno == errno.EACCES:
+            raise SetupError(f"{named}: permission denied (run as the Nagios user, or in its group)") from None
+        raise SetupError(f"{named}: {exc.strerror or exc}") from None
+    if not stat.S_ISFIFO(os.fstat(fd).st_mode):  # replaced since the stat
+        os.close(fd)
+        raise SetupError(f"{named}: {fifo}")
+    return fd
+
+
 def _fatal(path: str, exc: OSError) -> str:
-    if exc.errno == errno.ENXIO:
-        return f"no process reads the command file {path}: Nagios is not running"
-    if exc.errno == errno.ENOENT:
-        return (f"the command file {path} does not exist: is Nagios running, with check_external_commands=1 "
-                f"and command_file={path}?")
-    if exc.errno == errno.EACCES:
-        return f"the command file {path}: permission denied (run as the Nagios user, or in its group)"
     if exc.errno == errno.EPIPE:
         return f"Nagios stopped reading the command file {path}"
     return f"the command file {path}: {exc.strerror or exc}"
 
 
-def submit(path: str, results: Sequence[PassiveResult], deadline: float) -> Submission:
-    """Write a command line per result to the FIFO at ``path``, by ``deadline`` (``time.monotonic()``)."""
+def submit(path: str, fd: int, results: Sequence[PassiveResult], deadline: float) -> Submission:
+    """Write a command line per result to the command file ``path``, open at ``fd`` (``open_command_file``),
+    by ``deadline`` (``time.monotonic()``); ``fd`` is closed."""
     started = time.monotonic()
     outcomes: list[Outcome] = []
     fatal = ""
     writes = 0
     try:
-        if not stat.S_ISFIFO(os.stat(path).st_mode):
-            fatal = f"the command file {path} is not a FIFO (Nagios makes command_file a named pipe)"
-        else:
-            fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        fatal = _fatal(path, exc)
-    if fatal:
-        return Submission([Outcome(r, FAILED, f"not sent: {fatal}") for r in results], fatal=fatal,
-                          seconds=time.monotonic() - started)
-    try:
         for index, result in enumerate(results):
             if fatal:
                 outcomes.append(Outcome(result, FAILED, f"not sent: {fatal}"))
                 continue
-            if any(c in name for name in (result.host, result.service) for c in ";\n\r"):
+            if not (fits(result.host) and fits(result.service)):
                 outcomes.append(Outcome(result, FAILED, f"{object_name(result)}: a name with ';' or a line break "
                                                         "cannot go into an external command"))
                 continue
