@@ -4,8 +4,8 @@ Layers, bottom up (imports only flow upwards from here; ruff's banned-import rul
 and tests/test_layers.py keep it so):
 
 - ``protocols/`` -- sans-I/O codecs: SQL Server Browser (MC-SQLR), TDS PRELOGIN, X.509;
-- ``model``, ``ranges``, ``catalogue``, ``schema``, ``inventory`` -- the value objects, the DS port
-  catalogue, a site's settings declared once, and the TOML inventory;
+- ``model``, ``ranges``, ``catalogue``, ``schema``, ``files``, ``inventory`` -- the value objects, the DS
+  port catalogue, a site's settings declared once, local files read the safe way, and the TOML inventory;
 - ``engine/`` -- the probe engine that owns sockets, DNS and time (probe API, probes, scheduler, DS
   orchestration); ``hookspecs`` (the plugin contract), ``builtin`` and ``plugins`` (the hooks a
   frontend hands the engine);

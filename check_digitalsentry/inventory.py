@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import sys
 
+from check_digitalsentry import files
 from check_digitalsentry.catalogue import BUILTIN_ROLE_NAMES, FORBID, expected_ports
 from check_digitalsentry.model import label_part
 from check_digitalsentry.schema import (
@@ -171,24 +172,14 @@ def _read(source: str) -> bytes:
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            kind = ("a directory" if stat.S_ISDIR(info.st_mode) else "a FIFO" if stat.S_ISFIFO(info.st_mode)
-                    else "a device" if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
-                    else "not a regular file")
-            raise InventoryError(f"cannot read: {kind}, not an inventory file", source)
+            raise InventoryError(f"cannot read: {files.kind(info.st_mode)}, not an inventory file", source)
         if info.st_size > MAX_BYTES:
             raise InventoryError(f"cannot read: {info.st_size} bytes, more than an inventory holds "
                                  f"(at most {MAX_BYTES >> 20} MiB)", source)
-        chunks = []
-        size = 0
-        while size <= MAX_BYTES:
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
-        if size > MAX_BYTES:
+        data = files.read_capped(fd, MAX_BYTES)
+        if data is None:
             raise InventoryError(f"cannot read: more than {MAX_BYTES >> 20} MiB", source)
-        return b"".join(chunks)
+        return data
     except OSError as exc:
         raise InventoryError(f"cannot read: {exc.strerror or exc}", source) from None
     finally:

@@ -91,6 +91,8 @@ def write_file(path: str, text: str) -> None:
     import stat
     import tempfile
 
+    from check_digitalsentry import files
+
     target = os.path.realpath(path)  # a symlink: replace the file it points to, not the link
     try:
         current: os.stat_result | None = os.stat(target)
@@ -99,10 +101,8 @@ def write_file(path: str, text: str) -> None:
     except OSError as exc:
         raise OutputError(f"--output {path}: {exc.strerror or exc}") from None
     if current is not None and not stat.S_ISREG(current.st_mode):
-        kind = ("a directory" if stat.S_ISDIR(current.st_mode) else "a FIFO" if stat.S_ISFIFO(current.st_mode)
-                else "a device" if stat.S_ISCHR(current.st_mode) or stat.S_ISBLK(current.st_mode)
-                else "a socket" if stat.S_ISSOCK(current.st_mode) else "not a regular file")
-        raise OutputError(f"--output {path}: {kind}, not a regular file: give the path of a file to replace")
+        raise OutputError(f"--output {path}: {files.kind(current.st_mode)}, not a regular file: give the path "
+                          "of a file to replace")
     directory, name = os.path.split(target)
     try:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")

@@ -47,7 +47,7 @@ import stat
 import threading
 import time
 
-from check_digitalsentry import __version__
+from check_digitalsentry import __version__, files
 from check_digitalsentry.passive import (
     ACCEPTED,
     FAILED,
@@ -206,12 +206,6 @@ def _host_name(name: str, bad: Callable[[str], SetupError]) -> str:
     return ascii_name
 
 
-def _file_kind(mode: int) -> str:
-    return ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
-            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
-            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
-
-
 @contextlib.contextmanager
 def _checked_file(option: str, path: str, *, secret: bool = False) -> Iterator[tuple[str, bytes]]:
     """Open ``path`` for ``option`` the safe way; yield (a name OpenSSL can open that is the very file
@@ -240,7 +234,7 @@ def _read_checked(fd: int, named: str, secret: bool) -> bytes:
         info = os.fstat(fd)
         mode = info.st_mode
         if not stat.S_ISREG(mode):
-            raise SetupError(f"{named}: {_file_kind(mode)}, not a regular file")
+            raise SetupError(f"{named}: {files.kind(mode)}, not a regular file")
         if info.st_size > MAX_FILE:
             raise SetupError(f"{named}: {info.st_size} bytes, more than such a file holds (at most "
                              f"{MAX_FILE >> 20} MiB)")
@@ -249,18 +243,12 @@ def _read_checked(fd: int, named: str, secret: bool) -> bytes:
         if others:
             raise SetupError(f"{named}: every user may {' and '.join(others)} it (mode {stat.S_IMODE(mode):04o}): "
                              f"chmod o-rw {named.split(' ', 1)[1]}")
-        chunks, size = [], 0
-        while size <= MAX_FILE:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            size += len(chunk)
+        data = files.read_capped(fd, MAX_FILE)
     except OSError as exc:
         raise SetupError(f"{named}: {exc.strerror or exc}") from None
-    if size > MAX_FILE:
+    if data is None:
         raise SetupError(f"{named}: more than {MAX_FILE >> 20} MiB")
-    return b"".join(chunks)
+    return data
 
 
 def read_password(path: str) -> str:

@@ -27,6 +27,7 @@ import select
 import stat
 import time
 
+from check_digitalsentry import files
 from check_digitalsentry.passive import ACCEPTED, FAILED, Outcome, Submission, object_name
 
 TYPE_CHECKING = False
@@ -102,9 +103,7 @@ def open_command_file(path: str) -> int:
                              f"command_file={path}?)") from None
         raise SetupError(f"{named}: {exc.strerror or exc}") from None
     if not stat.S_ISFIFO(mode):
-        kind = ("a directory" if stat.S_ISDIR(mode) else "a regular file" if stat.S_ISREG(mode)
-                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket")
-        raise SetupError(f"{named}: {kind}, {fifo}")
+        raise SetupError(f"{named}: {files.kind(mode)}, {fifo}")
     try:
         fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
