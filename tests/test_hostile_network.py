@@ -65,6 +65,48 @@ def test_hostile_instances_give_valid_unique_perfdata_labels(hostile_browser: in
     assert len(sql) == len(HOSTILE)  # one per instance, DS and ds apart
 
 
+#: Instances on ONE TCP port whose labels collide with each other, with their ``_time`` twins and with
+#: the Browser's own label (``sql_browser``) -- appending the port alone cannot part them.
+CROWD = [b"DS", b"ds", b"D-S", b"D_S", b"DS", b"X", b"X_time", b"browser", b"browser_time", b"\xff\xfe", b"|||",
+         b"='"]
+
+
+def perf_labels(stdout: str) -> list[str]:
+    return [label.strip("'") for label in re.findall(r"(\S+?)=", stdout.split("|", 1)[1])]
+
+
+@pytest.mark.parametrize("mode", [[], ["--inventory"]])
+def test_instances_crowding_one_port_get_unique_labels_and_leave_the_roles_labels_alone(
+    check: Check, mode: list[str], tmp_path: Path
+) -> None:
+    records = b"".join(instance_record(name, 1) for name in CROWD)
+    with udp_replier(lambda _: svr_resp(records)) as port:
+        if mode:
+            inventory = tmp_path / "sites.toml"
+            inventory.write_text(f'[[sites]]\nname = "hq"\nhosts = ["127.0.0.1"]\n[sites.ports]\n'
+                                 f'sql-browser = {port}\n')
+            run = check("--inventory", str(inventory), "-t", "2")
+            prefix = "hq__127_0_0_1__"
+        else:
+            run = check(*hostile_args(port))
+            prefix = ""
+        labels = perf_labels(run.stdout)
+        assert run.code == 2 and "internal error" not in run.first, run
+        assert len(labels) == len(set(labels)), sorted(labels)
+        assert all(LABEL.match(label) for label in labels), labels
+        assert f"{prefix}sql_browser" in labels and f"{prefix}sql_browser_time" in labels  # the role's own
+        sql = [label for label in labels if label.startswith(f"{prefix}sql_") and not label.endswith("_time")
+               and label != f"{prefix}sql_browser"]
+        assert len(sql) == len(set(CROWD)), sorted(labels)  # one per instance (DS twice is one)
+        # the same run again gives the same labels (the order of the names decides, not chance)
+        again = check("--inventory", str(inventory), "-t", "2") if mode else check(*hostile_args(port))
+        assert perf_labels(again.stdout) == labels
+        metrics = check(*(["--inventory", str(inventory), "-t", "2"] if mode else hostile_args(port)),
+                        "--format", "openmetrics").stdout
+    series = [line.rsplit(" ", 1)[0] for line in metrics.splitlines() if line and not line.startswith("#")]
+    assert len(series) == len(set(series)), [s for s in series if series.count(s) > 1][:3]
+
+
 def test_hostile_strings_stay_exact_in_json_and_escaped_in_openmetrics(hostile_browser: int, check: Check) -> None:
     doc = json.loads(check(*hostile_args(hostile_browser), "--format", "json").stdout)
     names = [i["instance"] for i in doc["sites"][0]["ports"][0]["facts"]["instances"]]
@@ -204,6 +246,10 @@ def test_every_address_of_a_dual_stack_name_is_probed_on_request(tmp_path: Path)
         base = [check, "-H", "dual.test", "--sql-instance", "DIGITALSENTRY", "-t", "3", "-v"]
         first = lab.run(ns, *base)
         every = lab.run(ns, *base, "--all-addresses")
+        metrics = lab.run(ns, *base, "--all-addresses", "--format", "openmetrics").stdout
+    series = [line.rsplit(" ", 1)[0] for line in metrics.splitlines() if line and not line.startswith("#")]
+    assert len(series) == len(set(series)), metrics  # OpenMetrics: each address its own series
+    assert 'role="video",port="18772",transport="tcp",address="::1"}' in metrics, metrics
     note = re.search(r"note: dual.test has 2 addresses; probed (\S+) only \(not (\S+)\)", first.stdout)
     assert note is not None, first.stdout
     assert {note[1], note[2]} == {"127.0.0.1", "::1"}
@@ -212,6 +258,7 @@ def test_every_address_of_a_dual_stack_name_is_probed_on_request(tmp_path: Path)
     assert every.stdout.startswith("DIGITALSENTRY CRITICAL - dual.test (::1) video 18772/tcp closed"), every.stdout
     perf = every.stdout.split("|", 1)[1]
     assert "127_0_0_1__video=1;" in perf and "1__video=0;" in perf  # one label per address
+    assert "127_0_0_1__sql=1;" in perf and "1__sql=1;" in perf  # one instance per address: ADDRESS__sql
 
 
 # --- 6, 7. fleets ------------------------------------------------------------------------------------

@@ -1,14 +1,20 @@
 """OpenMetrics renderer (render layer): gauges for Prometheus, via node_exporter's textfile collector.
 
 Per port ``digitalsentry_port_up``, ``digitalsentry_port_response_seconds`` (where a time was measured)
-and ``digitalsentry_port_state``, labelled ``site``, ``host``, ``role``, ``port``, ``transport``; per site
-``digitalsentry_site_state``; ``digitalsentry_last_run_timestamp_seconds``; then ``# EOF``. No sample
-timestamps, so the Prometheus text parser reads it too.
+and ``digitalsentry_port_state``, labelled ``site``, ``host``, ``role``, ``port``, ``transport``, and also
+``address`` for a host probed at each of its addresses (``all_addresses``) and ``instance`` for a SQL port
+the Browser named for an instance; per site ``digitalsentry_site_state``;
+``digitalsentry_last_run_timestamp_seconds``; then ``# EOF``. No sample timestamps, so the Prometheus text
+parser reads it too.
+
+Every series is unique, as OpenMetrics requires: should a Browser name one instance twice on one port,
+the second series gets ``seq="2"`` (and so on).
 """
 
 from __future__ import annotations
 
 from check_digitalsentry.judge import up, where
+from check_digitalsentry.protocols import shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -20,15 +26,32 @@ def escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _labels(v: Verdict) -> str:
+def _pairs(v: Verdict) -> list[tuple[str, str]]:
     r = v.result
-    pairs = (("site", v.site.name), ("host", r.host), ("role", r.role), ("port", where(r).split("/")[0]),
-             ("transport", r.transport))
-    return "{" + ",".join(f'{key}="{escape(value)}"' for key, value in pairs) + "}"
+    pairs = [("site", v.site.name), ("host", r.host), ("role", r.role), ("port", where(r).split("/")[0]),
+             ("transport", r.transport)]
+    if r.facts.get("addresses_probed") and r.address:
+        pairs.append(("address", r.address))
+    instance = r.facts.get("instance")
+    if r.role == "sql" and not r.spec.forbidden and isinstance(instance, str):
+        pairs.append(("instance", shown(instance, 128)))
+    return pairs
+
+
+def _labels(run: JudgedRun) -> list[str]:
+    """Each verdict's label set, ``{site="hq",...}``, unique in the run."""
+    out = []
+    seen: dict[str, int] = {}
+    for v in run.verdicts:
+        pairs = _pairs(v)
+        text = ",".join(f'{key}="{escape(value)}"' for key, value in pairs)
+        seen[text] = count = seen.get(text, 0) + 1
+        out.append("{" + text + (f',seq="{count}"' if count > 1 else "") + "}")
+    return out
 
 
 def render(run: JudgedRun) -> str:
-    labels = [_labels(v) for v in run.verdicts]
+    labels = _labels(run)
     out = [
         "# HELP digitalsentry_port_up 1 when an expected port answered as its role needs, or a forbidden port "
         "answered at all; else 0.",

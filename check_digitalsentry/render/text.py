@@ -102,44 +102,62 @@ class NagiosText:
     # -- perfdata labels
 
     def _labels(self) -> dict[int, str]:
-        """id(verdict) -> its label, unique in the run.
+        """id(verdict) -> its label, unique in the run together with its ``_time`` twin and ``failing``.
 
         The scheme: ``ROLE`` for a check of one host by options; ``SITE__HOST__ROLE`` in inventory mode.
         Each part is made of ``[a-z0-9_]`` (``label_part``), so parts never hold ``__`` and the label is
         the same whatever the selection, with no dots, spaces, quotes or '=' for Graphite, InfluxDB,
         OpenTelemetry or Nagios to rewrite. ROLE is the role (``sql_browser``), ``audio_18778``,
-        ``forbid_3389_tcp``, or ``sql_INSTANCE`` when a host has several SQL instances; a host probed at
-        each of its addresses (``all_addresses``) puts ``ADDRESS__`` before it. Two ports whose labels
-        would still collide (``DS`` and ``ds``) both get their port number appended.
+        ``forbid_3389_tcp``, or ``sql_INSTANCE`` when a host (an address) has several SQL instances; a
+        host probed at each of its addresses (``all_addresses``) puts ``ADDRESS__`` before it.
+
+        Names from the network never take a label from the inventory's ports: labels of roles are given
+        first, and an instance's label that would collide with any label already given (``DS`` and
+        ``ds``, an instance ``browser`` beside ``sql_browser``, ``x`` and ``x_time``) gets its port
+        appended, then ``_2``, ``_3``... in the order of the instances' names.
         """
-        bases: dict[int, str] = {}
-        sql_count: dict[tuple[str, str], int] = {}
+        sql_count: dict[tuple[str, str, str | None], int] = {}
+        def spot(v: Verdict) -> tuple[str, str, str | None]:
+            r = v.result
+            return v.site.name, r.host, r.address if r.facts.get("addresses_probed") else None
+
         for v in self.run.verdicts:
             if v.result.role == "sql" and not v.result.spec.forbidden:
-                key = (v.site.name, v.result.host)
-                sql_count[key] = sql_count.get(key, 0) + 1
+                sql_count[spot(v)] = sql_count.get(spot(v), 0) + 1
+        fixed: list[tuple[Verdict, str]] = []
+        named: list[tuple[Verdict, str]] = []  # labels made of an instance's name (from the network)
         for v in self.run.verdicts:
             r = v.result
-            if r.spec.forbidden:
-                base = f"forbid_{r.port}_{r.transport}"
-            elif r.role == "audio":
-                base = f"audio_{r.port}"
-            elif r.role == "sql" and sql_count.get((v.site.name, r.host), 0) > 1:
-                base = f"sql_{label_part(str(r.facts.get('instance', r.port)))}"
-            else:
-                base = label_part(r.role)
-            if r.facts.get("addresses_probed") and r.address:  # all_addresses: one label per address
-                base = f"{label_part(r.address)}__{base}"
+            prefix = f"{label_part(r.address)}__" if r.facts.get("addresses_probed") and r.address else ""
             if self.qualified:
-                base = f"{label_part(v.site.name)}__{label_part(r.host)}__{base}"
-            bases[id(v)] = base
-        seen: dict[str, int] = {}
-        for base in bases.values():
-            seen[base] = seen.get(base, 0) + 1
-        for v in self.run.verdicts:
-            if seen[bases[id(v)]] > 1:
-                bases[id(v)] += f"_{label_part(str(v.result.port))}"
-        return bases
+                prefix = f"{label_part(v.site.name)}__{label_part(r.host)}__{prefix}"
+            if r.spec.forbidden:
+                fixed.append((v, f"{prefix}forbid_{r.port}_{r.transport}"))
+            elif r.role == "audio":
+                fixed.append((v, f"{prefix}audio_{r.port}"))
+            elif r.role == "sql" and sql_count.get(spot(v), 0) > 1:
+                named.append((v, f"{prefix}sql_{label_part(str(r.facts.get('instance', r.port)))}"))
+            else:
+                fixed.append((v, f"{prefix}{label_part(r.role)}"))
+        used = {"failing"}
+        labels: dict[int, str] = {}
+
+        def free(label: str) -> bool:
+            return label not in used and f"{label}_time" not in used
+
+        named.sort(key=lambda item: (item[1], str(item[0].result.facts.get("instance", "")),
+                                     item[0].result.port or 0))
+        for v, base in (*fixed, *named):
+            label = base
+            if not free(label):
+                label = f"{base}_{label_part(str(v.result.port))}"
+                n = 1
+                while not free(label):
+                    n += 1
+                    label = f"{base}_{label_part(str(v.result.port))}_{n}"
+            labels[id(v)] = label
+            used.update((label, f"{label}_time"))
+        return labels
 
     def label(self, verdict: Verdict) -> str:
         if self._by_verdict is None:
