@@ -214,9 +214,11 @@ def site_from_words(
         if "hosts" not in values:
             raise SchemaError("no host given: HOST [HOST...] [KEY=VALUE...]")
         values.setdefault("name", name)
-        return build_site(values)
+        site = build_site(values)
     except SchemaError as exc:
         raise loader.error(exc.path, exc.message) from None
+    loader.check_roles(site, ())
+    return site
 
 
 def _word_settings(words: Sequence[str], roles: Sequence[str]) -> dict[str, object]:

@@ -199,6 +199,9 @@ def test_it_can_be_turned_off_with_p_no_dsports(pytester: pytest.Pytester, simul
          "ERROR: --dsports-host 'ds01 sql_port=1433 sql_port=1434': sql_port: given 2 times ('1433', '1434'): give it once"),
         (["--dsports-host", "ds01 description='Head office"], "", None,
          "ERROR: --dsports-host \"ds01 description='Head office\": No closing quotation"),
+        (["--dsports-host", "ds01 roles=web", "--dsports-host", "ds02 name=b web=true roles=web"], "", None,
+         "ERROR: --dsports-host 'ds01 roles=web': roles[0]: 'web' is not a port of this site (its settings expect "
+         "none: see web, api, audio_clients, forbid)"),
         (["--dsports-host", "ds01 name=hq", "--dsports-host", "ds02 name=HQ"], "", None,
          "ERROR: dsports: site 'HQ' is defined twice (in --dsports-host and --dsports-host)"),
         (["--dsports-host", "ds01", "--dsports-report", "report.pdf"], "", None,
