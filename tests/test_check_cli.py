@@ -302,6 +302,11 @@ def test_inventory_mode_checks_several_sites_at_once(simulate: Simulate, check: 
         (["-H", "h", "--port", "video=1", "--port", "video=2"], "--port video: given twice (1 and 2)"),
         (["-H", "h", "-t", "1", "-t", "2"], "-t/--timeout: given 2 times ('1', '2'): give it once"),
         (["-H", "h", "--audio-clients", "9999999999"], "--audio-clients: expected a whole number 0-64"),
+        (["-H", "h", "--output", ""], "--output '': an empty value (give FILE, or leave the option out)"),
+        (["-H", "h", "--format", " "], "--format ' ': an empty value"),
+        (["-H", "h", "--inventory", ""], "--inventory '': an empty value"),
+        (["--inventory", ""], "--inventory '': an empty value"),
+        (["--inventory", "sites.toml", "--site", ""], "--site '': an empty value"),
     ],
 )
 def test_bad_arguments_are_unknown_with_one_clear_line(check: Check, args: list[str], message: str) -> None:

@@ -116,6 +116,10 @@ def test_role_selection_and_site_selection(tmp_path: Path, check: Check) -> None
         (["--inventory", "{inventory}", "--icinga2-objects", "--format", "json"], "--format has no effect"),
         (["--inventory", "{inventory}", "--icinga2-objects", "-t", "3"], "-t/--timeout has no effect"),
         (["--inventory", "{inventory}", "--icinga2-objects", "--quiet"], "--quiet has no effect"),
+        (["--inventory", "{inventory}", "--icinga2-obj", "-t", "3"], "-t/--timeout has no effect"),  # abbreviated
+        (["--icinga", "--inventory", "{inventory}", "--site", "nowhere"], "nowhere"),
+        (["--inventory", "{inventory}", "--icinga2-objects", "--output", "{inventory}"],
+         "that is the inventory (--inventory"),
         (["--inventory", "{inventory}", "--icinga2-objects", "-4"], "-4/-6 has no effect"),
         (["--inventory", "{inventory}", "--icinga2-objects", "-w", "1"],
          "-w cannot be combined with --icinga2-objects: set them in the inventory"),

@@ -99,7 +99,7 @@ def password(tmp_path: Path) -> Path:
     (["INV", "--submit", "icinga2", "--api-url", "https://h", "--api-user", "u", "--api-password-file", "PW",
       "--api-ca", "TEXT"], "--api-ca TEXT: not a PEM certificate"),
     (["INV", "--submit", "icinga2", "--api-url", "https://h", "--api-user", "", "--api-password-file", "PW"],
-     "--api-user '': an empty name (the ApiUser's)"),
+     "--api-user '': an empty value (give USER, or leave the option out)"),
     (["INV", "--submit", "icinga2", "--api-url", "https://h", "--api-user", "u", "--api-password-file", "PW",
       "--api-cert", "c.pem", "--api-key", "k.pem"],
      "--api-user and --api-cert cannot be combined: give one way to authenticate (an ApiUser's password, or a "
@@ -135,8 +135,8 @@ def password(tmp_path: Path) -> Path:
      "(Nagios makes its command_file a named pipe)"),
     (["INV", "--submit", "nagios", "--command-file", "DIR"], "--command-file DIR: a directory, not a FIFO "
      "(Nagios makes its command_file a named pipe)"),
-    (["INV", "--submit", "nagios", "--command-file", ""], "--command-file '': an empty path (Nagios' "
-     "command_file, e.g. /var/lib/nagios4/rw/nagios.cmd)"),
+    (["INV", "--submit", "nagios", "--command-file", ""], "--command-file '': an empty value (give FILE, or "
+     "leave the option out)"),
 ])
 def test_submit_options_that_cannot_work_are_one_line_exit_3_before_any_probe(
     check: Callable[..., CheckRun], inventory: Path, password: Path, witness: socket.socket, args: list[str],

@@ -89,8 +89,8 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
         signal.signal(signum, _terminated)
     verbose = 0
     words = list(sys.argv[1:] if argv is None else argv)
-    if "--icinga2-objects" in words:
-        _ERRORS[0] = sys.stderr
+    if any(len(word) >= 4 and "--icinga2-objects".startswith(word) for word in words):  # or its abbreviation
+        _ERRORS[0] = sys.stderr  # stdout is the objects' file: errors never go into it
     try:
         try:
             opts = Options(parse(words))

@@ -298,6 +298,16 @@ DEFAULT_TTL = 600.0
 MAX_TTL = 7 * 86400.0  #: a week
 
 
+def _same_file(one: str, other: str) -> bool:
+    """Whether two paths name one file (through links too); a missing one is no other's."""
+    import os
+
+    try:
+        return os.path.samefile(one, other)
+    except (OSError, ValueError):
+        return os.path.realpath(one) == os.path.realpath(other)
+
+
 class Options:
     """The parsed command line, checked: the run's settings, and the words of the site settings."""
 
@@ -344,6 +354,9 @@ class Options:
                 if len(given) > 1:
                     raise UsageError(f"{option.name}: given {len(given)} times "
                                      f"({', '.join(map(repr, given))}): give it once")
+            if option.action == "value" and isinstance(given, list) and any(not str(v).strip() for v in given):
+                raise UsageError(f"{option.name} {next(str(v) for v in given if not str(v).strip())!r}: an empty "
+                                 f"value (give {option.metavar or 'a value'}, or leave the option out)")
         if self.format not in FORMATS:
             raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {self.format!r}")
         modes = [m for m, on in (("-H", self.values["hosts"]), ("--inventory", self.inventory),
@@ -357,6 +370,9 @@ class Options:
         if self.icinga2_objects:
             self._check_objects()
         self._check_submit()
+        if self.output and self.inventory and _same_file(self.output, self.inventory):
+            raise UsageError(f"--output {self.output}: that is the inventory (--inventory {self.inventory}): give "
+                             "another file")
         if not modes:
             raise UsageError("give one of -H HOST, --inventory FILE or --demo")
 
