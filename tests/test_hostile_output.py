@@ -138,6 +138,27 @@ def test_every_format_prints_in_any_locale(simulate: Simulate, check: Check, env
         assert other.first.split(" | ")[0].replace("- forward", "— forward") == utf8.first
 
 
+@pytest.mark.parametrize("env", [{"PYTHONIOENCODING": "ascii"}, {"PYTHONIOENCODING": "latin-1"},
+                                 {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}])
+def test_formats_that_name_their_encoding_are_utf8_in_any_locale(tmp_path: Path, env: dict[str, str]) -> None:
+    """HTML declares UTF-8, OpenMetrics and JSON are UTF-8 by their specs: their bytes on stdout are UTF-8
+    whatever the locale, the text unchanged (not escaped for the terminal)."""
+    inventory = tmp_path / "sites.toml"
+    inventory.write_text('[[sites]]\nname = "koeln"\ncustomer = "Köln Ω 𝄞"\nhosts = ["kö.invalid"]\n',
+                         encoding="utf-8")
+    for fmt, wanted in (("html", "Köln Ω 𝄞"), ("openmetrics", 'host="kö.invalid"'), ("json", "kö.invalid")):
+        proc = subprocess.run([script("check_digitalsentry"), "--inventory", str(inventory), "-t", "2",
+                               "--format", fmt], capture_output=True, timeout=60, env={**os.environ, **env})
+        assert proc.returncode == 2 and not proc.stderr, (fmt, proc)
+        text = proc.stdout.decode("utf-8")  # raises on Latin-1 bytes
+        if fmt == "json":  # JSON may write \u escapes: what it says is what counts
+            import json
+
+            assert json.loads(text)["sites"][0]["hosts"] == ["kö.invalid"], text[:300]
+        else:
+            assert wanted in text, (fmt, text[:300])
+
+
 def test_a_network_string_is_escaped_not_dropped_in_an_ascii_locale(check: Check) -> None:
     from hostile import instance_record, svr_resp, udp_replier
 

@@ -312,8 +312,8 @@ def _present(opts: Options, run: JudgedRun) -> NoReturn:
 
         write_file(opts.output, formatted)
         formatted = formatted if opts.format == "nagios" else glue.render(text, verbose)[0]
-    if not quiet_ok:
-        write(formatted)  # a stdout that cannot take it does not change the state: Nagios reads the code
+    if not quiet_ok:  # a stdout that cannot take it does not change the state: Nagios reads the code
+        write(formatted, encoding=None if opts.format == "nagios" or opts.output else "utf-8")
     sys.exit(0 if quiet_ok else int(run.state))
 
 

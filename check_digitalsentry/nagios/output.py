@@ -44,8 +44,10 @@ def encoded(text: str, encoding: str) -> bytes:
         return text.translate(_STAND_INS).encode("ascii", "backslashreplace")
 
 
-def write(text: str, stream: TextIO | None = None) -> bool:
-    """Write ``text`` to ``stream`` (stdout); False when it could not be written."""
+def write(text: str, stream: TextIO | None = None, encoding: str | None = None) -> bool:
+    """Write ``text`` to ``stream`` (stdout) in the stream's encoding, or in ``encoding`` (a format that
+    names its own: HTML, OpenMetrics, JSON are UTF-8 whatever the locale); False when it could not be
+    written."""
     stream = sys.stdout if stream is None else stream
     if stream is None:  # started with the descriptor closed
         return False
@@ -56,7 +58,7 @@ def write(text: str, stream: TextIO | None = None) -> bool:
             stream.flush()
             return True
         stream.flush()
-        buffer.write(encoded(text, stream.encoding or "utf-8"))
+        buffer.write(encoded(text, encoding or stream.encoding or "utf-8"))
         buffer.flush()
         return True
     except (OSError, ValueError):  # EPIPE, ENOSPC, EBADF; ValueError: the stream was closed
