@@ -312,3 +312,13 @@ def test_a_real_icinga2_runs_the_generated_services_per_site_and_per_port(
             assert label in labels and value.split(";")[1:] == labels[label], (record, token)
     assert {t.split("=")[0] for t in results[("branch", "digitalsentry-sql")]["SERVICEPERFDATA"].split()} == {
         "branch__127_0_7_2__sql", "branch__127_0_7_2__sql_time", "failing"}
+
+
+def test_a_closed_stdout_is_said_in_words_on_stderr(tmp_path: Path) -> None:
+    inventory = tmp_path / "sites.toml"
+    inventory.write_text(HOSTILE, encoding="utf-8")
+    proc = subprocess.run(["sh", "-c", 'exec "$0" "$@" >&-', script("check_digitalsentry"), "--inventory",
+                           str(inventory), "--icinga2-objects"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 3, proc
+    assert proc.stderr == ("DIGITALSENTRY UNKNOWN - --icinga2-objects: stdout is closed: use --output FILE, which "
+                           "replaces the file atomically\n"), proc

@@ -627,6 +627,8 @@ def test_an_ipv6_api_is_named_in_brackets() -> None:
     from check_digitalsentry.submit import icinga2
 
     assert icinga2.parse_url("https://[::1]:5665/") == ("::1", 5665, "")
+    assert icinga2.parse_url("https://[::1]:5665/v1") == ("::1", 5665, "")  # the API's root, as the docs write it
+    assert icinga2.parse_url("https://icinga:5665/proxy/v1/") == ("icinga", 5665, "/proxy")
     assert icinga2.parse_url("https://ICINGA.example.com") == ("icinga.example.com", 5665, "")
     assert icinga2.parse_url("https://b\u00fccher.example:5666/proxy/") == ("xn--bcher-kva.example", 5666, "/proxy")
     api = icinga2.Api("https://[::1]:5665", cert=None)

@@ -218,6 +218,9 @@ def _icinga2_objects(opts: Options, sites: Sequence[Site], hooks: BuiltinHooks) 
 
         write_file(opts.output, text)  # atomic: a failed or interrupted run leaves the old objects
         sys.exit(0)
+    if sys.stdout is None:  # started with the descriptor closed
+        raise OutputError("--icinga2-objects: stdout is closed: use --output FILE, which replaces the file "
+                          "atomically")
     try:  # Icinga reads its configuration as UTF-8, whatever this process's locale
         sys.stdout.flush()
         sys.stdout.buffer.write(text.encode("utf-8"))

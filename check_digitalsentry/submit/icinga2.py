@@ -186,7 +186,10 @@ def parse_url(url: str) -> tuple[str, int, str]:
         port = int(port_text)
     if not parts.path.isascii():
         raise bad("a path of ASCII characters only (percent-encode the others)")
-    return host, port, parts.path.rstrip("/")
+    prefix = parts.path.rstrip("/")
+    if prefix.endswith("/v1"):  # https://HOST:5665/v1, as Icinga's docs write the API's URLs: its root
+        prefix = prefix[:-3]
+    return host, port, prefix
 
 
 def _host_name(name: str, bad: Callable[[str], SetupError]) -> str:
