@@ -74,9 +74,14 @@ def unknown(kind: str, key: str, known: Sequence[str]) -> str:
     return f"unknown {kind} {key!r} ({hint})"
 
 
+#: Line and paragraph separators, and the bidirectional embeddings, overrides and isolates that make text
+#: read other than it is (U+202E turns "exe.txt" into "txt.exe" on screen and in a handover document).
+_UNSEEN = frozenset("\u2028\u2029\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
 def printable(text: str) -> bool:
-    """No control characters (C0, DEL, C1) and no line or paragraph separators."""
-    return not any(ord(c) < 32 or 127 <= ord(c) < 160 or c in "\u2028\u2029" for c in text)
+    """No control characters (C0, DEL, C1), no line or paragraph separators, no bidirectional controls."""
+    return not any(ord(c) < 32 or 127 <= ord(c) < 160 or c in _UNSEEN for c in text)
 
 
 # --- kinds of value -------------------------------------------------------------------------------

@@ -497,6 +497,9 @@ def test_a_site_name_must_be_usable_in_test_ids_and_perfdata(name: str) -> None:
         ("audio_clients = 65", "sites[0].audio_clients: expected a whole number 0-64, got 65"),
         ("audio_clients = true", "sites[0].audio_clients: expected a whole number 0-64, got true"),
         ("description = 5", "sites[0].description: expected a string, got 5"),
+        ('customer = "Acme \\u202Eevil"',  # a bidi override would turn the text around in the report
+         "sites[0].customer: expected text of at most 4000 characters without control characters, "
+         "got 'Acme \\u202eevil'"),
         ("timeout = 0", "sites[0].timeout: expected seconds > 0 and <= 3600, got 0"),
         ("timeout = 3601", "sites[0].timeout: expected seconds > 0 and <= 3600, got 3601"),
         ("timeout = nan", "sites[0].timeout: expected seconds > 0 and <= 3600, got nan"),
