@@ -92,3 +92,17 @@ def test_an_inventory_site_can_choose_its_roles(simulate: Simulate, check: Check
     assert reach(run) == {"hq__127_0_2_1__diagnostics", "hq__127_0_2_1__sql"}
     overridden = check("--inventory", str(inventory), "--role", "video", "-t", "5")  # the option wins
     assert overridden.code == 2 and reach(overridden) == {"hq__127_0_2_1__video"}, overridden
+
+
+def test_a_role_only_some_sites_have_is_counted_where_it_is(simulate: Simulate, check: Check,
+                                                           tmp_path: Path) -> None:
+    sim = simulate(SimSite(name="hq", address="127.0.2.11", audio_clients=0),
+                   SimSite(name="branch", address="127.0.2.12", audio_clients=0,
+                           roles=("sql-browser", "sql", "video", "diagnostics")))
+    inventory = tmp_path / "sites.toml"
+    sim.inventory_toml(inventory)
+    web = check("--inventory", str(inventory), "--role", "web", "-t", "5")
+    video = check("--inventory", str(inventory), "--role", "video", "-t", "5")
+    assert web.code == video.code == 0, (web, video)
+    assert web.first == "DIGITALSENTRY OK - 1 port as expected on 127.0.2.11", web  # not "2 sites"
+    assert video.first == "DIGITALSENTRY OK - 2 sites, 2 ports as expected", video

@@ -193,14 +193,15 @@ class NagiosText:
                 used += len(part) + 2
             return "; ".join(parts)
         ports = f"{len(run.verdicts)} port{'' if len(run.verdicts) == 1 else 's'}"
-        if len(run.sites) == 1:
-            hosts = run.sites[0].site.hosts
+        reporting = [judged for judged in run.sites if judged.verdicts] or run.sites  # --role: where it exists
+        if len(reporting) == 1:
+            hosts = reporting[0].site.hosts
             shown_hosts = ", ".join(hosts) if len(hosts) <= HOSTS_SHOWN else f"{len(hosts)} hosts"
             text = f"{ports} as expected on {shown_hosts}"
         else:
-            text = f"{len(run.sites)} sites, {ports} as expected"
+            text = f"{len(reporting)} sites, {ports} as expected"
         sql = [v.result for v in run.verdicts if v.result.role == "sql" and "sql_version" in v.result.facts]
-        if len(run.sites) == 1 and len(run.sites[0].site.hosts) == 1 and sql:
+        if len(reporting) == 1 and len(reporting[0].site.hosts) == 1 and sql:
             facts = sql[0].facts
             inst = facts.get("instance")
             where_sql = f"instance {shown(inst, 40)} on {sql[0].port}/tcp" if inst else f"{sql[0].port}/tcp"
