@@ -147,6 +147,9 @@ def test_a_role_some_sites_lack_gives_services_where_it_exists(tmp_path: Path, c
         'object Service "digitalsentry-video" {', 'object Service "digitalsentry-web" {',
         'object Service "ds ports-video" {'], config
     assert "Instantiated 3 Services." in validate(tmp_path, config)
+    only_web = objects(check, inventory, "--role", "web")
+    assert [line for line in only_web.splitlines() if line.startswith("object ")] == [
+        'object Host "hq" {', 'object Service "digitalsentry-web" {'], only_web  # no Host without services
     mixed = check("--inventory", str(inventory), "--role", "audio", "--role", "forbid", "--icinga2-objects",
                   "--site", "hq")
     assert mixed.code == 3 and "--role audio: site hq has no audio port" in mixed.stderr, mixed

@@ -210,6 +210,7 @@ def _icinga2_objects(opts: Options, sites: Sequence[Site], hooks: BuiltinHooks) 
                          f"{inventory!r}")
     plans = plan_sites(sites, hooks)
     _check_roles(plans)
+    plans = [plan for plan in plans if plan.roles]  # --role: the sites that have none of them get no objects
     command = " ".join(shlex.quote(word) for word in ["check_digitalsentry", *sys.argv[1:]])
     text = icinga2.render(plans, inventory, command if printable(command) and _utf8(command)
                           else "check_digitalsentry --icinga2-objects")
