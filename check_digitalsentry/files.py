@@ -1,9 +1,15 @@
-"""Local files read the safe way (core layer: no network, no frontend): what the inventory, the
-``--submit`` files and ``--output`` share.
+"""Local files read and written the safe way (core layer: no network, no frontend): what the inventory,
+the ``--submit`` files, the check's ``--output`` and pytest's ``--dsports-report`` share.
 
-A path is opened without blocking (a FIFO must not hang the open) and checked with ``fstat`` before a
-byte is read; anything that is not a regular file is named in words ("a FIFO", "a device"), and no file
-is read past a limit (``/dev/zero`` behind a symlink, a log given by mistake).
+- Reading: a path is opened without blocking (a FIFO must not hang the open) and checked with ``fstat``
+  before a byte is read; anything that is not a regular file is named in words ("a FIFO", "a device"),
+  and no file is read past a limit (``/dev/zero`` behind a symlink, a log given by mistake).
+- Writing (``replace``): the new content goes to a temporary file created exclusively with an
+  unpredictable name (``tempfile.mkstemp``: ``O_EXCL``, never following a link) in the target's
+  directory, is synced, then renamed over the target, so a reader never sees half a file and a failed
+  write leaves the old file intact. A symlink is followed: the file it points to is replaced (the link
+  stays). Anything that is not a regular file -- a device such as ``/dev/null``, a FIFO, a directory --
+  is refused. An existing file keeps its mode (and, as root, its owner); a new one is 0644.
 """
 
 from __future__ import annotations
@@ -39,3 +45,45 @@ def read_capped(fd: int, limit: int) -> bytes | None:
         chunks.append(chunk)
         size += len(chunk)
     return None
+
+
+class WriteError(Exception):
+    """A file could not be replaced: the message says why, without the path (the caller names it)."""
+
+
+def replace(path: str, data: bytes) -> None:
+    """Replace the file at ``path`` with ``data``, atomically (see the module docstring); WriteError."""
+    import tempfile
+
+    target = os.path.realpath(path)  # a symlink: replace the file it points to, not the link
+    try:
+        current: os.stat_result | None = os.stat(target)
+    except FileNotFoundError:
+        current = None
+    except OSError as exc:
+        raise WriteError(exc.strerror or str(exc)) from None
+    if current is not None and not stat.S_ISREG(current.st_mode):
+        raise WriteError(f"{kind(current.st_mode)}, not a regular file: give the path of a file to replace")
+    directory, name = os.path.split(target)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
+    except OSError as exc:
+        raise WriteError(f"cannot create a file in {directory}: {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if current is None:
+            os.chmod(tmp, 0o644)
+        else:
+            os.chmod(tmp, stat.S_IMODE(current.st_mode))
+            if os.geteuid() == 0:
+                os.chown(tmp, current.st_uid, current.st_gid)
+        os.replace(tmp, target)
+    except OSError as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise WriteError(f"{exc.strerror or exc} (the old file is left as it was)") from None

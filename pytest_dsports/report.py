@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import os
 import shlex
+import stat
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+
+from check_digitalsentry import files
 
 if TYPE_CHECKING:
     from check_digitalsentry.judge import JudgedRun
@@ -35,6 +38,13 @@ def report_paths(config: pytest.Config) -> list[Path]:
             raise pytest.UsageError(f"--dsports-report {value}: expected a file ending in .html or .json")
         if not path.absolute().parent.is_dir():
             raise pytest.UsageError(f"--dsports-report {value}: no such directory {str(path.parent)!r}")
+        try:
+            mode: int | None = os.stat(path).st_mode
+        except OSError:
+            mode = None
+        if mode is not None and not stat.S_ISREG(mode):
+            raise pytest.UsageError(f"--dsports-report {value}: {files.kind(mode)}, not a regular file: give the "
+                                    "path of a file to replace")
         paths.append(path.absolute())
     return paths
 
@@ -67,13 +77,10 @@ def write_reports(config: pytest.Config, state: DsportsState, paths: list[Path])
     lines = []
     for path in paths:
         text = render(path, run, info)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            tmp.write_text(text, encoding="utf-8")
-            os.replace(tmp, path)
-        except OSError as exc:
-            tmp.unlink(missing_ok=True)
-            lines.append(f"dsports: could not write the handover report {_shown(path)}: {exc.strerror or exc}")
+        try:  # atomically, never through a planted link: as the check's --output
+            files.replace(str(path), text.encode("utf-8"))
+        except files.WriteError as exc:
+            lines.append(f"dsports: could not write the handover report {_shown(path)}: {exc}")
             continue
         lines.append(f"dsports: handover report written to {_shown(path)} ({len(run.sites)} site(s), "
                      f"{len(text.encode('utf-8'))} bytes)")

@@ -4,6 +4,7 @@ real browser is tests/test_handover_browser.py."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -190,6 +191,37 @@ def test_pytest_writes_the_reports_and_the_junit_record(pytester: pytest.Pyteste
         item = {p.get("name"): p.get("value") for p in case.iter("property")}
         assert item["description"] == ("Branch <one>" if "branch" in (case.get("classname") or "") else "")
         assert item["source"] == "127.0.0.1"
+
+
+def test_the_report_is_written_as_the_checks_output_is(pytester: pytest.Pytester, simulate: Simulate) -> None:
+    """Atomically through an unpredictable name: a link planted at the old predictable temporary name is
+    never written through; a symlink given as the report is followed (the link stays); a device or a
+    FIFO is refused before anything runs."""
+    import os
+
+    sim = simulate(SimSite(name="hq", address="127.0.3.1", audio_clients=0))
+    sim.inventory_toml(pytester.path / "sites.toml")
+    victim = pytester.path / "victim.txt"
+    victim.write_text("precious\n")
+    for pid in range(os.getpid() - 50, os.getpid() + 5000):  # what a predictable name would have been
+        with contextlib.suppress(FileExistsError):
+            (pytester.path / f".r.json.{pid}.tmp").symlink_to(victim)
+    (pytester.path / "real.json").write_text("old\n")
+    (pytester.path / "linked.json").symlink_to(pytester.path / "real.json")
+    result = pytester.runpytest_subprocess("--dsports-inventory", "sites.toml", "--dsports-report", "r.json",
+                                           "--dsports-report", "linked.json")
+    assert result.ret == pytest.ExitCode.OK, result.stdout.str()
+    assert victim.read_text() == "precious\n"
+    assert json.loads((pytester.path / "r.json").read_text())["sites"][0]["name"] == "hq"
+    assert (pytester.path / "linked.json").is_symlink()
+    assert json.loads((pytester.path / "real.json").read_text())["sites"][0]["name"] == "hq"
+    os.mkfifo(pytester.path / "fifo.json")
+    (pytester.path / "dev.json").symlink_to("/dev/null")
+    for target, kind in (("fifo.json", "a FIFO"), ("dev.json", "a device")):
+        refused = pytester.runpytest_subprocess("--dsports-inventory", "sites.toml", "--dsports-report", target)
+        assert refused.ret == pytest.ExitCode.USAGE_ERROR
+        refused.stderr.fnmatch_lines([f"ERROR: --dsports-report {target}: {kind}, not a regular file: give the "
+                                      "path of a file to replace"])
 
 
 def test_the_tester_defaults_to_the_os_user(pytester: pytest.Pytester, simulate: Simulate,

@@ -6,13 +6,9 @@ they are in, and ``--output`` files written without ever writing where they must
   Latin-1 or ASCII locale too. A stream that fails (closed, full, its reader gone) is pointed at
   ``/dev/null`` so that the interpreter's last flush cannot fail either: the exit code stays the
   check's state.
-- ``write_file``: the new content goes to a temporary file created exclusively with an unpredictable
-  name (``tempfile.mkstemp``: ``O_EXCL``, never following a link) in the target's directory, is
-  synced, then renamed over the target, so a reader never sees half a file and a failed write leaves
-  the old file intact. A symlink is followed: the file it points to is replaced (the link stays).
-  Anything that is not a regular file -- a device such as ``/dev/null``, a FIFO, a directory -- is
-  refused. An existing file keeps its mode (and, when we run as root, its owner); a new one is 0644,
-  for node_exporter's textfile collector.
+- ``write_file``: ``files.replace`` -- atomically, through an unpredictable temporary file, a symlink
+  followed, anything but a regular file refused, the old file intact when the write fails; a new file
+  is 0644, for node_exporter's textfile collector.
 """
 
 from __future__ import annotations
@@ -89,42 +85,11 @@ def _silence(stream: TextIO) -> None:
 
 
 def write_file(path: str, text: str) -> None:
-    """Replace the file at ``path`` with ``text`` (UTF-8), atomically; OutputError saying why not."""
-    import stat
-    import tempfile
-
+    """Replace the file at ``path`` with ``text`` (UTF-8), atomically (``files.replace``); OutputError
+    saying why not."""
     from check_digitalsentry import files
 
-    target = os.path.realpath(path)  # a symlink: replace the file it points to, not the link
     try:
-        current: os.stat_result | None = os.stat(target)
-    except FileNotFoundError:
-        current = None
-    except OSError as exc:
-        raise OutputError(f"--output {path}: {exc.strerror or exc}") from None
-    if current is not None and not stat.S_ISREG(current.st_mode):
-        raise OutputError(f"--output {path}: {files.kind(current.st_mode)}, not a regular file: give the path "
-                          "of a file to replace")
-    directory, name = os.path.split(target)
-    try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
-    except OSError as exc:
-        raise OutputError(f"--output {path}: cannot create a file in {directory}: {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(text.encode("utf-8"))
-            fh.flush()
-            os.fsync(fh.fileno())
-        if current is None:
-            os.chmod(tmp, 0o644)
-        else:
-            os.chmod(tmp, stat.S_IMODE(current.st_mode))
-            if os.geteuid() == 0:
-                os.chown(tmp, current.st_uid, current.st_gid)
-        os.replace(tmp, target)
-    except OSError as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise OutputError(f"--output {path}: {exc.strerror or exc} (the old file is left as it was)") from None
+        files.replace(path, text.encode("utf-8"))
+    except files.WriteError as exc:
+        raise OutputError(f"--output {path}: {exc}") from None
