@@ -354,24 +354,31 @@ class _Loader:
             host = site.icinga_host or site.name
             other = objects.setdefault(host, index)
             if other != index:
+                if "icinga_host" not in raw and "icinga_host" in raw_defaults:
+                    raise self.error(("defaults", "icinga_host"), f"sites {sites[other].name!r} and {site.name!r} "
+                                     f"would share the Icinga host {host!r}: set icinga_host in each [[sites]] "
+                                     "table, not in [defaults]")
                 key = "icinga_host" if site.icinga_host else "name"
                 raise self.error((*path, key), f"the Icinga host {host!r} is site {sites[other].name!r}'s already "
                                                f"(sites[{other}]): give each site an icinga_host of its own")
-            self.check_roles(site, path)
+            inherited = "roles" not in raw and "roles" in raw_defaults
+            self.check_roles(site, ("defaults",) if inherited else path,
+                             f" {site.name!r} (sites[{index}])" if inherited else "")
             sites.append(site)
         return Inventory(sites, self.source)
 
-    def check_roles(self, site: Site, path: _Path) -> None:
+    def check_roles(self, site: Site, path: _Path, which: str = "") -> None:
         """A site's ``roles`` must be ports it expects: ``roles = ["audio"]`` with no audio clients is a
-        mistake on that line, not an empty report."""
+        mistake on that line, not an empty report. ``path`` is where ``roles`` was set (the site's table,
+        or [defaults], then ``which`` names the site)."""
         if not site.roles:
             return
         planned = {spec.role for spec in expected_ports(site)}
         for index, role in enumerate(site.roles):
             if role not in planned and role in (*BUILTIN_ROLE_NAMES, FORBID):  # plugins plan their own
                 raise self.error((*path, "roles", index),
-                                 f"{role!r} is not a port of this site (its settings expect none: see web, api, "
-                                 f"audio_clients, forbid)")
+                                 f"{role!r} is not a port of {'site' + which if which else 'this site'} (its "
+                                 "settings expect none: see web, api, audio_clients, forbid)")
 
     def site(self, raw: dict[str, object], path: _Path, defaults: Mapping[str, object]) -> Site:
         """One ``[[sites]]`` table over the checked [defaults]."""

@@ -224,7 +224,7 @@ def test_icinga_settings_in_the_inventory_are_checked(tmp_path: Path, check: Che
         ('[[sites]]\nname = "a"\nhosts = ["h1"]\nroles = ["video", "audio"]\n',
          ":4: sites[0].roles[1]: 'audio' is not a port of this site (its settings expect none"),
         ('[defaults]\nroles = ["web"]\n[[sites]]\nname = "a"\nhosts = ["h1"]\n',
-         "sites[0].roles[0]: 'web' is not a port of this site"),
+         ":2: defaults.roles[0]: 'web' is not a port of site 'a' (sites[0])"),
     ],
 )
 def test_sites_that_would_collide_in_icinga_or_in_perfdata_are_refused(tmp_path: Path, check: Check, text: str,

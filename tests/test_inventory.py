@@ -732,3 +732,18 @@ def test_a_mistake_in_command_line_words_names_the_key(words: list[str], message
     with pytest.raises(InventoryError) as caught:
         site_from_words(words, "cli")
     assert str(caught.value) == message
+
+
+def test_a_setting_inherited_from_defaults_is_blamed_on_defaults() -> None:
+    """A mistake that only shows in a site, but that [defaults] made, names the [defaults] line."""
+    two = '[[sites]]\nname = "a"\nhosts = ["127.0.0.1"]\nweb = true\n[[sites]]\nname = "b"\nhosts = ["127.0.0.2"]\n'
+    assert error('[defaults]\nicinga_host = "shared"\n' + two) == (
+        "sites.toml:2: defaults.icinga_host: sites 'a' and 'b' would share the Icinga host 'shared': set "
+        "icinga_host in each [[sites]] table, not in [defaults]")
+    assert error('[defaults]\nroles = ["video", "web"]\n' + two) == (
+        "sites.toml:2: defaults.roles[1]: 'web' is not a port of site 'b' (sites[1]) (its settings expect none: "
+        "see web, api, audio_clients, forbid)")
+    assert error('[defaults]\nroles = ["video"]\n' + two.replace('hosts = ["127.0.0.2"]\n',
+                                                                 'hosts = ["127.0.0.2"]\nroles = ["web"]\n')) == (
+        "sites.toml:10: sites[1].roles[0]: 'web' is not a port of this site (its settings expect none: see web, "
+        "api, audio_clients, forbid)")
