@@ -107,6 +107,49 @@ def test_instances_crowding_one_port_get_unique_labels_and_leave_the_roles_label
     assert len(series) == len(set(series)), [s for s in series if series.count(s) > 1][:3]
 
 
+def test_a_tls_server_on_the_sql_port_is_not_taken_for_a_strict_sql_server(
+    simulate: Callable[..., object], check: Check
+) -> None:
+    """NAT forwarding the SQL port to an HTTPS server: it closes a plaintext PRELOGIN and completes a TLS
+    handshake, as a TDS 8.0 strict SQL Server does -- but answers no PRELOGIN inside TLS. And a server
+    that answers with a TLS record header and garbage completes no handshake at all."""
+    import shlex
+
+    from check_digitalsentry.simulator import SimSite
+
+    sim = simulate(SimSite(name="web", address="127.0.0.1", audio_clients=0))
+    args = shlex.split(sim.command_line())[1:]  # type: ignore[attr-defined]
+    web_port = next(a.split("=")[1] for a in args if a.startswith("web="))
+    run = check(*args, "--sql-port", web_port, "-v")
+    sql = next(line for line in run.lines if line.startswith(f"sql {web_port}/tcp"))
+    assert run.code == 2 and "CRITICAL invalid" in sql, run
+    assert "not a TDS PRELOGIN reply inside TLS" in sql, sql  # the HTTPS server answered HTTP
+    import socket
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+
+    def garbage() -> None:
+        for _ in range(2):
+            conn, _peer = server.accept()
+            with conn:
+                conn.recv(1024)
+                conn.sendall(b"\x16\x03garbage")
+
+    thread = threading.Thread(target=garbage, daemon=True)
+    thread.start()
+    port = server.getsockname()[1]
+    try:
+        run = check(*args, "--sql-port", str(port), "-v", "-t", "3")
+    finally:
+        server.close()
+    sql = next(line for line in run.lines if line.startswith(f"sql {port}/tcp"))
+    assert run.code == 2 and "CRITICAL invalid" in sql, run
+    assert "answered PRELOGIN with a TLS record, but completed no TLS handshake: not SQL Server" in sql, sql
+
+
 def test_hostile_strings_stay_exact_in_json_and_escaped_in_openmetrics(hostile_browser: int, check: Check) -> None:
     doc = json.loads(check(*hostile_args(hostile_browser), "--format", "json").stdout)
     names = [i["instance"] for i in doc["sites"][0]["ports"][0]["facts"]["instances"]]

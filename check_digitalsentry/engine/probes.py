@@ -212,32 +212,51 @@ def probe_tds(ctx: ProbeContext) -> ProbeGen:
         request = tds.build_prelogin(instance=asked)
     except ValueError:  # a name the Browser sent that INSTOPT cannot carry: ask for any instance
         asked, request = "", tds.build_prelogin()
+    def strict(plaintext_failure: Outcome) -> ProbeGen:
+        from check_digitalsentry.engine.tls import try_strict_tls  # only for a server that drops PRELOGIN
+
+        return (yield from try_strict_tls(ctx, plaintext_failure, request, tds.reply_complete,
+                                          lambda data, seconds: _prelogin_outcome(data, seconds, name, asked,
+                                                                                  strict=True)))
+
     try:
         sock.send(request)
         data, why = yield from read_until(sock, tds.reply_complete)
     except OSError as exc:
         outcome = oserror_outcome(exc, ctx, "before the PRELOGIN reply")
         if exc.errno == errno.ECONNRESET:
-            outcome = yield from _strict_tls(ctx, outcome)
+            outcome = yield from strict(outcome)
         return outcome
     seconds = ctx.elapsed()
     if not data:
         if why == "deadline":
             return Outcome(Status.INVALID, f"TCP connection accepted in {connected * 1000:.1f} ms, but no "
                                            f"PRELOGIN reply within {ctx.budget()} (tarpit, or not SQL Server)")
-        closed = Outcome(Status.INVALID, "connection closed without a PRELOGIN reply")
-        return (yield from _strict_tls(ctx, closed))
-    if tds.looks_like_tls(data):
-        return Outcome(Status.OPEN, "SQL Server in TDS 8.0 strict mode answered with TLS (clients must "
-                                    "use TLS first)", {"sql_strict": True}, seconds)
+        return (yield from strict(Outcome(Status.INVALID, "connection closed without a PRELOGIN reply")))
+    if tds.looks_like_tls(data):  # a strict server's answer -- or any TLS server's: only TLS can tell
+        return (yield from strict(Outcome(Status.INVALID, "answered PRELOGIN with a TLS record, but completed no "
+                                                          "TLS handshake: not SQL Server", {"bytes": len(data)},
+                                          seconds)))
+    return _prelogin_outcome(data, seconds, name, asked)
+
+
+def _prelogin_outcome(data: bytes, seconds: float, name: str, asked: str, strict: bool = False) -> Outcome:
+    """What a PRELOGIN reply proves: SQL Server, its version and encryption, and -- when ``asked`` named
+    an instance (``name``, as configured or as the Browser named it) -- whether it is that instance.
+    ``strict``: the reply came inside TLS (TDS 8.0 strict)."""
+    inside = " inside TLS" if strict else ""
     try:
         reply = tds.parse_prelogin_response(data)
     except MalformedReply as exc:
-        return Outcome(Status.INVALID, f"not a TDS PRELOGIN reply: {exc}", {"bytes": len(data)}, seconds)
+        return Outcome(Status.INVALID, f"not a TDS PRELOGIN reply{inside}: {exc}", {"bytes": len(data)}, seconds)
     product = tds.sql_product(reply.version)
     facts: dict[str, object] = {"sql_version": reply.version_string, "sql_product": product,
                                 "sql_encryption": reply.encryption_name}
     answered = f"{product} {reply.version_string} answered PRELOGIN"
+    if strict:
+        facts["sql_strict"] = True
+        answered = f"{product} {reply.version_string} in TDS 8.0 strict mode (clients must use TLS first) " \
+                   "answered PRELOGIN inside TLS"
     encryption = f"(encryption {reply.encryption_name})"
     if not asked:
         return Outcome(Status.OPEN, f"{answered} {encryption}", facts, seconds)
@@ -251,12 +270,6 @@ def probe_tds(ctx: ProbeContext) -> ProbeGen:
         return Outcome(Status.INVALID, f"{answered} for another instance: INSTOPT {reply.instopt} to {who}",
                        facts, seconds)
     return Outcome(Status.OPEN, f"{answered} as instance {who} {encryption}", facts, seconds)
-
-
-def _strict_tls(ctx: ProbeContext, plaintext_failure: Outcome) -> ProbeGen:
-    from check_digitalsentry.engine.tls import try_strict_tls  # only for a server that drops PRELOGIN
-
-    return (yield from try_strict_tls(ctx, plaintext_failure))
 
 
 def default_probe(spec: PortSpec) -> Probe:

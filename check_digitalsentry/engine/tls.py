@@ -1,5 +1,5 @@
 """TLS probes (engine layer): the ``web`` role's handshake, and the TDS 8.0 "strict" SQL Server that
-speaks TLS first. Imported only where one runs: ``ssl`` costs ~15 ms of start-up.
+speaks TLS first (proved by a PRELOGIN answered inside TLS, not by the handshake alone). Imported only where one runs: ``ssl`` costs ~15 ms of start-up.
 
 The handshake runs over ``ssl.MemoryBIO`` buffers: the scheduler keeps owning the socket, and every
 byte the server sends passes through here (what it asked for in the plaintext flight is read with
@@ -29,13 +29,13 @@ from check_digitalsentry.protocols import MalformedReply, shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Callable, Generator
 
     from check_digitalsentry.engine.api import Open, ProbeContext, ProbeGen, Wait
 
 
 CLIENT_CERT = "the TLS server requires a client certificate"
-_CONTEXTS: dict[bool, ssl.SSLContext] = {}
+_CONTEXTS: dict[bool | None, ssl.SSLContext] = {}  #: verifying, not verifying, None: TDS 8.0 strict
 
 
 def client_context(verify: bool) -> ssl.SSLContext:
@@ -59,17 +59,20 @@ def client_context(verify: bool) -> ssl.SSLContext:
 
 
 def _tls_handshake(
-    ctx: ProbeContext, sock: socket.socket, verify: bool, server_name: str | None
-) -> Generator[Wait | Open, object, tuple[ssl.SSLObject | None, ssl.MemoryBIO | None, Outcome | None]]:
+    ctx: ProbeContext, sock: socket.socket, verify: bool, server_name: str | None,
+    context: ssl.SSLContext | None = None,
+) -> Generator[Wait | Open, object, tuple[ssl.SSLObject | None, ssl.MemoryBIO | None, ssl.MemoryBIO | None,
+                                          Outcome | None]]:
     """Run a TLS client handshake over a connected non-blocking socket, through memory buffers.
 
-    Returns ``(tls, incoming, None)`` on success, ``(None, None, outcome)`` on failure. ``tls`` is an
+    Returns ``(tls, incoming, outgoing, None)`` on success, ``(None, None, None, outcome)`` on failure
+    (``context``: another client context than ``client_context(verify)``). ``tls`` is an
     ``ssl.SSLObject``: the socket stays the scheduler's (nothing is detached, nothing can leak,
     whatever the peer does). A server that asks for a client certificate fails the handshake (TLS 1.2:
     its CertificateRequest is in the plaintext flight, ``protocols.tls``) or refuses right after it
     (TLS 1.3: ``_settle``): both are reported alike, with the fact ``tls_client_certificate_required``.
     """
-    context = client_context(verify)
+    context = context or client_context(verify)
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = context.wrap_bio(incoming, outgoing, server_hostname=server_name)
     received = bytearray()  # the server's bytes, for what the plaintext flight asked
@@ -86,31 +89,31 @@ def _tls_handshake(
                     break
                 pending = pending[sock.send(pending):]
             if done:
-                return tls, incoming, None
+                return tls, incoming, outgoing, None
             if not (yield from wait(sock, READ)):
-                return None, None, Outcome(Status.INVALID, f"TCP connection accepted, but no TLS handshake "
+                return None, None, None, Outcome(Status.INVALID, f"TCP connection accepted, but no TLS handshake "
                                                            f"reply within {ctx.budget()}")
             data = sock.recv(65536)
             if not data:
-                return None, None, Outcome(Status.INVALID, "the server closed the connection during the TLS "
+                return None, None, None, Outcome(Status.INVALID, "the server closed the connection during the TLS "
                                                            "handshake")
             if len(received) < 65536:
                 received += data
             incoming.write(data)
     except ssl.SSLCertVerificationError as exc:
-        return None, None, Outcome(Status.INVALID, f"certificate verification failed: {exc.verify_message}")
+        return None, None, None, Outcome(Status.INVALID, f"certificate verification failed: {exc.verify_message}")
     except ssl.SSLError as exc:
         from check_digitalsentry.protocols import tls as tls_records
 
         if tls_records.requests_client_certificate(bytes(received)):
-            return None, None, Outcome(Status.INVALID, f"{CLIENT_CERT} (TLS handshake refused: "
+            return None, None, None, Outcome(Status.INVALID, f"{CLIENT_CERT} (TLS handshake refused: "
                                                        f"{exc.reason or exc})",
                                        {"tls_client_certificate_required": True})
-        return None, None, Outcome(Status.INVALID, f"TLS handshake failed: {exc.reason or exc}")
+        return None, None, None, Outcome(Status.INVALID, f"TLS handshake failed: {exc.reason or exc}")
     except (BlockingIOError, InterruptedError):
-        return None, None, Outcome(Status.INVALID, "the TLS handshake stalled")
+        return None, None, None, Outcome(Status.INVALID, "the TLS handshake stalled")
     except OSError as exc:
-        return None, None, oserror_outcome(exc, ctx, "during the TLS handshake")
+        return None, None, None, oserror_outcome(exc, ctx, "during the TLS handshake")
 
 
 def _settle(
@@ -148,16 +151,75 @@ def _settle(
         return oserror_outcome(exc, ctx, "right after the TLS handshake")
 
 
-def try_strict_tls(ctx: ProbeContext, plaintext_failure: Outcome) -> ProbeGen:
-    """A server that drops a plaintext PRELOGIN may be SQL Server 2022 in strict (TLS-first) mode."""
+def strict_context() -> ssl.SSLContext:
+    """The client context of a TDS 8.0 strict probe: not verifying (as ``client_context(False)``), and
+    offering ALPN ``tds/8.0`` as TDS 8.0 clients do."""
+    context = _CONTEXTS.get(None)
+    if context is None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        context.set_alpn_protocols(["tds/8.0"])
+        _CONTEXTS[None] = context
+    return context
+
+
+def try_strict_tls(ctx: ProbeContext, plaintext_failure: Outcome, request: bytes,
+                   complete: Callable[[bytes], bool], judged: Callable[[bytes, float], Outcome]) -> ProbeGen:
+    """A server that drops a plaintext PRELOGIN (or answers it with TLS bytes) may be SQL Server 2022 in
+    strict (TLS-first) mode: connect again, handshake, and send ``request`` (the PRELOGIN) inside TLS, as
+    a TDS 8.0 client does. Only a reply that ``judged`` reads as SQL Server's makes it one: any other TLS
+    server -- the port forwarded to an HTTPS server -- is not. ``plaintext_failure`` when no TLS
+    handshake completes."""
     sock = yield from connect(ctx)
     if isinstance(sock, Outcome):
         return plaintext_failure
-    _tls, _incoming, failure = yield from _tls_handshake(ctx, sock, verify=False, server_name=None)
+    tls, incoming, outgoing, failure = yield from _tls_handshake(ctx, sock, False, None, strict_context())
     if failure is not None:
         return plaintext_failure
-    return Outcome(Status.OPEN, "a TLS server that closes plaintext PRELOGIN: SQL Server in TDS 8.0 strict "
-                                "mode (clients must use TLS first)", {"sql_strict": True}, ctx.elapsed())
+    assert tls is not None and incoming is not None and outgoing is not None
+    data, why = yield from _exchange(ctx, sock, tls, incoming, outgoing, request, complete)
+    if not data:
+        return Outcome(Status.INVALID, f"a TLS server ({tls.version()}) that closes a plaintext PRELOGIN, and "
+                                       f"inside TLS {why}: not SQL Server in TDS 8.0 strict mode (an HTTPS "
+                                       f"server?)", {"sql_strict": False}, ctx.elapsed())
+    return judged(data, ctx.elapsed())
+
+
+def _exchange(ctx: ProbeContext, sock: socket.socket, tls: ssl.SSLObject, incoming: ssl.MemoryBIO,
+              outgoing: ssl.MemoryBIO, request: bytes, complete: Callable[[bytes], bool],
+              limit: int = 1 << 16) -> Generator[Wait | Open, object, tuple[bytes, str]]:
+    """Send ``request`` inside TLS and read the answer until ``complete``: (data, why it stopped, in
+    words: "no answer within N s", "the connection closed", "a TLS error ...")."""
+    data = b""
+    try:
+        tls.write(request)
+        pending = outgoing.read()
+        while pending:
+            if not (yield from wait(sock, WRITE)):
+                return data, f"no answer within {ctx.budget()}"
+            pending = pending[sock.send(pending):]
+        while not complete(data) and len(data) < limit:
+            try:
+                chunk = tls.read(limit - len(data))
+            except ssl.SSLWantReadError:
+                if not (yield from wait(sock, READ)):
+                    return data, f"no answer within {ctx.budget()}"
+                raw = sock.recv(65536)
+                if not raw:
+                    return data, "the connection closed without an answer"
+                incoming.write(raw)
+                continue
+            if not chunk:
+                return data, "the connection closed without an answer"
+            data += chunk
+        return data, "complete"
+    except ssl.SSLError as exc:
+        return data, f"a TLS error ({exc.reason or exc})"
+    except (BlockingIOError, InterruptedError):
+        return data, "the exchange stalled"
+    except OSError as exc:
+        return data, f"the connection failed ({exc.strerror or exc})"
 
 
 def probe_tls(ctx: ProbeContext) -> ProbeGen:
@@ -170,7 +232,7 @@ def probe_tls(ctx: ProbeContext) -> ProbeGen:
     # Verified: the name or the address is checked against the certificate (an address is not sent as
     # SNI). Not verified: SNI for a name only.
     server_name = ctx.host if verify or not is_address(ctx.host) else None
-    tls, incoming, failure = yield from _tls_handshake(ctx, sock, verify, server_name)
+    tls, incoming, _outgoing, failure = yield from _tls_handshake(ctx, sock, verify, server_name)
     if failure is not None:
         return failure
     assert tls is not None and incoming is not None
