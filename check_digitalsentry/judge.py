@@ -93,7 +93,7 @@ def judge(site: Site, result: PortResult) -> Verdict:
     spec, status = result.spec, result.status
     head = f"{spec.role} {where(result)} {status}"
     detail = _detail(result)
-    if result.facts.get("internal_error"):
+    if result.facts.get("internal_error") or result.facts.get("local_limit"):
         return Verdict(site, result, State.UNKNOWN, f"{head}: {detail}", detail=detail)
     if spec.forbidden:
         if status.reachable:
@@ -162,10 +162,11 @@ UNTESTED = frozenset({Status.UNRESOLVED, Status.UNKNOWN})
 
 
 def not_proved(verdict: Verdict) -> bool:
-    """An OK verdict that proves nothing: a forbidden port that was never probed (its host's name did not
-    resolve, or the probe did not run). The judgement lets it pass, as the site's expected ports fail
-    anyway; a handover must not count it as proof that the port is blocked."""
-    return verdict.ok and verdict.result.spec.forbidden and verdict.result.status in UNTESTED
+    """An OK verdict that proves nothing: a port that was never probed (its host's name did not resolve,
+    or the probe did not run) -- a forbidden one, or an expected one whose failure is tolerated (severity
+    ok). The judgement lets it pass, as the site's required ports fail anyway; a handover must not count
+    it as proof that the port is blocked, or tested."""
+    return verdict.ok and verdict.result.status in UNTESTED
 
 
 def sources(verdicts: Iterable[Verdict]) -> list[str]:
@@ -250,6 +251,9 @@ def advice(verdict: Verdict) -> str:
     if status is Status.UNKNOWN:
         if r.facts.get("internal_error"):
             return "an internal error of the probe: please report it with this output"
+        if r.facts.get("local_limit"):
+            return ("this machine could not probe it: raise the check's open-file limit (ulimit -n; systemd: "
+                    "LimitNOFILE=), or check fewer sites in one run")
         return "fix what this port depends on first (the SQL Server Browser), or set a static SQL port"
     if status is Status.FILTERED:
         return f"allow and forward {where} to {target} through every firewall and NAT between here and the server"

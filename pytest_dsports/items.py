@@ -102,10 +102,15 @@ class PortItem(pytest.Item):
 
         # A forbidden port that was never probed (its host does not resolve) is not a pass: nothing shows
         # that it is blocked. It fails rather than skips, so that a run of forbidden ports alone
-        # (-k forbid) cannot end green without having tested anything.
-        failing = [v for v in self.verdicts if not v.ok or not_proved(v)]
+        # (-k forbid) cannot end green without having tested anything. A port whose failure the site
+        # tolerates (severity ok) and that was never probed is skipped: not required, and not proved.
+        failing = [v for v in self.verdicts if not v.ok or (not_proved(v) and v.result.spec.forbidden)]
         if not self.verdicts or failing:
             raise PortFailure(self, failing)
+        untested = [v for v in self.verdicts if not_proved(v)]
+        if untested:
+            r = untested[0].result
+            pytest.skip(f"not tested: {r.status}: {r.detail} (tolerated: severity ok)")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, PortFailure):

@@ -305,6 +305,20 @@ def test_no_false_proof(pytester: pytest.Pytester) -> None:
                                  f"  to fix   make {nowhere} resolve from here (DNS or hosts file) and test again*"])
 
 
+def test_a_tolerated_port_that_was_not_tested_is_skipped_not_passed(pytester: pytest.Pytester) -> None:
+    """severity ok says a port is not required -- not that it was tested: never probed, it is skipped
+    (and NOT TESTED in the report), not passed."""
+    nowhere = "a" * 64 + ".invalid"
+    (pytester.path / "sites.toml").write_text(f'[defaults.severity]\ndiagnostics = "ok"\n[[sites]]\nname = "lost"\n'
+                                              f'hosts = ["{nowhere}"]\ntimeout = 2\n')
+    result = pytester.runpytest("--dsports-inventory", "sites.toml", "-k", "diagnostics", "-rs",
+                                "--dsports-report", "r.json")
+    result.assert_outcomes(skipped=1, deselected=3)
+    result.stdout.fnmatch_lines(["SKIPPED*not tested: unresolved: *(tolerated: severity ok)"])
+    port = json.loads((pytester.path / "r.json").read_text())["sites"][0]["ports"]
+    assert [p["not_proved"] for p in port if p["role"] == "diagnostics"] == [True]
+
+
 def test_the_check_writes_the_handover_document(simulate: Simulate, check: Callable[..., CheckRun],
                                                 tmp_path: Path) -> None:
     sim = handover_sites(simulate)

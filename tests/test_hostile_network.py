@@ -317,6 +317,38 @@ def test_more_probes_than_file_descriptors_never_recurse(check: Check) -> None:
     assert proc.stdout.count("forbid_2") >= 1500  # every forbidden port has its perfdata
 
 
+def test_a_low_open_file_limit_is_said_never_taken_for_the_network(
+    simulate: Callable[..., object], tmp_path: Path
+) -> None:
+    """With too few descriptors, probes queue for a socket: one that gets it too late, or none, is UNKNOWN
+    with the limit named -- never filtered (a firewall's verdict), and a forbidden port that is open is
+    never proved blocked by a probe that did not run. EMFILE itself is this machine's, too."""
+    from check_digitalsentry.simulator import SimSite
+
+    sim = simulate(*(SimSite(name=f"s{i}", address=f"127.0.41.{i + 1}", audio_clients=2) for i in range(40)))
+    inventory = tmp_path / "sites.toml"
+    sim.inventory_toml(inventory)  # type: ignore[attr-defined]
+    inventory.write_text(inventory.read_text().replace("[[sites]]\n", '[[sites]]\nforbid = ["3389/tcp"]\n'))
+    for limit in (40, 12):
+        code = (f"import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit})); "
+                "sys.argv[1:] = sys.argv[2:]; from check_digitalsentry.nagios import run; run()")
+        proc = subprocess.run([sys.executable, "-c", code, "x", "--inventory", str(inventory), "-t", "2",
+                               "--format", "json"], capture_output=True, text=True, timeout=60)
+        assert proc.returncode in (0, 2, 3), proc.stderr
+        ports = [p for site in json.loads(proc.stdout)["sites"] for p in site["ports"]]
+        assert ports and not [p for p in ports if p["status"] in ("filtered", "open|filtered")
+                              and "socket" in p["detail"]]
+        local = [p for p in ports if p["facts"].get("local_limit")]
+        assert local, (limit, proc.stdout[:500])  # the limit did bite
+        assert all(p["status"] == "unknown" and p["state"] == "UNKNOWN" and "ulimit -n" in p["advice"] + p["detail"]
+                   for p in local), local[:2]
+        # on loopback nothing filters: a forbidden port proved blocked was really probed (reset)
+        proved = [p for p in ports if p["forbidden"] and p["state"] == "OK" and not p["not_proved"]]
+        assert all(p["status"] == "closed" for p in proved), [(p["status"], p["detail"]) for p in proved][:2]
+        assert not [p for p in ports if p["status"] == "filtered"], "a probe's own limit taken for a firewall"
+        assert proc.returncode == 3, proc.stdout[:300]
+
+
 @pytest.mark.slow
 def test_ten_thousand_sites_end_inside_the_timeout(check: Check, tmp_path: Path) -> None:
     inventory = tmp_path / "sites.toml"

@@ -151,6 +151,12 @@ def wait(sock: socket.socket, events: int, timeout: float | None = None) -> Gene
     return bool(ready)
 
 
+#: Socket errors that say something about this machine, not about the network: never a port's verdict.
+LOCAL_ERRORS = {errno.EMFILE: "raise the open-file limit, ulimit -n",
+                errno.ENFILE: "the system's file table is full", errno.ENOBUFS: "no buffer space",
+                errno.ENOMEM: "out of memory", errno.EADDRNOTAVAIL: "no local port or address free"}
+
+
 def oserror_outcome(exc: OSError, ctx: ProbeContext, what: str) -> Outcome:
     """Map a socket error to a status: refused is closed, an ICMP unreachable is filtered at once."""
     code = exc.errno or 0
@@ -162,6 +168,9 @@ def oserror_outcome(exc: OSError, ctx: ProbeContext, what: str) -> Outcome:
         return Outcome(Status.INVALID, f"connection reset {what}".strip())
     if code == errno.ETIMEDOUT:
         return Outcome(Status.FILTERED, f"no answer {what} (timed out)".replace("  ", " "))
+    if code in LOCAL_ERRORS:  # this machine's limits, not the network's answer
+        return Outcome(Status.UNKNOWN, f"not probed: {os.strerror(code)} on this machine ({LOCAL_ERRORS[code]})",
+                       {"errno": errno.errorcode.get(code, code), "local_limit": True})
     reason = UNREACHABLE.get(code) or os.strerror(code) if code else str(exc)
     return Outcome(Status.FILTERED, f"{reason} {what}".strip(), {"errno": errno.errorcode.get(code, code)})
 

@@ -95,8 +95,13 @@ class Poller:
             self.selector.close()
 
 
+#: Seconds a probe that waited for a socket must have had before its silence counts: a reachable port
+#: answers well within it, so a probe that had less reports UNKNOWN ("not probed in full"), not filtered.
+FAIR_TIME = 1.0
+
+
 class _Task:
-    __slots__ = ("ctx", "done", "gen", "on_done", "queued", "sockets", "token", "waiting")
+    __slots__ = ("ctx", "done", "gen", "on_done", "queued", "queued_since", "sockets", "token", "waiting")
 
     def __init__(self, gen: ProbeGen, ctx: ProbeContext, on_done: Callable[[Outcome], None]) -> None:
         self.gen = gen
@@ -106,6 +111,7 @@ class _Task:
         self.token = 0  # bumped on every wake-up, so that stale timers are ignored
         self.waiting = -1  # the descriptor it waits on (registered with the poller), or -1
         self.queued = False  # waiting for a socket from the budget
+        self.queued_since = 0.0  # when it first queued for a socket (0: never)
         self.done = False
 
 
@@ -171,6 +177,8 @@ class Scheduler:
         self.ready.append((task, None))
 
     def _finish(self, task: _Task, outcome: Outcome) -> None:
+        if task.queued_since and outcome.status in (Status.FILTERED, Status.OPEN_FILTERED):
+            outcome = self._unfair(task, outcome)
         task.done = True
         task.queued = False
         if task.waiting >= 0:
@@ -184,6 +192,19 @@ class Scheduler:
         task.token += 1
         self.live.discard(task)
         task.on_done(outcome)
+
+    def _unfair(self, task: _Task, outcome: Outcome) -> Outcome:
+        """A silence heard by a probe that waited for a socket so long that it had less than ``FAIR_TIME``
+        (or its whole share) left: not a verdict on the network, but on this machine's open-file limit."""
+        ctx = task.ctx
+        had = ctx.deadline - ctx.started
+        if had >= min(ctx.deadline - task.queued_since, FAIR_TIME):
+            return outcome
+        waited = ctx.started - task.queued_since
+        return Outcome(Status.UNKNOWN, f"not probed in full: it waited {waited:.1f} s for one of the "
+                                       f"{self.max_sockets} sockets the open-file limit allows (ulimit -n) and "
+                                       f"had {max(had, 0.0):.2f} s",
+                       {"socket_wait": round(waited, 3), "local_limit": True}, outcome.seconds)
 
     def _step(self, task: _Task, value: object) -> None:
         """Resume a probe with ``value`` and act on what it asks for next, until it waits or ends."""
@@ -215,6 +236,7 @@ class Scheduler:
                     self.max_sockets, self.budget_known = fd_budget(), True
                 if self.open_sockets >= self.max_sockets:
                     task.queued = True
+                    task.queued_since = task.queued_since or now
                     self.socket_queue.append((task, request))
                     self._arm(task, task.ctx.deadline)
                     return
@@ -300,8 +322,9 @@ class Scheduler:
                 continue
             if task.queued:
                 task.gen.close()
-                self._finish(task, Outcome(Status.UNKNOWN, "not probed: no socket could be had before the "
-                                                           "deadline (too many open sockets)"))
+                self._finish(task, Outcome(Status.UNKNOWN, f"not probed: no socket could be had before the "
+                                                           f"deadline ({self.max_sockets} at once, from the "
+                                                           f"open-file limit: ulimit -n)", {"local_limit": True}))
                 continue
             self._wake(task, False)
 

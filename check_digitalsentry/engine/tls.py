@@ -1,5 +1,6 @@
 """TLS probes (engine layer): the ``web`` role's handshake, and the TDS 8.0 "strict" SQL Server that
-speaks TLS first (proved by a PRELOGIN answered inside TLS, not by the handshake alone). Imported only where one runs: ``ssl`` costs ~15 ms of start-up.
+speaks TLS first (proved by a PRELOGIN answered inside TLS, not by the handshake alone). Imported only
+where one runs: ``ssl`` costs ~15 ms of start-up.
 
 The handshake runs over ``ssl.MemoryBIO`` buffers: the scheduler keeps owning the socket, and every
 byte the server sends passes through here (what it asked for in the plaintext flight is read with

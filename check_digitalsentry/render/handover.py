@@ -18,8 +18,10 @@ def failure_paragraph(site_name: str, verdict: Verdict) -> str:
     address, source address, detail, and what to change."""
     r = verdict.result
     secs = "no answer" if r.seconds is None else f"{r.seconds:.3f} s"
-    state = "NOT TESTED (a forbidden port that was not probed proves nothing)" if not_proved(verdict) \
-        else verdict.state
+    state = str(verdict.state)
+    if not_proved(verdict):
+        state = ("NOT TESTED (a forbidden port that was not probed proves nothing)"
+                 if verdict.result.spec.forbidden else "NOT TESTED (tolerated: severity ok; nothing was proved)")
     return (f"{site_name} / {r.host}: {r.role} {where(r)} is {r.status} — {state}\n"
             f"  time     {secs}\n"
             f"  address  {r.address or '-'}{f' (from {r.source})' if r.source else ''}\n"

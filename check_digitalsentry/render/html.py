@@ -90,8 +90,8 @@ def port_text(result: PortResult) -> str:
 
 
 def site_word(judged: JudgedSite) -> tuple[str, str]:
-    """A site's verdict: (css class, word). A site whose only open items are untested forbidden ports
-    is INCOMPLETE: nothing proves them blocked."""
+    """A site's verdict: (css class, word). A site whose only open items are untested ports (forbidden,
+    or not required) is INCOMPLETE: nothing proves them blocked, or tested."""
     if judged.state is State.OK and judged.open:
         return "incomplete", "INCOMPLETE"
     css, word, _ = WORDS[judged.state]
@@ -108,9 +108,14 @@ def site_sentence(judged: JudgedSite) -> str:
         text = f"{failing} of {total} port{'s' if total != 1 else ''} {verb} not as required."
     else:
         text = f"All {total} ports are as required." if total != 1 else "The port is as required."
-    if untested:
-        text += (f" {len(untested)} forbidden port{'s' if len(untested) != 1 else ''} could not be tested, "
-                 f"so {'it is' if len(untested) == 1 else 'they are'} not proved blocked.")
+    forbidden = [v for v in untested if v.result.spec.forbidden]
+    tolerated = len(untested) - len(forbidden)
+    if forbidden:
+        text += (f" {len(forbidden)} forbidden port{'s' if len(forbidden) != 1 else ''} could not be tested, "
+                 f"so {'it is' if len(forbidden) == 1 else 'they are'} not proved blocked.")
+    if tolerated:
+        text += (f" {tolerated} port{'s' if tolerated != 1 else ''} not required could not be tested "
+                 "(tolerated, but not proved).")
     return text
 
 
