@@ -243,6 +243,28 @@ def test_sigterm_in_inventory_mode_names_sites_and_hosts(simulate: Simulate, tmp
     assert "of hq/127.0.8.1" in out and "of branch/127.0.8.2" in out
 
 
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_while_the_output_is_written_keeps_its_one_status_line_and_its_code(
+    check: Check, tmp_path: Path, signum: int
+) -> None:
+    """A reader that stops reading (a pipe full), then the monitoring core's signal: the status line
+    already written stays the only one, and the exit code is its state, not a second UNKNOWN line."""
+    hosts = [f"127.9.{i // 250}.{i % 250 + 1}" for i in range(600)]  # nothing listens: a long -v output
+    inventory = tmp_path / "sites.toml"
+    inventory.write_text('[[sites]]\nname = "big"\nhosts = [' + ", ".join(f'"{h}"' for h in hosts) + "]\n")
+    proc = subprocess.Popen([script("check_digitalsentry"), "--inventory", str(inventory), "-t", "5", "-v"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    first = proc.stdout.read(1024)  # the first line is out: the rest waits for the reader
+    time.sleep(1.0)  # the check blocks on the full pipe
+    proc.send_signal(signum)
+    rest, err = proc.communicate(timeout=30)
+    out = (first + rest).decode()
+    assert out.startswith("DIGITALSENTRY CRITICAL - "), out[:200]
+    assert out.count("DIGITALSENTRY ") == 1, [line for line in out.splitlines() if "DIGITALSENTRY" in line][:3]
+    assert proc.returncode == 2 and b"Traceback" not in err, (proc.returncode, err[-300:])
+
+
 # --- 8. a bounded first line -------------------------------------------------------------------------
 
 

@@ -22,6 +22,32 @@ if TYPE_CHECKING:
     from typing import NoReturn
 
 
+def prints_objects(words: Sequence[str]) -> bool:
+    """Whether the command line asks for ``--icinga2-objects`` (or an abbreviation): then stdout is the
+    objects' file, and every error goes to stderr."""
+    return any(len(word) >= 4 and "--icinga2-objects".startswith(word) for word in words)
+
+
+def _stop_while_starting(words: Sequence[str]) -> None:
+    """Until ``main`` sets its own handlers, a stop signal is one UNKNOWN line and exit 3 (SIGINT's
+    default would print a KeyboardInterrupt traceback, SIGTERM's kill the check without a word); on
+    stderr when the run prints configuration (``--icinga2-objects``, as ``main`` decides)."""
+    import _signal  # type: ignore[import-not-found]  # not ``signal``: it imports enum (~2 ms)
+    import os
+
+    fd = 2 if prints_objects(words) else 1
+    names = {_signal.SIGTERM: "SIGTERM", _signal.SIGHUP: "SIGHUP", _signal.SIGINT: "SIGINT"}
+
+    def stop(signum: int, frame: object) -> None:
+        try:
+            os.write(fd, f"DIGITALSENTRY UNKNOWN - {names.get(signum, signum)} while starting\n".encode())
+        finally:
+            os._exit(3)
+
+    for signum in names:
+        _signal.signal(signum, stop)
+
+
 def run(argv: Sequence[str] | None = None) -> NoReturn:
     """Entry point of ``check_digitalsentry`` and ``python -m check_digitalsentry``.
 
@@ -30,12 +56,12 @@ def run(argv: Sequence[str] | None = None) -> NoReturn:
     """
     started = time.monotonic()
     words = list(sys.argv[1:] if argv is None else argv)
+    _stop_while_starting(words)
     if words in (["-V"], ["--version"]):
         from check_digitalsentry import __version__
-        from check_digitalsentry.nagios.output import write
+        from check_digitalsentry.nagios.output import finish
 
-        write(f"check_digitalsentry {__version__}\n")
-        sys.exit(3)
+        finish(f"check_digitalsentry {__version__}\n", 3)
     from check_digitalsentry.nagios.main import main
 
     main(words, started)

@@ -18,8 +18,9 @@ import sys
 import time
 
 from check_digitalsentry import __version__
+from check_digitalsentry.nagios import prints_objects
 from check_digitalsentry.nagios.options import Options, UsageError, option_words, parse
-from check_digitalsentry.nagios.output import OutputError, write
+from check_digitalsentry.nagios.output import OutputError, done, finish, write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -65,8 +66,7 @@ _ERRORS: list[TextIO | None] = [None]
 
 
 def _unknown(message: str) -> NoReturn:
-    write(f"{NAME} UNKNOWN - {_line(message)}\n", _ERRORS[0])
-    sys.exit(3)
+    finish(f"{NAME} UNKNOWN - {_line(message)}\n", 3, _ERRORS[0])
 
 
 def _stopped(how: str, exc: BaseException) -> str:
@@ -87,9 +87,10 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
     started = time.monotonic() if started is None else started
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, _terminated)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt: said below
     verbose = 0
     words = list(sys.argv[1:] if argv is None else argv)
-    if any(len(word) >= 4 and "--icinga2-objects".startswith(word) for word in words):  # or its abbreviation
+    if prints_objects(words):
         _ERRORS[0] = sys.stderr  # stdout is the objects' file: errors never go into it
     try:
         try:
@@ -100,11 +101,9 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
         if opts.help:
             from check_digitalsentry.nagios.help import argparse_parser
 
-            write(argparse_parser().format_help())
-            sys.exit(3)
+            finish(argparse_parser().format_help(), 3)
         if opts.version:
-            write(f"check_digitalsentry {__version__}\n")
-            sys.exit(3)
+            finish(f"check_digitalsentry {__version__}\n", 3)
         _run(opts, started)
     except (UsageError, OutputError) as exc:
         _unknown(str(exc))
@@ -122,8 +121,7 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
         lines = [f"{NAME} UNKNOWN - internal error: {_line(repr(exc))}"]
         if verbose >= 3:
             lines += [_line(line) for line in traceback.format_exc().splitlines()]
-        write("\n".join(lines) + "\n", _ERRORS[0])
-        sys.exit(3)
+        finish("\n".join(lines) + "\n", 3, _ERRORS[0])
     sys.exit(3)  # pragma: no cover - _run always exits
 
 
@@ -218,7 +216,7 @@ def _icinga2_objects(opts: Options, sites: Sequence[Site], hooks: BuiltinHooks) 
         from check_digitalsentry.nagios.output import write_file
 
         write_file(opts.output, text)  # atomic: a failed or interrupted run leaves the old objects
-        sys.exit(0)
+        done(0)
     if sys.stdout is None:  # started with the descriptor closed
         raise OutputError("--icinga2-objects: stdout is closed: use --output FILE, which replaces the file "
                           "atomically")
@@ -229,7 +227,7 @@ def _icinga2_objects(opts: Options, sites: Sequence[Site], hooks: BuiltinHooks) 
     except (OSError, ValueError, AttributeError) as exc:
         raise OutputError(f"--icinga2-objects: stdout could not take the objects ({exc}): use --output FILE, "
                           f"which replaces the file atomically") from None
-    sys.exit(0)
+    done(0)
 
 
 def _utf8(text: str) -> bool:
@@ -316,9 +314,10 @@ def _present(opts: Options, run: JudgedRun) -> NoReturn:
 
         write_file(opts.output, formatted)
         formatted = formatted if opts.format == "nagios" else glue.render(text, verbose)[0]
-    if not quiet_ok:  # a stdout that cannot take it does not change the state: Nagios reads the code
-        write(formatted, encoding=None if opts.format == "nagios" or opts.output else "utf-8")
-    sys.exit(0 if quiet_ok else int(run.state))
+    if quiet_ok:
+        done(0)
+    # a stdout that cannot take it does not change the state: Nagios reads the code
+    finish(formatted, int(run.state), encoding=None if opts.format == "nagios" or opts.output else "utf-8")
 
 
 def _run_demo(opts: Options, started: float, timeout: float, hooks: BuiltinHooks) -> NoReturn:

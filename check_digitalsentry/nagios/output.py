@@ -18,7 +18,7 @@ import sys
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from typing import TextIO
+    from typing import NoReturn, TextIO
 
 #: Our own typographic characters, for streams whose encoding cannot show them.
 _STAND_INS = str.maketrans({"—": "-", "–": "-", "…": "...", "’": "'", "‘": "'", "“": '"', "”": '"'})
@@ -60,6 +60,37 @@ def write(text: str, stream: TextIO | None = None, encoding: str | None = None) 
     except (OSError, ValueError):  # EPIPE, ENOSPC, EBADF; ValueError: the stream was closed
         _silence(stream)
         return False
+
+
+#: The signals a monitoring system or a user stops a check with.
+STOP_SIGNALS = ("SIGTERM", "SIGHUP", "SIGINT")
+
+
+def _on_stop(handler: object) -> None:
+    import signal
+
+    for name in STOP_SIGNALS:
+        signal.signal(getattr(signal, name), handler)  # type: ignore[arg-type]
+
+
+def finish(text: str, code: int, stream: TextIO | None = None, encoding: str | None = None) -> NoReturn:
+    """Print the run's last words and exit with ``code``, whatever signal comes: from here a stop signal
+    ends the process at once with ``code`` (never a second status line after half of the first, nor a
+    code that contradicts it), and once the text is out, stop signals are ignored -- interpreter shutdown
+    puts Python's handlers back to the default, which would kill a check that has already answered."""
+    done(code, text, stream, encoding)
+
+
+def done(code: int, text: str | None = None, stream: TextIO | None = None,
+         encoding: str | None = None) -> NoReturn:
+    """``finish``, with the text already written (``text`` None)."""
+    if text is not None:
+        _on_stop(lambda signum, frame: os._exit(code))
+        write(text, stream, encoding)
+    import signal
+
+    _on_stop(signal.SIG_IGN)
+    sys.exit(code)
 
 
 def _silence(stream: TextIO) -> None:

@@ -22,11 +22,10 @@ The first line says it all; each result that did not go in follows on a line of 
 
 from __future__ import annotations
 
-import sys
 import time
 
 from check_digitalsentry.nagios.options import UsageError
-from check_digitalsentry.nagios.output import write
+from check_digitalsentry.nagios.output import done, finish
 from check_digitalsentry.render.text import NAME, STATE_WORDS, passive_results, plain
 
 TYPE_CHECKING = False
@@ -79,9 +78,9 @@ def submit(opts: Options, sites: Sequence[Site], started: float, timeout: float,
         exc.stage = f"while submitting {len(results)} result{'s' if len(results) != 1 else ''}"  # type: ignore[attr-defined]
         raise
     code, lines = report(submission, results, where, opts.verbose)
-    if not (opts.quiet and code == 0):
-        write("\n".join(lines) + "\n")
-    sys.exit(code)
+    if opts.quiet and code == 0:
+        done(code)
+    finish("\n".join(lines) + "\n", code)
 
 
 def _target(opts: Options, sites: Sequence[Site]) -> tuple[str, int] | Api:
@@ -108,9 +107,8 @@ def _target(opts: Options, sites: Sequence[Site]) -> tuple[str, int] | Api:
         except nagios.SetupError as exc:
             raise UsageError(str(exc)) from None
         except nagios.NoReader as exc:
-            write(plain(f"{NAME} SUBMIT CRITICAL - nothing written to Nagios' command file {path}: {exc}; the "
-                        "sites were not probed") + "\n")
-            sys.exit(2)
+            finish(plain(f"{NAME} SUBMIT CRITICAL - nothing written to Nagios' command file {path}: {exc}; the "
+                         "sites were not probed") + "\n", 2)
     import socket
 
     from check_digitalsentry.submit import icinga2
