@@ -81,9 +81,11 @@ def replace(path: str, data: bytes) -> None:
             if os.geteuid() == 0:
                 os.chown(tmp, current.st_uid, current.st_gid)
         os.replace(tmp, target)
-    except OSError as exc:
+    except BaseException as exc:  # a failed write, or a signal (SIGTERM) half-way: no temporary file left
         try:
             os.unlink(tmp)
         except OSError:
             pass
-        raise WriteError(f"{exc.strerror or exc} (the old file is left as it was)") from None
+        if isinstance(exc, OSError):
+            raise WriteError(f"{exc.strerror or exc} (the old file is left as it was)") from None
+        raise
