@@ -169,12 +169,23 @@ def dsports_probe(request: pytest.FixtureRequest) -> Callable[..., ProbedPort]:
         from check_digitalsentry.engine import SitePlan, probe_sites
         from check_digitalsentry.judge import judge_report
         from check_digitalsentry.model import PortSpec, State
-        from check_digitalsentry.schema import Site
+        from check_digitalsentry.schema import SchemaError, build_site, check_settings
 
         hooks = core_hooks(config)
         if role is None and port is None:
             raise TypeError("dsports_probe needs a role, a port, or both")
-        model = Site("probe", (host,), timeout=timeout, **settings)
+        if port is not None and (isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535):
+            raise ValueError(f"dsports_probe: port: expected a port number 1-65535, got {port!r}")
+        if transport not in ("tcp", "udp"):
+            raise ValueError(f"dsports_probe: transport: expected 'tcp' or 'udp', got {transport!r}")
+        roles = [r.name for r in hooks.roles()]
+        try:  # checked as an inventory's site: the host, the timeout, every other setting
+            model = build_site(check_settings({"name": "probe", "hosts": [host], "timeout": timeout, **settings},
+                                              roles))
+        except SchemaError as exc:
+            where = "host" if exc.path[:1] == ("hosts",) else ".".join(str(part) for part in exc.path)
+            raise ValueError(f"dsports_probe: {where}: {exc.message}" if where else
+                             f"dsports_probe: {exc.message}") from None
         if role is None or role == FORBID:
             wanted = [PortSpec("probe", port, transport, State.CRITICAL)]
         else:

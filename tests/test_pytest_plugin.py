@@ -335,3 +335,34 @@ def test_a_pathological_inventory_stops_the_run_with_one_line_not_an_internal_er
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
     result.stderr.fnmatch_lines(["ERROR: dsports: sites.toml: invalid TOML: nested too deeply"])
+
+
+def test_dsports_probe_refuses_what_it_cannot_probe(pytester: pytest.Pytester) -> None:
+    """A port, transport, host or timeout that cannot be probed is the test's mistake, said in words --
+    never a probe of something else (port 0 "closed", "UDP" probed as TCP, a host cut at its NUL)."""
+    pytester.makepyfile("""
+        import pytest
+
+        @pytest.mark.parametrize("kw", [dict(port=0), dict(port=70000), dict(port=1, transport="UDP"),
+                                        dict(port=1, transport="sctp"), dict(port=1, timeout=float("inf")),
+                                        dict(port=1, timeout=0)])
+        def test_bad(dsports_probe, kw):
+            dsports_probe("127.0.0.1", **kw).assert_closed()
+
+        def test_nul(dsports_probe):
+            dsports_probe("127.0.0.1\\x00x", port=1).assert_closed()
+
+        def test_bracketed_v6(dsports_probe):
+            dsports_probe("[::1]", port=1, timeout=2).assert_closed()
+    """)
+    result = pytester.runpytest("-q")
+    result.assert_outcomes(failed=7, passed=1)
+    result.stdout.fnmatch_lines_random([
+        "E * ValueError: dsports_probe: port: expected a port number 1-65535, got 0",
+        "E * ValueError: dsports_probe: port: expected a port number 1-65535, got 70000",
+        "E * ValueError: dsports_probe: transport: expected 'tcp' or 'udp', got 'UDP'",
+        "E * ValueError: dsports_probe: transport: expected 'tcp' or 'udp', got 'sctp'",
+        "E * ValueError: dsports_probe: timeout: expected seconds > 0 and <= 3600, got inf",
+        "E * ValueError: dsports_probe: timeout: expected seconds > 0 and <= 3600, got 0",
+        "E * ValueError: dsports_probe: host: host name contains a space or a control character*",
+    ])
