@@ -29,7 +29,8 @@ def _state(request: pytest.FixtureRequest, what: str) -> DsportsState:
 
 @pytest.fixture(scope="session")
 def dsports_inventory(request: pytest.FixtureRequest) -> Inventory:
-    """The parsed inventory: every configured site (inventory files and ad-hoc hosts), as an Inventory."""
+    """The parsed inventory: every selected site (of the inventory files and ad-hoc hosts: all of them
+    unless --dsports-site chooses), as an Inventory."""
     from check_digitalsentry.inventory import Inventory
 
     state = _state(request, "dsports_inventory")
@@ -58,7 +59,12 @@ def dsports_site(request: pytest.FixtureRequest) -> Site:
 
 
 def _site(state: DsportsState, name: str) -> Site:
-    """The site called ``name``; the test fails (once, without a chained traceback) when there is none."""
+    """The site called ``name``; the test is skipped when --dsports-site left the site out, and fails
+    (once, without a chained traceback) when there is none."""
+    left_out = state.unselected.get(name.lower())
+    if left_out is not None:
+        chosen = ", ".join(state.config.getoption("dsports_site") or [])
+        pytest.skip(f"dsports site {left_out!r} is not selected (--dsports-site {chosen})")
     try:
         site: Site | None = state.site(name)
     except LookupError as exc:
