@@ -280,7 +280,7 @@ def test_tests_bound_to_an_unselected_site_are_skipped(pytester: pytest.Pytester
                                 "not dsports_port", "-rsE")
     result.assert_outcomes(passed=1, skipped=2, errors=1)
     result.stdout.fnmatch_lines_random(["SKIPPED * dsports site 'branch' is not selected (--dsports-site hq)",
-                                        "SKIPPED * fixtures.py:*: dsports site 'branch' is not selected*"])
+                                        "SKIPPED *fixtures.py:*: dsports site 'branch' is not selected*"])
     out = result.stdout.str()
     error = out.split("ERROR at setup of test_nowhere", 1)[1].split("=====", 1)[0]
     assert error.count("no dsports site 'nowhere' (sites: hq)") == 1 and "During handling" not in error
