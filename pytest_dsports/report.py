@@ -65,7 +65,7 @@ def render(path: Path, run: JudgedRun, info: RunInfo) -> str:
         from check_digitalsentry.render import json
         from check_digitalsentry.render.text import NagiosText
 
-        return json.render(run, NagiosText(run).summary() if run.sites else "no site probed", info)
+        return json.render(run, NagiosText(run).summary() if run.sites else "", info)
     from check_digitalsentry.render import html
 
     return html.render(run, info)

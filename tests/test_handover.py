@@ -124,6 +124,11 @@ def test_a_forbidden_port_that_was_not_probed_is_not_proof() -> None:
 def test_an_empty_run_says_nothing_was_tested() -> None:
     doc = html.render(JudgedRun([], 0.0, checked_at=STARTED), info(inventories=[]))
     assert "NOTHING TESTED" in doc and "none: sites from the command line" in doc
+    from check_digitalsentry.render import json as json_render
+
+    data = json.loads(json_render.render(JudgedRun([], 0.0, checked_at=STARTED), "", info(inventories=[])))
+    assert (data["state"], data["exit_code"], data["sites"]) == ("UNKNOWN", 3, [])  # never an OK for nothing
+    assert data["summary"] == "nothing tested: no site was probed in this run"
 
 
 def test_fifty_sites_stay_small_and_fast() -> None:

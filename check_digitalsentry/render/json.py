@@ -84,11 +84,14 @@ def _run(run: JudgedRun, info: RunInfo) -> dict[str, object]:
 
 def render(run: JudgedRun, summary: str, info: RunInfo | None = None) -> str:
     """The JSON document of a judged run; ``summary`` is the status line's text; ``info`` (a handover
-    report's record of who ran it, when and with what) adds ``run``."""
+    report's record of who ran it, when and with what) adds ``run``. A run that probed no site (a
+    handover whose tests were all deselected) is UNKNOWN, as its HTML twin says NOTHING TESTED: nothing
+    in it may read as a pass."""
+    nothing = not run.sites
     doc: dict[str, object] = {
-        "state": str(run.state),
-        "exit_code": int(run.state),
-        "summary": summary,
+        "state": "UNKNOWN" if nothing else str(run.state),
+        "exit_code": 3 if nothing else int(run.state),
+        "summary": "nothing tested: no site was probed in this run" if nothing else summary,
         "version": __version__,
         "checked_at": _utc(run.checked_at),
         "seconds": round(run.seconds, 6),
