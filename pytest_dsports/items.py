@@ -67,7 +67,19 @@ class HostNode(pytest.Collector):
         for spec in self.config.stash[STATE].specs(self.site):
             if not self.site.reports(spec.role):
                 continue  # probed only because a chosen role depends on it
-            yield PortItem.from_parent(self, name=spec.label, site=self.site, host=self.name, spec=spec)
+            yield PortItem.from_parent(self, name=spec.label, site=self.site, host=self.name, spec=spec,
+                                       **_node_id(self, spec.label))
+
+
+def _node_id(parent: pytest.Collector, name: str) -> dict[str, Any]:
+    """``video[18772/tcp]`` as pytest 9.2+ parses such a node id: the name ``video`` with the params
+    ``18772/tcp``, as a parametrized test's -- else ``--lf`` and a node id on the command line, which
+    pytest parses so, never match the item. Older pytest compares node ids as strings: nothing to do."""
+    structured = getattr(parent, "id", None)
+    base, bracket, params = name.partition("[")
+    if not bracket or not hasattr(structured, "with_params"):
+        return {}
+    return {"nodeid": structured.child(base).with_params(params[:-1])}  # type: ignore[union-attr]
 
 
 class PortFailure(Exception):

@@ -366,3 +366,18 @@ def test_dsports_probe_refuses_what_it_cannot_probe(pytester: pytest.Pytester) -
         "E * ValueError: dsports_probe: timeout: expected seconds > 0 and <= 3600, got 0",
         "E * ValueError: dsports_probe: host: host name contains a space or a control character*",
     ])
+
+
+def test_last_failed_reruns_the_failed_ports(pytester: pytest.Pytester) -> None:
+    """``--lf`` after a failed handover runs the failed port tests again (pytest 9.2 parses node ids:
+    ``video[18772/tcp]`` must be a name and its params, as a parametrized test's, to match)."""
+    pytester.makefile(".toml", s='[[sites]]\nname = "s"\nhosts = ["127.0.0.1"]\naudio_clients = 0\n'
+                                 '[sites.ports]\nsql-browser = 9\nvideo = 9\ndiagnostics = 9\n')
+    pytester.makepyfile("def test_a():\n    assert 0\n")
+    first = pytester.runpytest("--dsports-inventory", "s.toml", "--dsports-timeout", "1", "-p", "cacheprovider")
+    first.assert_outcomes(failed=5)
+    pytester.makepyfile("def test_a():\n    assert 1\n")  # the Python test is fixed, the ports are not
+    again = pytester.runpytest("--dsports-inventory", "s.toml", "--dsports-timeout", "1", "--lf",
+                               "-p", "cacheprovider")
+    again.assert_outcomes(failed=4, passed=1)
+    again.stdout.fnmatch_lines(["FAILED s.toml::s::127.0.0.1::video[[]9/tcp[]]*"])
