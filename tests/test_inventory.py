@@ -747,3 +747,23 @@ def test_a_setting_inherited_from_defaults_is_blamed_on_defaults() -> None:
                                                                  'hosts = ["127.0.0.2"]\nroles = ["web"]\n')) == (
         "sites.toml:10: sites[1].roles[0]: 'web' is not a port of this site (its settings expect none: see web, "
         "api, audio_clients, forbid)")
+
+
+def test_reading_the_inventory_is_bounded_by_the_runs_time(tmp_path: Path) -> None:
+    """-t bounds the whole run: an inventory that takes longer to read than -t allows (here 8 MB of
+    comments and 3,000 sites, on any machine slower than ~10 MB/s of TOML) is UNKNOWN in time."""
+    import time
+
+    from conftest import script
+
+    big = tmp_path / "sites.toml"
+    sites = "".join(f'[[sites]]\nname = "s{i}"\nhosts = ["127.1.{i // 250}.{i % 250 + 1}"]\n' for i in range(3000))
+    big.write_text(sites + "# " + "y" * (7 << 20) + "\n")
+    started = time.monotonic()
+    proc = subprocess.run([script("check_digitalsentry"), "--inventory", str(big), "-t", "0.2"],
+                          capture_output=True, text=True, timeout=60)
+    took = time.monotonic() - started
+    assert proc.returncode == 3, proc
+    assert proc.stdout == (f"DIGITALSENTRY UNKNOWN - --inventory {big}: not read within -t (0.2 s): a smaller "
+                           "inventory, or a longer -t\n"), proc.stdout
+    assert took < 0.2 + 1.0, took  # the interpreter's start on a busy machine, and the alarm's delivery

@@ -137,7 +137,7 @@ def _run(opts: Options, started: float) -> NoReturn:
         raise UsageError(str(exc)) from None
     if opts.demo:
         _run_demo(opts, started, timeout, hooks)
-    sites = _inventory_sites(opts, roles) if opts.inventory else [_option_site(opts, roles)]
+    sites = _inventory_sites(opts, roles, started + timeout) if opts.inventory else [_option_site(opts, roles)]
     if opts.icinga2_objects:
         _icinga2_objects(opts, sites, hooks)
     if opts.submit:
@@ -174,16 +174,34 @@ def _overrides(opts: Options, roles: Sequence[str], mode: str) -> dict[str, obje
     return opts.site_values(roles, [BY_NAME[key] for key in allowed])
 
 
-def _inventory_sites(opts: Options, roles: Sequence[str]) -> list[Site]:
+class _Late(Exception):
+    """The run's time ran out before the inventory was read."""
+
+
+def _inventory_sites(opts: Options, roles: Sequence[str], deadline: float) -> list[Site]:
+    """The selected sites of the inventory, read by ``deadline`` (``time.monotonic()``: -t bounds the
+    reading too -- a big inventory on a slow disk is UNKNOWN in time, not a check that outlives -t)."""
     from check_digitalsentry.inventory import InventoryError, load_inventory
 
     overrides = _overrides(opts, roles, "--inventory")
     assert opts.inventory is not None
+
+    def late(signum: int, frame: object) -> None:
+        raise _Late()
+
+    previous = signal.signal(signal.SIGALRM, late)
+    signal.setitimer(signal.ITIMER_REAL, max(deadline - 0.05 - time.monotonic(), 0.001))
     try:
         inventory = load_inventory(opts.inventory, roles=roles)
         sites = inventory.select(opts.sites)
     except InventoryError as exc:
         raise UsageError(str(exc)) from None
+    except _Late:
+        raise UsageError(f"--inventory {opts.inventory}: not read within -t ({opts.timeout:g} s): a smaller "
+                         f"inventory, or a longer -t") from None
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
     for site in sites:
         for key, value in overrides.items():
             setattr(site, key, value)
