@@ -149,8 +149,9 @@ def host_name(value: object) -> str:
     if host.count(":") == 1:
         raise SchemaError(f"{value!r} looks like HOST:PORT: give the host alone, and remapped ports in "
                           f"[sites.ports]")
-    if "/" in host or "@" in host or "\\" in host:
-        raise SchemaError(f"expected a host name or an address, got {value!r}")
+    if "/" in host or "@" in host or "\\" in host or "[" in host or "]" in host:
+        raise SchemaError(f"expected a host name or an address (an IPv6 address may stand in brackets: [::1]), "
+                          f"got {value!r}")
     return host
 
 

@@ -296,6 +296,8 @@ def test_inventory_mode_checks_several_sites_at_once(simulate: Simulate, check: 
         (["-H", "h", "--inventory", "x.toml"], "-H and --inventory cannot be combined"),
         (["-H", "h", "--site", "hq"], "--site needs --inventory"),
         (["-H", ""], "-H"),
+        (["-H", "[::1"], "-H/--hostname: expected a host name or an address (an IPv6 address may stand in brackets"),
+        (["-H", "[127.0.0.1]"], "expected a host name or an address (an IPv6 address may stand in brackets"),
         (["-H", "h", "--sql-port", "²"], "--sql-port: expected a port number 1-65535, got '²'"),
         (["-H", "h", "--sql-instance", "Ω"], "--sql-instance: expected an instance name of 1 to 32 characters "
                                             "that the SQL Server Browser can carry"),
