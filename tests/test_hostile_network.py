@@ -150,6 +150,19 @@ def test_a_tls_server_on_the_sql_port_is_not_taken_for_a_strict_sql_server(
     assert "answered PRELOGIN with a TLS record, but completed no TLS handshake: not SQL Server" in sql, sql
 
 
+def test_a_browser_naming_hundreds_of_instances_gets_a_bounded_number_of_probes(check: Check) -> None:
+    from check_digitalsentry.engine.sites import MAX_SQL_INSTANCES
+
+    records = b"".join(instance_record(b"I%d" % i, 2000 + i) for i in range(800))
+    with udp_replier(lambda _: svr_resp(records)) as port:
+        run = check(*hostile_args(port), "-v", "--format", "json")
+    ports = json.loads(run.stdout)["sites"][0]["ports"]
+    sql = [p for p in ports if p["role"] == "sql"]
+    assert len([p for p in sql if p["port"] is not None]) == MAX_SQL_INSTANCES
+    [rest] = [p for p in sql if p["port"] is None]
+    assert rest["status"] == "unknown" and f"{800 - MAX_SQL_INSTANCES} more of the 800 instances" in rest["detail"]
+
+
 def test_hostile_strings_stay_exact_in_json_and_escaped_in_openmetrics(hostile_browser: int, check: Check) -> None:
     doc = json.loads(check(*hostile_args(hostile_browser), "--format", "json").stdout)
     names = [i["instance"] for i in doc["sites"][0]["ports"][0]["facts"]["instances"]]

@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 DEFAULT_TIMEOUT = 10.0
 
 
+#: SQL instances of one Browser reply probed at most (without ``sql_instance``, each it names is).
+MAX_SQL_INSTANCES = 64
+
+
 class SitePlan:
     """A site and the ports it is expected to expose, in report order."""
 
@@ -219,8 +223,14 @@ class _HostRun:
                 f"not probed: the SQL Server Browser gave no port ({browser.status}); "
                 f"a static port can be set with --sql-port / sql_port"))
             return
-        for instance, port in ports:
+        for instance, port in ports[:MAX_SQL_INSTANCES]:
             self._spawn(index, PortSpec("sql", port, "tcp", sql.severity), instance=str(instance))
+        if len(ports) > MAX_SQL_INSTANCES:  # a DS server has one or two; a Browser naming hundreds is hostile
+            self._add(index, PortResult(
+                sql, self.host, self.address, Status.UNKNOWN, None,
+                f"not probed: {len(ports) - MAX_SQL_INSTANCES} more of the {len(ports)} instances the SQL Server "
+                f"Browser names (at most {MAX_SQL_INSTANCES} are probed): give the DS instance with "
+                f"--sql-instance / sql_instance"))
 
     def _finish(self) -> None:
         self._note_browser_ports()
