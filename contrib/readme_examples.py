@@ -192,7 +192,7 @@ def run(example: Example) -> str:
                     command = command.replace(example.cwd, str(where))
                 done = subprocess.run(command, shell=True, cwd=where, env=env, stdout=subprocess.PIPE,
                                       stderr=subprocess.STDOUT, text=True, timeout=120)  # as a terminal shows
-                out = done.stdout
+                out = done.stdout.replace(_bin() + os.sep, ".venv/bin/")  # no path of this machine in the README
                 if example.cwd:
                     out = out.replace(str(where.resolve()), example.cwd).replace(str(where), example.cwd)
                 transcript.append(f"$ {shown}\n{out}")
