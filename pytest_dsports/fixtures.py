@@ -61,10 +61,9 @@ def dsports_site(request: pytest.FixtureRequest) -> Site:
 def _site(state: DsportsState, name: str) -> Site:
     """The site called ``name``; the test is skipped when --dsports-site left the site out, and fails
     (once, without a chained traceback) when there is none."""
-    left_out = state.unselected.get(name.lower())
+    left_out = state.left_out(name)
     if left_out is not None:
-        chosen = ", ".join(state.config.getoption("dsports_site") or [])
-        pytest.skip(f"dsports site {left_out!r} is not selected (--dsports-site {chosen})")
+        pytest.skip(left_out)
     try:
         site: Site | None = state.site(name)
     except LookupError as exc:

@@ -89,18 +89,16 @@ def pytest_collection_modifyitems(
             top = SitesCollector.from_parent(session, name="dsports", nodeid="dsports", sites=source.sites)
         items.extend(session.genitems(top))
     if state.unselected:
-        _skip_unselected(config, state, items)
+        _skip_unselected(state, items)
 
 
-def _skip_unselected(config: pytest.Config, state: DsportsState, items: list[pytest.Item]) -> None:
+def _skip_unselected(state: DsportsState, items: list[pytest.Item]) -> None:
     """A test bound to a site that --dsports-site left out is skipped, saying so."""
-    chosen = ", ".join(config.getoption("dsports_site"))
     for item in items:
         marker = item.get_closest_marker("dsports")
-        name = str(marker.kwargs.get("site", "")) if marker is not None else ""
-        if name.lower() in state.unselected:
-            item.add_marker(pytest.mark.skip(reason=f"dsports site {state.unselected[name.lower()]!r} is not "
-                                                    f"selected (--dsports-site {chosen})"))
+        reason = state.left_out(str(marker.kwargs.get("site", ""))) if marker is not None else None
+        if reason is not None:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -104,6 +104,14 @@ class DsportsState:
     def all_sites(self) -> list[Site]:
         return [site for source in self.sources for site in source.sites]
 
+    def left_out(self, name: str) -> str | None:
+        """Why a test bound to site ``name`` is skipped, when --dsports-site left that site out; else None."""
+        site = self.unselected.get(name.lower())
+        if site is None:
+            return None
+        chosen = ", ".join(self.config.getoption("dsports_site") or [])
+        return f"dsports site {site!r} is not selected (--dsports-site {chosen})"
+
     def site(self, name: str) -> Site:
         site = self.sites.get(name.lower())
         if site is None:

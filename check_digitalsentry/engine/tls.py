@@ -36,15 +36,17 @@ if TYPE_CHECKING:
 
 
 CLIENT_CERT = "the TLS server requires a client certificate"
-_CONTEXTS: dict[bool | None, ssl.SSLContext] = {}  #: verifying, not verifying, None: TDS 8.0 strict
+_CONTEXTS: dict[tuple[bool, str | None], ssl.SSLContext] = {}  #: by (verifying, ALPN protocol)
 
 
-def client_context(verify: bool) -> ssl.SSLContext:
+def client_context(verify: bool, alpn: str | None = None) -> ssl.SSLContext:
     """The client context of every TLS probe of the process, verifying or not (made once: OpenSSL takes
     ~2 ms to make one, and a fleet has thousands of TLS ports)."""
-    context = _CONTEXTS.get(verify)
+    context = _CONTEXTS.get((verify, alpn))
     if context is None:
-        context = _CONTEXTS[verify] = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context = _CONTEXTS[verify, alpn] = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        if alpn is not None:  # a TDS 8.0 strict probe offers tds/8.0, as TDS 8.0 clients do
+            context.set_alpn_protocols([alpn])
         if verify:
             context.load_default_certs()
         else:
@@ -60,20 +62,19 @@ def client_context(verify: bool) -> ssl.SSLContext:
 
 
 def _tls_handshake(
-    ctx: ProbeContext, sock: socket.socket, verify: bool, server_name: str | None,
-    context: ssl.SSLContext | None = None,
+    ctx: ProbeContext, sock: socket.socket, verify: bool, server_name: str | None, alpn: str | None = None,
 ) -> Generator[Wait | Open, object, tuple[ssl.SSLObject | None, ssl.MemoryBIO | None, ssl.MemoryBIO | None,
                                           Outcome | None]]:
     """Run a TLS client handshake over a connected non-blocking socket, through memory buffers.
 
     Returns ``(tls, incoming, outgoing, None)`` on success, ``(None, None, None, outcome)`` on failure
-    (``context``: another client context than ``client_context(verify)``). ``tls`` is an
+    (``alpn``: the ALPN protocol to offer). ``tls`` is an
     ``ssl.SSLObject``: the socket stays the scheduler's (nothing is detached, nothing can leak,
     whatever the peer does). A server that asks for a client certificate fails the handshake (TLS 1.2:
     its CertificateRequest is in the plaintext flight, ``protocols.tls``) or refuses right after it
     (TLS 1.3: ``_settle``): both are reported alike, with the fact ``tls_client_certificate_required``.
     """
-    context = context or client_context(verify)
+    context = client_context(verify, alpn)
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = context.wrap_bio(incoming, outgoing, server_hostname=server_name)
     received = bytearray()  # the server's bytes, for what the plaintext flight asked
@@ -152,19 +153,6 @@ def _settle(
         return oserror_outcome(exc, ctx, "right after the TLS handshake")
 
 
-def strict_context() -> ssl.SSLContext:
-    """The client context of a TDS 8.0 strict probe: not verifying (as ``client_context(False)``), and
-    offering ALPN ``tds/8.0`` as TDS 8.0 clients do."""
-    context = _CONTEXTS.get(None)
-    if context is None:
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-        context.set_alpn_protocols(["tds/8.0"])
-        _CONTEXTS[None] = context
-    return context
-
-
 def try_strict_tls(ctx: ProbeContext, plaintext_failure: Outcome, request: bytes,
                    complete: Callable[[bytes], bool], judged: Callable[[bytes, float], Outcome]) -> ProbeGen:
     """A server that drops a plaintext PRELOGIN (or answers it with TLS bytes) may be SQL Server 2022 in
@@ -175,7 +163,7 @@ def try_strict_tls(ctx: ProbeContext, plaintext_failure: Outcome, request: bytes
     sock = yield from connect(ctx)
     if isinstance(sock, Outcome):
         return plaintext_failure
-    tls, incoming, outgoing, failure = yield from _tls_handshake(ctx, sock, False, None, strict_context())
+    tls, incoming, outgoing, failure = yield from _tls_handshake(ctx, sock, False, None, "tds/8.0")
     if failure is not None:
         return plaintext_failure
     assert tls is not None and incoming is not None and outgoing is not None

@@ -78,15 +78,13 @@ def finish(text: str, code: int, stream: TextIO | None = None, encoding: str | N
     ends the process at once with ``code`` (never a second status line after half of the first, nor a
     code that contradicts it), and once the text is out, stop signals are ignored -- interpreter shutdown
     puts Python's handlers back to the default, which would kill a check that has already answered."""
-    done(code, text, stream, encoding)
+    _on_stop(lambda signum, frame: os._exit(code))
+    write(text, stream, encoding)
+    done(code)
 
 
-def done(code: int, text: str | None = None, stream: TextIO | None = None,
-         encoding: str | None = None) -> NoReturn:
-    """``finish``, with the text already written (``text`` None)."""
-    if text is not None:
-        _on_stop(lambda signum, frame: os._exit(code))
-        write(text, stream, encoding)
+def done(code: int) -> NoReturn:
+    """Exit with ``code``, the last words written (or none to write): stop signals are ignored from here."""
     import signal
 
     _on_stop(signal.SIG_IGN)
