@@ -8,8 +8,6 @@ pluggy, ``engine.probes.BuiltinHooks`` gives the same answers directly.
 
 from __future__ import annotations
 
-import sys
-
 import pluggy
 
 from check_digitalsentry import catalogue, hookspecs
@@ -23,9 +21,16 @@ if TYPE_CHECKING:
     from check_digitalsentry.schema import Site
 
 
-@hookimpl(trylast=True)
-def digitalsentry_probe(spec: PortSpec, site: Site) -> Probe:
-    return default_probe(spec)
+class Builtin:
+    """The built-in plugin: the probes the catalogue's roles name (and the plugins' roles, once merged),
+    answering the ``digitalsentry_probe`` hook last."""
+
+    def __init__(self) -> None:
+        self.roles: dict[str, catalogue.Role] = dict(catalogue.BY_NAME)
+
+    @hookimpl(trylast=True)
+    def digitalsentry_probe(self, spec: PortSpec, site: Site) -> Probe:
+        return default_probe(spec, self.roles)
 
 
 class PluggyHooks(BuiltinHooks):
@@ -39,6 +44,9 @@ class PluggyHooks(BuiltinHooks):
         if self._roles is None:
             extra = [role for added in self.pm.hook.digitalsentry_roles() for role in added or ()]
             self._roles = catalogue.merge_roles(extra)
+            builtin = self.pm.get_plugin("builtin")
+            if isinstance(builtin, Builtin):
+                builtin.roles = {role.name: role for role in self._roles}
         return self._roles
 
     def port_specs(self, site: Site, specs: list[PortSpec]) -> list[PortSpec]:
@@ -58,7 +66,7 @@ def plugin_manager(group: str | None) -> pluggy.PluginManager:
     ``group`` (None: none)."""
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
-    pm.register(sys.modules[__name__], name="builtin")
+    pm.register(Builtin(), name="builtin")
     if group:
         pm.load_setuptools_entrypoints(group)
     return pm

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import time
 
+from check_digitalsentry import catalogue
+from check_digitalsentry.catalogue import BROWSER, SQL
 from check_digitalsentry.model import State, Status
 from check_digitalsentry.protocols import shown
 
@@ -35,11 +37,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from check_digitalsentry.model import PortResult, SiteReport
+    from check_digitalsentry.model import PortResult
+    from check_digitalsentry.results import SiteReport
     from check_digitalsentry.schema import Site
 
-#: Roles whose silence is a failure: their whole job is to answer.
-MUST_ANSWER = frozenset({"sql-browser"})
+#: Roles whose silence is a failure: their whole job is to answer (``catalogue.Role.must_answer``).
+MUST_ANSWER = frozenset(role.name for role in catalogue.ROLES if role.must_answer)
 
 
 class Verdict:
@@ -73,7 +76,7 @@ def where(result: PortResult) -> str:
 def _detail(result: PortResult) -> str:
     """The probe's sentence, with what the SQL Server Browser's answer means for the SQL port."""
     facts, status, port = result.facts, result.status, result.port
-    if result.role != "sql" or result.spec.forbidden:
+    if result.role != SQL or result.spec.forbidden:
         return result.detail
     if facts.get("sql_instance_confirmed") is False:
         return (f"TCP {port} reaches a SQL Server that is not instance {shown(facts.get('instance'), 40)} "
@@ -263,13 +266,13 @@ def advice(verdict: Verdict) -> str:
     if status is Status.OPEN_FILTERED:
         return (f"allow UDP {r.port} to {target} and check that the SQL Server Browser service runs "
                 f"(no reply came)")
-    if r.role == "sql" and r.facts.get("sql_instance_confirmed") is False:
+    if r.role == SQL and r.facts.get("sql_instance_confirmed") is False:
         name = shown(r.facts.get("instance"), 40)
         return (f"another SQL Server than instance {name} answers on {where} at {target}: make every NAT and "
                 f"port forward send {where} to the DS server that runs {name}, and check which instance "
                 f"listens on {r.port} there (SQL Server Configuration Manager, TCP/IP, IPAll)")
     listed = r.facts.get("instances")
-    if r.role == "sql-browser" and isinstance(listed, list):
+    if r.role == BROWSER and isinstance(listed, list):
         names = ", ".join(shown(i.get("instance"), 40) for i in listed[:10] if isinstance(i, dict)) or "nothing"
         if len(listed) > 10:
             names += f" and {len(listed) - 10} more"

@@ -1,11 +1,11 @@
 """Shared model (core layer): the value objects every other layer passes around.
 
-A site and its settings are ``schema.Site``; ``RunInfo`` records who ran a run, when and with what. No I/O
-here (``RunInfo.here`` reads only the user and host names). Start-up cost matters (a check plugin runs
-thousands of times a day), so these are plain ``__slots__`` classes instead of dataclasses (``import
-dataclasses`` costs ~11 ms CPU, more than all of our own code), ``Status`` and ``State`` are closed sets
-of ``str``/``int`` constants rather than ``enum`` classes (an enum class costs ~0.25 ms to create), and
-nothing imports ``typing`` at run time.
+A site and its settings are ``schema.Site``, a site's results ``results.SiteReport``; ``RunInfo`` records
+who ran a run, when and with what. No I/O here (``RunInfo.here`` reads only the user and host names). Start-
+up cost matters (a check plugin runs thousands of times a day), so these are plain ``__slots__`` classes
+instead of dataclasses (``import dataclasses`` costs ~11 ms CPU, more than all of our own code), ``Status``
+and ``State`` are closed sets of ``str``/``int`` constants rather than ``enum`` classes (an enum class costs
+~0.25 ms to create), and nothing imports ``typing`` at run time.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
     from typing import Any, ClassVar
-
-    from check_digitalsentry.schema import Site
 
 
 class _Members(type):
@@ -213,26 +211,6 @@ class PortResult:
     def __repr__(self) -> str:
         secs = "-" if self.seconds is None else f"{self.seconds:.3f}s"
         return f"PortResult({self.host} {self.spec.label} {self.status} {secs}: {self.detail})"
-
-
-class SiteReport:
-    """All port results of one site, in a stable order (host, then the catalogue's role order).
-
-    ``seconds`` is how long the site's probes took; ``budget`` the time they were given (the site's
-    own timeout, capped by the run's).
-    """
-
-    __slots__ = ("budget", "results", "seconds", "site")
-
-    def __init__(self, site: Site, results: list[PortResult], seconds: float, budget: float = 10.0) -> None:
-        self.site = site
-        self.results = results
-        self.seconds = seconds
-        self.budget = budget
-
-    def __repr__(self) -> str:
-        return f"SiteReport({self.site.name!r}, {len(self.results)} results, {self.seconds:.3f}s)"
-
 
 
 class RunInfo:

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from check_digitalsentry.builtin import PluggyHooks
     from check_digitalsentry.engine import SitePlan
     from check_digitalsentry.judge import JudgedRun, JudgedSite, Verdict
-    from check_digitalsentry.model import PortSpec, SiteReport
+    from check_digitalsentry.model import PortSpec
+    from check_digitalsentry.results import SiteReport
     from check_digitalsentry.schema import Site
 
 ADHOC = "adhoc"  #: the name of an unnamed ``--dsports-host`` site (then ``adhoc-2``...)

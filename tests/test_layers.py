@@ -60,14 +60,16 @@ def test_the_layers_above_may(path: str, code: str) -> None:
     assert not ruff_bans(path, code)
 
 
-def runtime_imports(path: Path) -> set[str]:
-    """The check_digitalsentry modules ``path`` imports when it runs (not under ``if TYPE_CHECKING``)."""
+def runtime_imports(path: Path, type_only: bool = False) -> set[str]:
+    """The check_digitalsentry modules ``path`` imports when it runs (and with ``type_only`` also those it
+    imports for type checking, under ``if TYPE_CHECKING``)."""
     tree = ast.parse(path.read_text(encoding="utf-8"))
     found: set[str] = set()
 
     def visit(node: ast.AST) -> None:
         for child in ast.iter_child_nodes(node):
-            if isinstance(child, ast.If) and isinstance(child.test, ast.Name) and child.test.id == "TYPE_CHECKING":
+            if isinstance(child, ast.If) and isinstance(child.test, ast.Name) and child.test.id == "TYPE_CHECKING" \
+                    and not type_only:
                 continue
             if isinstance(child, ast.Import):
                 found.update(alias.name for alias in child.names)
@@ -79,12 +81,13 @@ def runtime_imports(path: Path) -> set[str]:
             visit(child)
 
     visit(tree)
-    return {name for name in found if name.startswith("check_digitalsentry")}
+    return {name for name in found if name.startswith(("check_digitalsentry", "pytest_dsports"))}
 
 
-def test_the_package_has_no_import_circle() -> None:
+def import_graph(type_only: bool) -> dict[str, set[str]]:
+    """module -> the modules of both packages it imports (its own packages aside)."""
     modules = {}
-    for path in PACKAGE.rglob("*.py"):
+    for path in [*PACKAGE.rglob("*.py"), *(REPO / "pytest_dsports").rglob("*.py")]:
         parts = path.relative_to(REPO).with_suffix("").parts
         name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
         modules[name] = path
@@ -92,9 +95,17 @@ def test_the_package_has_no_import_circle() -> None:
     for name, path in modules.items():
         # Importing a.b.c runs a/__init__ and a/b/__init__ first; a module's own packages are already
         # being imported when it runs, so an edge to them is not a circle.
-        targets = {".".join(m.split(".")[:end]) for m in runtime_imports(path)
+        targets = {".".join(m.split(".")[:end]) for m in runtime_imports(path, type_only)
                    for end in range(1, m.count(".") + 2)}
         graph[name] = {m for m in targets if m in modules and m != name and not name.startswith(m + ".")}
+    return graph
+
+
+@pytest.mark.parametrize("type_only", [False, True], ids=["run-time", "type-only-too"])
+def test_the_packages_have_no_import_circle(type_only: bool) -> None:
+    """No circle, not even through imports made for the type checker alone: a module below never names
+    one above, so the layers read bottom-up."""
+    graph = import_graph(type_only)
     state: dict[str, int] = {}
     trail: list[str] = []
 
@@ -120,3 +131,13 @@ def test_every_module_says_what_layer_it_is() -> None:
     for path in [*PACKAGE.rglob("*.py"), *(REPO / "pytest_dsports").rglob("*.py")]:
         doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
         assert doc, f"{path.relative_to(REPO)} has no module docstring"
+
+
+#: The most lines a module of either package may have: past it, a module does more than one job.
+MAX_LINES = 600
+
+
+def test_no_module_is_over_600_lines() -> None:
+    long = {str(path.relative_to(REPO)): count for path in [*PACKAGE.rglob("*.py"), *(REPO / "pytest_dsports").rglob("*.py")]
+            if (count := len(path.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
+    assert not long, f"split these along a real seam: {long}"

@@ -8,18 +8,30 @@ import sys
 from conftest import REPO
 
 
-def test_the_fault_table_in_the_readme_is_what_the_code_produces() -> None:
+def _table(script: str) -> None:
+    """The README's region that ``contrib/SCRIPT`` generates is what it generates now."""
     sys.path.insert(0, str(REPO / "contrib"))
     try:
-        fault_table = runpy.run_path(str(REPO / "contrib" / "fault_table.py"))
+        generator = runpy.run_path(str(REPO / "contrib" / script))
     finally:
         sys.path.remove(str(REPO / "contrib"))
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    start, end = fault_table["START"], fault_table["END"]
-    assert start in readme and end in readme, "the README lost its fault-table markers"
+    start, end = generator["START"], generator["END"]
+    assert start in readme and end in readme, f"the README lost the markers of {script}"
     documented = readme.split(start, 1)[1].split(end, 1)[0].strip()
-    regenerate = "regenerate: python contrib/fault_table.py --update README.md"
-    assert documented == fault_table["table"]().strip(), regenerate
+    assert documented == generator["table"]().strip(), f"regenerate: python contrib/{script} --update README.md"
+
+
+def test_the_fault_table_in_the_readme_is_what_the_code_produces() -> None:
+    _table("fault_table.py")
+
+
+def test_the_role_table_in_the_readme_is_the_catalogue() -> None:
+    _table("role_table.py")
+    from check_digitalsentry.catalogue import ROLES
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert all(f"| `{role.name}` |" in readme for role in ROLES)
 
 
 def _examples() -> dict[str, object]:

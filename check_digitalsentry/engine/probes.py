@@ -9,9 +9,9 @@
 - ``engine.tls.probe_tls`` -- a TLS handshake on the web port: certificate subject and validity
   (imported only where a TLS port is expected).
 
-``default_probe`` picks one for a port: it is what the built-in plugin answers to the
-``digitalsentry_probe`` hook, and ``BuiltinHooks`` is how the engine asks the hooks when no plugin is
-installed.
+``default_probe`` picks one for a port, as its catalogue role names it (``catalogue.Role.probe``): it is
+what the built-in plugin answers to the ``digitalsentry_probe`` hook, and ``BuiltinHooks`` is how the
+engine asks the hooks when no plugin is installed.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from check_digitalsentry.protocols import MalformedReply, shown, ssrp, tds
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from check_digitalsentry.engine.api import Probe, ProbeGen
     from check_digitalsentry.model import PortResult, PortSpec
@@ -272,17 +272,26 @@ def _prelogin_outcome(data: bytes, seconds: float, name: str, asked: str, strict
     return Outcome(Status.OPEN, f"{answered} as instance {who} {encryption}", facts, seconds)
 
 
-def default_probe(spec: PortSpec) -> Probe:
-    """The built-in probe for a port: what the ``digitalsentry_probe`` hook returns for built-in roles."""
-    if spec.role == "sql-browser" and not spec.forbidden:
-        return probe_browser
-    if spec.role == "sql" and not spec.forbidden:
-        return probe_tds
-    if spec.role == "web" and not spec.forbidden:
-        from check_digitalsentry.engine.tls import probe_tls  # only where a TLS port is expected
+#: ``"module:function"`` -> the probe function, once imported
+_NAMED: dict[str, Probe] = {}
 
-        return probe_tls
-    return probe_udp if spec.transport == "udp" else probe_tcp
+
+def default_probe(spec: PortSpec, roles: Mapping[str, catalogue.Role] = catalogue.BY_NAME) -> Probe:
+    """The probe of a port as its role names it (``Role.probe``: imported on first use, so a check without
+    a web port never imports the TLS probe), or the transport's plain probe -- for a role that names
+    none, and for every forbidden port: what the ``digitalsentry_probe`` hook returns unless a plugin
+    answers first."""
+    role = roles.get(spec.role)
+    probe = None if spec.forbidden or role is None else role.probe
+    if probe is None:
+        return probe_udp if spec.transport == "udp" else probe_tcp
+    if isinstance(probe, str):
+        found = _NAMED.get(probe)
+        if found is None:
+            module, _, name = probe.partition(":")
+            found = _NAMED[probe] = getattr(__import__(module, fromlist=[name]), name)
+        return found
+    return probe
 
 
 class BuiltinHooks:

@@ -16,11 +16,14 @@ from __future__ import annotations
 import socket
 import time
 
-from check_digitalsentry import catalogue
+from check_digitalsentry.catalogue import BROWSER, SQL
 from check_digitalsentry.engine.api import Outcome, ProbeContext, host_arg
 from check_digitalsentry.engine.probes import BuiltinHooks
 from check_digitalsentry.engine.scheduler import Scheduler
-from check_digitalsentry.model import PortResult, PortSpec, SiteReport, Status
+from check_digitalsentry.kinds import DEFAULT_TIMEOUT
+from check_digitalsentry.model import PortResult, PortSpec, Status
+from check_digitalsentry.results import SiteReport
+from check_digitalsentry.schema import expected_ports, selected
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,8 +32,6 @@ if TYPE_CHECKING:
     from check_digitalsentry.engine.resolver import Answer
     from check_digitalsentry.schema import Site
 
-#: A site's time budget when neither the site nor the run sets one (seconds).
-DEFAULT_TIMEOUT = 10.0
 
 
 #: SQL instances of one Browser reply probed at most (without ``sql_instance``, each it names is).
@@ -60,19 +61,8 @@ def plan_sites(sites: Sequence[Site], hooks: BuiltinHooks | None = None) -> list
     """The ports of each site: the catalogue's expected ports, adjusted by the plugins' hooks."""
     hooks = BuiltinHooks() if hooks is None else hooks
     roles = hooks.roles()
-    return [SitePlan(site, selected(site, hooks.port_specs(site, catalogue.expected_ports(site, roles))))
+    return [SitePlan(site, selected(site, hooks.port_specs(site, expected_ports(site, roles)), roles))
             for site in sites]
-
-
-def selected(site: Site, specs: list[PortSpec]) -> list[PortSpec]:
-    """The ports of the roles a site reports (``roles``; all when empty) and of what they depend on: the
-    SQL Server Browser for a SQL port that is not static. The judgement reports only the chosen roles."""
-    if not site.roles:
-        return specs
-    keep = set(site.roles)
-    if any(spec.role == "sql" and spec.port is None for spec in specs if spec.role in keep):
-        keep.add("sql-browser")
-    return [spec for spec in specs if spec.role in keep]
 
 
 def budget_of(site: Site, timeout: float | None) -> float:
@@ -116,8 +106,8 @@ class _HostRun:
         self.family = 0
         self.sockaddr: tuple[object, ...] = ()
         self.finished = time.monotonic()
-        self.sql_index = next((i for i, s in enumerate(self.specs) if s.role == "sql" and not s.forbidden), None)
-        self.has_browser = any(s.role == "sql-browser" and not s.forbidden for s in self.specs)
+        self.sql_index = next((i for i, s in enumerate(self.specs) if s.role == SQL and not s.forbidden), None)
+        self.has_browser = any(s.role == BROWSER and not s.forbidden for s in self.specs)
         self.extra: list[_HostRun] = []  #: the runs of this name's other addresses (all_addresses)
         self.address_facts: dict[str, object] = {}
 
@@ -195,7 +185,7 @@ class _HostRun:
 
     def _record(self, index: int, spec: PortSpec, outcome: Outcome) -> None:
         planned = self.specs[index]
-        if planned.role == "sql-browser" and not planned.forbidden:
+        if planned.role == BROWSER and not planned.forbidden:
             self.browser = outcome
             self._browser_done()
         result = PortResult(spec, self.host, self.address, outcome.status, outcome.seconds, outcome.detail,
@@ -224,7 +214,7 @@ class _HostRun:
                 f"a static port can be set with --sql-port / sql_port"))
             return
         for instance, port in ports[:MAX_SQL_INSTANCES]:
-            self._spawn(index, PortSpec("sql", port, "tcp", sql.severity), instance=str(instance))
+            self._spawn(index, PortSpec(SQL, port, "tcp", sql.severity), instance=str(instance))
         if len(ports) > MAX_SQL_INSTANCES:  # a DS server has one or two; a Browser naming hundreds is hostile
             self._add(index, PortResult(
                 sql, self.host, self.address, Status.UNKNOWN, None,

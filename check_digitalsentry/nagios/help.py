@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 
-from check_digitalsentry.nagios.options import DESCRIPTION, EPILOG, GROUPS, OPTIONS, USAGE, UsageError
+from check_digitalsentry.catalogue import BUILTIN_ROLE_NAMES
+from check_digitalsentry.nagios.options import DESCRIPTION, GROUPS, OPTIONS, USAGE, UsageError, epilog
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from typing import NoReturn
 
 
@@ -22,11 +24,11 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def argparse_parser() -> Parser:
-    """The argparse parser of the same options: prints ``--help``, and is what ``options.parse`` is
-    proved against."""
+def argparse_parser(roles: Sequence[str] = BUILTIN_ROLE_NAMES) -> Parser:
+    """The argparse parser of the same options: prints ``--help`` (naming ``roles``), and is what
+    ``options.parse`` is proved against."""
     parser = Parser(prog="check_digitalsentry", add_help=False, usage=USAGE, description=DESCRIPTION,
-                    epilog=EPILOG)
+                    epilog=epilog(roles))
     sections = {title: parser.add_argument_group(title) for title in GROUPS}
     exclusive: dict[str, argparse._MutuallyExclusiveGroup] = {}
     for option in OPTIONS:

@@ -101,8 +101,13 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
         verbose = opts.verbose
         if opts.help:
             from check_digitalsentry.nagios.help import argparse_parser
+            from check_digitalsentry.plugins import get_hooks
 
-            finish(argparse_parser().format_help(), 3)
+            try:  # the plugins' roles too
+                roles = [role.name for role in get_hooks().roles()]
+            except ValueError:  # a plugin's mistake: said by any other run
+                roles = None
+            finish((argparse_parser(roles) if roles else argparse_parser()).format_help(), 3)
         if opts.version:
             finish(f"check_digitalsentry {__version__}\n", 3)
         _run(opts, started)

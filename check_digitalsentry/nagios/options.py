@@ -55,9 +55,15 @@ class Option:
 USAGE = "check_digitalsentry -H HOST [options] | --inventory FILE [--site NAME ...] | --demo"
 DESCRIPTION = ("Check that a Pelco Digital Sentry server's ports are reachable the way DS ControlPoint, DS Admin "
                "and Pelco Mobile need them.")
-EPILOG = ("Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for bad arguments, --help and --version); "
-          "with --submit: 0 every result went in, 1 some did, 2 none did. "
-          "Roles: sql-browser, sql, video, diagnostics, web, api-system, api-playback, api-camera, audio, forbid.")
+EXIT_CODES = ("Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for bad arguments, --help and --version); "
+              "with --submit: 0 every result went in, 1 some did, 2 none did.")
+
+
+def epilog(roles: Sequence[str]) -> str:
+    """The end of --help: the exit codes and the roles (the catalogue's and the plugins'), then ``forbid``."""
+    from check_digitalsentry.catalogue import FORBID
+
+    return f"{EXIT_CODES} Roles: {', '.join((*roles, FORBID))}."
 SUBMIT_GROUP = "passive results (--submit)"
 GROUPS = ("target", "Digital Sentry", "thresholds and timing", "output", SUBMIT_GROUP)
 

@@ -282,7 +282,7 @@ def port_matrix(judged: JudgedSite) -> str:
 
 def browser_facts(r: PortResult) -> list[tuple[str, str]]:
     listed = r.facts.get("instances")
-    if r.role != "sql-browser" or not isinstance(listed, list):
+    if r.role != catalogue.BROWSER or not isinstance(listed, list):
         return []
     names = ", ".join(f"{i.get('instance')} ({i.get('version') or '?'}, "
                       f"{'TCP ' + str(i['tcp_port']) if i.get('tcp_port') else 'no TCP port'})"
@@ -292,7 +292,7 @@ def browser_facts(r: PortResult) -> list[tuple[str, str]]:
 
 def sql_facts(r: PortResult) -> list[tuple[str, str]]:
     f = r.facts
-    if r.role != "sql" or not ("sql_version" in f or "instance" in f or f.get("sql_strict")):
+    if r.role != catalogue.SQL or not ("sql_version" in f or "instance" in f or f.get("sql_strict")):
         return []
     version = " ".join(str(f[k]) for k in ("sql_product", "sql_version") if f.get(k))
     if not version:

@@ -13,6 +13,7 @@ the second series gets ``seq="2"`` (and so on).
 
 from __future__ import annotations
 
+from check_digitalsentry.catalogue import SQL
 from check_digitalsentry.judge import up, where
 from check_digitalsentry.protocols import shown
 
@@ -33,7 +34,7 @@ def _pairs(v: Verdict) -> list[tuple[str, str]]:
     if r.facts.get("addresses_probed") and r.address:
         pairs.append(("address", r.address))
     instance = r.facts.get("instance")
-    if r.role == "sql" and not r.spec.forbidden and isinstance(instance, str):
+    if r.role == SQL and not r.spec.forbidden and isinstance(instance, str):
         pairs.append(("instance", shown(instance, 128)))
     return pairs
 

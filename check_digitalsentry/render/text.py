@@ -23,10 +23,12 @@ as nagiosplugin writes and orders them (``perf_text``), with the inventory's lab
 
 from __future__ import annotations
 
+from check_digitalsentry.catalogue import PER_UNIT, SQL
 from check_digitalsentry.judge import MUST_ANSWER, JudgedRun, JudgedSite, up, where
-from check_digitalsentry.model import SiteReport, label_part
+from check_digitalsentry.model import label_part
 from check_digitalsentry.passive import PassiveResult
 from check_digitalsentry.protocols import shown
+from check_digitalsentry.results import SiteReport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -122,7 +124,7 @@ class NagiosText:
             return v.site.name, r.host, r.address if r.facts.get("addresses_probed") else None
 
         for v in self.run.verdicts:
-            if v.result.role == "sql" and not v.result.spec.forbidden:
+            if v.result.role == SQL and not v.result.spec.forbidden:
                 sql_count[spot(v)] = sql_count.get(spot(v), 0) + 1
         fixed: list[tuple[Verdict, str]] = []
         named: list[tuple[Verdict, str]] = []  # labels made of an instance's name (from the network)
@@ -133,9 +135,9 @@ class NagiosText:
                 prefix = f"{label_part(v.site.name)}__{label_part(r.host)}__{prefix}"
             if r.spec.forbidden:
                 fixed.append((v, f"{prefix}forbid_{r.port}_{r.transport}"))
-            elif r.role == "audio":
+            elif r.role in PER_UNIT:  # one port per unit (audio clients): the port names it
                 fixed.append((v, f"{prefix}audio_{r.port}"))
-            elif r.role == "sql" and sql_count.get(spot(v), 0) > 1:
+            elif r.role == SQL and sql_count.get(spot(v), 0) > 1:
                 named.append((v, f"{prefix}sql_{label_part(str(r.facts.get('instance', r.port)))}"))
             else:
                 fixed.append((v, f"{prefix}{label_part(r.role)}"))
@@ -200,7 +202,7 @@ class NagiosText:
             text = f"{ports} as expected on {shown_hosts}"
         else:
             text = f"{len(reporting)} sites, {ports} as expected"
-        sql = [v.result for v in run.verdicts if v.result.role == "sql" and "sql_version" in v.result.facts]
+        sql = [v.result for v in run.verdicts if v.result.role == SQL and "sql_version" in v.result.facts]
         if len(reporting) == 1 and len(reporting[0].site.hosts) == 1 and sql:
             facts = sql[0].facts
             inst = facts.get("instance")

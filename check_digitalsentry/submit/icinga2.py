@@ -36,8 +36,6 @@ import functools
 import http.client
 import io
 import ipaddress
-import json
-import math
 import os
 import random
 import re
@@ -59,6 +57,9 @@ from check_digitalsentry.passive import (
     Submission,
     object_name,
 )
+from check_digitalsentry.protocols import icinga2_api
+from check_digitalsentry.protocols.icinga2_api import answer
+from check_digitalsentry.protocols.icinga2_api import words as _words
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -85,8 +86,6 @@ JOIN_GRACE = 0.05
 MAX_ANSWER = 64 * 1024
 #: Bytes of a password, CA, certificate or key file at most (a system's CA bundle is a few hundred KiB).
 MAX_FILE = 1 << 20
-#: Characters of Icinga's words (``status``) kept in a reason.
-MAX_WORDS = 200
 
 
 class SetupError(Exception):
@@ -322,75 +321,10 @@ def _ssl_reason(exc: BaseException) -> str:
 
 
 def request_body(api: Api, result: PassiveResult) -> bytes:
-    """The JSON of one ``process-check-result``: the object by name (``HOST!SERVICE``), the result."""
-    body: dict[str, object] = {
-        "type": "Service", "service": f"{result.host}!{result.service}", "exit_status": int(result.state),
-        "plugin_output": result.output, "performance_data": result.perfdata,
-        "execution_start": round(result.started, 6), "execution_end": round(result.ended, 6),
-    }
-    if api.check_source:
-        body["check_source"] = api.check_source
-    if api.ttl:
-        body["ttl"] = api.ttl
-    return json.dumps(body).encode("utf-8")
-
-
-def _refuse_constant(word: str) -> object:
-    raise ValueError(f"{word} is no JSON number")
-
-
-def _finite(word: str) -> float:
-    number = float(word)
-    if not math.isfinite(number):
-        raise ValueError(f"{word[:20]} is out of range")
-    return number
-
-
-def _http_code(value: object) -> int | None:
-    """An HTTP status code as Icinga writes it (``200`` or ``200.0``), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if not (math.isfinite(value) and value == int(value) and 100 <= value <= 599):
-        return None
-    return int(value)
-
-
-def _words(text: object, limit: int = MAX_WORDS) -> str:
-    """Text from an answer, for a reason: its whitespace made single spaces, at most ``limit`` characters."""
-    words = " ".join(str(text).split())
-    return words if len(words) <= limit else words[:limit - 3] + "..."
-
-
-def _start(data: bytes) -> str:
-    return repr(_words(data[:120].decode("utf-8", "replace"), 60))
-
-
-def answer(status: int, data: bytes) -> tuple[int | None, str]:
-    """The code and the words of an Icinga 2 API answer: the action's own result (``results``: one, for the
-    one object named), or an error document (``{"error": 404, "status": "No objects found."}``). Anything
-    else is not Icinga's: (None, what it is instead)."""
-    if not data.strip():
-        return None, "an empty body"
-    try:
-        doc = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite)
-    except RecursionError:
-        return None, "JSON nested too deeply"
-    except ValueError as exc:  # not JSON, not UTF-8, NaN, Infinity, 1e999, an integer of 5000 digits
-        return None, f"not valid JSON ({_words(exc, 80)}): {_start(data)}"
-    if isinstance(doc, dict) and isinstance(doc.get("results"), list):
-        results = doc["results"]
-        if len(results) != 1 or not isinstance(results[0], dict):
-            return None, f"{len(results)} results for one object"
-        code = _http_code(results[0].get("code"))
-        if code is None:
-            return None, f"results[0].code is {_words(repr(results[0].get('code')), 40)}, not an HTTP status"
-        return code, _words(results[0].get("status", ""))
-    if isinstance(doc, dict) and "error" in doc:
-        code = _http_code(doc["error"])
-        if code is None or code < 400:
-            return None, f"error {_words(repr(doc['error']), 40)} is not an HTTP error status"
-        return code, _words(doc.get("status", ""))
-    return None, f"JSON without results or error: {_start(data)}"
+    """The JSON of one ``process-check-result`` for ``result``, with what ``api`` adds to each."""
+    return icinga2_api.request_body(
+        f"{result.host}!{result.service}", int(result.state), result.output, result.perfdata, result.started,
+        result.ended, check_source=api.check_source, ttl=api.ttl)
 
 
 def read_answer(response: http.client.HTTPResponse, limit: int = MAX_ANSWER) -> bytes | None:
