@@ -10,6 +10,8 @@ and ``State`` are closed sets of ``str``/``int`` constants rather than ``enum`` 
 
 from __future__ import annotations
 
+from check_digitalsentry.facts import Facts
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -166,7 +168,8 @@ class PortResult:
     """What the engine found at one port of one host: data, never an exception.
 
     ``seconds`` is the time to the answer (None when nothing answered); ``detail`` is one human
-    sentence; ``facts`` holds what the probe learned (instance name, SQL version, TLS subject...).
+    sentence; ``facts`` holds what the probe learned (``facts.Facts``: instance name, SQL version, TLS
+    subject...).
     """
 
     __slots__ = ("address", "detail", "facts", "host", "planned", "seconds", "source", "spec", "status")
@@ -179,7 +182,7 @@ class PortResult:
         status: Status,
         seconds: float | None,
         detail: str,
-        facts: Mapping[str, object] | None = None,
+        facts: Facts | Mapping[str, object] | None = None,
         planned: PortSpec | None = None,
         source: str | None = None,
     ) -> None:
@@ -194,7 +197,7 @@ class PortResult:
         self.status = status
         self.seconds = seconds
         self.detail = detail
-        self.facts: dict[str, object] = dict(facts or {})
+        self.facts = Facts.of(facts)
 
     @property
     def role(self) -> str:

@@ -153,5 +153,6 @@ def properties(verdict: Verdict) -> list[tuple[str, object]]:
     ]
     if verdict.note:
         props.append(("note", verdict.note))
-    props.extend((key, value) for key, value in r.facts.items() if isinstance(value, (str, int, float, bool)))
+    props.extend((key, value) for key, value in r.facts.as_dict().items()
+                 if isinstance(value, (str, int, float, bool)))
     return props

@@ -24,6 +24,7 @@ from collections import deque
 
 from check_digitalsentry.engine.api import Open, Outcome, oserror_outcome
 from check_digitalsentry.engine.poller import Poller
+from check_digitalsentry.facts import internal_error, local_limit
 from check_digitalsentry.model import Status
 
 TYPE_CHECKING = False
@@ -118,7 +119,7 @@ class Scheduler:
         try:
             gen = probe(ctx)
         except Exception as exc:  # a plugin's probe factory failed: that probe is UNKNOWN, the run goes on
-            on_done(Outcome(Status.UNKNOWN, f"internal error in the probe: {exc!r}", {"internal_error": True}))
+            on_done(Outcome(Status.UNKNOWN, f"internal error in the probe: {exc!r}", internal_error()))
             return
         task = _Task(gen, ctx, on_done)
         self.live.add(task)
@@ -152,7 +153,7 @@ class Scheduler:
         return Outcome(Status.UNKNOWN, f"not probed in full: it waited {waited:.1f} s for one of the "
                                        f"{self.max_sockets} sockets the open-file limit allows (ulimit -n) and "
                                        f"had {max(had, 0.0):.2f} s",
-                       {"socket_wait": round(waited, 3), "local_limit": True}, outcome.seconds)
+                       local_limit(round(waited, 3)), outcome.seconds)
 
     def _step(self, task: _Task, value: object) -> None:
         """Resume a probe with ``value`` and act on what it asks for next, until it waits or ends."""
@@ -163,7 +164,7 @@ class Scheduler:
                 outcome = stop.value
                 if not isinstance(outcome, Outcome):
                     outcome = Outcome(Status.UNKNOWN, f"probe returned {outcome!r}, not an Outcome",
-                                      {"internal_error": True})
+                                      internal_error())
                 self._finish(task, outcome)
                 return
             except OSError as exc:  # what the network did is data
@@ -171,7 +172,7 @@ class Scheduler:
                 return
             except Exception as exc:  # a probe bug must not sink the other probes
                 self._finish(task, Outcome(Status.UNKNOWN, f"internal error in the probe: {exc!r}",
-                                           {"internal_error": True}))
+                                           internal_error()))
                 return
             now = time.monotonic()
             if isinstance(request, Open):
@@ -206,7 +207,7 @@ class Scheduler:
             except (ValueError, KeyError, OSError) as exc:  # a closed or foreign socket: a probe bug
                 task.gen.close()
                 self._finish(task, Outcome(Status.UNKNOWN, f"internal error in the probe: cannot wait on "
-                                                           f"{request.sock!r}: {exc}", {"internal_error": True}))
+                                                           f"{request.sock!r}: {exc}", internal_error()))
                 return
             task.waiting = fd
             self._arm(task, wake)
@@ -272,7 +273,7 @@ class Scheduler:
                 task.gen.close()
                 self._finish(task, Outcome(Status.UNKNOWN, f"not probed: no socket could be had before the "
                                                            f"deadline ({self.max_sockets} at once, from the "
-                                                           f"open-file limit: ulimit -n)", {"local_limit": True}))
+                                                           f"open-file limit: ulimit -n)", local_limit()))
                 continue
             self._wake(task, False)
 

@@ -20,6 +20,7 @@ from check_digitalsentry.catalogue import BROWSER, SQL
 from check_digitalsentry.engine.api import Outcome, ProbeContext, host_arg
 from check_digitalsentry.engine.probes import BuiltinHooks
 from check_digitalsentry.engine.scheduler import Scheduler
+from check_digitalsentry.facts import Facts, internal_error
 from check_digitalsentry.kinds import DEFAULT_TIMEOUT
 from check_digitalsentry.model import PortResult, PortSpec, Status
 from check_digitalsentry.results import SiteReport
@@ -109,7 +110,7 @@ class _HostRun:
         self.sql_index = next((i for i, s in enumerate(self.specs) if s.role == SQL and not s.forbidden), None)
         self.has_browser = any(s.role == BROWSER and not s.forbidden for s in self.specs)
         self.extra: list[_HostRun] = []  #: the runs of this name's other addresses (all_addresses)
-        self.address_facts: dict[str, object] = {}
+        self.address_facts = Facts()
 
     def start(self) -> None:
         if not self.specs:
@@ -132,7 +133,7 @@ class _HostRun:
             by_address.setdefault(sockaddr[0], (family, sockaddr))
         unique = list(by_address.values())
         if len(unique) > 1 and self.site.all_addresses:
-            self.address_facts = {"addresses_probed": len(unique)}
+            self.address_facts.addresses_probed = len(unique)
             for family, sockaddr in unique[1:]:
                 sibling = _HostRun(self.run, self.plan, self.host, self.deadline)
                 sibling.address_facts = self.address_facts
@@ -140,7 +141,7 @@ class _HostRun:
                 self.run.hosts.append(sibling)
                 sibling._probe(family, sockaddr)
         elif len(unique) > 1:
-            self.address_facts = {"unprobed_addresses": [str(s[0]) for _, s in unique[1:]]}
+            self.address_facts.unprobed_addresses = [str(s[0]) for _, s in unique[1:]]
         self._probe(*unique[0])
 
     def _probe(self, family: int, sockaddr: tuple[object, ...]) -> None:
@@ -171,15 +172,16 @@ class _HostRun:
 
         def done(outcome: Outcome) -> None:
             if instance is not None:
-                outcome.facts.setdefault("instance", instance)
-                outcome.facts["sql_port_from"] = "browser"
+                if outcome.facts.instance is None:
+                    outcome.facts.instance = instance
+                outcome.facts.sql_port_from = "browser"
                 self.sql_waiting -= 1
             self._record(index, spec, outcome)
 
         try:
             probe = self.run.hooks.probe_for(spec, self.site)
         except Exception as exc:  # a plugin's hook failed: this port is UNKNOWN, the run goes on
-            done(Outcome(Status.UNKNOWN, f"internal error in a probe hook: {exc!r}", {"internal_error": True}))
+            done(Outcome(Status.UNKNOWN, f"internal error in a probe hook: {exc!r}", internal_error()))
             return
         self.run.scheduler.spawn(probe, ctx, done)
 
@@ -205,9 +207,9 @@ class _HostRun:
             return
         browser = self.browser
         assert browser is not None
-        ports = browser.facts.get("sql_ports")
+        ports = browser.facts.sql_ports
         sql = self.specs[index]
-        if browser.status is not Status.OPEN or not isinstance(ports, list) or not ports:
+        if browser.status is not Status.OPEN or not ports:
             self._add(index, PortResult(
                 sql, self.host, self.address, Status.UNKNOWN, None,
                 f"not probed: the SQL Server Browser gave no port ({browser.status}); "
@@ -236,11 +238,10 @@ class _HostRun:
         index = self.sql_index
         if index is None or self.browser is None or self.specs[index].port is None:
             return
-        named = self.browser.facts.get("sql_ports")
-        named_ports = [p for _, p in named] if isinstance(named, list) else []
+        named_ports = [p for _, p in self.browser.facts.sql_ports or ()]
         for result in self.results[index]:
             if named_ports and result.port not in named_ports:
-                result.facts["sql_browser_ports"] = named_ports
+                result.facts.sql_browser_ports = named_ports
 
 
 class _Run:
@@ -265,7 +266,8 @@ class _Run:
             try:
                 self.hooks.port_result(host.site, result)
             except Exception as exc:  # an observer's bug must not lose the result
-                result.facts.setdefault("observer_error", repr(exc))
+                if result.facts.observer_error is None:
+                    result.facts.observer_error = repr(exc)
 
 
 def probe_sites(

@@ -49,7 +49,7 @@ def _port(v: Verdict) -> dict[str, object]:
         "note": v.note,
         "advice": advice(v),
         "not_proved": not_proved(v),
-        "facts": r.facts,
+        "facts": r.facts.as_dict(),
     }
 
 

@@ -31,9 +31,9 @@ def _pairs(v: Verdict) -> list[tuple[str, str]]:
     r = v.result
     pairs = [("site", v.site.name), ("host", r.host), ("role", r.role), ("port", where(r).split("/")[0]),
              ("transport", r.transport)]
-    if r.facts.get("addresses_probed") and r.address:
+    if r.facts.addresses_probed and r.address:
         pairs.append(("address", r.address))
-    instance = r.facts.get("instance")
+    instance = r.facts.instance
     if r.role == SQL and not r.spec.forbidden and isinstance(instance, str):
         pairs.append(("instance", shown(instance, 128)))
     return pairs

@@ -121,7 +121,7 @@ class NagiosText:
         sql_count: dict[tuple[str, str, str | None], int] = {}
         def spot(v: Verdict) -> tuple[str, str, str | None]:
             r = v.result
-            return v.site.name, r.host, r.address if r.facts.get("addresses_probed") else None
+            return v.site.name, r.host, r.address if r.facts.addresses_probed else None
 
         for v in self.run.verdicts:
             if v.result.role == SQL and not v.result.spec.forbidden:
@@ -130,15 +130,16 @@ class NagiosText:
         named: list[tuple[Verdict, str]] = []  # labels made of an instance's name (from the network)
         for v in self.run.verdicts:
             r = v.result
-            prefix = f"{label_part(r.address)}__" if r.facts.get("addresses_probed") and r.address else ""
+            prefix = f"{label_part(r.address)}__" if r.facts.addresses_probed and r.address else ""
             if self.qualified:
                 prefix = f"{label_part(v.site.name)}__{label_part(r.host)}__{prefix}"
             if r.spec.forbidden:
                 fixed.append((v, f"{prefix}forbid_{r.port}_{r.transport}"))
             elif r.role in PER_UNIT:  # one port per unit (audio clients): the port names it
-                fixed.append((v, f"{prefix}audio_{r.port}"))
+                fixed.append((v, f"{prefix}{label_part(r.role)}_{r.port}"))
             elif r.role == SQL and sql_count.get(spot(v), 0) > 1:
-                named.append((v, f"{prefix}sql_{label_part(str(r.facts.get('instance', r.port)))}"))
+                instance = r.port if r.facts.instance is None else r.facts.instance
+                named.append((v, f"{prefix}sql_{label_part(str(instance))}"))
             else:
                 fixed.append((v, f"{prefix}{label_part(r.role)}"))
         used = {"failing"}
@@ -147,7 +148,7 @@ class NagiosText:
         def free(label: str) -> bool:
             return label not in used and f"{label}_time" not in used
 
-        named.sort(key=lambda item: (item[1], str(item[0].result.facts.get("instance", "")),
+        named.sort(key=lambda item: (item[1], str(item[0].result.facts.instance or ""),
                                      item[0].result.port or 0))
         for v, base in (*fixed, *named):
             label = base
@@ -170,7 +171,7 @@ class NagiosText:
 
     def who(self, verdict: Verdict) -> str:
         r = verdict.result
-        at = f" ({r.address})" if r.facts.get("addresses_probed") else ""
+        at = f" ({r.address})" if r.facts.addresses_probed else ""
         if self.qualified:
             return f"{verdict.site.name}/{r.host}{at} "
         return f"{r.host}{at} " if at else ""
@@ -202,12 +203,12 @@ class NagiosText:
             text = f"{ports} as expected on {shown_hosts}"
         else:
             text = f"{len(reporting)} sites, {ports} as expected"
-        sql = [v.result for v in run.verdicts if v.result.role == SQL and "sql_version" in v.result.facts]
+        sql = [v.result for v in run.verdicts if v.result.role == SQL and v.result.facts.sql_version]
         if len(reporting) == 1 and len(reporting[0].site.hosts) == 1 and sql:
             facts = sql[0].facts
-            inst = facts.get("instance")
+            inst = facts.instance
             where_sql = f"instance {shown(inst, 40)} on {sql[0].port}/tcp" if inst else f"{sql[0].port}/tcp"
-            text += f"; {facts.get('sql_product')} {facts.get('sql_version')} ({where_sql})"
+            text += f"; {facts.sql_product} {facts.sql_version} ({where_sql})"
         notes = sum(1 for v in run.verdicts if v.note)
         if notes:
             text += f"; {notes} note{'s' if notes != 1 else ''} (-v)"
@@ -226,8 +227,8 @@ class NagiosText:
         noted: set[tuple[str, str]] = set()
         for v in self.run.verdicts:
             r = v.result
-            others = r.facts.get("unprobed_addresses")
-            if isinstance(others, list) and (v.site.name, r.host) not in noted:
+            others = r.facts.unprobed_addresses
+            if others is not None and (v.site.name, r.host) not in noted:
                 noted.add((v.site.name, r.host))
                 out.append(plain(f"note: {r.host} has {len(others) + 1} addresses; probed {r.address} only "
                                  f"(not {', '.join(map(str, others))}): --all-addresses / all_addresses "
