@@ -37,7 +37,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "KEY=VALUE (sql_instance=DS web=true forbid=3389/tcp,445/tcp ports.video=28772 "
                          "name=hq...); site 'adhoc' unless named (repeatable)")
     group.addoption("--dsports-timeout", metavar="SECONDS",
-                    help="cap every site's probe time (default: each site's own timeout, 10 s)")
+                    help="cap every site's probe time (default: each site's own timeout, else the check's "
+                         "default -t)")
     group.addoption("--dsports-report", action="append", default=[], metavar="FILE",
                     help="write the handover report: FILE.html (a document to print and sign) or FILE.json "
                          "(the same data) (repeatable)")

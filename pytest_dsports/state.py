@@ -140,7 +140,8 @@ class DsportsState:
         todo = [self.plans[s.name.lower()] for s in dict.fromkeys(sites) if s.name.lower() not in self.judged]
         if not todo:
             return
-        for report in probe_sites(todo, timeout=self.timeout, hooks=self.hooks):
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        for report in probe_sites(todo, deadline=deadline, hooks=self.hooks):
             judged = JudgedSite(report)
             self.judged[report.site.name.lower()] = judged
             for verdict in judged.verdicts:

@@ -66,10 +66,11 @@ def plan_sites(sites: Sequence[Site], hooks: BuiltinHooks | None = None) -> list
             for site in sites]
 
 
-def budget_of(site: Site, timeout: float | None) -> float:
-    """A site's time budget: its own timeout, capped by the run's (``timeout``), else the default."""
-    own = site.timeout if site.timeout is not None else (DEFAULT_TIMEOUT if timeout is None else timeout)
-    return own if timeout is None else min(own, timeout)
+def site_end(site: Site, started: float, deadline: float | None) -> float:
+    """When a site's probes end: its own timeout after ``started``, or the run's ``deadline`` if sooner."""
+    if site.timeout is not None:
+        return started + site.timeout if deadline is None else min(started + site.timeout, deadline)
+    return started + DEFAULT_TIMEOUT if deadline is None else deadline
 
 
 def resolve(scheduler: Scheduler, host: str, family: int, deadline: float,
@@ -273,20 +274,21 @@ class _Run:
 def probe_sites(
     sites: Sequence[Site | SitePlan],
     *,
-    timeout: float | None = None,
+    deadline: float | None = None,
     family: int = 0,
     hooks: BuiltinHooks | None = None,
     max_sockets: int | None = None,
-    deadline: float | None = None,
 ) -> list[SiteReport]:
     """Probe every port of every host of every site, all at once, and return one report per site.
 
     ``sites`` are Sites (planned here) or ``SitePlan``s (planned by the caller with the same hooks).
-    Each site ends inside its own ``timeout`` (seconds), capped by ``timeout`` here (a check plugin's
-    ``-t``), and every probe by ``deadline`` (a ``time.monotonic()`` value: where the caller must stop
-    to have time left for its output). ``family`` is 0 (as the resolver orders addresses), AF_INET or
-    AF_INET6. ``hooks`` are the core's hooks as a frontend hands them (``plugins.get_hooks()``); the
-    built-in ones by default. A report's ``budget`` is its site's time budget (before ``deadline``).
+    ``deadline`` (a ``time.monotonic()`` value) is the one limit of the run: where the caller must stop
+    to have time left for its output (the check plugin's ``-t``, less its margin). Each site's probes end
+    at its own ``timeout`` from the start of the run, or at ``deadline`` if that comes first; without a
+    ``deadline``, a site without a ``timeout`` has ``DEFAULT_TIMEOUT``. ``family`` is 0 (as the resolver
+    orders addresses), AF_INET or AF_INET6. ``hooks`` are the core's hooks as a frontend hands them
+    (``plugins.get_hooks()``); the built-in ones by default. A report's ``budget`` is the time its probes
+    really had: from the start of the run to its site's end.
     """
     hooks = BuiltinHooks() if hooks is None else hooks
     started = time.monotonic()
@@ -302,8 +304,8 @@ def probe_sites(
     try:
         for plan in plans:
             assert plan is not None
-            budget = max(budget_of(plan.site, timeout), 0.0)
-            ends = started + budget if deadline is None else min(started + budget, deadline)
+            ends = site_end(plan.site, started, deadline)
+            budget = max(round(ends - started, 3), 0.0)
             scheduler.hard_deadline = max(scheduler.hard_deadline, ends)  # the run's end: its last site's
             hosts = [_HostRun(run, plan, host, ends) for host in plan.site.hosts]
             run.hosts.extend(hosts)

@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
 
 def _run(opts: Options, started: float) -> NoReturn:
     opts.check()
-    timeout = opts.timeout
+    deadline = started + opts.timeout  #: the one end of the run: everything below derives from it
     from check_digitalsentry.plugins import get_hooks
 
     hooks = get_hooks()
@@ -142,15 +142,15 @@ def _run(opts: Options, started: float) -> NoReturn:
     except ValueError as exc:  # an installed plugin's mistake: say which, as for bad input
         raise UsageError(str(exc)) from None
     if opts.demo:
-        _run_demo(opts, started, timeout, hooks)
-    sites = _inventory_sites(opts, roles, started + timeout) if opts.inventory else [_option_site(opts, roles)]
+        _run_demo(opts, started, deadline, hooks)
+    sites = _inventory_sites(opts, roles, deadline) if opts.inventory else [_option_site(opts, roles)]
     if opts.icinga2_objects:
         _icinga2_objects(opts, sites, hooks)
     if opts.submit:
         from check_digitalsentry.nagios.submit import submit
 
-        submit(opts, sites, started, timeout, hooks, probe)
-    _check(opts, sites, started, timeout, hooks)
+        submit(opts, sites, started, deadline, hooks, probe)
+    _check(opts, sites, started, deadline, hooks)
 
 
 def _option_site(opts: Options, roles: Sequence[str]) -> Site:
@@ -262,12 +262,12 @@ def _utf8(text: str) -> bool:
     return True
 
 
-def _check(opts: Options, sites: Sequence[Site], started: float, timeout: float, hooks: BuiltinHooks) -> NoReturn:
-    _present(opts, probe(opts, sites, started, timeout, hooks))
+def _check(opts: Options, sites: Sequence[Site], started: float, deadline: float, hooks: BuiltinHooks) -> NoReturn:
+    _present(opts, probe(opts, sites, started, deadline, hooks))
 
 
-def probe(opts: Options, sites: Sequence[Site], started: float, timeout: float, hooks: BuiltinHooks) -> JudgedRun:
-    """Probe every site at once and judge: done ``timeout`` seconds after ``started``, less the time that
+def probe(opts: Options, sites: Sequence[Site], started: float, deadline: float, hooks: BuiltinHooks) -> JudgedRun:
+    """Probe every site at once and judge: done by ``deadline`` (``time.monotonic()``), less the time that
     judging and printing take (--submit gives the probes a part of -t here, keeping the rest)."""
     import socket
 
@@ -284,7 +284,7 @@ def probe(opts: Options, sites: Sequence[Site], started: float, timeout: float, 
     planning = time.monotonic() - planning
     slower = min(max(planning / (ports * PLAN_COST), 1.0), 4.0) if ports > 5000 else 1.0
     margin = OUTPUT_MARGIN + ports * PORT_COST.get(opts.format, max(PORT_COST.values())) * slower
-    reports = probe_sites(plans, timeout=timeout, family=family, hooks=hooks, deadline=started + timeout - margin)
+    reports = probe_sites(plans, deadline=deadline - margin, family=family, hooks=hooks)
     return JudgedRun.of(reports, time.monotonic() - started)
 
 
@@ -344,7 +344,7 @@ def _present(opts: Options, run: JudgedRun) -> NoReturn:
     finish(formatted, int(run.state), encoding=None if opts.format == "nagios" or opts.output else "utf-8")
 
 
-def _run_demo(opts: Options, started: float, timeout: float, hooks: BuiltinHooks) -> NoReturn:
+def _run_demo(opts: Options, started: float, deadline: float, hooks: BuiltinHooks) -> NoReturn:
     """Start the simulator on loopback, say what it is, and check its site like any DS server."""
     from check_digitalsentry.simulator import SimSite, Simulator
 
@@ -362,4 +362,4 @@ def _run_demo(opts: Options, started: float, timeout: float, hooks: BuiltinHooks
     with Simulator([sim_site]):
         write(f"demo: a simulated DS site runs on {sim_site.address}; the check below is the same as\n"
               f"demo:   {sim_site.command_line()}\n", sys.stderr)
-        _check(opts, [sim_site.to_site(**overrides)], started, timeout, hooks)
+        _check(opts, [sim_site.to_site(**overrides)], started, deadline, hooks)

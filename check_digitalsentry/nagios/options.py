@@ -17,6 +17,7 @@ Every valued option collects its words in a list, so that a setting given twice 
 from __future__ import annotations
 
 from check_digitalsentry import schema
+from check_digitalsentry.kinds import DEFAULT_TIMEOUT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -83,8 +84,9 @@ _RUN: tuple[Option, ...] = (
     Option(("--icinga2-objects",), "icinga2_objects", "flag",
            "with --inventory: print an Icinga 2 Host per site and its Services (nothing is probed)",
            group="target"),
-    Option(("-t", "--timeout"), "timeout", "value", "the whole run ends inside this (default 10)",
-           metavar="SECONDS", group="thresholds and timing"),
+    Option(("-t", "--timeout"), "timeout", "value",
+           f"the whole run ends inside this (default {DEFAULT_TIMEOUT:g})", metavar="SECONDS",
+           group="thresholds and timing"),
     Option(("-4",), "family", "const", "use IPv4 only", group="thresholds and timing", const=4),
     Option(("-6",), "family", "const", "use IPv6 only", group="thresholds and timing", const=6),
     Option(("--format",), "format", "value", "nagios (default), json, openmetrics or html (the handover "
@@ -337,8 +339,10 @@ class Options:
         family = values["family"]
         self.family = family if isinstance(family, int) else 0
         self.format = self._one("format") or "nagios"
-        timeout = self._one("timeout")
-        self.timeout_text = timeout
+        self.timeout_text = self._one("timeout")
+        #: -t in seconds, and --ttl: parsed once, by ``check`` (their defaults until then)
+        self.timeout = DEFAULT_TIMEOUT
+        self.ttl = DEFAULT_TTL
         self.submit = self._one("submit")
 
     def _one(self, dest: str) -> str | None:
@@ -381,6 +385,11 @@ class Options:
                              "another file")
         if not modes:
             raise UsageError("give one of -H HOST, --inventory FILE or --demo")
+        if self.timeout_text is not None:
+            try:
+                self.timeout = schema.seconds(self.timeout_text)
+            except schema.SchemaError as exc:
+                raise UsageError(f"-t/--timeout: {exc.message}") from None
 
     def _check_objects(self) -> None:
         """--icinga2-objects prints configuration: it needs an inventory, and options that shape a run are
@@ -434,28 +443,7 @@ class Options:
         if self.values["api_user"] and self.values["api_cert"]:
             raise UsageError("--api-user and --api-cert cannot be combined: give one way to authenticate (an "
                              "ApiUser's password, or a client certificate for an ApiUser with client_cn)")
-        self.ttl  # noqa: B018 - checked here, before anything is probed
-
-    @property
-    def ttl(self) -> float:
-        """``--ttl`` in seconds (default ``DEFAULT_TTL``; 0: none)."""
-        text = self._one("ttl")
-        if text is None:
-            return DEFAULT_TTL
-        word = text.strip()
-        if word and word.replace(".", "", 1).isdecimal() and word.isascii() and float(word) <= MAX_TTL:
-            return float(word)
-        raise UsageError(f"--ttl: expected seconds >= 0 and <= {MAX_TTL:g} (0: no ttl), got {text!r}")
-
-    @property
-    def timeout(self) -> float:
-        """``-t`` in seconds (default 10)."""
-        if self.timeout_text is None:
-            return 10.0
-        try:
-            return schema.seconds(self.timeout_text)
-        except schema.SchemaError as exc:
-            raise UsageError(f"-t/--timeout: {exc.message}") from None
+        self.ttl = _ttl(self._one("ttl"))
 
     def site_words(self, fields: Sequence[schema.Field] = SITE_FIELDS) -> dict[str, list[str]]:
         """Setting name -> the words given for it, for the settings given on the command line."""
@@ -475,6 +463,16 @@ class Options:
             return schema.parse_words(self.site_words(fields), roles)
         except schema.SchemaError as exc:
             raise UsageError(option_words(exc)) from None
+
+
+def _ttl(text: str | None) -> float:
+    """``--ttl`` in seconds (default ``DEFAULT_TTL``; 0: none)."""
+    if text is None:
+        return DEFAULT_TTL
+    word = text.strip()
+    if word and word.replace(".", "", 1).isdecimal() and word.isascii() and float(word) <= MAX_TTL:
+        return float(word)
+    raise UsageError(f"--ttl: expected seconds >= 0 and <= {MAX_TTL:g} (0: no ttl), got {text!r}")
 
 
 def option_words(exc: schema.SchemaError) -> str:

@@ -53,15 +53,15 @@ def reserve(timeout: float) -> float:
     return max(min(SUBMIT_MIN, timeout / 2), SUBMIT_SHARE * timeout)
 
 
-def submit(opts: Options, sites: Sequence[Site], started: float, timeout: float, hooks: BuiltinHooks,
+def submit(opts: Options, sites: Sequence[Site], started: float, deadline: float, hooks: BuiltinHooks,
            probe: Callable[[Options, Sequence[Site], float, float, BuiltinHooks], JudgedRun]) -> NoReturn:
     """The --submit run, probing with ``probe`` (``main.probe``): exits with the submission's code (see the
     module docstring)."""
     target = _target(opts, sites)  # a bad URL, file, name or command file stops the run before any probe
     probes_started = time.time()
-    run = probe(opts, sites, started, timeout - reserve(timeout), hooks)
+    run = probe(opts, sites, started, deadline - reserve(opts.timeout), hooks)
     results = passive_results(run, started=probes_started, verbose=min(max(opts.verbose, 1), 2))
-    deadline = started + timeout - FINISH_MARGIN
+    deadline -= FINISH_MARGIN
     try:
         if isinstance(target, tuple):
             from check_digitalsentry.submit import nagios
