@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import pluggy
 
-from check_digitalsentry import catalogue, hookspecs
+from check_digitalsentry import catalogue, formats, hookspecs
 from check_digitalsentry.engine.probes import BuiltinHooks, default_probe
 from check_digitalsentry.hookspecs import hookimpl
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from check_digitalsentry.engine.api import Probe
+    from check_digitalsentry.formats import Format
     from check_digitalsentry.model import PortResult, PortSpec
     from check_digitalsentry.schema import Site
 
@@ -39,6 +40,7 @@ class PluggyHooks(BuiltinHooks):
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
         self._roles: tuple[catalogue.Role, ...] | None = None
+        self._formats: tuple[Format, ...] | None = None
 
     def roles(self) -> tuple[catalogue.Role, ...]:
         if self._roles is None:
@@ -59,6 +61,12 @@ class PluggyHooks(BuiltinHooks):
 
     def port_result(self, site: Site, result: PortResult) -> None:
         self.pm.hook.digitalsentry_port_result(site=site, result=result)
+
+    def formats(self) -> tuple[Format, ...]:
+        if self._formats is None:
+            extra = [fmt for added in self.pm.hook.digitalsentry_formats() for fmt in added or ()]
+            self._formats = formats.merge(formats.BUILTIN, extra)
+        return self._formats
 
 
 def plugin_manager(group: str | None) -> pluggy.PluginManager:

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
     from check_digitalsentry.catalogue import Role
     from check_digitalsentry.engine.api import Probe
+    from check_digitalsentry.formats import Format
     from check_digitalsentry.model import PortResult, PortSpec
     from check_digitalsentry.schema import Site
 
@@ -62,3 +63,13 @@ def digitalsentry_probe(spec: PortSpec, site: Site) -> Probe | None:
 @hookspec
 def digitalsentry_port_result(site: Site, result: PortResult) -> None:
     """Observe each port result as soon as its host is done (logging, metrics, audit trails)."""
+
+
+@hookspec
+def digitalsentry_formats() -> Sequence[Format]:
+    """Add output formats (``formats.Format``; a format cannot replace a built-in one): each is then a
+    ``--format`` of the check plugin and, with ``suffixes``, a ``--dsports-report`` file of pytest_dsports.
+
+    :returns: ``formats.Format`` objects; the renderer takes a ``formats.Rendering`` and returns text.
+    """
+    return ()

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from check_digitalsentry.engine.api import Probe, ProbeGen
+    from check_digitalsentry.formats import Format
     from check_digitalsentry.model import PortResult, PortSpec
     from check_digitalsentry.schema import Site
 
@@ -317,3 +318,9 @@ class BuiltinHooks:
 
     def port_result(self, site: Site, result: PortResult) -> None:
         return None
+
+    def formats(self) -> tuple[Format, ...]:
+        """The output formats (``formats.BUILTIN``, and the plugins')."""
+        from check_digitalsentry.formats import BUILTIN
+
+        return BUILTIN

@@ -19,7 +19,7 @@ import time
 
 from check_digitalsentry import __version__
 from check_digitalsentry.nagios import prints_objects
-from check_digitalsentry.nagios.options import Options, UsageError, option_words, parse
+from check_digitalsentry.nagios.options import NAGIOS, Options, UsageError, option_words, parse
 from check_digitalsentry.nagios.output import OutputError, done, finish, write
 
 TYPE_CHECKING = False
@@ -37,8 +37,8 @@ NAME = "DIGITALSENTRY"
 #: probe at the deadline, judging it, rendering it: measured on a 2-core CI machine with Debian 12's
 #: own Python 3.11.2 and nagiosplugin 1.3.2, the slower of the interpreters it runs on, with room to
 #: spare): the run ends inside -t whatever the inventory's size.
+#: The per-port cost is the format's (``formats.Format.port_cost``).
 OUTPUT_MARGIN = 0.15
-PORT_COST = {"nagios": 50e-6, "json": 45e-6, "openmetrics": 40e-6}
 #: Seconds that planning a port's probe takes on that machine: how fast this machine is right now (a
 #: busy or slow one plans slower, and will judge and render slower too) scales the per-port margin.
 PLAN_COST = 1.0e-6
@@ -132,14 +132,18 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
 
 
 def _run(opts: Options, started: float) -> NoReturn:
-    opts.check()
-    deadline = started + opts.timeout  #: the one end of the run: everything below derives from it
     from check_digitalsentry.plugins import get_hooks
 
     hooks = get_hooks()
     try:
-        roles = [role.name for role in hooks.roles()]
+        known = (NAGIOS, *hooks.formats())
     except ValueError as exc:  # an installed plugin's mistake: say which, as for bad input
+        raise UsageError(str(exc)) from None
+    opts.check(known)
+    deadline = started + opts.timeout  #: the one end of the run: everything below derives from it
+    try:
+        roles = [role.name for role in hooks.roles()]
+    except ValueError as exc:
         raise UsageError(str(exc)) from None
     if opts.demo:
         _run_demo(opts, started, deadline, hooks)
@@ -283,7 +287,7 @@ def probe(opts: Options, sites: Sequence[Site], started: float, deadline: float,
     ports = sum(len(plan.specs) * len(plan.site.hosts) for plan in plans)
     planning = time.monotonic() - planning
     slower = min(max(planning / (ports * PLAN_COST), 1.0), 4.0) if ports > 5000 else 1.0
-    margin = OUTPUT_MARGIN + ports * PORT_COST.get(opts.format, max(PORT_COST.values())) * slower
+    margin = OUTPUT_MARGIN + ports * opts.output_format.port_cost * slower
     reports = probe_sites(plans, deadline=deadline - margin, family=family, hooks=hooks)
     return JudgedRun.of(reports, time.monotonic() - started)
 
@@ -319,29 +323,23 @@ def _present(opts: Options, run: JudgedRun) -> NoReturn:
     quiet_ok = opts.quiet and run.state == 0
     verbose = max(opts.verbose, 1) if opts.quiet and not quiet_ok else opts.verbose  # cron mails it all
     text = NagiosText(run, qualified=bool(opts.inventory))
-    if opts.format == "json":
-        from check_digitalsentry.render import json
-
-        formatted = json.render(run, text.summary())
-    elif opts.format == "openmetrics":
-        from check_digitalsentry.render import openmetrics
-
-        formatted = openmetrics.render(run)
-    elif opts.format == "html":
-        from check_digitalsentry.nagios.report import handover
-
-        formatted = handover(opts, run)
-    else:
+    fmt = opts.output_format
+    if fmt is NAGIOS:
         formatted = glue.render(text, verbose)[0]
+    else:
+        from check_digitalsentry.formats import Rendering
+        from check_digitalsentry.nagios.report import record
+
+        formatted = fmt.render(Rendering(run, text.summary(), lambda: record(opts, run)))
     if opts.output:
         from check_digitalsentry.nagios.output import write_file
 
         write_file(opts.output, formatted)
-        formatted = formatted if opts.format == "nagios" else glue.render(text, verbose)[0]
+        formatted = formatted if fmt is NAGIOS else glue.render(text, verbose)[0]
     if quiet_ok:
         done(0)
     # a stdout that cannot take it does not change the state: Nagios reads the code
-    finish(formatted, int(run.state), encoding=None if opts.format == "nagios" or opts.output else "utf-8")
+    finish(formatted, int(run.state), encoding=None if fmt.locale_text or opts.output else "utf-8")
 
 
 def _run_demo(opts: Options, started: float, deadline: float, hooks: BuiltinHooks) -> NoReturn:

@@ -16,7 +16,7 @@ Every valued option collects its words in a list, so that a setting given twice 
 
 from __future__ import annotations
 
-from check_digitalsentry import schema
+from check_digitalsentry import formats, schema
 from check_digitalsentry.kinds import DEFAULT_TIMEOUT
 
 TYPE_CHECKING = False
@@ -68,6 +68,11 @@ def epilog(roles: Sequence[str]) -> str:
 SUBMIT_GROUP = "passive results (--submit)"
 GROUPS = ("target", "Digital Sentry", "thresholds and timing", "output", SUBMIT_GROUP)
 
+#: The check plugin's own output, Nagios text (status line, long output, perfdata: ``glue``), and the
+#: formats of the registry (``formats``) after it.
+NAGIOS = formats.Format("nagios", "text/plain", 50e-6, None, note="default", locale_text=True)
+FORMATS: tuple[formats.Format, ...] = (NAGIOS, *formats.BUILTIN)
+
 #: The site settings with an option: their values become a site (``-H`` mode) through the schema.
 SITE_FIELDS: tuple[schema.Field, ...] = tuple(f for f in schema.FIELDS if f.option)
 
@@ -89,8 +94,7 @@ _RUN: tuple[Option, ...] = (
            group="thresholds and timing"),
     Option(("-4",), "family", "const", "use IPv4 only", group="thresholds and timing", const=4),
     Option(("-6",), "family", "const", "use IPv6 only", group="thresholds and timing", const=6),
-    Option(("--format",), "format", "value", "nagios (default), json, openmetrics or html (the handover "
-           "document)", metavar="FORMAT"),
+    Option(("--format",), "format", "value", formats.described(FORMATS), metavar="FORMAT"),
     Option(("--output",), "output", "value", "also write the formatted result to FILE, atomically",
            metavar="FILE"),
     Option(("--quiet",), "quiet", "flag", "print nothing and exit 0 when everything is OK (for cron)"),
@@ -295,7 +299,6 @@ def parse(argv: Sequence[str]) -> dict[str, object]:
 
 # --- the values, checked --------------------------------------------------------------------------
 
-FORMATS = ("nagios", "json", "openmetrics", "html")
 SUBMIT_TARGETS = ("icinga2", "nagios")
 ICINGA2_OPTIONS = ("--api-url", "--api-user", "--api-password-file", "--api-ca", "--api-cert", "--api-key",
                    "--ttl", "--check-source")
@@ -338,7 +341,8 @@ class Options:
         self.help = bool(values["help"])
         family = values["family"]
         self.family = family if isinstance(family, int) else 0
-        self.format = self._one("format") or "nagios"
+        self.format = self._one("format") or NAGIOS.name
+        self.output_format = NAGIOS  #: the Format of --format (the plugins' too), found by ``check``
         self.timeout_text = self._one("timeout")
         #: -t in seconds, and --ttl: parsed once, by ``check`` (their defaults until then)
         self.timeout = DEFAULT_TIMEOUT
@@ -355,8 +359,9 @@ class Options:
         assert isinstance(given, list)
         return list(given)
 
-    def check(self) -> None:
-        """The checks that can fail the run (after --help and --version are handled)."""
+    def check(self, known: Sequence[formats.Format] = FORMATS) -> None:
+        """The checks that can fail the run (after --help and --version are handled); ``known`` are the
+        formats (the plugins' too)."""
         for option in _RUN:
             given = self.values[option.dest]
             if option.action == "value" and option.dest not in self.REPEATABLE:
@@ -367,8 +372,10 @@ class Options:
             if option.action == "value" and isinstance(given, list) and any(not str(v).strip() for v in given):
                 raise UsageError(f"{option.name} {next(str(v) for v in given if not str(v).strip())!r}: an empty "
                                  f"value (give {option.metavar or 'a value'}, or leave the option out)")
-        if self.format not in FORMATS:
-            raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {self.format!r}")
+        chosen = [f for f in known if f.name == self.format]
+        if not chosen:
+            raise UsageError(f"--format: expected one of {', '.join(f.name for f in known)}, got {self.format!r}")
+        self.output_format = chosen[0]
         modes = [m for m, on in (("-H", self.values["hosts"]), ("--inventory", self.inventory),
                                  ("--demo", self.demo)) if on]
         if len(modes) > 1:

@@ -1,14 +1,12 @@
-"""The check's handover document (Nagios frontend): ``--format html`` -- the run's record (the OS user,
-this host, the run's start and end, the inventory's SHA-256) and the judged run, rendered by
-``render.html``, the renderer pytest_dsports' ``--dsports-report`` uses too. Imported only for
-``--format html``."""
+"""The check's run record (Nagios frontend): who ran a check, on which machine, when, with which
+inventory (its SHA-256) -- what ``--format html`` (the handover document, ``render.html``, the renderer
+pytest_dsports' ``--dsports-report`` uses too) and any format that wants it read (``formats.Rendering``)."""
 
 from __future__ import annotations
 
 from check_digitalsentry import __version__
 from check_digitalsentry.inventory import file_sha256
 from check_digitalsentry.model import RunInfo
-from check_digitalsentry.render import html
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -16,9 +14,8 @@ if TYPE_CHECKING:
     from check_digitalsentry.nagios.options import Options
 
 
-def handover(opts: Options, run: JudgedRun) -> str:
-    """The handover document of a check run."""
+def record(opts: Options, run: JudgedRun) -> RunInfo:
+    """The record of a check run."""
     inventories = [(opts.inventory, file_sha256(opts.inventory))] if opts.inventory else []
-    info = RunInfo.here(started=run.checked_at - run.seconds, ended=run.checked_at,
+    return RunInfo.here(started=run.checked_at - run.seconds, ended=run.checked_at,
                         tool=f"check_digitalsentry {__version__}", inventories=inventories)
-    return html.render(run, info)

@@ -29,6 +29,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from check_digitalsentry.formats import Rendering
     from check_digitalsentry.judge import JudgedRun, JudgedSite, Verdict
     from check_digitalsentry.model import PortResult, RunInfo
 
@@ -471,3 +472,8 @@ def render(run: JudgedRun, info: RunInfo) -> str:
         f"<title>{esc(TITLE)}: {esc(names or 'no site')}, {esc(date)}</title>\n"
         f"<style>\n{STYLE.read_text(encoding='utf-8')}\n{page_rules(run, info)}\n</style>\n</head>\n<body>\n"
         + "\n".join(pages) + "\n</body>\n</html>\n")
+
+
+def document(rendering: Rendering) -> str:
+    """The ``html`` format (``formats``): the handover document, with the run's record."""
+    return render(rendering.run, rendering.info)

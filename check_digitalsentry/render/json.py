@@ -19,6 +19,7 @@ from check_digitalsentry.judge import advice, not_proved, sources
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from check_digitalsentry.formats import Rendering
     from check_digitalsentry.judge import JudgedRun, JudgedSite, Verdict
     from check_digitalsentry.model import RunInfo
 
@@ -102,3 +103,8 @@ def render(run: JudgedRun, summary: str, info: RunInfo | None = None) -> str:
     if len(run.verdicts) > PRETTY_PORTS:  # a fleet: one line, by json's C encoder (indenting is pure Python)
         return json.dumps(doc, separators=(",", ":"), default=str) + "\n"
     return json.dumps(doc, indent=2, default=str) + "\n"
+
+
+def document(rendering: Rendering) -> str:
+    """The ``json`` format (``formats``): with the run's record in a handover report."""
+    return render(rendering.run, rendering.summary, rendering.info if rendering.handover else None)

@@ -19,6 +19,7 @@ from check_digitalsentry.protocols import shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from check_digitalsentry.formats import Rendering
     from check_digitalsentry.judge import JudgedRun, Verdict
 
 
@@ -77,3 +78,8 @@ def render(run: JudgedRun) -> str:
             f"digitalsentry_last_run_timestamp_seconds {run.checked_at:.3f}",
             "# EOF"]
     return "\n".join(out) + "\n"
+
+
+def document(rendering: Rendering) -> str:
+    """The ``openmetrics`` format (``formats``)."""
+    return render(rendering.run)
