@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pluggy
 
-from check_digitalsentry import catalogue, formats, hookspecs
+from check_digitalsentry import catalogue, formats, hookspecs, targets
 from check_digitalsentry.engine.probes import BuiltinHooks, default_probe
 from check_digitalsentry.hookspecs import hookimpl
 
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from check_digitalsentry.formats import Format
     from check_digitalsentry.model import PortResult, PortSpec
     from check_digitalsentry.schema import Site
+    from check_digitalsentry.targets import Target
 
 
 class Builtin:
@@ -41,6 +42,7 @@ class PluggyHooks(BuiltinHooks):
         self.pm = pm
         self._roles: tuple[catalogue.Role, ...] | None = None
         self._formats: tuple[Format, ...] | None = None
+        self._targets: tuple[Target, ...] | None = None
 
     def roles(self) -> tuple[catalogue.Role, ...]:
         if self._roles is None:
@@ -67,6 +69,12 @@ class PluggyHooks(BuiltinHooks):
             extra = [fmt for added in self.pm.hook.digitalsentry_formats() for fmt in added or ()]
             self._formats = formats.merge(formats.BUILTIN, extra)
         return self._formats
+
+    def targets(self) -> tuple[Target, ...]:
+        if self._targets is None:
+            extra = [target for added in self.pm.hook.digitalsentry_targets() for target in added or ()]
+            self._targets = targets.merge(targets.BUILTIN, extra)
+        return self._targets
 
 
 def plugin_manager(group: str | None) -> pluggy.PluginManager:

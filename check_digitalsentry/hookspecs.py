@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from check_digitalsentry.formats import Format
     from check_digitalsentry.model import PortResult, PortSpec
     from check_digitalsentry.schema import Site
+    from check_digitalsentry.targets import Target
 
 PROJECT = "digitalsentry"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -71,5 +72,16 @@ def digitalsentry_formats() -> Sequence[Format]:
     ``--format`` of the check plugin and, with ``suffixes``, a ``--dsports-report`` file of pytest_dsports.
 
     :returns: ``formats.Format`` objects; the renderer takes a ``formats.Rendering`` and returns text.
+    """
+    return ()
+
+
+@hookspec
+def digitalsentry_targets() -> Sequence[Target]:
+    """Add submit targets (``targets.Target``; a target cannot replace a built-in one, nor take another's
+    option): each is then a ``--submit`` of the check plugin, with its own options.
+
+    :returns: ``targets.Target`` objects; the module (or object) named implements ``check_options`` and
+        ``prepare`` (see ``targets``).
     """
     return ()

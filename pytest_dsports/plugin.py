@@ -23,8 +23,10 @@ from pytest_dsports.state import STATE, DsportsState
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
+    from pytest_dsports.report import Written
+
 REPORTS = pytest.StashKey[list[Path]]()  #: the --dsports-report files
-WRITTEN = pytest.StashKey[list[str]]()  #: what writing them said
+WRITTEN = pytest.StashKey[list["Written"]]()  #: what became of them
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -117,9 +119,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     junit_properties(session.config, state)
     paths = session.config.stash.get(REPORTS, [])
     if paths:
-        lines = write_reports(session.config, state, paths)
-        session.config.stash[WRITTEN] = lines
-        if any("could not write" in line for line in lines) and session.exitstatus == 0:
+        written = write_reports(session.config, state, paths)
+        session.config.stash[WRITTEN] = written
+        if not all(report.ok for report in written) and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -138,8 +140,8 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter, exitstatus: int,
     state = config.stash.get(STATE, None)
     if state is None:
         return
-    for line in config.stash.get(WRITTEN, []):
-        terminalreporter.write_line(line, red="could not" in line)
+    for report in config.stash.get(WRITTEN, []):
+        terminalreporter.write_line(report.line, red=not report.ok)
     if not state.judged:
         return
     from check_digitalsentry.render.handover import handover_table

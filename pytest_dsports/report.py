@@ -81,20 +81,30 @@ def render(config: pytest.Config, path: Path, run: JudgedRun, info: RunInfo) -> 
     return suffixes(config)[path.suffix.lower()].render(Rendering(run, summary, lambda: info, handover=True))
 
 
-def write_reports(config: pytest.Config, state: DsportsState, paths: list[Path]) -> list[str]:
-    """Write each report; the lines to show at the end (what was written, or why not)."""
+class Written:
+    """What became of one report: ``ok`` (written), and the line that says so, or why not."""
+
+    __slots__ = ("line", "ok")
+
+    def __init__(self, ok: bool, line: str) -> None:
+        self.ok = ok
+        self.line = line
+
+
+def write_reports(config: pytest.Config, state: DsportsState, paths: list[Path]) -> list[Written]:
+    """Write each report; what became of each (the lines to show at the end)."""
     run, info = state.judged_run(), run_info(config, state)
-    lines = []
+    written = []
     for path in paths:
         text = render(config, path, run, info)
         try:  # atomically, never through a planted link: as the check's --output
             files.replace(str(path), text.encode("utf-8"))
         except files.WriteError as exc:
-            lines.append(f"dsports: could not write the handover report {_shown(path)}: {exc}")
+            written.append(Written(False, f"dsports: could not write the handover report {_shown(path)}: {exc}"))
             continue
-        lines.append(f"dsports: handover report written to {_shown(path)} ({len(run.sites)} site(s), "
-                     f"{len(text.encode('utf-8'))} bytes)")
-    return lines
+        written.append(Written(True, f"dsports: handover report written to {_shown(path)} ({len(run.sites)} "
+                                     f"site(s), {len(text.encode('utf-8'))} bytes)"))
+    return written
 
 
 def junit_properties(config: pytest.Config, state: DsportsState) -> None:

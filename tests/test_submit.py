@@ -429,7 +429,7 @@ def test_503_is_retried_and_409_is_counted_not_retried(fake_icinga: tuple[str, P
     assert kinds == ["accepted", "stale"], submission.outcomes
     assert submission.outcomes[0].attempts == 3 and submission.retries == 2
     assert len(Answers.seen) == 4 and Answers.seen[0]["ttl"] == 600 and Answers.seen[0]["check_source"] == "here"
-    code, lines = report(submission, results, f"Icinga 2 at {url}")
+    code, lines = report(submission, results, f"Icinga 2 at {url}", "accepted by")
     assert code == 1
     assert lines[0].endswith("; 1 stale (409) (2 retries); results: 2 CRITICAL"), lines
     assert lines[1] == ("ds01!digitalsentry CRITICAL stale: Icinga has a newer result for service digitalsentry on "

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from check_digitalsentry.formats import Format
     from check_digitalsentry.model import PortResult, PortSpec
     from check_digitalsentry.schema import Site
+    from check_digitalsentry.targets import Target
 
 __all__ = ["BuiltinHooks", "ProbeContext", "default_probe"]
 
@@ -322,5 +323,11 @@ class BuiltinHooks:
     def formats(self) -> tuple[Format, ...]:
         """The output formats (``formats.BUILTIN``, and the plugins')."""
         from check_digitalsentry.formats import BUILTIN
+
+        return BUILTIN
+
+    def targets(self) -> tuple[Target, ...]:
+        """The submit targets (``targets.BUILTIN``, and the plugins')."""
+        from check_digitalsentry.targets import BUILTIN
 
         return BUILTIN

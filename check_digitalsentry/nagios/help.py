@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from check_digitalsentry.catalogue import BUILTIN_ROLE_NAMES
-from check_digitalsentry.nagios.options import DESCRIPTION, GROUPS, OPTIONS, USAGE, UsageError, epilog
+from check_digitalsentry.nagios.options import DEFAULT, DESCRIPTION, GROUPS, USAGE, Table, UsageError, epilog
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -24,14 +24,14 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def argparse_parser(roles: Sequence[str] = BUILTIN_ROLE_NAMES) -> Parser:
-    """The argparse parser of the same options: prints ``--help`` (naming ``roles``), and is what
-    ``options.parse`` is proved against."""
+def argparse_parser(roles: Sequence[str] = BUILTIN_ROLE_NAMES, table: Table = DEFAULT) -> Parser:
+    """The argparse parser of the same options (``table``): prints ``--help`` (naming ``roles``), and is
+    what ``options.parse`` is proved against."""
     parser = Parser(prog="check_digitalsentry", add_help=False, usage=USAGE, description=DESCRIPTION,
                     epilog=epilog(roles))
     sections = {title: parser.add_argument_group(title) for title in GROUPS}
     exclusive: dict[str, argparse._MutuallyExclusiveGroup] = {}
-    for option in OPTIONS:
+    for option in table.options:
         section = sections[option.group]
         if option.action == "value":
             section.add_argument(*option.flags, dest=option.dest, action="append", metavar=option.metavar,

@@ -20,6 +20,7 @@ import time
 from check_digitalsentry import __version__
 from check_digitalsentry.nagios import prints_objects
 from check_digitalsentry.nagios.options import NAGIOS, Options, UsageError, option_words, parse
+from check_digitalsentry.nagios.options import table as options_table
 from check_digitalsentry.nagios.output import OutputError, done, finish, write
 
 TYPE_CHECKING = False
@@ -94,23 +95,29 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
     if prints_objects(words):
         _ERRORS[0] = sys.stderr  # stdout is the objects' file: errors never go into it
     try:
+        from check_digitalsentry.plugins import get_hooks
+
+        hooks = get_hooks()  # the built-in ones unless a plugin is installed: no pluggy then
+        try:  # the options of the plugins' submit targets and formats too
+            table = options_table(hooks)
+        except ValueError as exc:  # an installed plugin's mistake: said as for bad input
+            raise UsageError(str(exc)) from None
         try:
-            opts = Options(parse(words))
+            opts = Options(parse(words, table), table)
         except UsageError as exc:
             _unknown(f"{exc} (see --help)")
         verbose = opts.verbose
         if opts.help:
             from check_digitalsentry.nagios.help import argparse_parser
-            from check_digitalsentry.plugins import get_hooks
 
             try:  # the plugins' roles too
-                roles = [role.name for role in get_hooks().roles()]
-            except ValueError:  # a plugin's mistake: said by any other run
-                roles = None
-            finish((argparse_parser(roles) if roles else argparse_parser()).format_help(), 3)
+                roles = [role.name for role in hooks.roles()]
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            finish(argparse_parser(roles, table).format_help(), 3)
         if opts.version:
             finish(f"check_digitalsentry {__version__}\n", 3)
-        _run(opts, started)
+        _run(opts, started, hooks)
     except (UsageError, OutputError) as exc:
         _unknown(str(exc))
     except SystemExit:
@@ -131,19 +138,12 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
     sys.exit(3)  # pragma: no cover - _run always exits
 
 
-def _run(opts: Options, started: float) -> NoReturn:
-    from check_digitalsentry.plugins import get_hooks
-
-    hooks = get_hooks()
-    try:
-        known = (NAGIOS, *hooks.formats())
-    except ValueError as exc:  # an installed plugin's mistake: say which, as for bad input
-        raise UsageError(str(exc)) from None
-    opts.check(known)
+def _run(opts: Options, started: float, hooks: BuiltinHooks) -> NoReturn:
+    opts.check()
     deadline = started + opts.timeout  #: the one end of the run: everything below derives from it
     try:
         roles = [role.name for role in hooks.roles()]
-    except ValueError as exc:
+    except ValueError as exc:  # an installed plugin's mistake: say which, as for bad input
         raise UsageError(str(exc)) from None
     if opts.demo:
         _run_demo(opts, started, deadline, hooks)

@@ -16,12 +16,14 @@ Every valued option collects its words in a list, so that a setting given twice 
 
 from __future__ import annotations
 
-from check_digitalsentry import formats, schema
+from check_digitalsentry import formats, schema, targets
 from check_digitalsentry.kinds import DEFAULT_TIMEOUT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from check_digitalsentry.engine.probes import BuiltinHooks
 
 
 class UsageError(Exception):
@@ -102,50 +104,65 @@ _RUN: tuple[Option, ...] = (
                                                    "tracebacks"),
     Option(("-V", "--version"), "version", "flag", "print the version (exits 3)"),
     Option(("-h", "--help"), "help", "flag", "print this help (exits 3)"),
-    Option(("--submit",), "submit", "value", "with --inventory: post one passive result per site (or per role) "
-           "to icinga2 (its REST API) or nagios (its command file), and print one line saying what went in",
-           metavar="TARGET", group=SUBMIT_GROUP),
-    Option(("--api-url",), "api_url", "value", "Icinga 2 API, e.g. https://icinga.example.com:5665",
-           metavar="URL", group=SUBMIT_GROUP),
-    Option(("--api-user",), "api_user", "value", "ApiUser (permission actions/process-check-result)",
-           metavar="USER", group=SUBMIT_GROUP),
-    Option(("--api-password-file",), "api_password_file", "value", "the ApiUser's password: the file's first "
-           "line (a file every user may read is refused)", metavar="FILE", group=SUBMIT_GROUP),
-    Option(("--api-ca",), "api_ca", "value", "CA certificate (PEM) of the Icinga node's certificate, e.g. "
-           "/var/lib/icinga2/certs/ca.crt (default: the system's CAs)", metavar="FILE", group=SUBMIT_GROUP),
-    Option(("--api-cert",), "api_cert", "value", "client certificate (PEM) for an ApiUser with client_cn",
-           metavar="FILE", group=SUBMIT_GROUP),
-    Option(("--api-key",), "api_key", "value", "the client certificate's key (PEM)", metavar="FILE",
-           group=SUBMIT_GROUP),
-    Option(("--ttl",), "ttl", "value", "seconds until Icinga runs the freshness check of a service that got no "
-           "newer result (default 600: twice a 5-minute cron interval; 0: none)", metavar="SECONDS",
-           group=SUBMIT_GROUP),
-    Option(("--check-source",), "check_source", "value", "the check source Icinga shows (default: this "
-           "machine's host name)", metavar="NAME", group=SUBMIT_GROUP),
-    Option(("--command-file",), "command_file", "value", "with --submit nagios: the external command file "
-           "(FIFO), e.g. /var/lib/nagios4/rw/nagios.cmd", metavar="FILE", group=SUBMIT_GROUP),
 )
 _SITE: tuple[Option, ...] = tuple(
     Option(f.option, f.name, "flag" if f.kind.option_action == "flag" else "value", f.help, metavar=f.metavar,
            group=f.group) for f in SITE_FIELDS)
 
-#: Every option, in help order (and in the order argparse registers them, which its messages follow).
-OPTIONS: tuple[Option, ...] = tuple(o for group in GROUPS for o in (*_SITE, *_RUN) if o.group == group)
-_BY_FLAG: dict[str, Option] = {flag: o for o in OPTIONS for flag in o.flags}
-_CONFLICTS: dict[Option, tuple[Option, ...]] = {
-    o: tuple(p for p in OPTIONS if p.action == "const" and p.dest == o.dest and p is not o)
-    for o in OPTIONS if o.action == "const"}
 
 
-def defaults() -> dict[str, object]:
-    """dest -> the value of an option not given: [] for "value", False, 0, None for "const"."""
-    values: dict[str, object] = {}
-    for option in OPTIONS:
-        values[option.dest] = {"value": [], "flag": False, "count": 0}.get(option.action)
-    for option in OPTIONS:
-        if option.action == "value":
-            values[option.dest] = []  # a fresh list each
-    return values
+def submit_options(known: Sequence[targets.Target]) -> tuple[Option, ...]:
+    """``--submit`` and each target's own options (``targets``), in the order the help lists them."""
+    return (Option(("--submit",), "submit", "value", f"with --inventory: post one passive result per site (or "
+                   f"per role) to {targets.described(known)}, and print one line saying what went in",
+                   metavar="TARGET", group=SUBMIT_GROUP),
+            *(Option((o.flag,), o.dest, "value", o.help, metavar=o.metavar, group=SUBMIT_GROUP)
+              for target in known for o in target.options))
+
+
+class Table:
+    """The options of a run: every option in help order (and in the order argparse registers them, which
+    its messages follow), by flag, the submit targets whose options it has, and the formats ``--format``
+    takes (the plugins' too, when a plugin adds any)."""
+
+    __slots__ = ("by_flag", "conflicts", "formats", "options", "run", "targets")
+
+    def __init__(self, known_targets: Sequence[targets.Target] = targets.BUILTIN,
+                 known_formats: Sequence[formats.Format] = FORMATS) -> None:
+        self.targets = tuple(known_targets)
+        self.formats = tuple(known_formats)
+        #: the run's own options (not the site settings')
+        self.run: tuple[Option, ...] = (*_RUN, *submit_options(self.targets))
+        self.options: tuple[Option, ...] = tuple(o for group in GROUPS for o in (*_SITE, *self.run)
+                                                 if o.group == group)
+        self.by_flag: dict[str, Option] = {flag: o for o in self.options for flag in o.flags}
+        self.conflicts: dict[Option, tuple[Option, ...]] = {
+            o: tuple(p for p in self.options if p.action == "const" and p.dest == o.dest and p is not o)
+            for o in self.options if o.action == "const"}
+
+    def defaults(self) -> dict[str, object]:
+        """dest -> the value of an option not given: [] for "value", False, 0, None for "const"."""
+        values: dict[str, object] = {}
+        for option in self.options:
+            values[option.dest] = {"value": [], "flag": False, "count": 0}.get(option.action)
+        for option in self.options:
+            if option.action == "value":
+                values[option.dest] = []  # a fresh list each
+        return values
+
+
+#: The options without plugins (a plugin's target or format makes a table of its own: ``table``).
+DEFAULT = Table()
+OPTIONS = DEFAULT.options
+
+
+def table(hooks: BuiltinHooks) -> Table:
+    """The options of a run with these hooks: the built-in table, unless a plugin adds a target or a format
+    (ValueError, naming the plugin's, for one that cannot be added)."""
+    known_targets, known_formats = hooks.targets(), (NAGIOS, *hooks.formats())
+    if known_targets == DEFAULT.targets and known_formats == DEFAULT.formats:
+        return DEFAULT
+    return Table(known_targets, known_formats)
 
 
 # --- the fast parser (argparse's algorithm for optionals, without argparse) -----------------------
@@ -162,17 +179,18 @@ def _negative_number(word: str) -> bool:
     return bool(dot) and (not whole or whole.isdecimal()) and fraction.isdecimal() and fraction != ""
 
 
-def _option_tuples(word: str) -> list[tuple[Option, str, str | None]]:
+def _option_tuples(word: str, table: Table) -> list[tuple[Option, str, str | None]]:
     """argparse's ``_get_option_tuples``: the options a word could mean."""
     found: list[tuple[Option, str, str | None]] = []
+    by_flag = table.by_flag
     if word[1] == "-":
         prefix, eq, explicit = word.partition("=")
-        for flag, option in _BY_FLAG.items():
+        for flag, option in by_flag.items():
             if flag.startswith(prefix):
                 found.append((option, flag, explicit if eq else None))
     else:
         short, attached = word[:2], word[2:]
-        for flag, option in _BY_FLAG.items():
+        for flag, option in by_flag.items():
             if flag == short:
                 found.append((option, flag, attached))
             elif flag.startswith(word):
@@ -183,32 +201,33 @@ def _option_tuples(word: str) -> list[tuple[Option, str, str | None]]:
 _NOT_AN_OPTION = None
 
 
-def _classify(word: str) -> tuple[Option | None, str, str | None] | None:
+def _classify(word: str, table: Table) -> tuple[Option | None, str, str | None] | None:
     """argparse's ``_parse_optional``: None for a value ('A'), else (option or None, flag, explicit)."""
+    by_flag = table.by_flag
     if not word or word[0] != "-":
         return _NOT_AN_OPTION
-    if word in _BY_FLAG:
-        return _BY_FLAG[word], word, None
+    if word in by_flag:
+        return by_flag[word], word, None
     if len(word) == 1:
         return _NOT_AN_OPTION
     if "=" in word:
         flag, _, explicit = word.partition("=")
-        if flag in _BY_FLAG:
-            return _BY_FLAG[flag], flag, explicit
-    matches = _option_tuples(word)
+        if flag in by_flag:
+            return by_flag[flag], flag, explicit
+    matches = _option_tuples(word, table)
     if len(matches) > 1:
         names = ", ".join(flag for _, flag, _ in matches)
         raise UsageError(f"ambiguous option: {word} could match {names}")
     if matches:
         return matches[0]
-    if _negative_number(word) and not any(_negative_number(flag) for flag in _BY_FLAG):
+    if _negative_number(word) and not any(_negative_number(flag) for flag in by_flag):
         return _NOT_AN_OPTION
     if " " in word:
         return _NOT_AN_OPTION
     return None, word, None
 
 
-def parse(argv: Sequence[str]) -> dict[str, object]:
+def parse(argv: Sequence[str], table: Table = DEFAULT) -> dict[str, object]:
     """Parse a command line as argparse would (see the module docstring): dest -> value(s).
 
     UsageError with argparse's message for anything argparse would refuse.
@@ -220,18 +239,18 @@ def parse(argv: Sequence[str]) -> dict[str, object]:
         if word == "--":
             pattern.extend("-" + "A" * (len(words) - index - 1))
             break
-        kind = _classify(word)
+        kind = _classify(word, table)
         if kind is None:
             pattern.append("A")
         else:
             found[index] = kind
             pattern.append("O")
-    values = defaults()
+    values = table.defaults()
     seen: set[Option] = set()
     extras: list[str] = []
 
     def take(option: Option, word: str | None) -> None:
-        for other in _CONFLICTS.get(option, ()):
+        for other in table.conflicts.get(option, ()):
             if other in seen:
                 raise UsageError(f"argument {option.name}: not allowed with argument {other.name}")
         seen.add(option)
@@ -260,9 +279,9 @@ def parse(argv: Sequence[str]) -> dict[str, object]:
                     taken.append((option, None))
                     flag = "-" + explicit[0]
                     rest = explicit[1:] or None
-                    if flag not in _BY_FLAG:
+                    if flag not in table.by_flag:
                         raise UsageError(f"argument {option.name}: ignored explicit argument {explicit!r}")
-                    option, explicit = _BY_FLAG[flag], rest
+                    option, explicit = table.by_flag[flag], rest
                 elif option.action == "value":
                     taken.append((option, explicit))
                     stop = start + 1
@@ -299,14 +318,6 @@ def parse(argv: Sequence[str]) -> dict[str, object]:
 
 # --- the values, checked --------------------------------------------------------------------------
 
-SUBMIT_TARGETS = ("icinga2", "nagios")
-ICINGA2_OPTIONS = ("--api-url", "--api-user", "--api-password-file", "--api-ca", "--api-cert", "--api-key",
-                   "--ttl", "--check-source")
-NAGIOS_OPTIONS = ("--command-file",)
-#: Seconds after a result until Icinga runs a service's freshness check (``digitalsentry-passive``): twice
-#: the 5-minute interval of contrib/cron and contrib/systemd, so one late or lost run is not yet an alarm.
-DEFAULT_TTL = 600.0
-MAX_TTL = 7 * 86400.0  #: a week
 
 
 def _same_file(one: str, other: str) -> bool:
@@ -325,8 +336,9 @@ class Options:
     #: run options that may be given more than once
     REPEATABLE = ("site", "demo_fault")
 
-    def __init__(self, values: dict[str, object]) -> None:
+    def __init__(self, values: dict[str, object], table: Table = DEFAULT) -> None:
         self.values = values
+        self.table = table
         self.inventory = self._one("inventory")
         self.sites: list[str] = self._list("site")
         self.demo = bool(values["demo"])
@@ -344,10 +356,10 @@ class Options:
         self.format = self._one("format") or NAGIOS.name
         self.output_format = NAGIOS  #: the Format of --format (the plugins' too), found by ``check``
         self.timeout_text = self._one("timeout")
-        #: -t in seconds, and --ttl: parsed once, by ``check`` (their defaults until then)
+        #: -t in seconds: parsed once, by ``check`` (its default until then)
         self.timeout = DEFAULT_TIMEOUT
-        self.ttl = DEFAULT_TTL
         self.submit = self._one("submit")
+        self.target: targets.Target | None = None  #: --submit's target, found by ``check``
 
     def _one(self, dest: str) -> str | None:
         given = self.values[dest]
@@ -359,10 +371,10 @@ class Options:
         assert isinstance(given, list)
         return list(given)
 
-    def check(self, known: Sequence[formats.Format] = FORMATS) -> None:
-        """The checks that can fail the run (after --help and --version are handled); ``known`` are the
-        formats (the plugins' too)."""
-        for option in _RUN:
+    def check(self) -> None:
+        """The checks that can fail the run (after --help and --version are handled)."""
+        known = self.table.formats
+        for option in self.table.run:
             given = self.values[option.dest]
             if option.action == "value" and option.dest not in self.REPEATABLE:
                 assert isinstance(given, list)
@@ -410,16 +422,23 @@ class Options:
                 raise UsageError(f"{'/'.join(flags)} has no effect with --icinga2-objects, which probes nothing "
                                  f"and prints Icinga 2 configuration (--output FILE writes it to a file)")
 
+    def target_values(self) -> dict[str, str | None]:
+        """The options of --submit's target: dest -> the word given, or None."""
+        assert self.target is not None
+        return {o.dest: self._one(o.dest) for o in self.target.options}
+
     def _check_submit(self) -> None:
-        """--submit and its options: what goes together (the files are read later, by ``submit``)."""
-        given = [o.flags[0] for o in _RUN
+        """--submit and its options: what goes together (the files are read later, by the target's
+        ``prepare``)."""
+        given = [o.flags[0] for o in self.table.run
                  if o.group == SUBMIT_GROUP and o.dest != "submit" and self.values[o.dest]]
         if self.submit is None:
             if given:
                 raise UsageError(f"{given[0]} needs --submit")
             return
-        if self.submit not in SUBMIT_TARGETS:
-            raise UsageError(f"--submit: expected {' or '.join(SUBMIT_TARGETS)}, got {self.submit!r}")
+        names = [t.name for t in self.table.targets]
+        if self.submit not in names:
+            raise UsageError(f"--submit: expected {', '.join(names[:-1])} or {names[-1]}, got {self.submit!r}")
         if not self.inventory:
             raise UsageError("--submit needs --inventory (it names each site's Icinga or Nagios host and service)")
         if self.icinga2_objects:
@@ -429,28 +448,17 @@ class Options:
             if self.values[dest]:
                 raise UsageError(f"{flag} cannot be combined with --submit (it prints one line saying what was "
                                  "submitted)")
-        own = NAGIOS_OPTIONS if self.submit == "nagios" else ICINGA2_OPTIONS
+        self.target = target = self.table.targets[names.index(self.submit)]
+        own = [o.flag for o in target.options]
         foreign = [flag for flag in given if flag not in own]
         if foreign:
             raise UsageError(f"{foreign[0]} cannot be combined with --submit {self.submit}")
-        if self.submit == "nagios":
-            if not self.values["command_file"]:
-                raise UsageError("--submit nagios needs --command-file FILE (Nagios' command_file, e.g. "
-                                 "/var/lib/nagios4/rw/nagios.cmd)")
-            return
-        if not self.values["api_url"]:
-            raise UsageError("--submit icinga2 needs --api-url https://HOST:5665")
-        if not self.values["api_user"] and not self.values["api_cert"]:
-            raise UsageError("--submit icinga2 needs --api-user USER --api-password-file FILE, or --api-cert FILE "
-                             "--api-key FILE")
-        if bool(self.values["api_cert"]) != bool(self.values["api_key"]):
-            raise UsageError("--api-cert and --api-key go together (the client certificate and its key)")
-        if bool(self.values["api_user"]) != bool(self.values["api_password_file"]):
-            raise UsageError("--api-user and --api-password-file go together (the ApiUser and its password)")
-        if self.values["api_user"] and self.values["api_cert"]:
-            raise UsageError("--api-user and --api-cert cannot be combined: give one way to authenticate (an "
-                             "ApiUser's password, or a client certificate for an ApiUser with client_cn)")
-        self.ttl = _ttl(self._one("ttl"))
+        from check_digitalsentry.passive import SetupError
+
+        try:
+            target.module.check_options(self.target_values())
+        except SetupError as exc:
+            raise UsageError(str(exc)) from None
 
     def site_words(self, fields: Sequence[schema.Field] = SITE_FIELDS) -> dict[str, list[str]]:
         """Setting name -> the words given for it, for the settings given on the command line."""
@@ -470,16 +478,6 @@ class Options:
             return schema.parse_words(self.site_words(fields), roles)
         except schema.SchemaError as exc:
             raise UsageError(option_words(exc)) from None
-
-
-def _ttl(text: str | None) -> float:
-    """``--ttl`` in seconds (default ``DEFAULT_TTL``; 0: none)."""
-    if text is None:
-        return DEFAULT_TTL
-    word = text.strip()
-    if word and word.replace(".", "", 1).isdecimal() and word.isascii() and float(word) <= MAX_TTL:
-        return float(word)
-    raise UsageError(f"--ttl: expected seconds >= 0 and <= {MAX_TTL:g} (0: no ttl), got {text!r}")
 
 
 def option_words(exc: schema.SchemaError) -> str:

@@ -1,5 +1,6 @@
 """``--submit`` (Nagios frontend): probe every site of the inventory at once, then post one passive result
-per object to Icinga 2 (``submit.icinga2``) or Nagios (``submit.nagios``), and say in one line what went in.
+per object to the target of ``--submit`` (``targets``: Icinga 2's REST API, ``submit.icinga2``; Nagios'
+command file, ``submit.nagios``; or a plugin's), and say in one line what went in.
 
 Time: ``-t`` bounds the whole run. The probes get ``-t`` less ``reserve(-t)`` (30 % of it, at least 1-2 s:
 with the default 10 s, 7 s), and the submission everything the probes leave, up to ``-t`` (healthy sites
@@ -26,6 +27,7 @@ import time
 
 from check_digitalsentry.nagios.options import UsageError
 from check_digitalsentry.nagios.output import done, finish
+from check_digitalsentry.passive import NoReceiver, SetupError
 from check_digitalsentry.render.text import NAME, STATE_WORDS, passive_results, plain
 
 TYPE_CHECKING = False
@@ -38,7 +40,6 @@ if TYPE_CHECKING:
     from check_digitalsentry.nagios.options import Options
     from check_digitalsentry.passive import PassiveResult, Submission
     from check_digitalsentry.schema import Site
-    from check_digitalsentry.submit.icinga2 import Api
 
 #: The submission's part of -t: this share, at least SUBMIT_MIN seconds (at most half of -t).
 SUBMIT_SHARE, SUBMIT_MIN = 0.3, 2.0
@@ -57,86 +58,43 @@ def submit(opts: Options, sites: Sequence[Site], started: float, deadline: float
            probe: Callable[[Options, Sequence[Site], float, float, BuiltinHooks], JudgedRun]) -> NoReturn:
     """The --submit run, probing with ``probe`` (``main.probe``): exits with the submission's code (see the
     module docstring)."""
-    target = _target(opts, sites)  # a bad URL, file, name or command file stops the run before any probe
+    target = opts.target
+    assert target is not None and opts.inventory is not None
+    try:  # a bad URL, file, name or command file stops the run before any probe
+        destination = target.module.prepare(opts.target_values(), sites, opts.inventory)
+    except NoReceiver as exc:  # nothing can go in: nothing is probed for nothing
+        finish(plain(f"{NAME} SUBMIT CRITICAL - {exc}; the sites were not probed") + "\n", 2)
+    except SetupError as exc:
+        raise UsageError(str(exc)) from None
     probes_started = time.time()
     run = probe(opts, sites, started, deadline - reserve(opts.timeout), hooks)
     results = passive_results(run, started=probes_started, verbose=min(max(opts.verbose, 1), 2))
     deadline -= FINISH_MARGIN
     try:
-        if isinstance(target, tuple):
-            from check_digitalsentry.submit import nagios
-
-            path, fd = target
-            submission = nagios.submit(path, fd, results, deadline)
-            where = f"Nagios' command file {path}"
-        else:
-            from check_digitalsentry.submit import icinga2
-
-            submission = icinga2.submit(target, results, deadline)
-            where = f"Icinga 2 at {target.url}"
+        submission = destination.submit(results, deadline)
     except BaseException as exc:  # SIGTERM, SIGINT: main says when it came
         exc.stage = f"while submitting {len(results)} result{'s' if len(results) != 1 else ''}"  # type: ignore[attr-defined]
         raise
-    code, lines = report(submission, results, where, opts.verbose)
+    code, lines = report(submission, results, destination.where, target.verb, opts.verbose)
     if opts.quiet and code == 0:
         done(code)
     finish("\n".join(lines) + "\n", code)
 
 
-def _target(opts: Options, sites: Sequence[Site]) -> tuple[str, int] | Api:
-    """The command file's path and its descriptor, open for writing (nagios), or the checked ``icinga2.Api``;
-    UsageError naming the option. With no process reading the command file, the run ends here (exit 2)."""
-    def one(dest: str) -> str | None:
-        given = opts.values[dest]
-        assert isinstance(given, list)
-        return given[0] if given else None
-
-    if opts.submit == "nagios":
-        from check_digitalsentry.submit import nagios
-
-        for site in sites:
-            for key in ("icinga_host", "icinga_service"):
-                name = getattr(site, key)
-                if name is not None and not nagios.fits(name):
-                    raise UsageError(f"--inventory {opts.inventory}: site {site.name}: {key} {name!r}: a ';' or a "
-                                     "line break cannot go into Nagios' external command file (--submit nagios)")
-        path = one("command_file")
-        assert path is not None
-        try:
-            return path, nagios.open_command_file(path)
-        except nagios.SetupError as exc:
-            raise UsageError(str(exc)) from None
-        except nagios.NoReader as exc:
-            finish(plain(f"{NAME} SUBMIT CRITICAL - nothing written to Nagios' command file {path}: {exc}; the "
-                         "sites were not probed") + "\n", 2)
-    import socket
-
-    from check_digitalsentry.submit import icinga2
-
-    url = one("api_url")
-    assert url is not None
-    try:
-        return icinga2.Api(url, user=one("api_user"), password_file=one("api_password_file"), ca=one("api_ca"),
-                           cert=one("api_cert"), key=one("api_key"), ttl=opts.ttl,
-                           check_source=one("check_source") or socket.gethostname())
-    except icinga2.SetupError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def report(submission: Submission, results: Sequence[PassiveResult], where: str,
+def report(submission: Submission, results: Sequence[PassiveResult], where: str, verb: str,
            verbose: int = 0) -> tuple[int, list[str]]:
-    """The run's exit code and its lines: the summary, then each result that did not go in (``-v``: each)."""
+    """The run's exit code and its lines: the summary (``N of M results VERB WHERE``), then each result that
+    did not go in (``-v``: each)."""
     total = len(results)
     accepted = submission.accepted
     code = 0 if accepted == total else 2 if accepted == 0 else 1
-    verb = "written to" if where.startswith("Nagios") else "accepted by"
     states = ", ".join(f"{n} {word}" for word, n in
                        ((word, sum(1 for r in results if int(r.state) == index))
                         for index, word in enumerate(STATE_WORDS)) if n)
     line = f"{NAME} SUBMIT {STATE_WORDS[code]} - {accepted} of {total} result{'s' if total != 1 else ''} {verb} " \
            f"{where} in {submission.seconds:.2f} s"
     problems = submission.problems
-    reasons = {o.message.split(" (after ", 1)[0] for o in problems}
+    reasons = {o.cause for o in problems}
     common = ""  # one reason for every result that did not go in (the API down, stalled): said once
     if not submission.fatal and len(reasons) == 1 and all(o.kind == "failed" for o in problems):
         common = reasons.pop()
@@ -146,16 +104,15 @@ def report(submission: Submission, results: Sequence[PassiveResult], where: str,
         kinds = {kind: sum(1 for o in problems if o.kind == kind) for kind in _KIND_WORDS}
         line += "; " + ", ".join(f"{n} {_KIND_WORDS[kind]}" for kind, n in kinds.items() if n)
         line += f": {common}" if common else ""
-    if accepted == 0 and problems and all(o.kind == "missing" for o in problems) and verb == "accepted by":
-        line += (" (if these objects exist, the ApiUser lacks the permission actions/process-check-result: Icinga "
-                 "answers 404 for that too)")
+    if submission.hint:
+        line += f" ({submission.hint})"
     if submission.retries:
         line += f" ({submission.retries} retr{'ies' if submission.retries != 1 else 'y'})"
     line += f"; results: {states}"
     lines = [line]
     shown = problems if verbose < 1 else submission.outcomes
     for outcome in shown:
-        if (outcome.message.startswith("not sent: ") and submission.fatal) or (common and verbose < 1):
+        if (not outcome.sent and submission.fatal) or (common and verbose < 1):
             continue  # said once on the first line
         r = outcome.result
         lines.append(f"{r.host}!{r.service} {STATE_WORDS[int(r.state)]} {outcome.kind}: {outcome.message}")
