@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import pluggy
 
-from check_digitalsentry import catalogue, formats, hookspecs, targets
+from check_digitalsentry import catalogue, hookspecs, outputs
 from check_digitalsentry.engine.probes import BuiltinHooks, default_probe
 from check_digitalsentry.hookspecs import hookimpl
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from check_digitalsentry.engine.api import Probe
-    from check_digitalsentry.formats import Format
     from check_digitalsentry.model import PortResult, PortSpec
+    from check_digitalsentry.outputs import Format, Target
     from check_digitalsentry.schema import Site
-    from check_digitalsentry.targets import Target
 
 
 class Builtin:
@@ -67,13 +66,13 @@ class PluggyHooks(BuiltinHooks):
     def formats(self) -> tuple[Format, ...]:
         if self._formats is None:
             extra = [fmt for added in self.pm.hook.digitalsentry_formats() for fmt in added or ()]
-            self._formats = formats.merge(formats.BUILTIN, extra)
+            self._formats = outputs.merge_formats(outputs.FORMATS, extra)
         return self._formats
 
     def targets(self) -> tuple[Target, ...]:
         if self._targets is None:
             extra = [target for added in self.pm.hook.digitalsentry_targets() for target in added or ()]
-            self._targets = targets.merge(targets.BUILTIN, extra)
+            self._targets = outputs.merge_targets(outputs.TARGETS, extra)
         return self._targets
 
 

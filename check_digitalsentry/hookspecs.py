@@ -29,10 +29,9 @@ if TYPE_CHECKING:
 
     from check_digitalsentry.catalogue import Role
     from check_digitalsentry.engine.api import Probe
-    from check_digitalsentry.formats import Format
     from check_digitalsentry.model import PortResult, PortSpec
+    from check_digitalsentry.outputs import Format, Target
     from check_digitalsentry.schema import Site
-    from check_digitalsentry.targets import Target
 
 PROJECT = "digitalsentry"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -68,20 +67,20 @@ def digitalsentry_port_result(site: Site, result: PortResult) -> None:
 
 @hookspec
 def digitalsentry_formats() -> Sequence[Format]:
-    """Add output formats (``formats.Format``; a format cannot replace a built-in one): each is then a
+    """Add output formats (``outputs.Format``; a format cannot replace a built-in one): each is then a
     ``--format`` of the check plugin and, with ``suffixes``, a ``--dsports-report`` file of pytest_dsports.
 
-    :returns: ``formats.Format`` objects; the renderer takes a ``formats.Rendering`` and returns text.
+    :returns: ``outputs.Format`` objects; the renderer takes a ``outputs.Rendering`` and returns text.
     """
     return ()
 
 
 @hookspec
 def digitalsentry_targets() -> Sequence[Target]:
-    """Add submit targets (``targets.Target``; a target cannot replace a built-in one, nor take another's
+    """Add submit targets (``outputs.Target``; a target cannot replace a built-in one, nor take another's
     option): each is then a ``--submit`` of the check plugin, with its own options.
 
-    :returns: ``targets.Target`` objects; the module (or object) named implements ``check_options`` and
-        ``prepare`` (see ``targets``).
+    :returns: ``outputs.Target`` objects; the module (or object) named implements ``check_options`` and
+        ``prepare`` (see ``outputs``).
     """
     return ()

@@ -37,8 +37,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
+    from check_digitalsentry.engine.sites import SiteReport
     from check_digitalsentry.model import PortResult
-    from check_digitalsentry.results import SiteReport
     from check_digitalsentry.schema import Site
 
 #: Roles whose silence is a failure: their whole job is to answer (``catalogue.Role.must_answer``).
@@ -194,13 +194,17 @@ class JudgedSite:
 
     __slots__ = ("failing", "open", "report", "site", "state", "verdicts")
 
-    def __init__(self, report: SiteReport) -> None:
+    def __init__(self, report: SiteReport, verdicts: list[Verdict] | None = None) -> None:
         self.report = report
         self.site = report.site
-        self.verdicts: list[Verdict] = judge_report(report)
+        self.verdicts: list[Verdict] = judge_report(report) if verdicts is None else verdicts
         self.state: State = worst(self.verdicts)
         self.failing = [v for v in self.verdicts if not v.ok]
         self.open = [v for v in self.verdicts if not v.ok or not_proved(v)]
+
+    def part(self, role: str) -> JudgedSite:
+        """The site as one role's monitoring object sees it: that role's verdicts of the one judgement."""
+        return JudgedSite(self.report, [v for v in self.verdicts if v.result.role == role])
 
 
 class JudgedRun:

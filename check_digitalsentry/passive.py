@@ -1,6 +1,6 @@
 """Passive results (core layer): the value objects of a ``--submit`` run -- a result for one monitoring
 object (``PassiveResult``, made by ``render.text.passive_results``), where it goes (``Destination``, made
-by a target's ``prepare``: see ``targets``), and what became of it when it was submitted (``Outcome``,
+by a target's ``prepare``: see ``outputs``), and what became of it when it was submitted (``Outcome``,
 ``Submission``, made by ``submit/``); and the one family of errors a target says before anything is
 probed (``SetupError``, ``NoReceiver``). No I/O here.
 """

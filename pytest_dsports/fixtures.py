@@ -12,9 +12,9 @@ from pytest_dsports.state import STATE, DsportsState, core_hooks
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from check_digitalsentry.engine.sites import SiteReport
     from check_digitalsentry.inventory import Inventory
     from check_digitalsentry.judge import Verdict
-    from check_digitalsentry.results import SiteReport
     from check_digitalsentry.schema import Site
     from check_digitalsentry.simulator import SimSite
 

@@ -21,14 +21,14 @@ import pytest
 from check_digitalsentry import files
 
 if TYPE_CHECKING:
-    from check_digitalsentry.formats import Format
     from check_digitalsentry.judge import JudgedRun
     from check_digitalsentry.model import RunInfo
+    from check_digitalsentry.outputs import Format
     from pytest_dsports.state import DsportsState
 
 def suffixes(config: pytest.Config) -> dict[str, Format]:
-    """Each report suffix and the format it writes: the registry's (``formats``), the plugins' too."""
-    from check_digitalsentry.formats import by_suffix
+    """Each report suffix and the format it writes: the registry's (``outputs``), the plugins' too."""
+    from check_digitalsentry.outputs import by_suffix
     from pytest_dsports.state import core_hooks
 
     try:
@@ -74,7 +74,7 @@ def run_info(config: pytest.Config, state: DsportsState) -> RunInfo:
 
 def render(config: pytest.Config, path: Path, run: JudgedRun, info: RunInfo) -> str:
     """The report ``path`` in the format its suffix names."""
-    from check_digitalsentry.formats import Rendering
+    from check_digitalsentry.outputs import Rendering
     from check_digitalsentry.render.text import NagiosText
 
     summary = NagiosText(run).summary() if run.sites else ""

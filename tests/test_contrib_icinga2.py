@@ -150,7 +150,7 @@ def test_the_command_names_the_formats_of_the_registry() -> None:
     """The --format argument's description lists what --output can be written as: the registry's formats."""
     import re
 
-    from check_digitalsentry.formats import BUILTIN
+    from check_digitalsentry.outputs import FORMATS as BUILTIN
 
     text = (CONTRIB / "digitalsentry-command.conf").read_text()
     block = re.search(r'^    "--format" = \{(.*?)^    \}', text, re.MULTILINE | re.DOTALL)

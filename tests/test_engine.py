@@ -10,11 +10,11 @@ import pytest
 from check_digitalsentry.builtin import PluggyHooks
 from check_digitalsentry.catalogue import ALWAYS, Role
 from check_digitalsentry.engine import probe_sites
+from check_digitalsentry.engine.sites import SiteReport
 from check_digitalsentry.hookspecs import hookimpl
 from check_digitalsentry.judge import judge_report, worst
 from check_digitalsentry.model import PortResult, PortSpec, State, Status
 from check_digitalsentry.plugins import make_plugin_manager
-from check_digitalsentry.results import SiteReport
 from check_digitalsentry.schema import Site
 from check_digitalsentry.simulator import SimSite, Simulator
 

@@ -122,17 +122,15 @@ def test_a_failed_write_is_one_unknown_line_and_keeps_the_old_file(simulate: Sim
 def test_a_signal_half_way_through_a_write_leaves_no_temporary_file(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from check_digitalsentry import files
-
-    class Stop(BaseException):  # what SIGTERM raises in the check (main.Terminated)
-        pass
+    from check_digitalsentry.model import Interrupted  # what SIGTERM raises in the check
 
     def interrupted(fd: int) -> None:
-        raise Stop()
+        raise Interrupted("SIGTERM")
 
     target = tmp_path / "ds.json"
     target.write_text("old\n")
     monkeypatch.setattr(os, "fsync", interrupted)
-    with pytest.raises(Stop):
+    with pytest.raises(Interrupted):
         files.replace(str(target), b"new\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds.json"] and target.read_text() == "old\n"
 

@@ -7,10 +7,10 @@ import itertools
 
 import pytest
 
+from check_digitalsentry.engine.sites import SiteReport
 from check_digitalsentry.judge import JudgedRun, JudgedSite, advice, judge, not_proved, up, worst
 from check_digitalsentry.model import PortResult, PortSpec, State, Status
 from check_digitalsentry.ranges import Range
-from check_digitalsentry.results import SiteReport
 from check_digitalsentry.schema import Site
 
 SITE = Site("hq", ("ds01",))

@@ -16,8 +16,7 @@ import os
 import socket
 import time
 
-from check_digitalsentry.facts import Facts, socket_error
-from check_digitalsentry.model import Status
+from check_digitalsentry.model import Facts, Status, socket_error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

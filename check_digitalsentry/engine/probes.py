@@ -33,8 +33,7 @@ from check_digitalsentry.engine.api import (
     read_until,
     wait,
 )
-from check_digitalsentry.facts import Facts, Listed
-from check_digitalsentry.model import Status
+from check_digitalsentry.model import Facts, Listed, Status
 from check_digitalsentry.protocols import MalformedReply, shown, ssrp, tds
 
 TYPE_CHECKING = False
@@ -42,10 +41,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from check_digitalsentry.engine.api import Probe, ProbeGen
-    from check_digitalsentry.formats import Format
     from check_digitalsentry.model import PortResult, PortSpec
+    from check_digitalsentry.outputs import Format, Target
     from check_digitalsentry.schema import Site
-    from check_digitalsentry.targets import Target
 
 __all__ = ["BuiltinHooks", "ProbeContext", "default_probe"]
 
@@ -321,13 +319,13 @@ class BuiltinHooks:
         return None
 
     def formats(self) -> tuple[Format, ...]:
-        """The output formats (``formats.BUILTIN``, and the plugins')."""
-        from check_digitalsentry.formats import BUILTIN
+        """The output formats (``outputs.FORMATS``, and the plugins')."""
+        from check_digitalsentry.outputs import FORMATS
 
-        return BUILTIN
+        return FORMATS
 
     def targets(self) -> tuple[Target, ...]:
-        """The submit targets (``targets.BUILTIN``, and the plugins')."""
-        from check_digitalsentry.targets import BUILTIN
+        """The submit targets (``outputs.TARGETS``, and the plugins')."""
+        from check_digitalsentry.outputs import TARGETS
 
-        return BUILTIN
+        return TARGETS

@@ -20,7 +20,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from check_digitalsentry.engine.poller import Poller
+    from check_digitalsentry.engine.scheduler import Poller
 
     Addresses = list[tuple[int, tuple[object, ...]]]
     Answer = Addresses | str

@@ -18,21 +18,31 @@ interpreter, nagiosplugin and ssl together). Rules:
 from __future__ import annotations
 
 import heapq
+import select
 import socket
 import time
 from collections import deque
 
-from check_digitalsentry.engine.api import Open, Outcome, oserror_outcome
-from check_digitalsentry.engine.poller import Poller
-from check_digitalsentry.facts import internal_error, local_limit
-from check_digitalsentry.model import Status
+from check_digitalsentry.engine.api import READ, WRITE, Open, Outcome, oserror_outcome
+from check_digitalsentry.model import Status, internal_error, local_limit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any, Protocol
 
     from check_digitalsentry.engine.api import Probe, ProbeContext, ProbeGen
-    from check_digitalsentry.engine.resolver import Resolver
+
+    class Resolver(Protocol):
+        """What the loop asks of ``resolver.Resolver`` (not imported here: it imports this module's
+        ``Poller``, and a circle, even of type-only imports, is what the layers never have)."""
+
+        def lookup(self, host: str, family: int, deadline: float, on_done: Callable[[Any], None]) -> None: ...
+        def pending(self) -> bool: ...
+        def due(self) -> float | None: ...
+        def drain(self) -> None: ...
+        def expire(self, now: float) -> None: ...
+        def close(self) -> None: ...
 
 #: Sockets kept free for the process itself (stdio, DNS threads, the wake-up pair, TLS files...).
 FD_RESERVE = 64
@@ -42,6 +52,58 @@ MAX_SOCKETS = 16384
 #: Sockets any process may hold without asking for its limit: a check of one site needs fewer, so it
 #: never imports ``resource`` nor touches RLIMIT_NOFILE (``fd_budget`` runs once a run needs more).
 SMALL_BUDGET = 16
+
+
+class Poller:
+    """Readiness of file descriptors: ``select.epoll`` where the system has it (no Python-level wrapping
+    per call: the loop handles tens of thousands of sockets), ``selectors`` elsewhere."""
+
+    def __init__(self) -> None:
+        epoll = getattr(select, "epoll", None)
+        self.epoll = epoll() if epoll is not None else None
+        if self.epoll is None:  # pragma: no cover - not Linux
+            import selectors
+
+            self.selector: selectors.BaseSelector | None = selectors.DefaultSelector()
+        else:
+            self.selector = None
+        self.data: dict[int, object] = {}
+
+    def register(self, fd: int, events: int, data: object) -> None:
+        if self.epoll is not None:
+            self.epoll.register(fd, (select.EPOLLIN if events & READ else 0) | (select.EPOLLOUT if events & WRITE
+                                                                                 else 0))
+        else:  # pragma: no cover
+            assert self.selector is not None
+            self.selector.register(fd, events)
+        self.data[fd] = data
+
+    def unregister(self, fd: int) -> None:
+        if self.data.pop(fd, None) is None:
+            return
+        try:
+            if self.epoll is not None:
+                self.epoll.unregister(fd)
+            else:  # pragma: no cover
+                assert self.selector is not None
+                self.selector.unregister(fd)
+        except (OSError, KeyError, ValueError):
+            pass
+
+    def poll(self, timeout: float | None) -> list[tuple[int, object]]:
+        """(fd, data) of every descriptor that is ready (or in error) within ``timeout`` seconds."""
+        if self.epoll is not None:
+            ready = [fd for fd, _events in self.epoll.poll(-1 if timeout is None else timeout)]
+        else:  # pragma: no cover
+            assert self.selector is not None
+            ready = [key.fd for key, _mask in self.selector.select(timeout)]
+        return [(fd, self.data.get(fd)) for fd in ready]
+
+    def close(self) -> None:
+        if self.epoll is not None:
+            self.epoll.close()
+        elif self.selector is not None:  # pragma: no cover
+            self.selector.close()
 
 
 #: Seconds a probe that waited for a socket must have had before its silence counts: a reachable port

@@ -20,10 +20,8 @@ from check_digitalsentry.catalogue import BROWSER, SQL
 from check_digitalsentry.engine.api import Outcome, ProbeContext, host_arg
 from check_digitalsentry.engine.probes import BuiltinHooks
 from check_digitalsentry.engine.scheduler import Scheduler
-from check_digitalsentry.facts import Facts, internal_error
 from check_digitalsentry.kinds import DEFAULT_TIMEOUT
-from check_digitalsentry.model import PortResult, PortSpec, Status
-from check_digitalsentry.results import SiteReport
+from check_digitalsentry.model import Facts, Interrupted, PortResult, PortSpec, Status, internal_error
 from check_digitalsentry.schema import expected_ports, selected
 
 TYPE_CHECKING = False
@@ -37,6 +35,26 @@ if TYPE_CHECKING:
 
 #: SQL instances of one Browser reply probed at most (without ``sql_instance``, each it names is).
 MAX_SQL_INSTANCES = 64
+
+
+class SiteReport:
+    """All port results of one site, in a stable order (host, then the catalogue's role order).
+
+    ``seconds`` is how long the site's probes took; ``budget`` the time they really had: from the
+    start of the engine run to the site's deadline (its own timeout, or the run's deadline if sooner).
+    """
+
+    __slots__ = ("budget", "results", "seconds", "site")
+
+    def __init__(self, site: Site, results: list[PortResult], seconds: float,
+                 budget: float = DEFAULT_TIMEOUT) -> None:
+        self.site = site
+        self.results = results
+        self.seconds = seconds
+        self.budget = budget
+
+    def __repr__(self) -> str:
+        return f"SiteReport({self.site.name!r}, {len(self.results)} results, {self.seconds:.3f}s)"
 
 
 class SitePlan:
@@ -313,8 +331,8 @@ def probe_sites(
             for host in hosts:
                 host.start()
         scheduler.run()
-    except BaseException as exc:  # SIGINT, SIGTERM: the frontend says what was still being probed
-        exc.in_flight = run.in_flight()  # type: ignore[attr-defined]
+    except Interrupted as exc:  # a stop signal: the frontend says what was still being probed
+        exc.in_flight = run.in_flight()
         raise
     finally:
         scheduler.close()

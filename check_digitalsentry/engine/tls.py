@@ -25,8 +25,7 @@ from check_digitalsentry.engine.api import (
     oserror_outcome,
     wait,
 )
-from check_digitalsentry.facts import Facts
-from check_digitalsentry.model import Status
+from check_digitalsentry.model import Facts, Status
 from check_digitalsentry.protocols import MalformedReply, shown
 
 TYPE_CHECKING = False

@@ -18,6 +18,7 @@ import sys
 import time
 
 from check_digitalsentry import __version__
+from check_digitalsentry.model import Interrupted
 from check_digitalsentry.nagios import prints_objects
 from check_digitalsentry.nagios.options import NAGIOS, Options, UsageError, option_words, parse
 from check_digitalsentry.nagios.options import table as options_table
@@ -38,7 +39,7 @@ NAME = "DIGITALSENTRY"
 #: probe at the deadline, judging it, rendering it: measured on a 2-core CI machine with Debian 12's
 #: own Python 3.11.2 and nagiosplugin 1.3.2, the slower of the interpreters it runs on, with room to
 #: spare): the run ends inside -t whatever the inventory's size.
-#: The per-port cost is the format's (``formats.Format.port_cost``).
+#: The per-port cost is the format's (``outputs.Format.port_cost``).
 OUTPUT_MARGIN = 0.15
 #: Seconds that planning a port's probe takes on that machine: how fast this machine is right now (a
 #: busy or slow one plans slower, and will judge and render slower too) scales the per-port margin.
@@ -47,12 +48,9 @@ PLAN_COST = 1.0e-6
 OVERRIDES = ("warning", "critical", "cert_days", "roles")
 
 
-class Terminated(BaseException):
-    """SIGTERM (or SIGHUP): stop, say what was still being probed, exit UNKNOWN."""
-
-
-def _terminated(signum: int, frame: object) -> None:
-    raise Terminated(signal.Signals(signum).name)
+def _interrupted(signum: int, frame: object) -> None:
+    """SIGTERM, SIGHUP or SIGINT: stop, say what was still being probed, exit UNKNOWN."""
+    raise Interrupted(signal.Signals(signum).name)
 
 
 def _line(text: str) -> str:
@@ -71,12 +69,12 @@ def _unknown(message: str) -> NoReturn:
     finish(f"{NAME} UNKNOWN - {_line(message)}\n", 3, _ERRORS[0])
 
 
-def _stopped(how: str, exc: BaseException) -> str:
+def _stopped(exc: Interrupted) -> str:
     """``terminated (SIGTERM) while probing video 18772/tcp of hq/ds01 and 3 more``."""
-    stage = getattr(exc, "stage", None)
-    if stage:
-        return f"{how} {stage}"
-    pending = getattr(exc, "in_flight", None)
+    how = f"interrupted ({exc.signal})" if exc.signal == "SIGINT" else f"terminated ({exc.signal})"
+    if exc.stage:
+        return f"{how} {exc.stage}"
+    pending = exc.in_flight
     if not pending:
         return f"{how}{' before any probe ran' if pending is None else ' after the probes, before the output'}"
     shown = ", ".join(pending[:3])
@@ -87,9 +85,8 @@ def _stopped(how: str, exc: BaseException) -> str:
 def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoReturn:
     """The check plugin (``check_digitalsentry.nagios.main`` is its entry point, through ``nagios.run``)."""
     started = time.monotonic() if started is None else started
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _terminated)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt: said below
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, _interrupted)
     verbose = 0
     words = list(sys.argv[1:] if argv is None else argv)
     if prints_objects(words):
@@ -122,12 +119,12 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
         _unknown(str(exc))
     except SystemExit:
         raise
-    except KeyboardInterrupt as exc:
-        _unknown(_stopped("interrupted (SIGINT)", exc))
-    except Terminated as exc:
-        if _ERRORS[0] is not None:  # --icinga2-objects: nothing is probed there
-            _unknown(f"terminated ({exc}) before the Icinga 2 objects were complete")
-        _unknown(_stopped(f"terminated ({exc})", exc))
+    except KeyboardInterrupt:  # SIGINT before our handler was set
+        _unknown(_stopped(Interrupted("SIGINT")))
+    except Interrupted as exc:
+        if _ERRORS[0] is not None and exc.signal != "SIGINT":  # --icinga2-objects: nothing is probed there
+            _unknown(f"terminated ({exc.signal}) before the Icinga 2 objects were complete")
+        _unknown(_stopped(exc))
     except BaseException as exc:  # an internal fault: UNKNOWN, traceback only with -vvv
         import traceback
 
@@ -327,8 +324,8 @@ def _present(opts: Options, run: JudgedRun) -> NoReturn:
     if fmt is NAGIOS:
         formatted = glue.render(text, verbose)[0]
     else:
-        from check_digitalsentry.formats import Rendering
         from check_digitalsentry.nagios.report import record
+        from check_digitalsentry.outputs import Rendering
 
         formatted = fmt.render(Rendering(run, text.summary(), lambda: record(opts, run)))
     if opts.output:

@@ -16,7 +16,7 @@ Every valued option collects its words in a list, so that a setting given twice 
 
 from __future__ import annotations
 
-from check_digitalsentry import formats, schema, targets
+from check_digitalsentry import outputs, schema
 from check_digitalsentry.kinds import DEFAULT_TIMEOUT
 
 TYPE_CHECKING = False
@@ -71,9 +71,9 @@ SUBMIT_GROUP = "passive results (--submit)"
 GROUPS = ("target", "Digital Sentry", "thresholds and timing", "output", SUBMIT_GROUP)
 
 #: The check plugin's own output, Nagios text (status line, long output, perfdata: ``glue``), and the
-#: formats of the registry (``formats``) after it.
-NAGIOS = formats.Format("nagios", "text/plain", 50e-6, None, note="default", locale_text=True)
-FORMATS: tuple[formats.Format, ...] = (NAGIOS, *formats.BUILTIN)
+#: formats of the registry (``outputs``) after it.
+NAGIOS = outputs.Format("nagios", "text/plain", 50e-6, None, note="default", locale_text=True)
+FORMATS: tuple[outputs.Format, ...] = (NAGIOS, *outputs.FORMATS)
 
 #: The site settings with an option: their values become a site (``-H`` mode) through the schema.
 SITE_FIELDS: tuple[schema.Field, ...] = tuple(f for f in schema.FIELDS if f.option)
@@ -96,7 +96,7 @@ _RUN: tuple[Option, ...] = (
            group="thresholds and timing"),
     Option(("-4",), "family", "const", "use IPv4 only", group="thresholds and timing", const=4),
     Option(("-6",), "family", "const", "use IPv6 only", group="thresholds and timing", const=6),
-    Option(("--format",), "format", "value", formats.described(FORMATS), metavar="FORMAT"),
+    Option(("--format",), "format", "value", outputs.described_formats(FORMATS), metavar="FORMAT"),
     Option(("--output",), "output", "value", "also write the formatted result to FILE, atomically",
            metavar="FILE"),
     Option(("--quiet",), "quiet", "flag", "print nothing and exit 0 when everything is OK (for cron)"),
@@ -111,10 +111,10 @@ _SITE: tuple[Option, ...] = tuple(
 
 
 
-def submit_options(known: Sequence[targets.Target]) -> tuple[Option, ...]:
-    """``--submit`` and each target's own options (``targets``), in the order the help lists them."""
+def submit_options(known: Sequence[outputs.Target]) -> tuple[Option, ...]:
+    """``--submit`` and each target's own options (``outputs``), in the order the help lists them."""
     return (Option(("--submit",), "submit", "value", f"with --inventory: post one passive result per site (or "
-                   f"per role) to {targets.described(known)}, and print one line saying what went in",
+                   f"per role) to {outputs.described_targets(known)}, and print one line saying what went in",
                    metavar="TARGET", group=SUBMIT_GROUP),
             *(Option((o.flag,), o.dest, "value", o.help, metavar=o.metavar, group=SUBMIT_GROUP)
               for target in known for o in target.options))
@@ -127,8 +127,8 @@ class Table:
 
     __slots__ = ("by_flag", "conflicts", "formats", "options", "run", "targets")
 
-    def __init__(self, known_targets: Sequence[targets.Target] = targets.BUILTIN,
-                 known_formats: Sequence[formats.Format] = FORMATS) -> None:
+    def __init__(self, known_targets: Sequence[outputs.Target] = outputs.TARGETS,
+                 known_formats: Sequence[outputs.Format] = FORMATS) -> None:
         self.targets = tuple(known_targets)
         self.formats = tuple(known_formats)
         #: the run's own options (not the site settings')
@@ -359,7 +359,7 @@ class Options:
         #: -t in seconds: parsed once, by ``check`` (its default until then)
         self.timeout = DEFAULT_TIMEOUT
         self.submit = self._one("submit")
-        self.target: targets.Target | None = None  #: --submit's target, found by ``check``
+        self.target: outputs.Target | None = None  #: --submit's target, found by ``check``
 
     def _one(self, dest: str) -> str | None:
         given = self.values[dest]

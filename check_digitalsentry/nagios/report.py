@@ -1,6 +1,6 @@
 """The check's run record (Nagios frontend): who ran a check, on which machine, when, with which
 inventory (its SHA-256) -- what ``--format html`` (the handover document, ``render.html``, the renderer
-pytest_dsports' ``--dsports-report`` uses too) and any format that wants it read (``formats.Rendering``)."""
+pytest_dsports' ``--dsports-report`` uses too) and any format that wants it read (``outputs.Rendering``)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """``--submit`` (Nagios frontend): probe every site of the inventory at once, then post one passive result
-per object to the target of ``--submit`` (``targets``: Icinga 2's REST API, ``submit.icinga2``; Nagios'
+per object to the target of ``--submit`` (``outputs``: Icinga 2's REST API, ``submit.icinga2``; Nagios'
 command file, ``submit.nagios``; or a plugin's), and say in one line what went in.
 
 Time: ``-t`` bounds the whole run. The probes get ``-t`` less ``reserve(-t)`` (30 % of it, at least 1-2 s:
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 
+from check_digitalsentry.model import Interrupted
 from check_digitalsentry.nagios.options import UsageError
 from check_digitalsentry.nagios.output import done, finish
 from check_digitalsentry.passive import NoReceiver, SetupError
@@ -72,8 +73,8 @@ def submit(opts: Options, sites: Sequence[Site], started: float, deadline: float
     deadline -= FINISH_MARGIN
     try:
         submission = destination.submit(results, deadline)
-    except BaseException as exc:  # SIGTERM, SIGINT: main says when it came
-        exc.stage = f"while submitting {len(results)} result{'s' if len(results) != 1 else ''}"  # type: ignore[attr-defined]
+    except Interrupted as exc:  # SIGTERM, SIGINT: main says when it came
+        exc.stage = f"while submitting {len(results)} result{'s' if len(results) != 1 else ''}"
         raise
     code, lines = report(submission, results, destination.where, target.verb, opts.verbose)
     if opts.quiet and code == 0:

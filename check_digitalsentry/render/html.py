@@ -29,9 +29,9 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from check_digitalsentry.formats import Rendering
     from check_digitalsentry.judge import JudgedRun, JudgedSite, Verdict
     from check_digitalsentry.model import PortResult, RunInfo
+    from check_digitalsentry.outputs import Rendering
 
 TITLE = "Digital Sentry port handover"
 CLOSING = "Reading this report, and sign-off"
@@ -475,5 +475,5 @@ def render(run: JudgedRun, info: RunInfo) -> str:
 
 
 def document(rendering: Rendering) -> str:
-    """The ``html`` format (``formats``): the handover document, with the run's record."""
+    """The ``html`` format (``outputs``): the handover document, with the run's record."""
     return render(rendering.run, rendering.info)

@@ -19,9 +19,9 @@ from check_digitalsentry.judge import advice, not_proved, sources
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from check_digitalsentry.formats import Rendering
     from check_digitalsentry.judge import JudgedRun, JudgedSite, Verdict
     from check_digitalsentry.model import RunInfo
+    from check_digitalsentry.outputs import Rendering
 
 
 def _utc(when: float) -> str:
@@ -106,5 +106,5 @@ def render(run: JudgedRun, summary: str, info: RunInfo | None = None) -> str:
 
 
 def document(rendering: Rendering) -> str:
-    """The ``json`` format (``formats``): with the run's record in a handover report."""
+    """The ``json`` format (``outputs``): with the run's record in a handover report."""
     return render(rendering.run, rendering.summary, rendering.info if rendering.handover else None)

@@ -19,8 +19,8 @@ from check_digitalsentry.protocols import shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from check_digitalsentry.formats import Rendering
     from check_digitalsentry.judge import JudgedRun, Verdict
+    from check_digitalsentry.outputs import Rendering
 
 
 def escape(value: str) -> str:
@@ -81,5 +81,5 @@ def render(run: JudgedRun) -> str:
 
 
 def document(rendering: Rendering) -> str:
-    """The ``openmetrics`` format (``formats``)."""
+    """The ``openmetrics`` format (``outputs``)."""
     return render(rendering.run)

@@ -26,15 +26,14 @@ from __future__ import annotations
 from check_digitalsentry.catalogue import PER_UNIT, SQL
 from check_digitalsentry.judge import MUST_ANSWER, JudgedRun, JudgedSite, up, where
 from check_digitalsentry.model import label_part
-from check_digitalsentry.passive import PassiveResult
 from check_digitalsentry.protocols import shown
-from check_digitalsentry.results import SiteReport
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from check_digitalsentry.judge import Verdict
+    from check_digitalsentry.passive import PassiveResult
     from check_digitalsentry.ranges import Range
 
 NAME = "DIGITALSENTRY"
@@ -69,13 +68,17 @@ class Perf:
     def __repr__(self) -> str:
         return f"Perf({self.label}={self.value}{self.uom};{self.warn};{self.crit};{self.min};{self.max})"
 
+    def __str__(self) -> str:
+        return perf_text(self)
+
 
 def perf_text(perf: Perf) -> str:
-    """One perfdata item as the plugin API writes it, exactly as nagiosplugin's ``Performance`` does (a label
-    of other characters than ``\\w`` quoted, empty trailing fields left out): the passive results of
-    ``render.passive`` carry the same items as the check's own output."""
+    """One perfdata item as the plugin API writes it (a label of other characters than ``\\w`` quoted, empty
+    trailing fields left out): the one formatter of perfdata, for the check's output (nagiosplugin prints
+    ``str(perf)``) and the passive results alike."""
     label = perf.label if perf.label and all(c.isalnum() or c == "_" for c in perf.label) else f"'{perf.label}'"
-    fields = [f"{label}={perf.value}{perf.uom}", str(perf.warn), str(perf.crit), str(perf.min), str(perf.max)]
+    fields = [f"{label}={perf.value}{perf.uom}", *("" if v is None else str(v)
+                                                   for v in (perf.warn, perf.crit, perf.min, perf.max))]
     while fields[-1] == "":
         fields.pop()
     return ";".join(fields)
@@ -298,6 +301,8 @@ def passive_results(run: JudgedRun, *, started: float, per_role: bool = False,
     """One ``PassiveResult`` per object of every site of ``run``: per site, or per role of the sites with
     ``icinga_per_role`` (of every site with ``per_role``). ``started`` is the Unix time the probes started;
     a result's execution ends ``report.seconds`` later (the site's probes, its roles' alike)."""
+    from check_digitalsentry.passive import PassiveResult  # only for --submit: not on a check's path
+
     results: list[PassiveResult] = []
     for judged in run.sites:
         site, report = judged.site, judged.report
@@ -305,9 +310,7 @@ def passive_results(run: JudgedRun, *, started: float, per_role: bool = False,
         ended = started + report.seconds
         parts: Sequence[tuple[str | None, JudgedSite]]
         if per_role or site.icinga_per_role:
-            parts = [(role, JudgedSite(SiteReport(site.copy(roles=(role,)), report.results, report.seconds,
-                                                  report.budget)))
-                     for role in reported_roles(judged)]
+            parts = [(role, judged.part(role)) for role in reported_roles(judged)]
         else:
             parts = [(None, judged)]
         for role, part in parts:

@@ -368,7 +368,7 @@ def submit(api: Api, results: Sequence[PassiveResult], deadline: float,
                       retries=pool.retries, connections=pool.connections, hint=hint)
 
 
-# --- the target (``targets``): its options, the checks before probing, the destination ---------------
+# --- the target (``outputs.Target``): its options, the checks before probing, the destination --------
 
 #: Seconds after a result until Icinga runs a service's freshness check (``digitalsentry-passive``): twice
 #: the 5-minute interval of contrib/cron and contrib/systemd, so one late or lost run is not yet an alarm.

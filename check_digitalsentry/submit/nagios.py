@@ -169,7 +169,7 @@ def submit(path: str, fd: int, results: Sequence[PassiveResult], deadline: float
     return Submission(outcomes, fatal=fatal, seconds=time.monotonic() - started, requests=writes, connections=1)
 
 
-# --- the target (``targets``): its options, the checks before probing, the destination ---------------
+# --- the target (``outputs.Target``): its options, the checks before probing, the destination --------
 
 
 def check_options(values: Mapping[str, str | None]) -> None:
