@@ -130,7 +130,10 @@ def test_the_package_installs_each_file_where_debian_looks_for_it(files: list[st
                  EXAMPLES / "digitalsentry-templates.cfg", EXAMPLES / "example-host.cfg",
                  EXAMPLES / "digitalsentry-services.conf", EXAMPLES / "digitalsentry-submit.crontab",
                  EXAMPLES / "digitalsentry-submit.service", EXAMPLES / "digitalsentry-submit.timer",
-                 EXAMPLES / "digitalsentry-passive.conf", EXAMPLES / "digitalsentry-api-user.conf"):
+                 EXAMPLES / "digitalsentry-passive.conf", EXAMPLES / "digitalsentry-api-user.conf",
+                 EXAMPLES / "distributed" / "zones.conf", EXAMPLES / "distributed" / "satellite-zones.conf",
+                 EXAMPLES / "distributed" / "agent-zones.conf",
+                 EXAMPLES / "distributed" / "zones.d" / "site-hq" / "hosts.conf"):
         assert str(path) in files, f"{path} is not in the package"
         assert path.is_file(), path
     assert os.access(PLUGIN, os.X_OK) and os.access(SIMULATOR, os.X_OK)
