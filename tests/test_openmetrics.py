@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import need_program
+from conftest import REPO, need_program
 from support import CheckRun
 
 from check_digitalsentry.render.openmetrics import RESERVED
@@ -84,11 +84,11 @@ def test_port_ok_is_the_verdict_and_port_up_the_raw_reachability(simulate: Simul
     assert len(ports) == len(judged)
     meaning = {key: (v["digitalsentry_port_ok"], v["digitalsentry_port_up"], v["digitalsentry_port_state"])
                for key, v in ports.items()}
-    assert meaning[("audio", str(site.ports["audio"]))] == (1, 0, 0)  # silent: as required, not "up"
-    assert meaning[("forbid", "3389")] == (1, 0, 0)  # closed, as required
-    assert meaning[("forbid", str(web))] == (0, 1, 2)  # answers: up, and CRITICAL
-    assert meaning[("video", str(site.ports["video"]))] == (0, 0, 2)
-    assert meaning[("sql", "dynamic")] == (1, 1, 0)
+    assert meaning[("audio", str(site.ports["audio"]))] == (1.0, 0.0, 0.0)  # silent: as required, not "up"
+    assert meaning[("forbid", "3389")] == (1.0, 0.0, 0.0)  # closed, as required
+    assert meaning[("forbid", str(web))] == (0.0, 1.0, 2.0)  # answers: up, and CRITICAL
+    assert meaning[("video", str(site.ports["video"]))] == (0.0, 0.0, 2.0)
+    assert meaning[("sql", "dynamic")] == (1.0, 1.0, 0.0)
     site_state = samples(metrics.stdout)["digitalsentry_site_state"]
     assert site_state == {(("site", "cli"),): 2.0}
 
@@ -214,3 +214,30 @@ def test_the_sql_series_is_the_same_whatever_the_browser_says(
     sql = [dict(labels) for labels in families["digitalsentry_port_state"] if ("role", "sql") in labels]
     assert [(s["port"], s["sql_instance"]) for s in sql] == [("dynamic", "DIGITALSENTRY")]
     assert families["digitalsentry_port_number"] == {}
+
+
+def test_the_readme_example_and_the_docs_tables_are_what_the_check_writes(
+    simulate: Simulate, check: Check, tmp_path: Path
+) -> None:
+    """README's OpenMetrics example (hand-written: its HELP and TYPE lines, each sample's labels in order)
+    and docs/prometheus.md's tables of metrics and labels, against the check's real output."""
+    import re
+
+    outputs = _outputs(simulate, check, tmp_path)
+    text = "".join(outputs.values())
+    readme = (REPO / "README.md").read_text()
+    (example,) = re.findall(r"### OpenMetrics \(`--format openmetrics`\).*?```\n(.*?)```", readme, re.S)
+    lines = [line for line in example.splitlines() if line != "..."]
+    assert len(lines) >= 4
+    keys = {tuple(re.findall(r'(\w+)="', line.split("{", 1)[1])) for line in text.splitlines() if "{" in line}
+    for line in lines:
+        if line.startswith("#"):
+            assert line in text.splitlines(), line
+        else:
+            assert tuple(re.findall(r'(\w+)="', line.split("{", 1)[1])) in keys, line
+    docs = (REPO / "docs" / "prometheus.md").read_text()
+    labels = docs.split("The port metrics are labelled:", 1)[1].split("\n\n", 2)[1]
+    assert set(re.findall(r"^\| `(\w+)` \|", labels, re.M)) == OURS
+    metrics = docs.split("## The metrics", 1)[1].split("The port metrics are labelled:", 1)[0]
+    documented = set(re.findall(r"^\| `(digitalsentry_\w+)", metrics, re.M))
+    assert documented == set(re.findall(r"^# TYPE (\w+) gauge$", text, re.M))
