@@ -241,3 +241,14 @@ def test_the_readme_example_and_the_docs_tables_are_what_the_check_writes(
     metrics = docs.split("## The metrics", 1)[1].split("The port metrics are labelled:", 1)[0]
     documented = set(re.findall(r"^\| `(digitalsentry_\w+)", metrics, re.M))
     assert documented == set(re.findall(r"^# TYPE (\w+) gauge$", text, re.M))
+
+
+def test_a_static_sql_port_is_its_number(simulate: Simulate, check: Check) -> None:
+    """sql_port set: nothing is learned, the port label is the number, and there is no port number series."""
+    sim = simulate(SimSite(name="hq", address="127.0.25.19", audio_clients=0))
+    port = sim.sites[0].sql_port
+    run = check(*shlex.split(sim.command_line())[1:], "--sql-port", str(port), "-t", "3", "--format", "openmetrics")
+    families = samples(run.stdout)
+    sql = [dict(labels) for labels in families["digitalsentry_port_ok"] if ("role", "sql") in labels]
+    assert [(s["port"], s["sql_instance"]) for s in sql] == [(str(port), "DIGITALSENTRY")]
+    assert families["digitalsentry_port_number"] == {}
