@@ -131,6 +131,9 @@ def test_the_package_installs_each_file_where_debian_looks_for_it(files: list[st
                  EXAMPLES / "digitalsentry-services.conf", EXAMPLES / "digitalsentry-submit.crontab",
                  EXAMPLES / "digitalsentry-submit.service", EXAMPLES / "digitalsentry-submit.timer",
                  EXAMPLES / "digitalsentry-passive.conf", EXAMPLES / "digitalsentry-api-user.conf",
+                 EXAMPLES / "distributed" / "zones.conf", EXAMPLES / "distributed" / "satellite-zones.conf",
+                 EXAMPLES / "distributed" / "agent-zones.conf",
+                 EXAMPLES / "distributed" / "zones.d" / "site-hq" / "hosts.conf",
                  *(EXAMPLES / name for name in PROMETHEUS_EXAMPLES)):
         assert str(path) in files, f"{path} is not in the package"
         assert path.is_file(), path
