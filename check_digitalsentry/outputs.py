@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from types import ModuleType
 
+    from check_digitalsentry.engine.probes import BuiltinHooks
     from check_digitalsentry.judge import JudgedRun
     from check_digitalsentry.model import RunInfo
 
@@ -137,6 +138,18 @@ def merge_formats(builtin: Sequence[Format], extra: Iterable[Format]) -> tuple[F
     return tuple(formats)
 
 
+def formats(hooks: BuiltinHooks) -> tuple[Format, ...]:
+    """The formats of a run: the built-in ones, then those the hooks' plugins add (ValueError for one that
+    cannot be added, naming it)."""
+    extra = hooks.added("digitalsentry_formats")
+    if not extra:
+        return FORMATS
+    wrong = [fmt for fmt in extra if not isinstance(fmt, Format)]
+    if wrong:
+        raise ValueError(f"a plugin's format {wrong[0]!r}: expected a check_digitalsentry.outputs.Format")
+    return merge_formats(FORMATS, [fmt for fmt in extra if isinstance(fmt, Format)])
+
+
 def described_formats(formats: Sequence[Format]) -> str:
     """``nagios (default), json, openmetrics or html (the handover document)``: the formats for a help."""
     return _listed([f"{f.name} ({f.note})" if f.note else f.name for f in formats])
@@ -234,6 +247,18 @@ def merge_targets(builtin: Sequence[Target], extra: Iterable[Target]) -> tuple[T
             names.add(name)
             flags.update(o.flag for o in target.options)
     return tuple(targets)
+
+
+def targets(hooks: BuiltinHooks) -> tuple[Target, ...]:
+    """The submit targets of a run: the built-in ones, then those the hooks' plugins add (ValueError for
+    one that cannot be added, naming it)."""
+    extra = hooks.added("digitalsentry_targets")
+    if not extra:
+        return TARGETS
+    wrong = [target for target in extra if not isinstance(target, Target)]
+    if wrong:
+        raise ValueError(f"a plugin's submit target {wrong[0]!r}: expected a check_digitalsentry.outputs.Target")
+    return merge_targets(TARGETS, [target for target in extra if isinstance(target, Target)])
 
 
 def described_targets(targets: Sequence[Target]) -> str:
