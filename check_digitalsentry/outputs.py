@@ -77,7 +77,7 @@ class Rendering:
 
 class Format:
     """One output format. ``port_cost`` is the seconds rendering takes per port on a slow machine: the
-    check keeps that much of ``-t`` free (see ``nagios.main``). ``suffixes`` are the file names it is
+    check keeps that much of ``-t`` free (see ``cli.main``). ``suffixes`` are the file names it is
     written to as a handover report (``--dsports-report FILE.json``); none: not a report. ``note`` is said
     after its name in the help (``html (the handover document)``). ``renderer`` is a function taking a
     ``Rendering``, or ``"module:function"`` (imported on first use). ``locale_text``: the text goes to a

@@ -140,7 +140,7 @@ def test_every_monitoring_option_of_the_check_has_an_argument_in_the_command() -
     """The CheckCommand keeps up with the check: a new option needs its argument (or a reason here)."""
     import re
 
-    from check_digitalsentry.nagios.options import OPTIONS
+    from check_digitalsentry.cli.options import OPTIONS
 
     text = (CONTRIB / "digitalsentry-command.conf").read_text()
     keys = set(re.findall(r'^    "([^"]+)" = \{', text, re.MULTILINE))

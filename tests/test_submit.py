@@ -411,7 +411,7 @@ def fake_icinga(pki: Pki) -> Iterator[tuple[str, Pki]]:
 
 
 def test_503_is_retried_and_409_is_counted_not_retried(fake_icinga: tuple[str, Pki], tmp_path: Path) -> None:
-    from check_digitalsentry.nagios.submit import report
+    from check_digitalsentry.cli.submit import report
     from check_digitalsentry.submit import icinga2
 
     url, pki = fake_icinga

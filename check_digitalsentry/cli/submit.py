@@ -1,4 +1,4 @@
-"""``--submit`` (Nagios frontend): probe every site of the inventory at once, then post one passive result
+"""``--submit`` (check frontend): probe every site of the inventory at once, then post one passive result
 per object to the target of ``--submit`` (``outputs``: Icinga 2's REST API, ``submit.icinga2``; Nagios'
 command file, ``submit.nagios``; or a plugin's), and say in one line what went in.
 
@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import time
 
+from check_digitalsentry.cli.options import UsageError
+from check_digitalsentry.cli.output import done, finish
 from check_digitalsentry.model import Interrupted
-from check_digitalsentry.nagios.options import UsageError
-from check_digitalsentry.nagios.output import done, finish
 from check_digitalsentry.passive import NoReceiver, SetupError
 from check_digitalsentry.render.text import NAME, STATE_WORDS, passive_results, plain
 
@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import NoReturn
 
+    from check_digitalsentry.cli.options import Options
     from check_digitalsentry.engine.probes import BuiltinHooks
     from check_digitalsentry.judge import JudgedRun
-    from check_digitalsentry.nagios.options import Options
     from check_digitalsentry.passive import PassiveResult, Submission
     from check_digitalsentry.schema import Site
 

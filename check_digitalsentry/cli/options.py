@@ -1,4 +1,4 @@
-"""Options of the check plugin (Nagios frontend): one table, and a fast parser that reads it as argparse.
+"""Options of the check plugin (check frontend): one table, and a fast parser that reads it as argparse.
 
 The table ``OPTIONS`` has the run's own options (``--inventory``, ``-t``, ``--format``...) and one option
 per site setting that has one, taken from the site schema (``schema.Site``: flag, metavar, help, group).
