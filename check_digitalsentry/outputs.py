@@ -19,7 +19,7 @@ functions:
   ``passive.NoReceiver`` when nothing can be submitted at all (the run is CRITICAL, and probes nothing).
 
 ``Destination.submit(results, deadline)`` then says what became of each result (``passive.Submission``
-of typed ``passive.Outcome``: accepted, refused with the core's reason, or failed -- sent or not -- with
+of typed ``passive.Receipt``: accepted, refused with the core's reason, or failed -- sent or not -- with
 why). The check plugin's options, their checks and its help read ``TARGETS``; a plugin adds a target
 through the ``digitalsentry_targets`` hook.
 """

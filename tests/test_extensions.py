@@ -26,7 +26,7 @@ from check_digitalsentry.catalogue import ALWAYS, Role
 from check_digitalsentry.hookspecs import hookimpl
 from check_digitalsentry.model import State
 from check_digitalsentry.outputs import Format, Target, TargetOption
-from check_digitalsentry.passive import ACCEPTED, Destination, Outcome, SetupError, Submission
+from check_digitalsentry.passive import ACCEPTED, Destination, Receipt, SetupError, Submission
 
 
 @hookimpl
@@ -57,12 +57,12 @@ class Outbox(Destination):
         self.where = f"the outbox {path}"
 
     def submit(self, results, deadline):
-        outcomes = []
+        receipts = []
         for index, result in enumerate(results):
             with open(os.path.join(self.path, f"{index}.txt"), "w") as out:
                 out.write(f"{result.host};{result.service};{int(result.state)};{result.output}\\n")
-            outcomes.append(Outcome(result, ACCEPTED, "filed", 1))
-        return Submission(outcomes, requests=len(results))
+            receipts.append(Receipt(result, ACCEPTED, "filed", 1))
+        return Submission(receipts, requests=len(results))
 
 
 def prepare(values, sites, inventory):

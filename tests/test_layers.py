@@ -50,7 +50,7 @@ def test_a_layer_crossing_is_refused(path: str, code: str) -> None:
     ("pytest_dsports/plugin.py", "import pytest\nfrom check_digitalsentry.render.text import handover_table"),
     ("check_digitalsentry/render/text.py", "from check_digitalsentry.judge import advice"),
     ("check_digitalsentry/cli/submit.py", "from check_digitalsentry.submit import icinga2"),
-    ("check_digitalsentry/submit/icinga2.py", "from check_digitalsentry.passive import Outcome"),
+    ("check_digitalsentry/submit/icinga2.py", "from check_digitalsentry.passive import Receipt"),
     ("check_digitalsentry/render/text.py", "from check_digitalsentry.passive import PassiveResult"),
 ])
 def test_the_layers_above_may(path: str, code: str) -> None:

@@ -111,10 +111,10 @@ def report(submission: Submission, results: Sequence[PassiveResult], where: str,
         line += f" ({submission.retries} retr{'ies' if submission.retries != 1 else 'y'})"
     line += f"; results: {states}"
     lines = [line]
-    shown = problems if verbose < 1 else submission.outcomes
-    for outcome in shown:
-        if (not outcome.sent and submission.fatal) or (common and verbose < 1):
+    shown = problems if verbose < 1 else submission.receipts
+    for receipt in shown:
+        if (not receipt.sent and submission.fatal) or (common and verbose < 1):
             continue  # said once on the first line
-        r = outcome.result
-        lines.append(f"{r.host}!{r.service} {STATE_WORDS[int(r.state)]} {outcome.kind}: {outcome.message}")
+        r = receipt.result
+        lines.append(f"{r.host}!{r.service} {STATE_WORDS[int(r.state)]} {receipt.kind}: {receipt.message}")
     return code, [plain(text) for text in lines]
