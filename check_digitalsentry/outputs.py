@@ -204,6 +204,10 @@ class Target:
         return f"Target({self.name!r})"
 
 
+#: Seconds after a result until Icinga runs a service's freshness check (``digitalsentry-passive``): twice
+#: the 5-minute interval of contrib/cron and contrib/systemd, so one late or lost run is not yet an alarm.
+DEFAULT_TTL = 600.0
+
 #: The built-in targets, in the order the help names them.
 TARGETS: tuple[Target, ...] = (
     Target("icinga2", "its REST API", "accepted by", (
@@ -216,7 +220,7 @@ TARGETS: tuple[Target, ...] = (
         TargetOption("--api-cert", "api_cert", "FILE", "client certificate (PEM) for an ApiUser with client_cn"),
         TargetOption("--api-key", "api_key", "FILE", "the client certificate's key (PEM)"),
         TargetOption("--ttl", "ttl", "SECONDS", "seconds until Icinga runs the freshness check of a service that "
-                     "got no newer result (default 600: twice a 5-minute cron interval; 0: none)"),
+                     f"got no newer result (default {DEFAULT_TTL:g}: twice a 5-minute cron interval; 0: none)"),
         TargetOption("--check-source", "check_source", "NAME",
                      "the check source Icinga shows (default: this machine's host name)"),
     ), "check_digitalsentry.submit.icinga2"),

@@ -39,6 +39,7 @@ import ssl
 import threading
 import time
 
+from check_digitalsentry.outputs import DEFAULT_TTL
 from check_digitalsentry.passive import (
     ACCEPTED,
     FAILED,
@@ -370,9 +371,6 @@ def submit(api: Api, results: Sequence[PassiveResult], deadline: float,
 
 # --- the target (``outputs.Target``): its options, the checks before probing, the destination --------
 
-#: Seconds after a result until Icinga runs a service's freshness check (``digitalsentry-passive``): twice
-#: the 5-minute interval of contrib/cron and contrib/systemd, so one late or lost run is not yet an alarm.
-DEFAULT_TTL = 600.0
 MAX_TTL = 7 * 86400.0  #: a week
 
 
