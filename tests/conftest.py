@@ -11,12 +11,16 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from support import CheckRun
+from support import CheckRun, plugin_env
 
 from check_digitalsentry.simulator import SimSite, Simulator
 
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# No process a test starts buffers differently from how it would under Icinga, Nagios or cron, which never
+# set this (a development machine or CI often does): the check plugin is run with ``support.plugin_env``,
+# and nothing else inherits it either.
+os.environ.pop("PYTHONUNBUFFERED", None)
 
 
 def need_program(name: str, why: str) -> str:
@@ -62,12 +66,13 @@ def simulate() -> Iterator[Callable[..., Simulator]]:
 
 @pytest.fixture
 def check() -> Callable[..., CheckRun]:
-    """Run ``check_digitalsentry`` with arguments: ``check("-H", "127.0.0.1", "-t", "2")``."""
+    """Run ``check_digitalsentry`` with arguments: ``check("-H", "127.0.0.1", "-t", "2")``, in the environment
+    a monitoring core gives it (``support.plugin_env``: ``env`` adds to it)."""
     exe = script("check_digitalsentry")
 
     def run(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> CheckRun:
         proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+                              env=plugin_env(env), stdin=subprocess.DEVNULL)
         return CheckRun(proc)
 
     return run

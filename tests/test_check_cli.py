@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from support import CheckRun, check_args
+from support import CheckRun, check_args, plugin_env
 
 from check_digitalsentry import __version__
 from check_digitalsentry.simulator import SimSite, Simulator
@@ -403,7 +403,7 @@ def test_python_m_is_the_console_script(args: tuple[str, ...], check: Check) -> 
     import sys
 
     module = subprocess.run([sys.executable, "-m", "check_digitalsentry", *args], capture_output=True,
-                            text=True, timeout=60, stdin=subprocess.DEVNULL)
+                            text=True, timeout=60, stdin=subprocess.DEVNULL, env=plugin_env())
     script = check(*args)
     assert (module.returncode, module.stdout, module.stderr) == (script.code, script.stdout, script.stderr)
     assert module.returncode == 3
@@ -415,7 +415,7 @@ def test_python_m_checks_a_site_as_the_console_script_does(simulate: Simulate, c
 
     sim = simulate(faults={"video": "off"})
     module = subprocess.run([sys.executable, "-m", "check_digitalsentry", *check_args(sim), "-t", "3"],
-                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, env=plugin_env())
     script = check(*check_args(sim), "-t", "3")
     assert module.returncode == script.code == 2
     assert module.stdout.split(" | ")[0] == script.first

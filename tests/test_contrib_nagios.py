@@ -15,7 +15,7 @@ from typing import Callable
 
 import pytest
 from conftest import IN_CI, REPO, need_program, script
-from support import check_args, running
+from support import check_args, plugin_env, running
 
 from check_digitalsentry.simulator import SimSite, Simulator
 
@@ -313,7 +313,7 @@ def test_each_command_line_checks_a_simulated_site(name: str, simulate: Callable
         # Nagios 4 hands a command line with shell syntax to /bin/sh -c; ours has none, so its own
         # splitting and the shell's agree.
         run = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True, timeout=30,
-                             stdin=subprocess.DEVNULL)
+                             stdin=subprocess.DEVNULL, env=plugin_env())
         assert run.returncode == code, (line, run.stdout, run.stderr)
         assert run.stdout.startswith(status), (line, run.stdout)
         assert run.stderr == ""
@@ -327,7 +327,7 @@ def test_an_empty_instance_variable_is_unknown_and_names_the_option(simulate: Ca
     sim = simulate(address="127.0.6.3", audio_clients=0)
     macros = {**site_macros(sim, sim.sites[0]), "_HOSTDS_INSTANCE": "", "ARG1": "-t 3"}
     line = expand(command_lines()["check_digitalsentry_host"], macros)
-    run = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True, timeout=30)
+    run = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True, timeout=30, env=plugin_env())
     assert run.returncode == 3, run
     assert run.stdout.startswith("DIGITALSENTRY UNKNOWN - argument --sql-instance: expected one argument")
 

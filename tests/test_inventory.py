@@ -755,13 +755,14 @@ def test_reading_the_inventory_is_bounded_by_the_runs_time(tmp_path: Path) -> No
     import time
 
     from conftest import script
+    from support import plugin_env
 
     big = tmp_path / "sites.toml"
     big.write_text("".join(f'[[sites]]\nname = "s{i}"\nhosts = ["127.{i // 62500 + 1}.{i // 250 % 250}.{i % 250 + 1}"]\n'
                            for i in range(100_000)))
     started = time.monotonic()
     proc = subprocess.run([script("check_digitalsentry"), "--inventory", str(big), "-t", "0.2"],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=plugin_env())
     took = time.monotonic() - started
     assert proc.returncode == 3, proc
     assert proc.stdout == (f"DIGITALSENTRY UNKNOWN - --inventory {big}: not read within -t (0.2 s): a smaller "
