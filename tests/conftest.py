@@ -34,6 +34,26 @@ def need_program(name: str, why: str) -> str:
     return path
 
 
+def need_root(why: str) -> None:
+    """Skip the calling test unless it runs as root -- also under CI=true: CI runs the suite as root, then as
+    an unprivileged user, whose run proves that each of these skips (and none fails)."""
+    if os.geteuid() != 0:
+        pytest.skip(f"needs root ({why})")
+
+
+def need_readable(path: Path, why: str) -> Path:
+    """``path``, or a skip when it exists but this user may not read it (root's or a daemon's configuration,
+    such as /etc/nagios4/resource.cfg, 0640 root:nagios) -- also under CI=true, as ``need_root``."""
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        pytest.skip(f"{path} is not readable by this user ({why}): root or the file's group may read it")
+    except OSError:
+        pass  # missing: the caller says what that means
+    return path
+
+
 def script(name: str) -> str:
     """A console script of this project, from the environment running the tests."""
     path = shutil.which(name, path=os.path.dirname(sys.executable)) or shutil.which(name)

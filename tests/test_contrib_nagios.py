@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from conftest import IN_CI, REPO, need_program, script
+from conftest import IN_CI, REPO, need_program, need_readable, script
 from support import check_args, plugin_env, running
 
 from check_digitalsentry.simulator import SimSite, Simulator
@@ -251,6 +251,9 @@ def stock_nagios_config(root: Path, *object_files: Path, package_commands: bool 
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
+    for key, _, value in (line.partition("=") for line in STOCK_CONFIG.read_text().splitlines()):
+        if key == "resource_file":  # Debian's is 0640 root:nagios, and nagios4 -v reads it
+            need_readable(Path(value), "nagios4 -v reads the stock configuration's resource file")
     own = {"log_file": "nagios.log", "object_cache_file": "objects.cache", "precached_object_file":
            "objects.precache", "status_file": "status.dat", "command_file": "nagios.cmd", "lock_file":
            "nagios.pid", "temp_file": "nagios.tmp", "temp_path": "", "check_result_path": "",

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from conftest import IN_CI, REPO, need_program
+from conftest import IN_CI, REPO, need_program, need_readable
 from support import running
 from test_contrib_cron import CRONTAB, Paths, cron_jobs, run_job
 from test_contrib_icinga2 import Icinga
@@ -246,6 +246,7 @@ ICINGA_CONSTANTS = Path("/etc/icinga2/constants.conf")
 def icinga_config(host_check: str, *includes: str) -> str:
     """Debian's constants.conf (PluginDir and the other plugin directories, as icinga2.conf starts), the
     ITL includes, and one Host whose check is ``host_check`` and which has vars.digitalsentry."""
+    need_readable(ICINGA_CONSTANTS, "Debian's /etc/icinga2 is 0750 nagios:nagios")
     if not ICINGA_CONSTANTS.is_file():
         unusable(f"{ICINGA_CONSTANTS} is missing (package icinga2-common); .ci/run installs it")
     assert re.search(r'(?m)^const PluginDir = "/usr/lib/nagios/plugins"$', ICINGA_CONSTANTS.read_text())
@@ -335,7 +336,8 @@ def test_the_packaged_nagios_commands_run_the_installed_plugin(
 ) -> None:
     """Each installed command line, its macros expanded as Nagios does with Debian's resource.cfg
     ($USER1$=/usr/lib/nagios/plugins), checks a healthy (exit 0) and a faulty site (exit 2)."""
-    user1 = re.search(r"(?m)^\$USER1\$=(.*)$", Path("/etc/nagios4/resource.cfg").read_text())
+    resource = need_readable(Path("/etc/nagios4/resource.cfg"), "Debian's is 0640 root:nagios")
+    user1 = re.search(r"(?m)^\$USER1\$=(.*)$", resource.read_text())
     assert user1 and user1[1] == str(PLUGIN.parent), user1
     commands = command_lines(NAGIOS_COMMANDS)
     assert sorted(commands) == ["check_digitalsentry", "check_digitalsentry_host",

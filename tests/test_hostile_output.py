@@ -16,8 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from conftest import script
-from hostile import require_root
+from conftest import need_root, script
 from support import CheckRun, check_args, plugin_env
 
 from check_digitalsentry.nagios.output import OutputError, write_file
@@ -96,7 +95,7 @@ def test_a_planted_symlink_with_the_old_predictable_name_is_never_followed(tmp_p
 
 def test_a_failed_write_is_one_unknown_line_and_keeps_the_old_file(simulate: Simulate, check: Check,
                                                                     tmp_path: Path) -> None:
-    require_root("a full filesystem of its own: a 16 KiB tmpfs")
+    need_root("a full filesystem of its own: a 16 KiB tmpfs")
     mount = tmp_path / "small"
     mount.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount)], check=True)

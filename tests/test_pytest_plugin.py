@@ -137,6 +137,9 @@ def test_sites_are_selected_by_name(pytester: pytest.Pytester, simulate: Simulat
 
 
 def test_an_ad_hoc_host_is_checked_with_the_catalogue_defaults(pytester: pytest.Pytester, simulate: Simulate) -> None:
+    from conftest import need_root
+
+    need_root("the catalogue's own ports: the SQL Server Browser's UDP 1434 and web's 443 are privileged")
     sim = simulate(SimSite(name="x", address="127.0.3.1", audio_clients=0, ports="standard"))
     result = pytester.runpytest("--dsports-host", "127.0.3.1", "--dsports-timeout", "3", "-v")
     # catalogue defaults: no web, no API, no instance configured (the Browser's only instance is used)
