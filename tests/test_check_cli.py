@@ -375,10 +375,34 @@ def test_a_static_sql_port_that_differs_from_the_browser_is_said(simulate: Simul
     assert f"the SQL Server Browser names {site.sql_port}, not {other}" in line
 
 
-def test_an_unresolvable_host_is_critical(check: Check) -> None:
-    run = check("-H", "a" * 64 + ".invalid", "-t", "2")
+def test_an_unresolvable_host_is_critical_and_said_once(check: Check) -> None:
+    host = "a" * 64 + ".invalid"  # a label longer than DNS allows: it never resolves, and asks no server
+    run = check("-H", host, "-t", "2", "-v")
     assert run.code == 2
-    assert "does not resolve" in run.first
+    assert run.first.startswith(f"DIGITALSENTRY CRITICAL - {host} does not resolve: "), run.first
+    assert run.first.endswith(" (4 ports not probed: sql-browser, sql, video, diagnostics)"), run.first
+    assert run.first.count("does not resolve") == 1, run.first
+    assert sum("does not resolve" in line for line in run.lines[1:]) == 4  # -v: one line per port, as ever
+
+
+def test_each_unresolvable_host_of_an_inventory_is_said_once_beside_the_other_failures(
+    simulate: Simulate, check: Check, tmp_path: Path
+) -> None:
+    sim = simulate(SimSite(name="hq", address="127.0.2.5", audio_clients=0, faults={"video": "off"}))
+    inventory = tmp_path / "sites.toml"
+    sim.inventory_toml(inventory)
+    one, two = "b" * 64 + ".invalid", "c" * 64 + ".invalid"
+    inventory.write_text(inventory.read_text() + f'\n[[sites]]\nname = "branch"\nhosts = ["{one}", "{two}"]\n'
+                         'forbid = ["3389/tcp"]\n')
+    run = check("--inventory", str(inventory), "-t", "3")
+    assert run.code == 2
+    parts = run.first.split(" - ", 1)[1].split("; ")
+    unresolved = sorted(part for part in parts if "does not resolve" in part)
+    assert len(unresolved) == 2, run.first  # each host once, not once per port
+    for host, part in zip((one, two), unresolved):
+        assert part.startswith(f"branch/{host} does not resolve: "), part
+        assert part.endswith(" (4 ports not probed: sql-browser, sql, video, diagnostics)"), part
+    assert any(part.startswith("hq/127.0.2.5 video ") for part in parts), run.first
 
 
 def test_the_whole_run_ends_inside_the_timeout(simulate: Simulate, check: Check) -> None:
