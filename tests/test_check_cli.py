@@ -257,10 +257,15 @@ def test_output_file_is_written_atomically_and_stdout_keeps_the_status(
 def test_quiet_prints_nothing_when_ok_and_everything_when_not(simulate: Simulate, check: Check) -> None:
     ok = check(*check_args(simulate()), "-t", "3", "--quiet")
     assert (ok.code, ok.stdout, ok.stderr) == (0, "", "")
-    bad = check(*check_args(simulate(faults={"video": "off"})), "-t", "3", "--quiet")
+    sim = simulate(faults={"video": "off"})
+    bad = check(*check_args(sim), "-t", "3", "--quiet")
     assert bad.code == 2
-    assert bad.first.startswith("DIGITALSENTRY CRITICAL - video")
-    assert len(bad.lines) > 8  # the long output, one line per port, and the perfdata
+    assert bad.stdout.startswith("DIGITALSENTRY CRITICAL - video ") and bad.stderr == "", bad
+    loud = check(*check_args(sim), "-t", "3", "-v")
+    # a mail for people: the status line and a line per port, as -v, without the perfdata (for graphs)
+    assert loud.lines[-1].startswith("| ") and " video=0;" in loud.lines[-1] and "|" not in bad.stdout, bad.stdout
+    assert [line.split(" ")[:4] for line in bad.lines] == [line.split(" ")[:4] for line in loud.lines[:-1]]
+    assert len(bad.lines) == 9, bad.lines  # 8 ports and the status line
 
 
 def test_inventory_mode_checks_several_sites_at_once(simulate: Simulate, check: Check, tmp_path: Path) -> None:

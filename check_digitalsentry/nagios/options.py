@@ -85,7 +85,8 @@ _RUN: tuple[Option, ...] = (
            "document)", metavar="FORMAT"),
     Option(("--output",), "output", "value", "also write the formatted result to FILE, atomically",
            metavar="FILE"),
-    Option(("--quiet",), "quiet", "flag", "print nothing and exit 0 when everything is OK (for cron)"),
+    Option(("--quiet",), "quiet", "flag", "for cron: print nothing and exit 0 when everything is OK, else a "
+           "line per port (as -v) without perfdata"),
     Option(("-v", "--verbose"), "verbose", "count", "-v one line per port, -vv also the configuration, -vvv "
                                                    "tracebacks"),
     Option(("-V", "--version"), "version", "flag", "print the version (exits 3)"),
