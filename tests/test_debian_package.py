@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from conftest import IN_CI, REPO, need_program, need_readable
+from conftest import IN_CI, REPO, need_program, need_readable, need_root
 from support import running
 from test_contrib_cron import CRONTAB, Paths, cron_jobs, run_job
 from test_contrib_icinga2 import Icinga
@@ -69,6 +69,32 @@ def test_the_debian_version_is_the_project_version() -> None:
     assert match, head
     project = re.search(r'(?m)^version = "([^"]+)"$', (REPO / "pyproject.toml").read_text())
     assert project and match["version"] == project[1], (match["version"], project)
+
+
+@pytest.mark.slow
+def test_root_builds_in_a_users_own_clone_and_leaves_the_user_their_files(tmp_path: Path) -> None:
+    """`sudo contrib/debian/build` in a clone of the user's own (README, "Install"): git reads it (no
+    "dubious ownership"), and dist/ and the package are the user's, not root's."""
+    need_root("the build runs under sudo, in a clone that another user owns")
+    need_program("git", "contrib/debian/build exports the committed tree with git")
+    need_program("dpkg-buildpackage", "the package is built with dpkg-dev")
+    missing = run(["dpkg-checkbuilddeps", str(DEBIAN / "control")])
+    if missing.returncode != 0:
+        unusable(f"the build dependencies are missing ({missing.stderr.strip()}): contrib/debian/build "
+                 "--install-build-deps installs them")
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(REPO), str(clone)], cwd=tmp_path)
+    user = 65534  # nobody: the clone's owner, who is not root
+    for path in [clone, *clone.rglob("*")]:
+        os.chown(path, user, user, follow_symlinks=False)
+    build = run([clone / "contrib" / "debian" / "build"], env={**BARE_ENV, "HOME": str(tmp_path)}, cwd=clone)
+    assert build.returncode == 0, build.stderr[-2000:]
+    assert "dubious ownership" not in build.stderr and "tar:" not in build.stderr, build.stderr[-2000:]
+    deb = Path(build.stdout.splitlines()[-1])
+    assert deb.parent == clone / "dist" and deb.name.startswith(f"{PACKAGE}_"), build.stdout
+    owned = {str(path.relative_to(clone)): (path.stat().st_uid, path.stat().st_gid)
+             for path in [clone / "dist", *(clone / "dist").iterdir()]}
+    assert set(owned.values()) == {(user, user)}, owned
 
 
 # --- the installed package -------------------------------------------------------------------------

@@ -161,8 +161,9 @@ def test_help_shows_examples_that_work_and_names_every_demo_fault(check: Check) 
         opts.check()  # every example is a valid command line
         opts.site_values(["video"])
     faults = run.stdout.split("\n--demo-fault ROLE=FAULT", 1)[1].split("\n\n", 1)[0]
-    listed = {role.strip(): line.split(": ", 1)[1].split(", ") for line in faults.splitlines()[1:]
-              for role in line.split(": ", 1)[0].split(", ")}
+    lines = faults.splitlines()[1:]
+    listed = {role: names.strip().split(", ") for roles, names in zip(lines[::2], lines[1::2])
+              for role in roles.strip().split(", ")}
     assert listed == {role: list(names) for role, names in FAULTS.items()}
 
 

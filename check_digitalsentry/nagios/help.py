@@ -42,7 +42,8 @@ def epilog() -> str:
     for command, what in EXAMPLES:
         lines += [f"  {command}", f"      {what}"]
     lines += ["", "--demo-fault ROLE=FAULT, the faults of the simulated site (repeatable, one per role):"]
-    lines += [f"  {', '.join(roles)}: {', '.join(faults)}" for faults, roles in by_faults.items()]
+    for faults, roles in by_faults.items():  # as the examples: help2man makes each a tagged paragraph
+        lines += [f"  {', '.join(roles)}", f"      {', '.join(faults)}"]
     return "\n".join([*lines, "", _wrapped(EPILOG)])
 
 
