@@ -6,7 +6,7 @@ leftovers. Here, everything runs from the system's files with a bare environment
 PYTHONPATH): the installed plugin and simulator, Debian's Icinga 2 and Nagios 4 with the package's
 command definitions, and Debian's pytest-3 with the package's pytest plugin. Without the package these
 tests skip, except under CI=true, where that is a failure; so does a package built from other files
-than this tree's (rebuild and reinstall it: README, "Install").
+than this tree's (rebuild and reinstall it: docs/admin.md, "Install on a monitoring server").
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def test_the_debian_version_is_the_project_version() -> None:
 
 @pytest.mark.slow
 def test_root_builds_in_a_users_own_clone_and_leaves_the_user_their_files(tmp_path: Path) -> None:
-    """`sudo contrib/debian/build` in a clone of the user's own (README, "Install"): git reads it (no
+    """`sudo contrib/debian/build` in a clone of the user's own (docs/admin.md): git reads it (no
     "dubious ownership"), and dist/ and the package are the user's, not root's."""
     need_root("the build runs under sudo, in a clone that another user owns")
     need_program("git", "contrib/debian/build exports the committed tree with git")
@@ -130,7 +130,8 @@ def files() -> list[str]:
     status = run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev}${Version}", PACKAGE])
     if not status.stdout.startswith("ii "):
         unusable(f"the Debian package {PACKAGE} is not installed (.ci/debian install builds and installs "
-                 f"it; by hand: README, \"Install\"): {status.stdout or status.stderr}".strip())
+                 f"it; by hand: docs/admin.md, \"Install on a monitoring server\"): "
+                 f"{status.stdout or status.stderr}".strip())
     listed = run(["dpkg-query", "-L", PACKAGE]).stdout.splitlines()
     records = [path for path in listed if path.endswith(".dist-info/RECORD")]
     assert len(records) == 1, records
