@@ -203,6 +203,8 @@ def _start(command: str, cwd: Path) -> subprocess.Popen[str]:
     if not line.startswith("site "):
         proc.kill()
         raise SystemExit(f"readme_examples: {command!r} did not start: {line.strip()} {proc.stdout.read()[:500]}")
+    while line and "site(s) up" not in line:  # its last word (stderr): --inventory's file is written by then
+        line = proc.stdout.readline()
     return proc
 
 
