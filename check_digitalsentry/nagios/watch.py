@@ -4,11 +4,11 @@ The technician stands at the customer's router and changes one forward at a time
 outside the site (the monitoring server, a laptop on a phone hotspot) and shows each port turn green.
 
 - **Rounds** (``Watcher``): every planned port probed once a round, the round bounded by ``-t`` (default 5
-  s), a round starting ``--interval`` seconds (default 2) after the last one started, or when it ended if
-  it took longer -- never sooner than ``WATCH_MIN_INTERVAL`` (1 s) after it: no port is probed more than
-  once a second. The SQL Server Browser is asked every round, as the check asks it. Each round is judged
-  and handed to ``steady.Watch`` (first result at once, then a change only when two rounds agree;
-  flapping).
+  s); the next round starts ``--interval`` seconds (default 2) after the last one started, and never
+  sooner than ``WATCH_MIN_INTERVAL`` (1 s) after it ended: no port -- not even the SQL port, probed once
+  the Browser has answered -- is probed more than once a second. The SQL Server Browser is asked every
+  round, as the check asks it. Each round is judged and handed to ``steady.Watch`` (first result at
+  once, then a change only when two rounds agree; flapping).
 - **Views**: on a terminal (``Screen``) one table redrawn in place (``render.watch.table``), its ages
   ticking every second between rounds, colours unless ``NO_COLOR`` is set; without one (a pipe, a file,
   ``TERM=dumb``: ``Lines``) one line per change, nothing redrawn.
@@ -129,8 +129,9 @@ class Screen:
 class Watcher:
     """The rounds of a watch and what they showed (``watch``, and ``last``: the final round's judged run).
 
-    ``floor`` is the least time between the starts of two rounds: ``WATCH_MIN_INTERVAL`` (never more than
-    one probe of a port a second); only a test may lower it, in its own process.
+    ``floor`` is the least time between the end of a round and the start of the next:
+    ``WATCH_MIN_INTERVAL`` (never more than one probe of a port a second); only a test may lower it, in its
+    own process.
     """
 
     def __init__(self, plans: Sequence[SitePlan], *, hooks: BuiltinHooks, view: Lines | Screen,
@@ -141,6 +142,7 @@ class Watcher:
         self.hooks = hooks
         self.view = view
         self.interval = max(interval, floor)
+        self.floor = floor
         self.timeout = timeout
         self.family = family
         self.until_ok = until_ok
@@ -180,7 +182,9 @@ class Watcher:
                 return "stdout is gone"
             if self.until_ok and self.watch.until_ok:
                 return "--watch-until ok: every port as expected 3 rounds in a row"
-            following = start + self.interval
+            # The next round: --interval after this one started, and at least ``floor`` after it ended -- so
+            # that no port, not even the SQL port probed once the Browser answered, is probed twice a second.
+            following = max(start + self.interval, time.monotonic() + self.floor)
             while True:
                 left = min(following, self.ends_at) - time.monotonic()
                 if left <= 0:

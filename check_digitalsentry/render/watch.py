@@ -99,7 +99,7 @@ def table(watch: Watch, now: float, *, width: int, height: int, colour: bool, qu
         rows = [row for row in rows if row in keep]
     else:
         hidden = 0
-    cells = [HEADINGS] + [
+    cells = [(("SITE/HOST" if qualified else "HOST"), *HEADINGS[1:])] + [
         (where(row, qualified), row.role, f"{'dynamic' if row.port is None else row.port}/{row.transport}",
          row.word, status_word(row), clock(row.since),
          age(now - row.last.at) if row.last is not None else "-", plain(row.fix) or "-")
