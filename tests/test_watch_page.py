@@ -13,7 +13,7 @@ import re
 import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,10 +50,11 @@ class Watching:
         return json.loads(body)  # type: ignore[no-any-return]
 
 
-@pytest.fixture
-def watching(simulate: Callable[..., Simulator]) -> Iterator[tuple[Watching, Simulator]]:
-    """``--watch --serve 127.0.0.1:0`` over a simulated site whose video port is off."""
-    sim = Simulator([SimSite(faults={"video": "off"}, audio_clients=0)], record=True).start()
+@pytest.fixture(params=[0.0])
+def watching(request: pytest.FixtureRequest) -> Iterator[tuple[Watching, Simulator]]:
+    """``--watch --serve 127.0.0.1:0`` over a simulated site whose video port is off (its replies delayed by
+    the parameter's seconds)."""
+    sim = Simulator([SimSite(faults={"video": "off"}, audio_clients=0, latency=request.param)], record=True).start()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}  # as cron or a shell starts it
     proc = subprocess.Popen([script("check_digitalsentry"), *check_args(sim), "--watch", "--interval", "1",
                              "--watch-for", "180", "--serve", "127.0.0.1:0"], stdin=subprocess.DEVNULL,
@@ -113,6 +114,22 @@ def test_the_page_turns_the_row_green_without_a_reload(watching: tuple[Watching,
         assert (width, height) == (780, 1688)  # 390x844 at twice the pixels
         pixels = {row[i:i + 3] for row in rows[::2] for i in range(0, len(row), 6)}
         assert bytes(colour) in pixels, f"{shot.name}: no chip of the verdict's colour"
+
+
+@pytest.mark.parametrize("watching", [3.0], indirect=True)
+def test_a_page_opened_before_the_first_round_ends_waits_for_it(watching: tuple[Watching, Simulator],
+                                                                tmp_path: Path) -> None:
+    live, _ = watching
+    program = need_program("chromium", "the live view's page is proven in a real browser")
+    with chromium(program, tmp_path / "profile") as page:
+        page.call("Emulation.setDeviceMetricsOverride", PHONE)
+        page.call("Page.navigate", {"url": live.url})
+        page.until("document.getElementById('meta').textContent === 'the first round is under way'",
+                   "that the first round is under way", timeout=20)
+        assert live.state()["round"] == 0  # every reply comes after 3 s: the first round is not over
+        assert page.evaluate("document.getElementById('verdict').textContent") == "waiting for the first round..."
+        page.until("document.querySelectorAll('li[data-role]').length === 8", "the rows of the first round")
+        assert page.evaluate("document.getElementById('verdict').textContent").startswith("CRITICAL: ")
 
 
 def test_without_the_token_everything_is_404(watching: tuple[Watching, Simulator]) -> None:

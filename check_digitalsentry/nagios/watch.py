@@ -164,6 +164,7 @@ class Watcher:
 
     def run(self) -> str:
         """Rounds until the watch ends; why it ended. Stop signals come through as exceptions."""
+        self.publish(time.time())  # a page opened before the first round ends says it is under way
         while True:
             start = time.monotonic()
             if start >= self.ends_at:
@@ -198,8 +199,8 @@ class Watcher:
         if self.server is not None:
             from check_digitalsentry.render import watchpage
 
-            self.server.publish(watchpage.snapshot(self.watch, now, interval=self.interval, ends=self.ends(now),
-                                                   qualified=self.qualified))
+            self.server.publish(watchpage.snapshot(self.watch, now, interval=self.interval, ends_at=self.ends_wall,
+                                                   until_ok=self.until_ok, qualified=self.qualified))
 
     def changes(self) -> list[tuple[float, str, str]]:
         """(time, host, change) of every change kept: the handover document's appendix."""

@@ -9,9 +9,11 @@ as HTML: the strings come from the network and the inventory); it never reloads 
 answers stop (the watch ended, or the phone lost the network) it says so, greys the rows and keeps
 asking. Ages are counted on the phone from the server's clock (the snapshot carries ``now``).
 
-``snapshot`` is the round's state as JSON: the verdict, the header lines, one entry per row (where, role,
-port, state, status, since, last probe, fix) and the last changes. A page load or a poll reads the last
-snapshot: it never probes.
+``snapshot`` is the round's state as JSON: the verdict, how the watch ends, one entry per row (where, role,
+port, state, status, since, last probe, fix) and the last changes; every time is a Unix time, shown in the
+phone's own time zone. The page lists the rows not as expected first, then the others, each in report
+order: a row the technician fixes moves down, and its change tops the change log. A page load or a poll
+reads the last snapshot: it never probes.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ SCRIPT = """
 (function () {
   'use strict';
   var rows = document.getElementById('rows'), changes = document.getElementById('changes');
+  var todo = document.getElementById('todo'), todoTitle = document.getElementById('todo-title');
+  var rowsTitle = document.getElementById('rows-title');
   var verdict = document.getElementById('verdict'), meta = document.getElementById('meta');
   var ends = document.getElementById('ends'), stale = document.getElementById('stale');
   var data = null, drawn = -1, skew = 0, answered = 0;
@@ -92,20 +96,24 @@ SCRIPT = """
     if (text !== undefined) { e.textContent = text; } return e; }
   function line(row) { return row.where + ' \\u00b7 ' + row.status + ' since ' + clock(row.since) +
     ' \\u00b7 probed ' + age(now() - row.last) + ' ago'; }
+  function card(row) {
+    var li = el('li', 'row s-' + row.css); li.setAttribute('data-role', row.role);
+    li.setAttribute('data-where', row.where); li.setAttribute('data-state', row.css);
+    var top = el('div', 'top'); top.appendChild(el('span', 'what', row.role + ' ' + row.port));
+    top.appendChild(el('span', 'chip', row.state)); li.appendChild(top);
+    li.appendChild(el('div', 'sub', line(row)));
+    if (row.fix) { li.appendChild(el('div', 'fix', row.fix)); }
+    return li;
+  }
   function draw() {
     verdict.textContent = data.verdict_text; verdict.className = 'verdict s-' + data.verdict_class;
-    ends.textContent = data.ends;
-    var list = document.createDocumentFragment();
+    var bad = document.createDocumentFragment(), good = document.createDocumentFragment(), wrong = 0;
     data.rows.forEach(function (row) {
-      var li = el('li', 'row s-' + row.css); li.setAttribute('data-role', row.role);
-      li.setAttribute('data-where', row.where); li.setAttribute('data-state', row.css);
-      var top = el('div', 'top'); top.appendChild(el('span', 'what', row.role + ' ' + row.port));
-      top.appendChild(el('span', 'chip', row.state)); li.appendChild(top);
-      li.appendChild(el('div', 'sub', line(row)));
-      if (row.fix) { li.appendChild(el('div', 'fix', row.fix)); }
-      list.appendChild(li);
+      if (row.css === 'ok') { good.appendChild(card(row)); } else { wrong += 1; bad.appendChild(card(row)); }
     });
-    rows.textContent = ''; rows.appendChild(list);
+    todo.textContent = ''; todo.appendChild(bad); rows.textContent = ''; rows.appendChild(good);
+    todoTitle.textContent = wrong ? 'Not as expected (' + wrong + ')' : '';
+    rowsTitle.textContent = data.rows.length ? 'As expected (' + (data.rows.length - wrong) + ')' : '';
     var log = document.createDocumentFragment();
     data.changes.forEach(function (c) {
       var li = el('li'); li.appendChild(el('time', '', clock(c.at))); li.appendChild(document.createTextNode(
@@ -116,11 +124,16 @@ SCRIPT = """
     drawn = data.round;
   }
   function tick() {
-    if (!data) { return; }
-    meta.textContent = 'round ' + data.round + ' \\u00b7 every ' + data.interval + ' s \\u00b7 last round ' +
-      clock(data.at) + ' (' + age(now() - data.at) + ' ago)';
-    var subs = rows.querySelectorAll('.sub');
-    data.rows.forEach(function (row, i) { if (subs[i]) { subs[i].textContent = line(row); } });
+    if (!data || !data.rows) { return; }
+    meta.textContent = data.round ? 'round ' + data.round + ' \\u00b7 every ' + data.interval +
+      ' s \\u00b7 last round ' + clock(data.at) + ' (' + age(now() - data.at) + ' ago)' :
+      'the first round is under way';
+    var subs = document.querySelectorAll('li[data-role] .sub'), order = data.rows.filter(function (row) {
+      return row.css !== 'ok'; }).concat(data.rows.filter(function (row) { return row.css === 'ok'; }));
+    order.forEach(function (row, i) { if (subs[i]) { subs[i].textContent = line(row); } });
+    ends.textContent = 'ends: Ctrl-C' + (data.until_ok ? ', once every port is as expected 3 rounds in a ' +
+      'row (now ' + data.ok_rounds + ')' : '') + ', or at ' + clock(data.ends_at) + ' (in ' +
+      age(data.ends_at - now()) + ')';
     var silent = Date.now() - answered > 5000;
     document.body.classList.toggle('is-stale', silent || data.ended);
     stale.textContent = data.ended ? 'The watch has ended: this is its last round.' :
@@ -131,9 +144,12 @@ SCRIPT = """
     fetch('state.json', {cache: 'no-store', credentials: 'same-origin'}).then(function (r) {
       if (!r.ok) { throw new Error(r.status); } return r.json();
     }).then(function (d) {
+      if (!d || !Array.isArray(d.rows)) { throw new Error('not a snapshot'); }
       skew = Date.now() / 1000 - d.now; answered = Date.now(); data = d;
-      if (d.round !== drawn) { draw(); } tick();
-    }).catch(function () { tick(); }).then(function () { setTimeout(poll, 1000); });
+      if (d.round !== drawn) { draw(); }
+    }).catch(function () {}).then(function () {
+      try { tick(); } finally { setTimeout(poll, 1000); }  // whatever happened, ask again
+    });
   }
   setInterval(tick, 1000);
   poll();
@@ -161,9 +177,10 @@ def page(title: str) -> tuple[str, str]:
         'round...</div><p id="meta" class="meta"></p><p id="ends" class="ends"></p></header>\n'
         '<div id="stale" class="stale" role="status"></div>\n'
         '<main><noscript><p>This live view needs JavaScript: the terminal that runs the watch shows the same.'
-        '</p></noscript><ul id="rows"></ul><h2>Changes (newest first)</h2><ul id="changes" class="changes"></ul>'
-        '</main>\n<footer>Read-only. It goes away when the watch ends. The probes run from the machine that '
-        'runs the watch, not from this phone.</footer>\n'
+        '</p></noscript><h2 id="todo-title"></h2><ul id="todo"></ul><h2 id="rows-title"></h2><ul id="rows"></ul>'
+        '<h2>Changes (newest first)</h2><ul id="changes" class="changes"></ul></main>\n'
+        '<footer>Read-only. It goes away when the watch ends. The probes run from the machine that runs the '
+        'watch, not from this phone.</footer>\n'
         f"<script>{SCRIPT}</script>\n</body>\n</html>\n")
     return body, csp
 
@@ -181,8 +198,8 @@ def status_word(row: Row) -> str:
     return f"{row.shown.status}{pending}"
 
 
-def snapshot(watch: Watch, now: float, *, interval: float, ends: str, qualified: bool, ended: bool = False,
-             changes: int = PAGE_CHANGES) -> bytes:
+def snapshot(watch: Watch, now: float, *, interval: float, ends_at: float, until_ok: bool, qualified: bool,
+             ended: bool = False, changes: int = PAGE_CHANGES) -> bytes:
     """The round's state for the page (JSON, UTF-8)."""
     wrong = watch.not_as_expected()
     state = watch.state
@@ -200,7 +217,8 @@ def snapshot(watch: Watch, now: float, *, interval: float, ends: str, qualified:
             for row in watch.rows.values()]
     recent = watch.changes[-changes:][::-1]
     return json.dumps({
-        "round": watch.rounds, "at": watch.last_at or now, "now": now, "interval": interval, "ends": ends,
+        "round": watch.rounds, "at": watch.last_at or now, "now": now, "interval": interval, "ends_at": ends_at,
+        "until_ok": until_ok, "ok_rounds": watch.ok_rounds,
         "ended": ended, "verdict": str(state) if state is not None else None, "verdict_class": verdict_class,
         "verdict_text": verdict_text, "rows": rows,
         "changes": [{"at": e.at, "where": e.row.where if qualified else e.row.host, "text": e.text,
