@@ -165,7 +165,7 @@ def test_formats_that_name_their_encoding_are_utf8_in_any_locale(tmp_path: Path,
     host = "kö" + "a" * 64 + ".invalid"  # a label longer than DNS allows: it never resolves, and asks no server
     inventory.write_text(f'[[sites]]\nname = "koeln"\ncustomer = "Köln Ω 𝄞"\nhosts = ["{host}"]\n',
                          encoding="utf-8")
-    for fmt, wanted in (("html", "Köln Ω 𝄞"), ("openmetrics", f'host="{host}"'), ("json", host)):
+    for fmt, wanted in (("html", "Köln Ω 𝄞"), ("openmetrics", f'server="{host}"'), ("json", host)):
         proc = subprocess.run([script("check_digitalsentry"), "--inventory", str(inventory), "-t", "2",
                                "--format", fmt], capture_output=True, timeout=60, env={**os.environ, **env})
         assert proc.returncode == 2 and not proc.stderr, (fmt, proc)
