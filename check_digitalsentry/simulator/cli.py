@@ -120,11 +120,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, _stop)
     try:
         with sim:
+            if args.inventory:  # before the site lines: who reads one may read the inventory at once
+                sim.inventory_toml(args.inventory)
             for site in sim.sites:
                 print(f"site {site.name} on {site.address}: {site.command_line()}")
             sys.stdout.flush()
-            if args.inventory:
-                sim.inventory_toml(args.inventory)
             print(f"dsports-simulator: {len(sim.sites)} site(s) up in {sim.start_seconds or 0:.2f} s"
                   f"{'' if args.duration is None else f' for {args.duration:g} s'}; Ctrl-C to stop",
                   file=sys.stderr, flush=True)
