@@ -705,3 +705,19 @@ def test_cli_rejects_a_bad_fault(capsys: pytest.CaptureFixture[str]) -> None:
         simulator_cli.main(["--fault", "video=silent"])
     assert info.value.code == 2
     assert "valid: off, tarpit, reset" in capsys.readouterr().err
+
+
+def test_the_sql_port_moves_as_a_restarted_sql_server_would() -> None:
+    with run_site() as sim:
+        site = sim.sites[0]
+        old, dac = site.sql_port, site.dac_ports[0]
+        new = sim.move_sql_port()
+        assert new != old and site.sql_port == new == site.ports["sql"] and site.dac_ports[0] == dac
+        reply = ask_browser(site, ssrp.build_request("DIGITALSENTRY"))
+        assert reply is not None and ssrp.parse_response(reply)[0].tcp_port == new
+        assert tds.parse_prelogin_response(prelogin(site)).version[:3] == (15, 0, 2000)
+        assert refused(old)  # type: ignore[arg-type]
+        sim.set_fault("sql", "off")  # the moved port is the role's port now
+        assert refused(new)
+        sim.set_fault("sql", None)
+        assert tds.parse_prelogin_response(prelogin(site)).version[:3] == (15, 0, 2000)

@@ -5,6 +5,9 @@ round in --format to --output, the handover document with the changes as its app
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
 import socket
 import subprocess
 import threading
@@ -12,8 +15,8 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from conftest import need_program
-from support import CheckRun, check_args
+from conftest import need_program, script
+from support import CheckRun, check_args, watch_lines
 
 from check_digitalsentry.simulator import SimSite, Simulator
 
@@ -109,3 +112,17 @@ def test_json_of_the_final_round_and_no_change(check: Callable[..., CheckRun], s
     assert run.code == 1, run  # diagnostics is a WARNING
     assert "changes: none" in run.stdout and "not as expected at the end (1):" in run.stdout
     assert json.loads(out.read_text(encoding="utf-8"))["exit_code"] == 1
+
+
+def test_a_new_sql_port_named_by_the_browser_is_an_event(simulate: Callable[..., Simulator]) -> None:
+    sim = simulate()
+    old = sim.sites[0].sql_port
+    # SQL Server restarted on another dynamic port (and NAT follows: loopback)
+    run = watch_lines([script("check_digitalsentry"), *check_args(sim), "--watch", "--interval", "1"],
+                      {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, 8, sim.move_sql_port, stop=signal.SIGINT)
+    new = run.made
+    assert f" sql {old}/tcp open (OK)\n" in run.first[1]
+    assert re.fullmatch(rf"\d\d:\d\d:\d\d 127\.0\.0\.1 sql port {old}/tcp -> {new}/tcp: the SQL Server Browser names "
+                        rf"another port\n", run.line), run.line
+    assert run.rest.startswith("check_digitalsentry --watch ended (Ctrl-C)") and "changes (1):" in run.rest
+    assert run.code == 0 and f"(instance DIGITALSENTRY on {new}/tcp)" in run.rest.splitlines()[-1]

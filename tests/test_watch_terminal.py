@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 import shlex
-import signal
 import subprocess
 import threading
 import time
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import need_program, script
-from support import check_args
+from support import check_args, watch_lines
 
 from check_digitalsentry.simulator import SimSite, Simulator
 
@@ -171,28 +170,15 @@ def test_ctrl_c_prints_the_summary_and_exits_with_the_verdict(pane: Pane, site: 
 
 
 def test_without_a_terminal_only_changes_are_printed(site: Simulator) -> None:
-    proc = subprocess.Popen([script("check_digitalsentry"), *check_args(site), "--watch", "--interval", "1"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=environment(TERM="xterm-256color"))
-    assert proc.stdout is not None
-    try:
-        first = [proc.stdout.readline() for _ in range(8)]  # each port's first result, at once
-        time.sleep(2.5)  # more rounds, nothing changes: nothing is printed
-        site.set_fault("video", None)
-        change = proc.stdout.readline()
-        time.sleep(2.5)
-        proc.send_signal(signal.SIGTERM)
-        rest, err = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+    run = watch_lines([script("check_digitalsentry"), *check_args(site), "--watch", "--interval", "1"],
+                      environment(TERM="xterm-256color"), 8, lambda: site.set_fault("video", None),
+                      before=2.5)  # more rounds, nothing changes: nothing is printed; then the fix
     port = site.sites[0].ports["video"]
-    assert [line.split(" ", 3)[2] for line in first] == ["sql-browser", "sql", "video", "diagnostics", "web",
-                                                        "api-system", "api-playback", "api-camera"]
+    assert [line.split(" ", 3)[2] for line in run.first] == ["sql-browser", "sql", "video", "diagnostics", "web",
+                                                            "api-system", "api-playback", "api-camera"]
     assert re.fullmatch(rf"\d\d:\d\d:\d\d 127\.0\.0\.1 video {port}/tcp closed \(CRITICAL\) -- fix: nothing listens "
-                        rf"on TCP {port} at 127\.0\.0\.1: .*\n", first[2])
-    assert re.fullmatch(rf"\d\d:\d\d:\d\d 127\.0\.0\.1 video {port}/tcp closed -> open \(OK\)\n", change)
-    assert rest.startswith("check_digitalsentry --watch ended (SIGTERM) after "), rest
-    assert "\x1b" not in "".join(first) + change + rest and err == ""
-    assert rest.splitlines()[-1].startswith("DIGITALSENTRY OK - 8 ports as expected") and proc.returncode == 0
+                        rf"on TCP {port} at 127\.0\.0\.1: .*\n", run.first[2])
+    assert re.fullmatch(rf"\d\d:\d\d:\d\d 127\.0\.0\.1 video {port}/tcp closed -> open \(OK\)\n", run.line)
+    assert run.rest.startswith("check_digitalsentry --watch ended (SIGTERM) after "), run.rest
+    assert "\x1b" not in "".join(run.first) + run.line + run.rest
+    assert run.rest.splitlines()[-1].startswith("DIGITALSENTRY OK - 8 ports as expected") and run.code == 0

@@ -41,10 +41,12 @@ from check_digitalsentry.simulator.sql import SqlSession, tds_tls_context
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Coroutine, Mapping, Sequence
     from pathlib import Path
     from types import TracebackType
-    from typing import Any
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 
 class _Bound:
@@ -123,6 +125,20 @@ def _bind_site(site: SimSite, bound: list[_Bound], off: list[_Bound]) -> None:
             dac = _bind(site, "sql", 0, listen=not is_off)
             site.dac_ports.append(dac.getsockname()[1])
             (off if is_off else bound).append(_Bound(site, "sql", dac, index))
+
+
+async def _stop_accepting(serving: Sequence[asyncio.AbstractServer | asyncio.BaseTransport]) -> None:
+    """Stop the servers among ``serving`` accepting, and let the connections they were accepting be made,
+    before they are closed: asyncio makes an accepted connection in a task of its own, and one that finds
+    its server closed fails half-made, its socket never closed (a ResourceWarning at exit)."""
+    loop = asyncio.get_running_loop()
+    listening = [sock for item in serving for sock in getattr(item, "sockets", None) or ()]
+    if not listening:
+        return
+    for sock in listening:
+        loop.remove_reader(sock.fileno())
+    for _ in range(3):  # the accept tasks already made: the transport, connection_made, the waiter
+        await asyncio.sleep(0)
 
 
 def _tls_first_context() -> ssl.SSLContext:
@@ -343,6 +359,7 @@ class Simulator:
     async def _shutdown(self) -> None:
         self._connections.closing = True
         serving = [item for items in self._serving.values() for item in items]
+        await _stop_accepting(serving)
         for item in serving:
             item.close()
         for _ in range(3):  # connections accepted meanwhile are aborted by connection_made
@@ -367,18 +384,60 @@ class Simulator:
         thread but the simulator's own."""
         target = self.site(site)
         new = target.fault_change(role, fault)
+        self._in_loop(self._refault(target, role, new), "give the fault to SimSite(faults=...)")
+
+    def _in_loop(self, work: Coroutine[Any, Any, T], otherwise: str) -> T:
+        """Run ``work`` in the simulator's loop and wait for it, from another thread; RuntimeError when the
+        simulator is not running (``otherwise`` says what to do instead)."""
         loop, thread = self._loop, self._thread
-        if loop is None or thread is None or not thread.is_alive():
-            raise RuntimeError("the simulator is not running: give the fault to SimSite(faults=...)")
-        if threading.current_thread() is thread:
-            raise RuntimeError("set_fault is called from outside the simulator's thread")
-        asyncio.run_coroutine_threadsafe(self._refault(target, role, new), loop).result(30)
+        if loop is None or thread is None or not thread.is_alive() or threading.current_thread() is thread:
+            work.close()
+            raise RuntimeError(f"the simulator is not running (or this is its own thread): {otherwise}")
+        return asyncio.run_coroutine_threadsafe(work, loop).result(30)
+
+    def move_sql_port(self, port: int = 0, site: str | SimSite | None = None) -> int:
+        """Serve the SQL port of ``site`` (the first by default) at another number, ``port`` (0: any free one),
+        as a SQL Server restarted on a new dynamic port: the Browser names the new number from now on, the
+        old one refuses connections. The new port; OSError when it cannot be bound."""
+        target = self.site(site)
+        if target.sql_port is None:
+            raise ValueError(f"site {target.name} runs no SQL port")
+        return self._in_loop(self._move_sql(target, port), "start it first")
+
+    async def _move_sql(self, site: SimSite, port: int) -> int:
+        key, old = (site, "sql"), site.sql_port
+        off = site.faults.get("sql") == "off"
+        sock = _bind(site, "sql", port, listen=not off)
+        new = int(sock.getsockname()[1])
+        for item in list(self._serving.get(key, [])):
+            if any(s.getsockname()[1] == old for s in getattr(item, "sockets", None) or ()):
+                await _stop_accepting([item])
+                item.close()
+                self._serving[key].remove(item)
+        for transport in list(self._connections.open):
+            sockname = transport.get_extra_info("sockname")
+            if isinstance(sockname, tuple) and sockname[0] == site.address and sockname[1] == old:
+                transport.abort()
+        for held in [s for s in self._off.get(key, []) if s.getsockname()[1] == old]:
+            held.close()
+            self._off[key].remove(held)
+        self._slots[key] = [(new if number == old else number, instance) for number, instance in self._slots[key]]
+        site.ports["sql"] = site.sql_port = site.sql_ports[0] = new
+        for run in self._runs.values():
+            if run.site is site:
+                run.refresh()
+        if off:
+            self._off.setdefault(key, []).append(sock)
+        else:
+            await self._serve([_Bound(site, "sql", sock)], self._runs)
+        return new
 
     async def _refault(self, site: SimSite, role: str, fault: str | None) -> None:
         key = (site, role)
         slots = self._slots.get(key, [])
         ports = {port for port, _ in slots}
         serving = self._serving.pop(key, [])
+        await _stop_accepting(serving)
         for item in serving:
             item.close()  # a server's listening sockets are closed at once; an endpoint's socket soon
         for transport in list(self._connections.open):
