@@ -102,6 +102,12 @@ class Screen:
         self.colour = colour
         self.drawn = 0  #: lines of the last table
         self.size: os.terminal_size | None = None
+        # Back from Ctrl-Z (SIGCONT): the screen is the shell's now; the next draw clears it whole.
+        signal.signal(signal.SIGCONT, self._continued)
+
+    def _continued(self, signum: int, frame: object) -> None:
+        if self.size is not None:
+            self.size = os.terminal_size((0, 0))
 
     def show(self, watch: Watch, events: Sequence[Event], now: float, header: Sequence[str]) -> bool:
         try:
@@ -113,7 +119,7 @@ class Screen:
         if self.size is None:
             move = "\x1b[?25l"
         elif size != self.size:
-            move = "\x1b[H\x1b[2J"
+            move = "\x1b[?25l\x1b[H\x1b[2J"
         else:
             move = f"\x1b[{self.drawn}F" if self.drawn else ""
         self.drawn, self.size = len(lines), size
@@ -123,6 +129,7 @@ class Screen:
         return self.show(watch, (), now, header)
 
     def close(self) -> None:
+        signal.signal(signal.SIGCONT, signal.SIG_DFL)
         write("\x1b[?25h", self.stream)
 
 
