@@ -126,10 +126,11 @@ class Browser:
         return result["result"].get("value")
 
     def until(self, expression: str, what: str, timeout: float = 30.0) -> Any:
-        """Evaluate ``expression`` until it is true; its value. AssertionError after ``timeout`` seconds."""
+        """Evaluate ``expression`` until it is true (an exception counts as not yet: the page may still be
+        loading); its value. AssertionError after ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while True:
-            value = self.evaluate(expression)
+            value = self.evaluate(f"(() => {{ try {{ return ({expression}); }} catch (e) {{ return false; }} }})()")
             if value:
                 return value
             assert time.monotonic() < deadline, f"the page did not show {what} within {timeout:g} s"

@@ -53,11 +53,12 @@ class Watching:
 @pytest.fixture(params=[0.0])
 def watching(request: pytest.FixtureRequest) -> Iterator[tuple[Watching, Simulator]]:
     """``--watch --serve 127.0.0.1:0`` over a simulated site whose video port is off (its replies delayed by
-    the parameter's seconds)."""
+    the parameter's seconds, and -t as much longer)."""
     sim = Simulator([SimSite(faults={"video": "off"}, audio_clients=0, latency=request.param)], record=True).start()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}  # as cron or a shell starts it
     proc = subprocess.Popen([script("check_digitalsentry"), *check_args(sim), "--watch", "--interval", "1",
-                             "--watch-for", "180", "--serve", "127.0.0.1:0"], stdin=subprocess.DEVNULL,
+                             "-t", f"{5 + request.param:g}", "--watch-for", "180", "--serve", "127.0.0.1:0"],
+                            stdin=subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         assert proc.stderr is not None
@@ -116,7 +117,7 @@ def test_the_page_turns_the_row_green_without_a_reload(watching: tuple[Watching,
         assert bytes(colour) in pixels, f"{shot.name}: no chip of the verdict's colour"
 
 
-@pytest.mark.parametrize("watching", [3.0], indirect=True)
+@pytest.mark.parametrize("watching", [10.0], indirect=True)
 def test_a_page_opened_before_the_first_round_ends_waits_for_it(watching: tuple[Watching, Simulator],
                                                                 tmp_path: Path) -> None:
     live, _ = watching
@@ -126,9 +127,10 @@ def test_a_page_opened_before_the_first_round_ends_waits_for_it(watching: tuple[
         page.call("Page.navigate", {"url": live.url})
         page.until("document.getElementById('meta').textContent === 'the first round is under way'",
                    "that the first round is under way", timeout=20)
-        assert live.state()["round"] == 0  # every reply comes after 3 s: the first round is not over
+        assert live.state()["round"] == 0  # every reply comes after 10 s: the first round is not over
         assert page.evaluate("document.getElementById('verdict').textContent") == "waiting for the first round..."
-        page.until("document.querySelectorAll('li[data-role]').length === 8", "the rows of the first round")
+        page.until("document.querySelectorAll('li[data-role]').length === 8", "the rows of the first round",
+                   timeout=60)
         assert page.evaluate("document.getElementById('verdict').textContent").startswith("CRITICAL: ")
 
 
