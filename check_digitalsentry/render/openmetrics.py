@@ -26,12 +26,14 @@ Browser name one instance twice, the second series gets ``seq="2"`` (and so on).
 
 from __future__ import annotations
 
+from check_digitalsentry.catalogue import SQL
 from check_digitalsentry.judge import up
 from check_digitalsentry.protocols import shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from check_digitalsentry.judge import JudgedRun, Verdict
+    from check_digitalsentry.outputs import Rendering
 
 #: Label names this renderer never uses: those Prometheus sets on every target (``instance``, ``job``),
 #: those service discovery and common relabelling set (a clash turns ours into ``exported_NAME``), and
@@ -55,8 +57,8 @@ def _pairs(v: Verdict) -> list[tuple[str, str]]:
              ("port", "dynamic" if planned is None else str(planned)), ("transport", r.transport)]
     if v.site.all_addresses and r.address:
         pairs.append(("address", r.address))
-    if r.role == "sql" and not r.spec.forbidden:
-        named = r.facts.get("instance")  # from the network: shown as text, bounded
+    if r.role == SQL and not r.spec.forbidden:
+        named = r.facts.instance  # from the network: shown as text, bounded
         instance = v.site.sql_instance or (shown(named, 128) if isinstance(named, str) else None)
         if instance:
             pairs.append(("sql_instance", instance))
@@ -105,3 +107,8 @@ def render(run: JudgedRun) -> str:
     out += [f'digitalsentry_last_run_timestamp_seconds{{site="{name}"}} {run.checked_at:.3f}' for name, _ in sites]
     out.append("# EOF")
     return "\n".join(out) + "\n"
+
+
+def document(rendering: Rendering) -> str:
+    """The ``openmetrics`` format (``outputs``)."""
+    return render(rendering.run)

@@ -1,8 +1,9 @@
-"""nagiosplugin glue (Nagios frontend): a judged run as nagiosplugin's Resource, Contexts and Summary.
+"""nagiosplugin glue (check frontend): a judged run as nagiosplugin's Resource, Contexts and Summary.
 
 The states are the judgement's (``judge``): ``PortContext`` hands each verdict's state to nagiosplugin
-unchanged, so nagiosplugin's exit code is the judged state; it formats the status line, the long
-output and the perfdata (``render.text`` says what they contain). Imported only when a check has run:
+unchanged, so nagiosplugin's exit code is the judged state; it lays out the status line, the long
+output and the perfdata (``render.text`` says what they contain, and writes each perfdata item: the same
+formatter writes the passive results' perfdata). Imported only when a check has run:
 ``--version`` and ``--help`` never pay for nagiosplugin.
 """
 
@@ -43,8 +44,8 @@ class PortContext(nagiosplugin.Context):  # type: ignore[misc]
         verdict: Verdict = metric.value[1]
         return self.result_cls(STATES[int(verdict.state)], plain(verdict.reason), metric)
 
-    def performance(self, metric: nagiosplugin.Metric, resource: Ports) -> nagiosplugin.Performance:
-        return _performance(metric.value[0])
+    def performance(self, metric: nagiosplugin.Metric, resource: Ports) -> Perf:
+        return metric.value[0]  # type: ignore[no-any-return]  # nagiosplugin prints str(perf): render.text's
 
 
 class PerfContext(nagiosplugin.Context):  # type: ignore[misc]
@@ -53,12 +54,8 @@ class PerfContext(nagiosplugin.Context):  # type: ignore[misc]
     def evaluate(self, metric: nagiosplugin.Metric, resource: Ports) -> nagiosplugin.Result:
         return self.result_cls(nagiosplugin.Ok, None, metric)
 
-    def performance(self, metric: nagiosplugin.Metric, resource: Ports) -> nagiosplugin.Performance:
-        return _performance(metric.value[0])
-
-
-def _performance(perf: Perf) -> nagiosplugin.Performance:
-    return nagiosplugin.Performance(perf.label, perf.value, perf.uom, perf.warn, perf.crit, perf.min, perf.max)
+    def performance(self, metric: nagiosplugin.Metric, resource: Ports) -> Perf:
+        return metric.value[0]  # type: ignore[no-any-return]
 
 
 class Summary(nagiosplugin.Summary):  # type: ignore[misc]
