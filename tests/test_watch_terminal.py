@@ -182,3 +182,27 @@ def test_without_a_terminal_only_changes_are_printed(site: Simulator) -> None:
     assert run.rest.startswith("check_digitalsentry --watch ended (SIGTERM) after "), run.rest
     assert "\x1b" not in "".join(run.first) + run.line + run.rest
     assert run.rest.splitlines()[-1].startswith("DIGITALSENTRY OK - 8 ports as expected") and run.code == 0
+
+
+def test_a_reader_that_is_gone_ends_a_watch_that_has_nothing_to_print(site: Simulator) -> None:
+    """``check_digitalsentry --watch | head -1``: head exits with its line; the watch, which prints nothing
+    while nothing changes, notices without writing and ends with its verdict -- not at --watch-for."""
+    site.set_fault("video", None)  # healthy: after the first round, nothing more is printed
+    started = time.monotonic()
+    proc = subprocess.Popen([script("check_digitalsentry"), *check_args(site), "--watch", "--interval", "1",
+                             "--watch-for", "240"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=environment())
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        first = proc.stdout.readline()
+        proc.stdout.close()  # head -1 has its line and exits
+        code = proc.wait(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    errors = proc.stderr.read()
+    proc.stderr.close()
+    assert b" sql-browser " in first
+    assert code == 0 and errors == b""
+    assert time.monotonic() - started < 120  # not the 240 s of --watch-for

@@ -84,10 +84,27 @@ class Lines:
         return write("".join(screen.event_line(e, self.qualified) + "\n" for e in events), self.stream)
 
     def tick(self, watch: Watch, now: float, header: Sequence[str]) -> bool:
-        return True
+        """False once the reader is gone (``| head -1`` has its line): a watch that prints nothing while
+        nothing changes would otherwise run on, unread, until --watch-for."""
+        return not gone(self.stream)
 
     def close(self) -> None:
         pass
+
+
+def gone(stream: TextIO | None) -> bool:
+    """Whether nobody reads ``stream`` any more, asked without writing to it: a pipe whose reader has
+    exited, a terminal or socket hung up (``poll``'s POLLERR, POLLHUP or POLLNVAL)."""
+    import select
+
+    try:
+        fd = sys.stdout.fileno() if stream is None else stream.fileno()
+        poller = select.poll()
+        poller.register(fd, 0)  # no event asked: only the errors and the hang-up, always reported
+        ready = poller.poll(0)
+    except (OSError, ValueError, AttributeError):  # closed, or not a descriptor at all
+        return stream is None and sys.stdout is None
+    return any(events & (select.POLLERR | select.POLLHUP | select.POLLNVAL) for _, events in ready)
 
 
 class Screen:
