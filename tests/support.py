@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
+import os
+import re
 import shlex
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
@@ -148,3 +153,55 @@ def watch_lines(argv: list[str], env: dict[str, str], ports: int, change: Callab
             proc.communicate()
     assert err == "", err
     return LineWatch(first, line, rest, proc.returncode, made)
+
+
+#: The line a watch with --serve prints on stderr (no terminal): the page's address and token.
+LIVE_URL = re.compile(r"live view \(read-only\) is at (http://127\.0\.0\.1:(\d+)/([A-Za-z0-9_-]+)/)")
+
+
+class Watching:
+    """A running ``--watch --serve``: its process, the page's URL, port and token."""
+
+    def __init__(self, proc: subprocess.Popen[str], url: str, port: int, token: str) -> None:
+        self.proc, self.url, self.port, self.token = proc, url, port, token
+
+    def get(self, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            conn.request(method, path)
+            answer = conn.getresponse()
+            return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
+        finally:
+            conn.close()
+
+    def state(self) -> dict[str, object]:
+        status, _, body = self.get(f"/{self.token}/state.json")
+        assert status == 200
+        return json.loads(body)  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def served_watch(check: str, latency: float = 0.0) -> Iterator[tuple[Watching, Simulator]]:
+    """``check_digitalsentry --watch --serve 127.0.0.1:0`` (``check``: the console script) over a simulated
+    site whose video port is off (its replies delayed by ``latency`` seconds, and -t as much longer),
+    stopped with SIGTERM after the block."""
+    sim = Simulator([SimSite(faults={"video": "off"}, audio_clients=0, latency=latency)], record=True).start()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}  # as cron or a shell starts it
+    proc = subprocess.Popen([check, *check_args(sim), "--watch", "--interval", "1", "-t", f"{5 + latency:g}",
+                             "--watch-for", "180", "--serve", "127.0.0.1:0"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        found = LIVE_URL.search(line)
+        assert found, f"no URL on stderr: {line!r}"
+        yield Watching(proc, found[1], int(found[2]), found[3]), sim
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+        sim.close()

@@ -6,12 +6,7 @@ is 404; page loads never probe; the address is gone when the watch ends."""
 
 from __future__ import annotations
 
-import http.client
-import json
-import os
-import re
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,61 +15,20 @@ import pytest
 from cdp import chromium
 from conftest import need_program, script
 from reports import png_pixels
-from support import check_args
+from support import Watching, served_watch
 
-from check_digitalsentry.simulator import SimSite, Simulator
+from check_digitalsentry.simulator import Simulator
 
-URL = re.compile(r"live view \(read-only\) is at (http://127\.0\.0\.1:(\d+)/([A-Za-z0-9_-]+)/)")
 PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
 GREEN, RED = (0xE3, 0xF4, 0xE8), (0xFD, 0xE7, 0xE5)  #: the page's OK and CRITICAL chip backgrounds
-
-
-class Watching:
-    """A running ``--watch --serve``: its process, the page's URL, port and token."""
-
-    def __init__(self, proc: subprocess.Popen[str], url: str, port: int, token: str) -> None:
-        self.proc, self.url, self.port, self.token = proc, url, port, token
-
-    def get(self, path: str, method: str = "GET") -> tuple[int, dict[str, str], bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-        try:
-            conn.request(method, path)
-            answer = conn.getresponse()
-            return answer.status, {k.lower(): v for k, v in answer.getheaders()}, answer.read()
-        finally:
-            conn.close()
-
-    def state(self) -> dict[str, object]:
-        status, _, body = self.get(f"/{self.token}/state.json")
-        assert status == 200
-        return json.loads(body)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(params=[0.0])
 def watching(request: pytest.FixtureRequest) -> Iterator[tuple[Watching, Simulator]]:
     """``--watch --serve 127.0.0.1:0`` over a simulated site whose video port is off (its replies delayed by
     the parameter's seconds, and -t as much longer)."""
-    sim = Simulator([SimSite(faults={"video": "off"}, audio_clients=0, latency=request.param)], record=True).start()
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LANG": "C.UTF-8"}  # as cron or a shell starts it
-    proc = subprocess.Popen([script("check_digitalsentry"), *check_args(sim), "--watch", "--interval", "1",
-                             "-t", f"{5 + request.param:g}", "--watch-for", "180", "--serve", "127.0.0.1:0"],
-                            stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-    try:
-        assert proc.stderr is not None
-        line = proc.stderr.readline()
-        found = URL.search(line)
-        assert found, f"no URL on stderr: {line!r}"
-        yield Watching(proc, found[1], int(found[2]), found[3]), sim
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-        try:
-            proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-        sim.close()
+    with served_watch(script("check_digitalsentry"), request.param) as started:
+        yield started
 
 
 def test_the_page_turns_the_row_green_without_a_reload(watching: tuple[Watching, Simulator], tmp_path: Path) -> None:

@@ -12,22 +12,36 @@ HTTP only, on loopback unless an address is given: a phone reaches it through a 
 ssh tunnel (docs/handover.md). Responses say ``no-store``, ``no-referrer``, ``nosniff``, no framing, and
 the page's Content-Security-Policy. The server runs in daemon threads (``ThreadingHTTPServer``) and is
 closed when the watch ends: the address then refuses connections.
+
+Hostile or broken clients cost the watch nothing: a request must arrive whole within ``REQUEST_TIMEOUT``
+(a client that trickles a byte now and then is cut off, not kept for ever) and within ``MAX_REQUEST``
+bytes; at most ``MAX_CLIENTS`` connections are served at once (more are closed at once: a flood holds no
+more threads and no more memory than that); and a client that hangs up half-way is forgotten quietly --
+nothing is ever printed on the terminal, which is the live view's.
 """
 
 from __future__ import annotations
 
 import hmac
+import io
 import secrets
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-#: Seconds a client may take to send its request (a slow one holds a thread no longer).
+#: Seconds a client may take to send its whole request, and to take the answer (a slow one holds a thread
+#: no longer).
 REQUEST_TIMEOUT = 10.0
+#: Bytes of a request read at most (a browser's GET is well under 2 KB); beyond, the request is cut short
+#: and answered 404.
+MAX_REQUEST = 16384
+#: Connections served at once at most; one more is closed at once.
+MAX_CLIENTS = 64
 SECURITY_HEADERS = (("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer"),
                     ("X-Content-Type-Options", "nosniff"), ("X-Frame-Options", "DENY"))
 NOT_FOUND = b"not found\n"
@@ -37,11 +51,40 @@ class ServeError(Exception):
     """The address cannot be served (in use, not this machine's, not allowed): one line saying why."""
 
 
+class _Request(io.RawIOBase):
+    """A connection's bytes, read by a deadline and up to a budget: each read waits only what is left of
+    ``REQUEST_TIMEOUT`` (``TimeoutError`` then), and after ``MAX_REQUEST`` bytes the request ends there."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.deadline = time.monotonic() + REQUEST_TIMEOUT
+        self.left = MAX_REQUEST
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        wait = self.deadline - time.monotonic()
+        if wait <= 0:
+            raise TimeoutError("the request did not arrive in time")
+        if self.left <= 0:
+            return 0
+        self.sock.settimeout(wait)
+        got = self.sock.recv_into(buffer[:self.left])
+        self.left -= got
+        return got
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "check_digitalsentry"
     sys_version = ""
     timeout = REQUEST_TIMEOUT
     server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile.close()
+        self.rfile = io.BufferedReader(_Request(self.connection))
 
     def do_GET(self) -> None:
         self._answer(send_body=True)
@@ -77,6 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Security-Policy", policy)
         for name, value in SECURITY_HEADERS:
             self.send_header(name, value)
+        self.connection.settimeout(REQUEST_TIMEOUT)  # the answer too: a client that reads nothing is let go
         self.end_headers()
         if send_body and self.command != "HEAD":
             self.wfile.write(body)
@@ -95,6 +139,31 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     live: LiveServer
+
+    def __init__(self, address: tuple[str, int], handler: type[_Handler]) -> None:
+        super().__init__(address, handler)
+        self.slots = threading.BoundedSemaphore(MAX_CLIENTS)
+
+    def process_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        """Served in a thread of its own while there is a slot; closed at once otherwise."""
+        if not self.slots.acquire(blocking=False):
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except Exception:  # no thread to be had: the connection is closed, the slot given back
+            self.slots.release()
+            self.shutdown_request(request)
+
+    def process_request_thread(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Quiet: a client that hung up half-way (reset, broken pipe) is no news, and the terminal is the
+        live view's (socketserver would print a traceback there)."""
 
 
 class LiveServer:
