@@ -206,3 +206,23 @@ def test_a_reader_that_is_gone_ends_a_watch_that_has_nothing_to_print(site: Simu
     assert b" sql-browser " in first
     assert code == 0 and errors == b""
     assert time.monotonic() - started < 120  # not the 240 s of --watch-for
+
+
+@pytest.mark.parametrize(("host", "width", "more"), [
+    ("監視監視監視監視監視監視監視監視監視監視.example", 80, {}),  # each character takes two columns
+    ("überwachung-zürich-ößäü-überwachung.example", 80, {"PYTHONIOENCODING": "ascii"}),  # each ü shown as \xfc
+    ("127.0.0.1", 12, {}),  # a terminal narrower than any line
+], ids=["wide-characters", "ascii-stream", "tiny-terminal"])
+def test_the_table_fits_the_terminal_so_the_redraw_leaves_no_copies(pane: Pane, host: str, width: int,
+                                                                     more: dict[str, str]) -> None:
+    """A line one column wider than the terminal wraps, and the next redraw, which goes back up as many lines
+    as it wrote, leaves the top of the old table behind: copies pile up round after round."""
+    pane.start(["check_digitalsentry", "-H", host, "--watch", "--interval", "1", "-t", "1"], environment(**more),
+               width=width, height=30)
+    pane.until(lambda s: "check_di" in s, "the table")
+    deadline = time.monotonic() + 8  # several redraws: the rounds, and the ages ticking in between
+    while time.monotonic() < deadline:
+        screen = pane.screen()
+        assert sum(1 for line in screen.splitlines() if line.startswith("check_di")) == 1, screen
+        time.sleep(0.3)
+    assert sum(1 for line in screen.splitlines() if line.startswith("HOST")) == 1, screen

@@ -130,7 +130,7 @@ class Screen:
         except (OSError, ValueError):
             size = os.terminal_size((80, 24))
         lines = screen.table(watch, now, width=size.columns - 1, height=size.lines - 1, colour=self.colour,
-                             qualified=self.qualified, header=header)
+                             qualified=self.qualified, header=header, encoding=self.stream.encoding)
         if self.size is None:
             move = "\x1b[?25l"
         elif size != self.size:

@@ -12,7 +12,10 @@ summary at the end.
 - ``summary``: why the watch ended, every change with its time, what is still not as expected.
 
 ASCII only (``->``, ``...``): a terminal in any locale shows it. Strings from the network or the
-inventory pass ``plain`` (one printable line).
+inventory pass ``plain`` (one printable line). The table measures in terminal columns (``columns``: a
+wide East Asian character takes two, a combining mark none), each text as the terminal's encoding will
+show it (``showable``: what it cannot carry, escaped as the frontend's ``write`` escapes it) -- a line one
+column too long would wrap, and the redraw in place would then leave a copy of the table behind.
 """
 
 from __future__ import annotations
@@ -41,6 +44,35 @@ HEADINGS = ("SITE/HOST", "ROLE", "PORT", "STATE", "STATUS", "SINCE", "AGE", "FIX
 def plain(text: str) -> str:
     """One printable line: control characters escaped."""
     return shown(text, len(text))
+
+
+def columns(text: str) -> int:
+    """The terminal columns ``text`` takes: two for a wide or fullwidth character, none for a combining
+    mark or a format character, one for any other."""
+    if text.isascii():
+        return len(text)
+    import unicodedata
+
+    total = 0
+    for char in text:
+        if unicodedata.combining(char) or unicodedata.category(char) in ("Mn", "Me", "Cf"):
+            continue
+        total += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+    return total
+
+
+def showable(text: str, encoding: str | None) -> str:
+    """``text`` as a stream in ``encoding`` shows it: each character it cannot carry as its escape
+    (``\\u76e3``), as ``cli.output.write`` writes it."""
+    if encoding is None or text.isascii():
+        return text
+    try:
+        text.encode(encoding)
+        return text
+    except UnicodeEncodeError:
+        return text.encode(encoding, "backslashreplace").decode(encoding)
+    except LookupError:
+        return text.encode("ascii", "backslashreplace").decode("ascii")
 
 
 def clock(at: float) -> str:
@@ -73,9 +105,21 @@ def where(row: Row, qualified: bool) -> str:
 
 
 def _cut(text: str, width: int) -> str:
+    """``text`` in at most ``width`` columns (``...`` where it was cut)."""
     if width <= 0:
         return ""
-    return text if len(text) <= width else text[:max(width - 3, 0)] + "..."[:width]
+    if columns(text) <= width:
+        return text
+    room, kept = max(width - 3, 0), 0
+    for index, char in enumerate(text):
+        kept += columns(char)
+        if kept > room:
+            return text[:index] + "..."[:width]
+    return text  # pragma: no cover - the text fits
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - columns(text))
 
 
 def _paint(text: str, word: str, colour: bool) -> str:
@@ -84,11 +128,16 @@ def _paint(text: str, word: str, colour: bool) -> str:
 
 
 def table(watch: Watch, now: float, *, width: int, height: int, colour: bool, qualified: bool,
-          header: Sequence[str] = ()) -> list[str]:
+          header: Sequence[str] = (), encoding: str | None = None) -> list[str]:
     """The screen: ``header`` lines (the frontend's: round, verdict, how it ends, the page), the rows, the
-    last changes; at most ``height`` lines of at most ``width`` characters (colour codes aside)."""
-    width = max(width, 20)
-    lines = [_cut(plain(line), width) for line in header]
+    last changes; at most ``height`` lines of at most ``width`` terminal columns (colour codes aside), as a
+    stream in ``encoding`` shows them."""
+    width = max(width, 1)
+
+    def show(text: str) -> str:
+        return showable(text, encoding)
+
+    lines = [_cut(show(plain(line)), width) for line in header]
     changes = watch.changes[-LAST_CHANGES:]
     room = max(height - len(lines) - 2 - (len(changes) + 1 if changes else 0), 2)
     rows = list(watch.rows.values())
@@ -100,17 +149,17 @@ def table(watch: Watch, now: float, *, width: int, height: int, colour: bool, qu
     else:
         hidden = 0
     cells = [(("SITE/HOST" if qualified else "HOST"), *HEADINGS[1:])] + [
-        (where(row, qualified), row.role, f"{'dynamic' if row.port is None else row.port}/{row.transport}",
-         row.word, status_word(row), clock(row.since),
-         age(now - row.last.at) if row.last is not None else "-", plain(row.fix) or "-")
-        for row in rows]
-    widths = [max(len(cell[i]) for cell in cells) for i in range(len(HEADINGS) - 1)]
+        tuple(show(text) for text in (
+            where(row, qualified), plain(row.role), f"{'dynamic' if row.port is None else row.port}/"
+            f"{row.transport}", row.word, status_word(row), clock(row.since),
+            age(now - row.last.at) if row.last is not None else "-", plain(row.fix) or "-")) for row in rows]
+    widths = [max(columns(cell[i]) for cell in cells) for i in range(len(HEADINGS) - 1)]
     lines.append("")
     for index, cell in enumerate(cells):
-        left = "  ".join(text.ljust(w) for text, w in zip(cell, widths))
-        line = _cut(f"{left}  {cell[-1]}", width)
+        padded = [_pad(text, w) for text, w in zip(cell, widths)]
+        line = _cut(f"{'  '.join(padded)}  {cell[-1]}", width)
         if index and colour:  # colour the state's cell: its position in the line is known
-            start = sum(w + 2 for w in widths[:3])
+            start = sum(len(text) + 2 for text in padded[:3])
             state = cell[3]
             if start < len(line):
                 line = line[:start] + _paint(line[start:start + len(state)], state, colour) \
@@ -120,7 +169,7 @@ def table(watch: Watch, now: float, *, width: int, height: int, colour: bool, qu
         lines.append(_cut(f"... and {hidden} more as expected (a taller terminal shows them)", width))
     if changes:
         lines.append("")
-        lines += [_cut(f"{clock(e.at)} {where(e.row, qualified)} {plain(e.text)}", width) for e in changes]
+        lines += [_cut(show(f"{clock(e.at)} {where(e.row, qualified)} {plain(e.text)}"), width) for e in changes]
     return lines[:max(height, 1)]
 
 
