@@ -136,6 +136,8 @@ def host_name(value: object) -> str:
         raise SchemaError(f"empty host name {value!r}")
     if not printable(host) or any(c.isspace() for c in host):
         raise SchemaError(f"host name contains a space or a control character: {value!r}")
+    if any("\ud800" <= c <= "\udfff" for c in host):  # a command line's bytes that are not UTF-8
+        raise SchemaError(f"host name is not UTF-8 text (bytes of another encoding): {value!r}")
     if len(host) > MAX_HOST:
         raise SchemaError(f"host name longer than {MAX_HOST} characters: {value[:40]!r}...")
     if host.count(":") == 1:

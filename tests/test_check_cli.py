@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Callable
@@ -449,3 +450,14 @@ def test_python_m_checks_a_site_as_the_console_script_does(simulate: Simulate, c
     script = check(*check_args(sim), "-t", "3")
     assert module.returncode == script.code == 2
     assert module.stdout.split(" | ")[0] == script.first
+
+
+@pytest.mark.parametrize("more", [[], ["--format", "openmetrics"], ["--format", "json", "--output", "{out}"],
+                                  ["--watch", "--serve", "127.0.0.1:0"]])
+def test_a_host_name_that_is_not_utf8_is_one_unknown_line(check: Check, tmp_path: Path, more: list[str]) -> None:
+    """A command line's bytes in another encoding (Latin-1 ``\\xff``) are not a host name: said at once, in
+    every mode -- not an OpenMetrics label with an escape Prometheus refuses, nor a crash of the page."""
+    host = os.fsdecode(b"ds\xff01.example.com")
+    run = check("-H", host, "-t", "1", *(word.format(out=tmp_path / "out.json") for word in more))
+    assert run.code == 3 and run.lines == ["DIGITALSENTRY UNKNOWN - -H/--hostname: host name is not UTF-8 text "
+                                           "(bytes of another encoding): 'ds\\udcff01.example.com'"], run
