@@ -19,7 +19,7 @@ Sources (details and confidence in the project's ``reference/digital-sentry.md``
 
 from __future__ import annotations
 
-from check_digitalsentry.model import State
+from check_digitalsentry.model import PluginError, State
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -48,11 +48,11 @@ class Role:
     (imported on first use), or None for the transport's plain probe (a TCP connect; a UDP datagram and
     an ear for ICMP). ``must_answer``: silence is a failure (a UDP role whose job is to answer).
     ``sim_port`` is the port the simulator's unprivileged ("high") layout serves it on (default: its own
-    port, when that is 1024 or above).
+    port, when that is 1024 or above). ``plugin``: the plugin that added it (None: the catalogue's own).
     """
 
-    __slots__ = ("must_answer", "name", "needs", "port", "probe", "purpose", "severity", "sim_port", "source",
-                 "transport", "when")
+    __slots__ = ("must_answer", "name", "needs", "plugin", "port", "probe", "purpose", "severity", "sim_port",
+                 "source", "transport", "when")
 
     def __init__(
         self,
@@ -80,6 +80,7 @@ class Role:
         self.needs = needs
         self.must_answer = must_answer
         self.sim_port = sim_port if sim_port is not None or port is None or port < 1024 else port
+        self.plugin: str | None = None
 
     def __repr__(self) -> str:
         return f"Role({self.name!r}, {self.port}/{self.transport})"
@@ -122,23 +123,56 @@ _ROLE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
 
 
 def merge_roles(extra: Iterable[Role]) -> tuple[Role, ...]:
-    """The built-in roles followed by roles added by plugins (a plugin cannot replace a built-in).
+    """The built-in roles followed by roles added by plugins.
 
     A plugin's role name must be lower-case letters, digits and '-', starting with a letter, at most 32
     characters, and not ``forbid``: it becomes an option word (``--port NAME=PORT``), a perfdata label and
-    part of an Icinga service name. ValueError otherwise, naming the role."""
+    part of an Icinga service name; and no other role's (a plugin cannot replace a built-in). Its transport
+    is tcp or udp, its port a port number (or None: learned at run time), its severity a ``State``, what it
+    ``needs`` a role before it, its probe a function or ``"module:function"`` (its ``when``, a site
+    setting, is checked where the settings are known: ``builtin``). ``model.PluginError`` (a ValueError)
+    otherwise, naming the plugin and the role."""
     roles = list(ROLES)
     seen = {r.name for r in roles}
     for role in extra:
         name = role.name
         if (not isinstance(name, str) or not name or not name[0].isalpha() or len(name) > 32
                 or not _ROLE_CHARS.issuperset(name) or name == FORBID):
-            raise ValueError(f"a plugin's role {name!r}: a role name is lower-case letters, digits and '-', "
-                             f"starting with a letter, at most 32 characters, and not {FORBID!r}")
-        if role.name not in seen:
-            roles.append(role)
-            seen.add(role.name)
+            raise PluginError(role.plugin, f"its role {name!r}: a role name is lower-case letters, digits and "
+                              f"'-', starting with a letter, at most 32 characters, and not {FORBID!r}")
+        if name in seen:
+            raise PluginError(role.plugin, f"its role {name!r}: there is a role of that name already")
+        wrong = _wrong_role(role, seen)
+        if wrong:
+            raise PluginError(role.plugin, f"its role {name!r}: {wrong}")
+        roles.append(role)
+        seen.add(name)
     return tuple(roles)
+
+
+def _port_number(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+
+
+def _wrong_role(role: Role, known: set[str]) -> str:
+    """What is wrong with a plugin's role besides its name ("" for nothing)."""
+    probe = role.probe
+    for wrong, why in (
+            (role.transport not in ("tcp", "udp"), f"transport {role.transport!r}: expected 'tcp' or 'udp'"),
+            (role.port is not None and not _port_number(role.port), f"port {role.port!r}: expected 1-65535 or "
+                                                                     "None"),
+            (role.sim_port is not None and not _port_number(role.sim_port), f"sim_port {role.sim_port!r}: "
+                                                                             "expected 1-65535 or None"),
+            (not isinstance(role.severity, State), f"severity {role.severity!r}: expected a model.State"),
+            (role.needs is not None and role.needs not in known, f"needs {role.needs!r}: not a role before it"),
+            (not (probe is None or callable(probe) or (isinstance(probe, str) and probe.count(":") == 1
+                                                      and all(probe.split(":")))),
+             f"probe {probe!r}: expected a function or 'module:function'"),
+            (not isinstance(role.purpose, str) or not isinstance(role.source, str), "purpose and source: "
+                                                                                   "expected text")):
+        if wrong:
+            return why
+    return ""
 
 
 #: The built-in roles with a port per unit of a count setting (audio: one per client).

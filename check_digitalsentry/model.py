@@ -378,6 +378,25 @@ class Interrupted(BaseException):
         self.stage = ""
 
 
+class PluginError(ValueError):
+    """An installed plugin's mistake -- a hook that failed or gave what cannot be used, a renderer or a
+    submit target that failed --, in one line naming the plugin (``plugin``: its entry-point name; None
+    when it is not known), for the frontends to say as they say bad input (the check: UNKNOWN, exit 3)."""
+
+    def __init__(self, plugin: str | None, message: str) -> None:
+        from check_digitalsentry.protocols import shown
+
+        super().__init__(f"{'the plugin ' + shown(plugin, 60) if plugin else 'a plugin'}: {message}")
+        self.plugin = plugin
+
+    @staticmethod
+    def said(exc: object) -> str:
+        """What a plugin raised or returned, as one bounded line: ``KeyError('boom')``."""
+        from check_digitalsentry.protocols import shown
+
+        return shown(repr(exc), 200)
+
+
 class RunInfo:
     """Who ran a run, when, and with what: the record a handover document starts with.
 

@@ -26,6 +26,8 @@ through the ``digitalsentry_targets`` hook.
 
 from __future__ import annotations
 
+from check_digitalsentry.model import PluginError
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
@@ -86,9 +88,10 @@ class Format:
     written to as a handover report (``--dsports-report FILE.json``); none: not a report. ``note`` is said
     after its name in the help (``html (the handover document)``). ``renderer`` is a function taking a
     ``Rendering``, or ``"module:function"`` (imported on first use). ``locale_text``: the text goes to a
-    terminal in the locale's encoding (the Nagios output), not UTF-8 whatever the locale."""
+    terminal in the locale's encoding (the Nagios output), not UTF-8 whatever the locale. ``plugin``: the
+    plugin that added it (None: a built-in format)."""
 
-    __slots__ = ("_renderer", "locale_text", "media_type", "name", "note", "port_cost", "suffixes")
+    __slots__ = ("_renderer", "locale_text", "media_type", "name", "note", "plugin", "port_cost", "suffixes")
 
     def __init__(self, name: str, media_type: str, port_cost: float, renderer: str | Renderer | None, *,
                  suffixes: Sequence[str] = (), note: str = "", locale_text: bool = False) -> None:
@@ -99,9 +102,24 @@ class Format:
         self.suffixes = tuple(suffixes)
         self.note = note
         self.locale_text = locale_text
+        self.plugin: str | None = None
 
     def render(self, rendering: Rendering) -> str:
-        """The run in this format."""
+        """The run in this format. A plugin's renderer that fails, or gives anything but text, is a
+        ``model.PluginError`` naming the plugin."""
+        if self.plugin is None:
+            return self._render(rendering)
+        try:
+            text: object = self._render(rendering)
+        except Exception as exc:
+            raise PluginError(self.plugin, f"its format {self.name}: the renderer failed: "
+                                           f"{PluginError.said(exc)}") from None
+        if not isinstance(text, str):
+            raise PluginError(self.plugin, f"its format {self.name}: the renderer gave "
+                                           f"{type(text).__name__}, not text")
+        return text
+
+    def _render(self, rendering: Rendering) -> str:
         renderer = self._renderer
         if isinstance(renderer, str):
             module, _, name = renderer.partition(":")
@@ -126,21 +144,53 @@ FORMATS: tuple[Format, ...] = (
 )
 
 def merge_formats(builtin: Sequence[Format], extra: Iterable[Format]) -> tuple[Format, ...]:
-    """The built-in formats followed by those plugins add (a plugin cannot replace a built-in). A format's
-    name is lower-case letters, digits and '-' (an option word), and its suffixes start with a dot;
-    ValueError otherwise, naming the format."""
+    """The built-in formats followed by those plugins add. A format's name is lower-case letters, digits
+    and '-' (an option word), and no other format's (a plugin cannot replace a built-in); its suffixes
+    start with a dot and are no other format's; its per-port cost is a number of seconds, at most
+    ``MAX_PORT_COST`` (it is kept free of -t for every port); its renderer a function or
+    ``"module:function"``. ``model.PluginError`` (a ValueError) otherwise, naming the plugin and the
+    format."""
     formats = list(builtin)
     seen = {f.name for f in formats}
+    suffixes = {suffix.lower() for f in formats for suffix in f.suffixes}
     for fmt in extra:
         name = fmt.name
-        suffixes_ok = all(isinstance(s, str) and s.startswith(".") and len(s) > 1 for s in fmt.suffixes)
-        if not _name_ok(name) or not suffixes_ok:
-            raise ValueError(f"a plugin's format {name!r}: a format name is lower-case letters, digits and '-', "
-                             "starting with a letter, and each suffix starts with a dot ('.csv')")
-        if name not in seen:
-            formats.append(fmt)
-            seen.add(name)
+        if not _name_ok(name):
+            raise PluginError(fmt.plugin, f"its format {name!r}: a format name is lower-case letters, digits and "
+                                          "'-', starting with a letter")
+        if name in seen:
+            raise PluginError(fmt.plugin, f"its format {name!r}: there is a format of that name already")
+        wrong = _wrong_format(fmt, suffixes)
+        if wrong:
+            raise PluginError(fmt.plugin, f"its format {name!r}: {wrong}")
+        formats.append(fmt)
+        seen.add(name)
+        suffixes.update(suffix.lower() for suffix in fmt.suffixes)
     return tuple(formats)
+
+
+#: Seconds of rendering per port a format may claim at most (the built-in ones take 40-50 microseconds).
+MAX_PORT_COST = 0.01
+
+
+def _wrong_format(fmt: Format, taken: set[str]) -> str:
+    """What is wrong with a plugin's format besides its name ("" for nothing)."""
+    cost, renderer = fmt.port_cost, fmt._renderer
+    media_type: object = fmt.media_type  # a plugin's: anything at all
+    note: object = fmt.note
+    if not isinstance(media_type, str) or not isinstance(note, str):
+        return "media_type and note: expected text"
+    for suffix in fmt.suffixes:
+        if not isinstance(suffix, str) or not suffix.startswith(".") or len(suffix) < 2:
+            return f"suffix {suffix!r}: a suffix starts with a dot ('.csv')"
+        if suffix.lower() in taken:
+            return f"suffix {suffix!r}: another format writes it"
+    if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not 0 <= cost <= MAX_PORT_COST:
+        return f"port_cost {cost!r}: expected seconds from 0 to {MAX_PORT_COST:g}"
+    if not (callable(renderer) or (isinstance(renderer, str) and renderer.count(":") == 1
+                                   and all(renderer.split(":")))):
+        return f"renderer {renderer!r}: expected a function or 'module:function'"
+    return ""
 
 
 def formats(hooks: BuiltinHooks) -> tuple[Format, ...]:
@@ -149,9 +199,6 @@ def formats(hooks: BuiltinHooks) -> tuple[Format, ...]:
     extra = hooks.added("digitalsentry_formats")
     if not extra:
         return FORMATS
-    wrong = [fmt for fmt in extra if not isinstance(fmt, Format)]
-    if wrong:
-        raise ValueError(f"a plugin's format {wrong[0]!r}: expected a check_digitalsentry.outputs.Format")
     return merge_formats(FORMATS, [fmt for fmt in extra if isinstance(fmt, Format)])
 
 
@@ -186,9 +233,10 @@ class TargetOption:
 class Target:
     """One place passive results go. ``help`` says what it posts to (``its REST API``); ``verb`` how the
     summary line says a result went in (``accepted by``, ``written to``); ``module`` implements it (a
-    module, or its name: imported on first use)."""
+    module, or its name: imported on first use). ``plugin``: the plugin that added it (None: a built-in
+    target)."""
 
-    __slots__ = ("_module", "help", "name", "options", "verb")
+    __slots__ = ("_module", "help", "name", "options", "plugin", "verb")
 
     def __init__(self, name: str, help: str, verb: str, options: Sequence[TargetOption],
                  module: str | ModuleType | object) -> None:
@@ -197,13 +245,27 @@ class Target:
         self.verb = verb
         self.options = tuple(options)
         self._module = module
+        self.plugin: str | None = None
 
     @property
     def module(self) -> ModuleType:
-        """The implementation (``check_options``, ``prepare``)."""
+        """The implementation (``check_options``, ``prepare``); a plugin's that cannot be imported is a
+        ``model.PluginError``."""
         if isinstance(self._module, str):
-            self._module = __import__(self._module, fromlist=["prepare"])
+            try:
+                self._module = __import__(self._module, fromlist=["prepare"])
+            except Exception as exc:
+                if self.plugin is None:
+                    raise
+                raise PluginError(self.plugin, f"its submit target {self.name}: {PluginError.said(exc)}") from None
         return self._module  # type: ignore[return-value]
+
+    def failed(self, step: str, exc: Exception) -> Exception:
+        """What it is when ``step`` of this target (``prepare``...) raised ``exc``: a plugin's mistake, said as
+        a ``model.PluginError`` naming the plugin; for a built-in target, ``exc`` itself (an internal error)."""
+        if self.plugin is None:
+            return exc
+        return PluginError(self.plugin, f"its submit target {self.name}: {step} failed: {PluginError.said(exc)}")
 
     def __repr__(self) -> str:
         return f"Target({self.name!r})"
@@ -237,25 +299,41 @@ TARGETS: tuple[Target, ...] = (
 
 
 def merge_targets(builtin: Sequence[Target], extra: Iterable[Target]) -> tuple[Target, ...]:
-    """The built-in targets followed by those plugins add (a plugin cannot replace a built-in one, nor
-    take another target's option). ValueError naming the target otherwise."""
+    """The built-in targets followed by those plugins add. A target's name is lower-case letters, digits
+    and '-', and no other target's (a plugin cannot replace a built-in one); each of its options is a long
+    option (``--word``) that no other target has, its value going under a name of its own (a Python
+    identifier). ``model.PluginError`` (a ValueError) otherwise, naming the plugin and the target (the check
+    also refuses an option that is one of its own: ``cli.table``)."""
     targets = list(builtin)
     names = {t.name for t in targets}
     flags = {option.flag for t in targets for option in t.options}
+    dests = {option.dest for t in targets for option in t.options}
     for target in extra:
         name = target.name
         if not _name_ok(name):
-            raise ValueError(f"a plugin's submit target {name!r}: a target name is lower-case letters, digits "
-                             "and '-', starting with a letter")
-        taken = [o.flag for o in target.options if o.flag in flags or not o.flag.startswith("--")]
-        if taken:
-            raise ValueError(f"a plugin's submit target {name!r}: its option {taken[0]} is taken, or not a long "
-                             "option (--word)")
-        if name not in names:
-            targets.append(target)
-            names.add(name)
-            flags.update(o.flag for o in target.options)
+            raise PluginError(target.plugin, f"its submit target {name!r}: a target name is lower-case letters, "
+                                             "digits and '-', starting with a letter")
+        if name in names:
+            raise PluginError(target.plugin, f"its submit target {name!r}: there is a target of that name "
+                                             "already")
+        for option in target.options:
+            if not isinstance(option, TargetOption) or not _flag_ok(option.flag) or option.flag in flags:
+                raise PluginError(target.plugin, f"its submit target {name!r}: its option "
+                                                 f"{getattr(option, 'flag', option)!r} is taken, or not a long "
+                                                 "option (--word)")
+            if not isinstance(option.dest, str) or not option.dest.isidentifier() or option.dest in dests:
+                raise PluginError(target.plugin, f"its submit target {name!r}: its option {option.flag} goes "
+                                                 f"under {option.dest!r}, which is taken or not a name")
+            flags.add(option.flag)
+            dests.add(option.dest)
+        targets.append(target)
+        names.add(name)
     return tuple(targets)
+
+
+def _flag_ok(flag: object) -> bool:
+    """A long option: ``--`` and a name (lower-case letters, digits and '-', starting with a letter)."""
+    return isinstance(flag, str) and flag.startswith("--") and _name_ok(flag[2:])
 
 
 def targets(hooks: BuiltinHooks) -> tuple[Target, ...]:
@@ -264,9 +342,6 @@ def targets(hooks: BuiltinHooks) -> tuple[Target, ...]:
     extra = hooks.added("digitalsentry_targets")
     if not extra:
         return TARGETS
-    wrong = [target for target in extra if not isinstance(target, Target)]
-    if wrong:
-        raise ValueError(f"a plugin's submit target {wrong[0]!r}: expected a check_digitalsentry.outputs.Target")
     return merge_targets(TARGETS, [target for target in extra if isinstance(target, Target)])
 
 

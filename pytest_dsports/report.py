@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from check_digitalsentry import files
+from check_digitalsentry.model import PluginError
 
 if TYPE_CHECKING:
     from check_digitalsentry.judge import JudgedRun
@@ -96,7 +97,11 @@ def write_reports(config: pytest.Config, state: DsportsState, paths: list[Path])
     run, info = state.judged_run(), run_info(config, state)
     written = []
     for path in paths:
-        text = render(config, path, run, info)
+        try:
+            text = render(config, path, run, info)
+        except PluginError as exc:  # a plugin's format that failed: said as the report that was not written
+            written.append(Written(False, f"dsports: could not write the handover report {_shown(path)}: {exc}"))
+            continue
         try:  # atomically, never through a planted link: as the check's --output
             files.replace(str(path), text.encode("utf-8"))
         except files.WriteError as exc:

@@ -181,13 +181,21 @@ _HOOKS = pytest.StashKey["PluggyHooks"]()
 
 
 def core_hooks(config: pytest.Config) -> PluggyHooks:
-    """The core's hooks for this pytest run: one pluggy manager, made on first use."""
+    """The core's hooks for this pytest run: one pluggy manager, made on first use, with its roles. An
+    installed core plugin's mistake (one that cannot be loaded, a hook that fails, a role that cannot be
+    added) is a usage error naming the plugin, as the check says it."""
     hooks = config.stash.get(_HOOKS, None)
     if hooks is None:
         from check_digitalsentry.builtin import PluggyHooks
+        from check_digitalsentry.model import PluginError
         from check_digitalsentry.plugins import make_plugin_manager
 
-        hooks = config.stash[_HOOKS] = PluggyHooks(make_plugin_manager())
+        try:
+            hooks = PluggyHooks(make_plugin_manager())
+            hooks.roles()
+        except PluginError as exc:
+            raise pytest.UsageError(f"dsports: {exc}") from None
+        config.stash[_HOOKS] = hooks
     return hooks
 
 

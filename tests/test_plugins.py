@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import script
 
 from check_digitalsentry import plugins
 
@@ -42,8 +43,9 @@ def test_the_cheap_scan_finds_a_declared_plugin_and_nothing_else(installed_plugi
 def _roles_in_fresh_interpreter(path: Path, **env: str) -> list[str]:
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from check_digitalsentry.plugins import get_hooks; "
             "hooks = get_hooks(); print(type(hooks).__name__, *[r.name for r in hooks.roles()])")
+    clean = {key: value for key, value in os.environ.items() if key != plugins.DISABLE_ENV}  # as a user has it
     run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True,
-                         env={**os.environ, **env})
+                         env={**clean, **env})
     return run.stdout.split()
 
 
@@ -72,3 +74,101 @@ def test_a_plugin_role_name_that_cannot_be_an_option_word_label_or_service_name_
     assert repr(name) in str(caught.value) and "lower-case letters, digits and '-'" in str(caught.value)
     assert [r.name for r in merge_roles([Role("rtsp-2", "tcp", 554, ALWAYS, State.WARNING, "RTSP", "x")])][-1] \
         == "rtsp-2"
+
+
+BAD_HEADER = '''
+from check_digitalsentry.catalogue import ALWAYS, Role
+from check_digitalsentry.hookspecs import hookimpl
+from check_digitalsentry.model import State
+from check_digitalsentry.outputs import Format, Target, TargetOption
+
+def rtsp(**more):
+    return Role("rtsp", "tcp", 554, ALWAYS, State.WARNING, "RTSP", "test", **more)
+
+def box(*options):
+    return Target("box", "a box", "put in", list(options), __name__)
+
+def check_options(values):
+    pass
+'''
+#: (what the plugin does wrong, its module after BAD_HEADER, more arguments, what the one line says after
+#: "the plugin bad: ")
+BAD_PLUGINS = [
+    ("import", "raise RuntimeError('half-installed')", [], "cannot be loaded (bad_plugin): "
+                                                           "RuntimeError('half-installed')"),
+    ("hook-raises", "@hookimpl\ndef digitalsentry_roles():\n    return {}['x']", [],
+     "its hook digitalsentry_roles failed: KeyError('x')"),
+    ("not-a-list", "@hookimpl\ndef digitalsentry_formats():\n    return 'csv'", [],
+     "its hook digitalsentry_formats returned 'csv': expected a list of check_digitalsentry.outputs.Format"),
+    ("role-taken", "@hookimpl\ndef digitalsentry_roles():\n    r = rtsp(); r.name = 'video'; return [r]", [],
+     "its role 'video': there is a role of that name already"),
+    ("role-port", "@hookimpl\ndef digitalsentry_roles():\n    r = rtsp(); r.port = 99999; return [r]", [],
+     "its role 'rtsp': port 99999: expected 1-65535 or None"),
+    ("role-when", "@hookimpl\ndef digitalsentry_roles():\n    r = rtsp(); r.when = 'sometimes'; return [r]", [],
+     "its role 'rtsp': when 'sometimes': expected 'always' or a site setting"),
+    ("format-name", "@hookimpl\ndef digitalsentry_formats():\n    return [Format('C S V', 'text/csv', 0, str)]", [],
+     "its format 'C S V': a format name is lower-case letters"),
+    ("format-taken", "@hookimpl\ndef digitalsentry_formats():\n    return [Format('json', 'text/csv', 0, str)]", [],
+     "its format 'json': there is a format of that name already"),
+    ("format-cost", "@hookimpl\ndef digitalsentry_formats():\n    return [Format('csv', 'text/csv', float('nan'), str)]",
+     [], "its format 'csv': port_cost nan: expected seconds from 0 to 0.01"),
+    ("renderer-raises", "@hookimpl\ndef digitalsentry_formats():\n    return [Format('csv', 'text/csv', 0, "
+                        "lambda r: 1 / 0)]", ["--format", "csv"],
+     "its format csv: the renderer failed: ZeroDivisionError('division by zero')"),
+    ("renderer-none", "@hookimpl\ndef digitalsentry_formats():\n    return [Format('csv', 'text/csv', 0, "
+                      "lambda r: None)]", ["--format", "csv"], "its format csv: the renderer gave NoneType, not text"),
+    ("target-taken", "@hookimpl\ndef digitalsentry_targets():\n    t = box(); t.name = 'nagios'; return [t]", [],
+     "its submit target 'nagios': there is a target of that name already"),
+    ("target-option", "@hookimpl\ndef digitalsentry_targets():\n    return [box(TargetOption('--box-dir', "
+                      "'inventory', 'DIR', 'where'))]", [], "its submit target 'box': its option --box-dir "
+                                                          "(inventory) is one of the check's own"),
+    ("prepare-raises", "def prepare(values, sites, inventory):\n    raise OSError('no box')\n"
+                       "@hookimpl\ndef digitalsentry_targets():\n    return [box()]", ["--submit", "box"],
+     "its submit target box: prepare failed: OSError('no box')"),
+]
+
+
+def install_bad_plugin(where: Path, module: str) -> dict[str, str]:
+    """The plugin ``bad`` (module ``bad_plugin``: BAD_HEADER and ``module``) installed in ``where`` as pip
+    leaves a distribution; the environment that finds it (autoload on)."""
+    (where / "bad_plugin.py").write_text(BAD_HEADER + module + "\n")
+    info = where / "bad_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bad-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[check_digitalsentry]\nbad = bad_plugin\n")
+    env = {key: value for key, value in os.environ.items() if key != plugins.DISABLE_ENV}
+    return {**env, "PYTHONPATH": str(where)}
+
+
+@pytest.mark.parametrize(("module", "more", "said"), [case[1:] for case in BAD_PLUGINS],
+                         ids=[case[0] for case in BAD_PLUGINS])
+def test_a_plugin_that_gives_garbage_is_one_unknown_line_naming_it(tmp_path: Path, module: str, more: list[str],
+                                                                   said: str) -> None:
+    env = install_bad_plugin(tmp_path, module)
+    inventory = tmp_path / "sites.toml"
+    inventory.write_text('[[sites]]\nname = "hq"\nhosts = ["127.0.0.1"]\n')
+    target = ["--inventory", str(inventory)] if "--submit" in more else ["-H", "127.0.0.1"]
+    run = subprocess.run([script("check_digitalsentry"), *target, "-t", "2", *more], capture_output=True, text=True,
+                         timeout=60, env=env)
+    assert (run.returncode, run.stderr) == (3, ""), run
+    assert run.stdout.startswith(f"DIGITALSENTRY UNKNOWN - the plugin bad: {said}"), run.stdout
+    assert run.stdout.count("\n") == 1, run.stdout
+
+
+@pytest.mark.parametrize(("module", "said", "code"), [
+    ("raise RuntimeError('half-installed')", "ERROR: dsports: the plugin bad: cannot be loaded (bad_plugin): "
+                                             "RuntimeError('half-installed')", 4),
+    ("@hookimpl\ndef digitalsentry_formats():\n    return [Format('csv', 'text/csv', 0, lambda r: 1 / 0, "
+     "suffixes=['.csv'])]", "dsports: could not write the handover report handover.csv: the plugin bad: its format "
+                            "csv: the renderer failed: ZeroDivisionError('division by zero')", 1),
+], ids=["cannot-be-loaded", "renderer-raises"])
+def test_pytest_dsports_says_a_plugins_mistake_in_one_line_naming_it(tmp_path: Path, module: str, said: str,
+                                                                     code: int) -> None:
+    env = install_bad_plugin(tmp_path, module)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    (tmp_path / "sites.toml").write_text('[[sites]]\nname = "hq"\nhosts = ["127.0.0.1"]\nroles = ["video"]\n')
+    run = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--dsports-inventory",
+                          "sites.toml", "--dsports-report", "handover.csv", "--dsports-timeout", "2"],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert run.returncode == code and "INTERNALERROR" not in run.stdout + run.stderr, run
+    assert said in (run.stdout + run.stderr).splitlines(), run

@@ -6,6 +6,7 @@ check's path imports none of the modules that cost tens of milliseconds.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from typing import Callable
@@ -24,8 +25,9 @@ RUN_HEAVY = HEAVY - {"threading"}
 
 def imported_by_check(*args: str) -> set[str]:
     """The modules one run of the check_digitalsentry console script imports (from -X importtime)."""
+    env = {key: value for key, value in os.environ.items() if key != "DIGITALSENTRY_DISABLE_PLUGIN_AUTOLOAD"}
     proc = subprocess.run([sys.executable, "-X", "importtime", script("check_digitalsentry"), *args],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=env)  # plugins are looked for
     names = set()
     for line in proc.stderr.splitlines():
         if line.startswith("import time:") and "|" in line:

@@ -22,7 +22,7 @@ from check_digitalsentry.cli import prints_objects
 from check_digitalsentry.cli.options import NAGIOS, Options, UsageError, option_words, parse
 from check_digitalsentry.cli.options import table as options_table
 from check_digitalsentry.cli.output import OutputError, done, finish, write
-from check_digitalsentry.model import Interrupted
+from check_digitalsentry.model import Interrupted, PluginError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -115,7 +115,7 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
         if opts.version:
             finish(f"check_digitalsentry {__version__}\n", 3)
         _run(opts, started, hooks)
-    except (UsageError, OutputError) as exc:
+    except (UsageError, OutputError, PluginError) as exc:
         _unknown(str(exc))
     except SystemExit:
         raise
@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
     except BaseException as exc:  # an internal fault: UNKNOWN, traceback only with -vvv
         import traceback
 
-        lines = [f"{NAME} UNKNOWN - internal error: {_line(repr(exc))}"]
+        lines = [f"{NAME} UNKNOWN - internal error: {_line(PluginError.said(exc))}"]
         if verbose >= 3:
             lines += [_line(line) for line in traceback.format_exc().splitlines()]
         finish("\n".join(lines) + "\n", 3, _ERRORS[0])

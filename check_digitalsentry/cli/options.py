@@ -443,12 +443,17 @@ class Options:
         foreign = [flag for flag in given if flag not in own]
         if foreign:
             raise UsageError(f"{foreign[0]} cannot be combined with --submit {self.submit}")
+        from check_digitalsentry.model import PluginError
         from check_digitalsentry.passive import SetupError
 
         try:
             target.module.check_options(self.target_values())
         except SetupError as exc:
             raise UsageError(str(exc)) from None
+        except PluginError:
+            raise
+        except Exception as exc:
+            raise target.failed("check_options", exc) from None
 
     def site_words(self, fields: Sequence[schema.Field] = SITE_FIELDS) -> dict[str, list[str]]:
         """Setting name -> the words given for it, for the settings given on the command line."""

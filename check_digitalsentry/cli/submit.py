@@ -27,8 +27,8 @@ import time
 
 from check_digitalsentry.cli.options import UsageError
 from check_digitalsentry.cli.output import done, finish
-from check_digitalsentry.model import Interrupted
-from check_digitalsentry.passive import NoReceiver, SetupError
+from check_digitalsentry.model import Interrupted, PluginError
+from check_digitalsentry.passive import Destination, NoReceiver, SetupError
 from check_digitalsentry.render.text import NAME, STATE_WORDS, passive_results, plain
 
 TYPE_CHECKING = False
@@ -67,16 +67,23 @@ def submit(opts: Options, sites: Sequence[Site], started: float, deadline: float
         finish(plain(f"{NAME} SUBMIT CRITICAL - {exc}; the sites were not probed") + "\n", 2)
     except SetupError as exc:
         raise UsageError(str(exc)) from None
+    except Exception as exc:  # a plugin's target that fails is said as the plugin's, not as an internal error
+        raise target.failed("prepare", exc) from None
+    if target.plugin is not None and not isinstance(destination, Destination):
+        raise PluginError(target.plugin, f"its submit target {target.name}: prepare returned "
+                                         f"{PluginError.said(destination)}, not a passive.Destination")
     probes_started = time.time()
     run = probe(opts, sites, started, deadline - reserve(opts.timeout), hooks)
     results = passive_results(run, started=probes_started, verbose=min(max(opts.verbose, 1), 2))
     deadline -= FINISH_MARGIN
     try:
         submission = destination.submit(results, deadline)
+        code, lines = report(submission, results, destination.where, target.verb, opts.verbose)
     except Interrupted as exc:  # SIGTERM, SIGINT: main says when it came
         exc.stage = f"while submitting {len(results)} result{'s' if len(results) != 1 else ''}"
         raise
-    code, lines = report(submission, results, destination.where, target.verb, opts.verbose)
+    except Exception as exc:
+        raise target.failed("submit", exc) from None
     if opts.quiet and code == 0:
         done(code)
     finish("\n".join(lines) + "\n", code)

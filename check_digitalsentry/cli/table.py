@@ -155,9 +155,25 @@ class Table:
         self.options: tuple[Option, ...] = tuple(o for group in GROUPS for o in (*_SITE, *self.run)
                                                  if o.group == group)
         self.by_flag: dict[str, Option] = {flag: o for o in self.options for flag in o.flags}
+        if len(self.targets) > len(outputs.TARGETS):
+            self._check_plugin_options()
         self.conflicts: dict[Option, tuple[Option, ...]] = {
             o: tuple(p for p in self.options if p.action == "const" and p.dest == o.dest and p is not o)
             for o in self.options if o.action == "const"}
+
+    def _check_plugin_options(self) -> None:
+        """A plugin's target cannot take an option of the check's own (``--inventory``, ``--port``), nor put
+        its value where one of them goes: ``model.PluginError`` naming the plugin."""
+        from check_digitalsentry.model import PluginError
+
+        own = (*_RUN, *_SITE)
+        flags = {flag for o in own for flag in o.flags}
+        dests = {o.dest for o in own}
+        for target in self.targets:
+            for option in target.options if target.plugin is not None else ():
+                if option.flag in flags or option.dest in dests:
+                    raise PluginError(target.plugin, f"its submit target {target.name!r}: its option "
+                                                     f"{option.flag} ({option.dest}) is one of the check's own")
 
     def defaults(self) -> dict[str, object]:
         """dest -> the value of an option not given: [] for "value", False, 0, None for "const"."""

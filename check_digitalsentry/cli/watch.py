@@ -32,7 +32,7 @@ import time
 
 from check_digitalsentry.cli.options import NAGIOS, WATCH_MIN_INTERVAL, UsageError
 from check_digitalsentry.cli.output import OutputError, finish, write
-from check_digitalsentry.model import Interrupted
+from check_digitalsentry.model import Interrupted, PluginError
 from check_digitalsentry.render import watch as screen
 from check_digitalsentry.steady import Watch
 
@@ -288,7 +288,7 @@ def _end(opts: Options, watcher: Watcher, ended: str) -> NoReturn:
     if opts.output:
         try:
             _write_output(opts, watcher, run)
-        except OutputError as exc:
+        except (OutputError, PluginError) as exc:
             text += f"{NAME} UNKNOWN - {screen.plain(str(exc))}\n"
             code = 3
     finish(text + status, code)
