@@ -172,3 +172,17 @@ def test_pytest_dsports_says_a_plugins_mistake_in_one_line_naming_it(tmp_path: P
                          capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
     assert run.returncode == code and "INTERNALERROR" not in run.stdout + run.stderr, run
     assert said in (run.stdout + run.stderr).splitlines(), run
+
+
+def test_an_internal_error_is_one_short_line(tmp_path: Path) -> None:
+    """Whatever fails inside (here a plugin breaks the judgement with an exception of 20 KB): one UNKNOWN line of
+    a bounded length -- not a status line of the whole exception, which Icinga, cron mails and the journal
+    would carry."""
+    env = install_bad_plugin(tmp_path, "import check_digitalsentry.judge as judge\n"
+                                       "def of(*args, **kwargs):\n    raise ValueError('x' * 20000)\n"
+                                       "judge.JudgedRun.of = staticmethod(of)")
+    run = subprocess.run([script("check_digitalsentry"), "-H", "127.0.0.1", "-t", "2"], capture_output=True,
+                         text=True, timeout=60, env=env)
+    assert (run.returncode, run.stderr) == (3, ""), run
+    assert run.stdout.startswith("DIGITALSENTRY UNKNOWN - internal error: ValueError('xxx") and \
+        run.stdout.count("\n") == 1 and len(run.stdout) < 300, run.stdout[:300]
