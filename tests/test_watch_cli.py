@@ -34,6 +34,8 @@ from check_digitalsentry.simulator import SimSite, Simulator
                                             "row), got 'green'"),
     (["--watch", "--serve", "127.0.0.1:99999"], "--serve: expected [HOST:]PORT"),
     (["--watch", "--serve", "localhost"], "--serve: expected [HOST:]PORT"),
+    (["--watch", "--serve", "::1"], "--serve: an IPv6 address goes in brackets, e.g. [::1]:8080, got '::1'"),
+    (["--watch", "--serve", "fe80::1:8080"], "--serve: an IPv6 address goes in brackets"),
     (["--watch", "--format", "html"], "--format html with --watch needs --output FILE"),
     (["--watch", "--quiet"], "--quiet has no effect with --watch"),
     (["--watch", "-v"], "-v has no effect with --watch"),

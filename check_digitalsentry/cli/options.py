@@ -411,6 +411,8 @@ class Options:
             host, port = "", word
         if host.startswith("[") and host.endswith("]"):
             host = host[1:-1]
+        elif ":" in host:  # ::1, fe80::1:8080 -- which colon ends the address?
+            raise UsageError(f"--serve: an IPv6 address goes in brackets, e.g. [::1]:8080, got {text!r}")
         if port.isdecimal() and port.isascii() and int(port) <= 65535 and (host == "" or "[" not in host) \
                 and " " not in host:
             return host or "127.0.0.1", int(port)
