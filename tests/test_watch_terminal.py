@@ -6,8 +6,10 @@ monitoring server would start it."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import signal
 import subprocess
 import threading
 import time
@@ -226,3 +228,22 @@ def test_the_table_fits_the_terminal_so_the_redraw_leaves_no_copies(pane: Pane, 
         assert sum(1 for line in screen.splitlines() if line.startswith("check_di")) == 1, screen
         time.sleep(0.3)
     assert sum(1 for line in screen.splitlines() if line.startswith("HOST")) == 1, screen
+
+
+def test_ctrl_z_gives_the_shell_its_cursor_back_and_fg_redraws(pane: Pane, site: Simulator) -> None:
+    pane.start(watch_argv(site, "--interval", "1"), environment())
+    pane.until(lambda s: rounds_done(s) >= 1 if HEADER.search(s) else False, "the first round")
+    assert pane.run("display", "-p", "-t", "0", "#{cursor_flag}").strip() == "0"  # hidden while it draws
+    pane.keys("C-z")
+    deadline = time.monotonic() + 30
+    while pane.run("display", "-p", "-t", "0", "#{cursor_flag}").strip() != "1":
+        assert time.monotonic() < deadline, "the cursor stayed hidden after Ctrl-Z"
+        time.sleep(0.2)
+    stopped = rounds_done(pane.screen())
+    os.killpg(os.getpgid(int(pane.run("display", "-p", "-t", "0", "#{pane_pid}"))), signal.SIGCONT)  # fg
+    pane.until(lambda s: HEADER.search(s) is not None and rounds_done(s) > stopped, "rounds again after fg")
+    assert pane.run("display", "-p", "-t", "0", "#{cursor_flag}").strip() == "0"
+    pane.keys("C-c")
+    screen = pane.until(lambda s: "exit=" in s, "the exit code")
+    assert "check_digitalsentry --watch ended (Ctrl-C)" in screen and "exit=2" in screen
+    assert pane.run("display", "-p", "-t", "0", "#{cursor_flag}").strip() == "1"

@@ -117,8 +117,19 @@ class Screen:
         self.colour = colour
         self.drawn = 0  #: lines of the last table
         self.size: os.terminal_size | None = None
-        # Back from Ctrl-Z (SIGCONT): the screen is the shell's now; the next draw clears it whole.
+        # Ctrl-Z (SIGTSTP): the cursor shown for the shell, then stopped; back (SIGCONT): the screen is the
+        # shell's now, and the next draw clears it whole (and hides the cursor again).
+        signal.signal(signal.SIGTSTP, self._suspended)
         signal.signal(signal.SIGCONT, self._continued)
+
+    def _suspended(self, signum: int, frame: object) -> None:
+        try:  # straight to the descriptor: the stream's buffer may be half-way through a write
+            os.write(self.stream.fileno(), b"\x1b[?25h")
+        except (OSError, ValueError):
+            pass
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)  # stopped here, until SIGCONT
+        signal.signal(signal.SIGTSTP, self._suspended)
 
     def _continued(self, signum: int, frame: object) -> None:
         if self.size is not None:
@@ -144,6 +155,7 @@ class Screen:
         return self.show(watch, (), now, header)
 
     def close(self) -> None:
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
         signal.signal(signal.SIGCONT, signal.SIG_DFL)
         write("\x1b[?25h", self.stream)
 
