@@ -856,3 +856,62 @@ def test_every_site_of_the_example_inventory_is_served_by_one_simulator_command(
     assert run.returncode == 0, run
     assert run.stdout.startswith(f"DIGITALSENTRY OK - {len(sites)} sites"), run.stdout
     assert served >= 3 and len(sites) >= 3
+
+
+@pytest.mark.parametrize("duration", ["nan", "inf", "1e300", "-5", "soon"])
+def test_cli_rejects_a_duration_it_cannot_serve(duration: str) -> None:
+    """One usage line and exit 2, as for every bad argument: not a traceback from time.sleep (nan, inf,
+    1e300), nor a simulator that starts and stops at once (-5)."""
+    proc = start_cli("--duration", duration)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2, err
+    assert err.splitlines()[-1] == ("dsports-simulator: error: argument --duration: expected seconds from 0 to "
+                                    f"604800 (a week), got {duration!r}"), err
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_cli_says_once_that_a_line_on_stdin_is_too_long_and_goes_on() -> None:
+    proc = start_cli("--no-api", "--audio-clients", "0", stdin=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdin is not None and proc.stderr is not None
+    try:
+        assert LINE.fullmatch(proc.stdout.readline().rstrip("\n"))
+        assert "site(s) up" in proc.stderr.readline()
+        proc.stdin.write("x" * 1_000_000 + "\nfaults\n")  # a megabyte of one word, then a command
+        proc.stdin.flush()
+        assert proc.stderr.readline() == ("dsports-simulator: a line longer than 4096 bytes: not a command ('help' "
+                                          "lists the commands)\n")
+        assert proc.stderr.readline() == "dsports-simulator: sim: no fault\n"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_cli_stops_cleanly_while_it_waits_for_a_command(stop: int) -> None:
+    """Ctrl-C at the terminal where it runs (its stdin open, the command reader waiting on it): exit 0 -- not
+    "Fatal Python error: _enter_buffered_busy" and SIGABRT, the reader's lock on sys.stdin held at exit."""
+    proc = start_cli("--no-api", "--audio-clients", "0", stdin=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdin is not None and proc.stderr is not None
+    try:
+        assert LINE.fullmatch(proc.stdout.readline().rstrip("\n"))
+        assert "site(s) up" in proc.stderr.readline()
+        proc.stdin.write("faults\n")
+        proc.stdin.flush()
+        assert proc.stderr.readline() == "dsports-simulator: sim: no fault\n"  # the reader waits for the next
+        proc.send_signal(stop)
+        assert proc.wait(10) == 0, proc.stderr.read()
+        assert proc.stderr.read() == ""
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdin.close()
+        proc.stdout.close()
+        proc.stderr.close()

@@ -60,6 +60,17 @@ def _schedule_option(text: str) -> list[tuple[float, control.Change]]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _duration(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= control.MAX_SECONDS:  # nan and inf too
+        raise argparse.ArgumentTypeError(f"expected seconds from 0 to {control.MAX_SECONDS:g} (a week), "
+                                         f"got {text!r}")
+    return seconds
+
+
 def _port_number(text: str) -> int:
     if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"expected a port 1-65535, got {text!r}")
@@ -123,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-api", action="store_true", help="no Pelco API bundle (api-* roles)")
     parser.add_argument("--audio-clients", type=int, default=2, metavar="N", help="audio UDP ports (2)")
     parser.add_argument("--inventory", metavar="FILE", help="write a TOML inventory of the sites to FILE")
-    parser.add_argument("--duration", type=float, metavar="S", help="serve S seconds, then exit (default: "
+    parser.add_argument("--duration", type=_duration, metavar="S", help="serve S seconds, then exit (default: "
                                                                     "until Ctrl-C or SIGTERM)")
     parser.add_argument("--in-netns", action="store_true",
                         help="allow a non-loopback --address: only inside a network namespace you made")
@@ -169,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   file=sys.stderr, flush=True)
             control.start_reading(sim)
             control.run_schedule(sim, schedule, time.monotonic(),
-                                 None if args.duration is None else time.monotonic() + max(args.duration, 0.0))
+                                 None if args.duration is None else time.monotonic() + args.duration)
     except OSError as exc:
         print(f"dsports-simulator: {exc}", file=sys.stderr)
         return 1

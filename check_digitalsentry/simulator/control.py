@@ -31,6 +31,10 @@ if TYPE_CHECKING:
 
 #: Words that mean "no fault".
 NO_FAULT = ("ok", "none")
+#: Seconds a schedule (and --duration) reaches at most: a week.
+MAX_SECONDS = 7 * 86400.0
+#: Bytes of a command line read at most (the rest of a longer line is skipped, and said so).
+MAX_LINE = 4096
 HELP = ("commands: [SITE/]ROLE=FAULT (e.g. video=off, video=ok: no fault), several on a line; 'faults' lists "
         "every site's faults. Faults: " + "; ".join(f"{role}: {', '.join(f)}" for role, f in FAULTS.items()))
 
@@ -76,7 +80,7 @@ def parse_schedule(text: str) -> list[tuple[float, Change]]:
             seconds = float(when) if sep else -1.0
         except ValueError:
             seconds = -1.0
-        if not 0 <= seconds <= 7 * 86400:
+        if not 0 <= seconds <= MAX_SECONDS:
             raise ValueError(f"expected SECONDS:[SITE/]ROLE=FAULT (seconds after the start, e.g. 10:video=off), "
                              f"got {part.strip()!r}")
         items.append((seconds, parse_change(change)))
@@ -147,14 +151,15 @@ def faults_text(sim: Simulator) -> str:
                                          or "no fault") for site in sim.sites)
 
 
-def read_commands(sim: Simulator, stream: BinaryIO) -> None:
+def read_commands(sim: Simulator, stream: Lines | BinaryIO) -> None:
     """Read commands from ``stream`` (stdin) until its end (see the module docstring); run in a thread."""
     import errno
 
     started = time.monotonic()
+    skipping = False  # the rest of a line longer than MAX_LINE
     while True:
         try:
-            line = stream.readline()
+            line = stream.readline(MAX_LINE)
         except OSError as exc:
             if exc.errno == errno.EIO:  # in the background of a shell (SIGTTIN ignored): try again later
                 time.sleep(1.0)
@@ -164,6 +169,11 @@ def read_commands(sim: Simulator, stream: BinaryIO) -> None:
             return
         if not line:
             return
+        if skipping or (len(line) >= MAX_LINE and not line.endswith(b"\n")):
+            if not skipping:
+                say(f"a line longer than {MAX_LINE} bytes: not a command ('help' lists the commands)")
+            skipping = not line.endswith(b"\n")
+            continue
         text = line.decode("utf-8", "replace").strip()
         if not text:
             continue
@@ -182,12 +192,36 @@ def read_commands(sim: Simulator, stream: BinaryIO) -> None:
             _make(sim, change, f"{time.monotonic() - started:.1f} s")
 
 
+class Lines:
+    """The lines of a descriptor (stdin), read with ``os.read``: not through ``sys.stdin``, whose buffer's
+    lock a thread waiting in a read holds when the interpreter ends -- Ctrl-C at the terminal then aborted
+    the simulator ("Fatal Python error: _enter_buffered_busy", exit 134)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.pending = b""
+
+    def readline(self, limit: int) -> bytes:
+        """The next line, at most ``limit`` bytes of it (b"" at the end)."""
+        import os
+
+        while b"\n" not in self.pending and len(self.pending) < limit:
+            chunk = os.read(self.fd, 65536)
+            if not chunk:
+                break
+            self.pending += chunk
+        end = min(self.pending.find(b"\n") + 1 or len(self.pending), limit)
+        line, self.pending = self.pending[:end], self.pending[end:]
+        return line
+
+
 def start_reading(sim: Simulator) -> None:
     """Read commands from stdin in a daemon thread (nothing when there is no stdin)."""
     import threading
 
-    stream = getattr(sys.stdin, "buffer", None)
-    if stream is None:
+    try:
+        stream = Lines(sys.stdin.fileno())
+    except (AttributeError, OSError, ValueError):  # none, closed, or not a descriptor (under a test runner)
         return
     try:
         import signal
