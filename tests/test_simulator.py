@@ -869,20 +869,15 @@ def test_cli_rejects_a_duration_it_cannot_serve(duration: str) -> None:
                                     f"604800 (a week), got {duration!r}"), err
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_cli_says_once_that_a_line_on_stdin_is_too_long_and_goes_on() -> None:
+@contextlib.contextmanager
+def commanded() -> Iterator[subprocess.Popen[str]]:
+    """``dsports-simulator`` with a pipe as its stdin, up (its lines read); killed and closed after the block."""
     proc = start_cli("--no-api", "--audio-clients", "0", stdin=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdin is not None and proc.stderr is not None
     try:
         assert LINE.fullmatch(proc.stdout.readline().rstrip("\n"))
         assert "site(s) up" in proc.stderr.readline()
-        proc.stdin.write("x" * 1_000_000 + "\nfaults\n")  # a megabyte of one word, then a command
-        proc.stdin.flush()
-        assert proc.stderr.readline() == ("dsports-simulator: a line longer than 4096 bytes: not a command ('help' "
-                                          "lists the commands)\n")
-        assert proc.stderr.readline() == "dsports-simulator: sim: no fault\n"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(10) == 0
+        yield proc
     finally:
         if proc.poll() is None:
             proc.kill()
@@ -890,6 +885,24 @@ def test_cli_says_once_that_a_line_on_stdin_is_too_long_and_goes_on() -> None:
         proc.stdin.close()
         proc.stdout.close()
         proc.stderr.close()
+
+
+def command(proc: subprocess.Popen[str], text: str) -> None:
+    assert proc.stdin is not None
+    proc.stdin.write(text)
+    proc.stdin.flush()
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_cli_says_once_that_a_line_on_stdin_is_too_long_and_goes_on() -> None:
+    with commanded() as proc:
+        assert proc.stderr is not None
+        command(proc, "x" * 1_000_000 + "\nfaults\n")  # a megabyte of one word, then a command
+        assert proc.stderr.readline() == ("dsports-simulator: a line longer than 4096 bytes: not a command ('help' "
+                                          "lists the commands)\n")
+        assert proc.stderr.readline() == "dsports-simulator: sim: no fault\n"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
@@ -897,21 +910,10 @@ def test_cli_says_once_that_a_line_on_stdin_is_too_long_and_goes_on() -> None:
 def test_cli_stops_cleanly_while_it_waits_for_a_command(stop: int) -> None:
     """Ctrl-C at the terminal where it runs (its stdin open, the command reader waiting on it): exit 0 -- not
     "Fatal Python error: _enter_buffered_busy" and SIGABRT, the reader's lock on sys.stdin held at exit."""
-    proc = start_cli("--no-api", "--audio-clients", "0", stdin=subprocess.PIPE)
-    assert proc.stdout is not None and proc.stdin is not None and proc.stderr is not None
-    try:
-        assert LINE.fullmatch(proc.stdout.readline().rstrip("\n"))
-        assert "site(s) up" in proc.stderr.readline()
-        proc.stdin.write("faults\n")
-        proc.stdin.flush()
+    with commanded() as proc:
+        assert proc.stderr is not None
+        command(proc, "faults\n")
         assert proc.stderr.readline() == "dsports-simulator: sim: no fault\n"  # the reader waits for the next
         proc.send_signal(stop)
         assert proc.wait(10) == 0, proc.stderr.read()
         assert proc.stderr.read() == ""
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdin.close()
-        proc.stdout.close()
-        proc.stderr.close()
