@@ -51,8 +51,9 @@ class WriteError(Exception):
     """A file could not be replaced: the message says why, without the path (the caller names it)."""
 
 
-def replace(path: str, data: bytes) -> None:
-    """Replace the file at ``path`` with ``data``, atomically (see the module docstring); WriteError."""
+def _temporary(path: str) -> tuple[str, os.stat_result | None, int, str]:
+    """The file that ``path`` names (a symlink followed), its stat (None: not there yet), and a new temporary
+    file beside it (descriptor, name); WriteError when it cannot be replaced."""
     import tempfile
 
     target = os.path.realpath(path)  # a symlink: replace the file it points to, not the link
@@ -69,6 +70,23 @@ def replace(path: str, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{name}.", suffix=".tmp")
     except OSError as exc:
         raise WriteError(f"cannot create a file in {directory}: {exc.strerror or exc}") from None
+    return target, current, fd, tmp
+
+
+def replaceable(path: str) -> None:
+    """WriteError when ``replace`` could not write ``path`` (what it is, its directory): asked before a long
+    run whose end writes it. Nothing is left behind."""
+    _, _, fd, tmp = _temporary(path)
+    os.close(fd)
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+
+
+def replace(path: str, data: bytes) -> None:
+    """Replace the file at ``path`` with ``data``, atomically (see the module docstring); WriteError."""
+    target, current, fd, tmp = _temporary(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

@@ -128,3 +128,19 @@ def test_a_new_sql_port_named_by_the_browser_is_an_event(simulate: Callable[...,
                         rf"another port\n", run.line), run.line
     assert run.rest.startswith("check_digitalsentry --watch ended (Ctrl-C)") and "changes (1):" in run.rest
     assert run.code == 0 and f"(instance DIGITALSENTRY on {new}/tcp)" in run.rest.splitlines()[-1]
+
+
+@pytest.mark.parametrize(("output", "said"), [
+    ("{tmp}/missing/handover.html", "cannot create a file in {tmp}/missing: No such file or directory"),
+    ("/dev/full", "a device, not a regular file: give the path of a file to replace"),
+    ("{tmp}", "a directory, not a regular file: give the path of a file to replace"),
+])
+def test_an_output_it_cannot_write_is_said_before_the_watch_starts(check: Callable[..., CheckRun], tmp_path: Path,
+                                                                     output: str, said: str) -> None:
+    """The handover document is written when the watch ends -- maybe an hour later, at the router: a path it
+    cannot take is one UNKNOWN line at once, before any round (not after the last one)."""
+    path = output.format(tmp=tmp_path)
+    run = check("-H", "127.0.0.1", "--watch", "--watch-for", "30", "-t", "1", "--format", "html", "--output", path)
+    assert run.code == 3 and run.lines == [f"DIGITALSENTRY UNKNOWN - --output {path}: {said.format(tmp=tmp_path)}"], \
+        run
+    assert os.listdir(tmp_path) == []  # nothing left behind

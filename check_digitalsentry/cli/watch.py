@@ -254,6 +254,13 @@ def watch(opts: Options, plans: list[SitePlan], family: int, hooks: BuiltinHooks
     terminal = stream is not None and stream.isatty() and os.environ.get("TERM", "") != "dumb"
     view: Lines | Screen = (Screen(stream, qualified, colour=not os.environ.get("NO_COLOR"))
                             if terminal and stream is not None else Lines(stream, qualified))
+    if opts.output:  # written at the end: a path it cannot take is said now, not after an hour of watching
+        from check_digitalsentry import files
+
+        try:
+            files.replaceable(opts.output)
+        except files.WriteError as exc:
+            raise UsageError(f"--output {opts.output}: {exc}") from None
     server = None
     address = opts.serve_address
     if address is not None:
