@@ -387,6 +387,9 @@ def test_latency_delays_the_browser_and_prelogin_replies() -> None:
     ({"static_sql_port": 0}, "1-65535"),
     ({"static_sql_port": 1433, "ports": {"sql": 1500}}, "puts sql on 1500"),
     ({"static_sql_port": 1433, "roles": ["sql-browser", "video"]}, "needs the sql role"),
+    ({"ports": {"video": 40000, "diagnostics": 40000}}, "video and diagnostics are both on 40000/tcp"),
+    ({"ports": "standard", "static_sql_port": 18772}, "sql and video are both on 18772/tcp"),
+    ({"ports": {"audio": 40000, "sql-browser": 40001}}, "sql-browser and audio are both on 40001/udp"),
 ])
 def test_bad_arguments_are_value_errors(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -917,3 +920,13 @@ def test_cli_stops_cleanly_while_it_waits_for_a_command(stop: int) -> None:
         proc.send_signal(stop)
         assert proc.wait(10) == 0, proc.stderr.read()
         assert proc.stderr.read() == ""
+
+
+@pytest.mark.parametrize("args", [["--port", "video=40000", "--port", "diagnostics=40000"],
+                                  ["--ports", "standard", "--sql-port", "18772"]])
+def test_cli_two_roles_on_one_port_is_a_usage_error(args: list[str]) -> None:
+    """Said before anything is bound, as for every bad argument (exit 2), not as a port in use (exit 1)."""
+    proc = start_cli(*args, "--duration", "0")
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 2 and err.splitlines()[-1].startswith("dsports-simulator: error: ") and \
+        "are both on " in err, err

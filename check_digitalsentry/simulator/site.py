@@ -87,6 +87,19 @@ FLEET_FIRST = "127.0.1.1"  #: the first address of a fleet
 _NAME_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
+def _one_role_a_port(layout: Mapping[str, int], audio_clients: int) -> None:
+    """ValueError when two roles of a layout share a port of one transport (``--port video=40000 --port
+    diagnostics=40000``, a static SQL port on the video port): said before anything is bound."""
+    taken: dict[tuple[int, str], str] = {}
+    for role, first in layout.items():
+        for port in range(first, first + (audio_clients if role == "audio" else 1)) if first else ():
+            where = (port, _TRANSPORT.get(role, "tcp"))
+            if where in taken:
+                raise ValueError(f"{taken[where]} and {role} are both on {port}/{where[1]}: give each its own "
+                                 "port")
+            taken[where] = role
+
+
 class SimSite:
     """One simulated DS site (one loopback address). All arguments are keywords.
 
@@ -138,6 +151,7 @@ class SimSite:
         base = self.layout.get("audio", 0)
         if base and base + audio_clients - 1 > 65535:
             raise ValueError(f"{audio_clients} audio ports from {base} run past 65535")
+        _one_role_a_port(self.layout, audio_clients)
         self.faults: dict[str, str] = _faults(faults or {}, self.roles)
         if isinstance(latency, bool) or not isinstance(latency, (int, float)) or not 0 <= latency <= 3600:
             raise ValueError(f"latency must be 0-3600 seconds, got {latency!r}")
