@@ -113,7 +113,8 @@ def report(submission: Submission, results: Sequence[PassiveResult], where: str,
     lines = [line]
     shown = problems if verbose < 1 else submission.outcomes
     for outcome in shown:
-        if (not outcome.sent and submission.fatal) or (common and verbose < 1):
+        said = submission.fatal and (not outcome.sent or outcome.cause == submission.fatal)
+        if said or (common and verbose < 1):
             continue  # said once on the first line
         r = outcome.result
         lines.append(f"{r.host}!{r.service} {STATE_WORDS[int(r.state)]} {outcome.kind}: {outcome.message}")
