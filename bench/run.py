@@ -76,7 +76,7 @@ SUBMIT_SITES, SUBMIT_FIRST = 500, "127.3.0.1"  #: row 6: a fleet probed and subm
 SUBMIT_TIMEOUT = 30  #: -t of the submit run (the probes get 70 %: 21 s)
 
 FLOOR_IMPORTS = "import nagiosplugin, ssl, socket"
-CORE_IMPORTS = ("import check_digitalsentry.nagios.main, check_digitalsentry.nagios.glue, "
+CORE_IMPORTS = ("import check_digitalsentry.cli.main, check_digitalsentry.cli.glue, "
                 "check_digitalsentry.engine, check_digitalsentry.judge, check_digitalsentry.plugins")
 #: nft ruleset for the degraded row: the server namespace drops everything that comes in.
 DROP_ALL = """\
@@ -1003,7 +1003,7 @@ def phase_startup(ctx: Context) -> tuple[list[Row], str]:
         measured("4b", "startup: `python -c pass` (the bare interpreter, same venv)", s_bare),
         measured("4c", f"floor: `python -c \"{FLOOR_IMPORTS}\"` (again, interleaved with 4a, 4b, 4d)", s_floor),
         measured("4d", f"startup: the floor + the core: `python -c \"{FLOOR_IMPORTS}; import "
-                       "check_digitalsentry.nagios.main, .nagios.glue, .engine, .judge, .plugins\"`", s_core),
+                       "check_digitalsentry.cli.main, .cli.glue, .engine, .judge, .plugins\"`", s_core),
         Row("4", "startup: --version CPU over the bare interpreter",
             value=f"+{version_over_bare} ({s_version.cpu / floor_cpu:.2f}x the floor)",
             target="(report)", result="-"),

@@ -233,7 +233,7 @@ def test_openmetrics_output_parses_and_has_no_timestamps(simulate: Simulate, che
             "digitalsentry_site_state", "digitalsentry_last_run_timestamp_seconds"} <= set(families)
     up = {s.labels["role"]: s for s in families["digitalsentry_port_up"].samples}
     assert up["video"].value == 0 and up["sql"].value == 1
-    assert up["video"].labels == {"site": "cli", "host": "127.0.0.1", "role": "video",
+    assert up["video"].labels == {"site": "cli", "server": "127.0.0.1", "role": "video",
                                   "port": str(sim.sites[0].ports["video"]), "transport": "tcp"}
     assert all(s.timestamp is None for f in families.values() for s in f.samples)
 

@@ -130,7 +130,11 @@ def test_the_package_installs_each_file_where_debian_looks_for_it(files: list[st
                  EXAMPLES / "digitalsentry-templates.cfg", EXAMPLES / "example-host.cfg",
                  EXAMPLES / "digitalsentry-services.conf", EXAMPLES / "digitalsentry-submit.crontab",
                  EXAMPLES / "digitalsentry-submit.service", EXAMPLES / "digitalsentry-submit.timer",
-                 EXAMPLES / "digitalsentry-passive.conf", EXAMPLES / "digitalsentry-api-user.conf"):
+                 EXAMPLES / "digitalsentry-passive.conf", EXAMPLES / "digitalsentry-api-user.conf",
+                 EXAMPLES / "distributed" / "zones.conf", EXAMPLES / "distributed" / "satellite-zones.conf",
+                 EXAMPLES / "distributed" / "agent-zones.conf",
+                 EXAMPLES / "distributed" / "zones.d" / "site-hq" / "hosts.conf",
+                 *(EXAMPLES / name for name in PROMETHEUS_EXAMPLES)):
         assert str(path) in files, f"{path} is not in the package"
         assert path.is_file(), path
     assert os.access(PLUGIN, os.X_OK) and os.access(SIMULATOR, os.X_OK)
@@ -235,6 +239,24 @@ def test_the_installed_crontab_example_runs_the_installed_plugin(
     report = run_job(mail, paths)
     assert report.returncode == 2, report
     assert report.stdout.startswith("DIGITALSENTRY CRITICAL - sim/127.0.9.3 video 18772/tcp closed"), report
+
+
+#: contrib/prometheus, shipped as examples (uncompressed: they are copied and imported as they are).
+PROMETHEUS_EXAMPLES = ("digitalsentry.rules.yml", "digitalsentry.rules.test.yml", "digitalsentry-dashboard.json")
+
+
+def test_the_installed_prometheus_rules_pass_their_unit_tests(files: list[str], tmp_path: Path) -> None:
+    """README's step, as written: the rules copied from the examples into Prometheus' directory; promtool
+    checks them and runs their unit tests (shipped beside them) there."""
+    promtool = need_program("promtool", "Prometheus' rule checker (package prometheus)")
+    for name in PROMETHEUS_EXAMPLES:
+        assert (EXAMPLES / name).read_bytes() == (REPO / "contrib" / "prometheus" / name).read_bytes(), name
+    shutil.copy(EXAMPLES / "digitalsentry.rules.yml", tmp_path)
+    shutil.copy(EXAMPLES / "digitalsentry.rules.test.yml", tmp_path)
+    checked = run([promtool, "check", "rules", "digitalsentry.rules.yml"], cwd=tmp_path)
+    assert checked.returncode == 0 and "SUCCESS: 5 rules found" in checked.stdout, checked
+    tested = run([promtool, "test", "rules", "digitalsentry.rules.test.yml"], cwd=tmp_path)
+    assert tested.returncode == 0 and "SUCCESS" in tested.stdout, tested
 
 
 # --- Icinga 2: include <plugins-contrib> ---------------------------------------------------------------

@@ -18,7 +18,7 @@ from conftest import script
 from hostile import require_root
 from support import CheckRun, check_args
 
-from check_digitalsentry.nagios.output import OutputError, write_file
+from check_digitalsentry.cli.output import OutputError, write_file
 from check_digitalsentry.simulator import SimSite, Simulator
 
 Simulate = Callable[..., Simulator]
@@ -163,7 +163,7 @@ def test_formats_that_name_their_encoding_are_utf8_in_any_locale(tmp_path: Path,
     host = "kö" + "a" * 64 + ".invalid"  # a label longer than DNS allows: it never resolves, and asks no server
     inventory.write_text(f'[[sites]]\nname = "koeln"\ncustomer = "Köln Ω 𝄞"\nhosts = ["{host}"]\n',
                          encoding="utf-8")
-    for fmt, wanted in (("html", "Köln Ω 𝄞"), ("openmetrics", f'host="{host}"'), ("json", host)):
+    for fmt, wanted in (("html", "Köln Ω 𝄞"), ("openmetrics", f'server="{host}"'), ("json", host)):
         proc = subprocess.run([script("check_digitalsentry"), "--inventory", str(inventory), "-t", "2",
                                "--format", fmt], capture_output=True, timeout=60, env={**os.environ, **env})
         assert proc.returncode == 2 and not proc.stderr, (fmt, proc)
@@ -324,7 +324,7 @@ def test_the_exit_code_is_never_outside_0_to_3_for_an_internal_fault(tmp_path: P
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ds-broken\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[check_digitalsentry]\nbroken = ds_broken\n")
     proc = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-                           "from check_digitalsentry.nagios import run; sys.argv[1:] = ['-H', '127.0.0.1', "
+                           "from check_digitalsentry.cli import run; sys.argv[1:] = ['-H', '127.0.0.1', "
                            "'-t', '1']; run()", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 3 and proc.stdout.startswith("DIGITALSENTRY UNKNOWN - internal error: "), proc
     assert len(proc.stdout.splitlines()) == 1

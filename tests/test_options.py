@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from check_digitalsentry import schema
-from check_digitalsentry.nagios import help as options_help
-from check_digitalsentry.nagios.help import argparse_parser
-from check_digitalsentry.nagios.options import OPTIONS, Options, UsageError, parse
+from check_digitalsentry.cli import help as options_help
+from check_digitalsentry.cli.help import argparse_parser
+from check_digitalsentry.cli.options import OPTIONS, Options, UsageError, parse
 
 PARSER = argparse_parser()
 FLAGS = sorted({flag for option in OPTIONS for flag in option.flags})
@@ -161,7 +161,7 @@ def test_repeatable_options_may_repeat() -> None:
 def test_argparse_is_not_what_a_check_imports() -> None:
     from support import modules_loaded_by
 
-    loaded = modules_loaded_by("from check_digitalsentry.nagios.options import parse, Options; "
+    loaded = modules_loaded_by("from check_digitalsentry.cli.options import parse, Options; "
                                "Options(parse(['-H', 'h', '-t', '2'])).check()")
     assert "argparse" not in loaded and "gettext" not in loaded
     assert isinstance(PARSER, argparse.ArgumentParser)

@@ -35,7 +35,7 @@ def imported_by_check(*args: str) -> set[str]:
 
 
 def test_importing_the_check_and_the_engine_loads_nothing_heavy() -> None:
-    loaded = modules_loaded_by("import check_digitalsentry.nagios.main, check_digitalsentry.engine, "
+    loaded = modules_loaded_by("import check_digitalsentry.cli.main, check_digitalsentry.engine, "
                                "check_digitalsentry.judge, check_digitalsentry.inventory, "
                                "check_digitalsentry.render.text, check_digitalsentry.plugins")
     assert not loaded & HEAVY, loaded & HEAVY

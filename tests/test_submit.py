@@ -371,7 +371,7 @@ def fake_icinga(pki: Pki) -> Iterator[tuple[str, Pki]]:
 
 
 def test_503_is_retried_and_409_is_counted_not_retried(fake_icinga: tuple[str, Pki], tmp_path: Path) -> None:
-    from check_digitalsentry.nagios.submit import report
+    from check_digitalsentry.cli.submit import report
     from check_digitalsentry.submit import icinga2
 
     url, pki = fake_icinga
@@ -385,9 +385,9 @@ def test_503_is_retried_and_409_is_counted_not_retried(fake_icinga: tuple[str, P
     api = icinga2.Api(url, user="u", password_file=str(password), ca=str(pki.ca), check_source="here", ttl=600)
     results = [result("DIGITALSENTRY OK - fine", []), result("DIGITALSENTRY OK - also", [])]
     submission = icinga2.submit(api, results, time.monotonic() + 5, connections=1)
-    kinds = [outcome.kind for outcome in submission.outcomes]
-    assert kinds == ["accepted", "stale"], submission.outcomes
-    assert submission.outcomes[0].attempts == 3 and submission.retries == 2
+    kinds = [outcome.kind for outcome in submission.receipts]
+    assert kinds == ["accepted", "stale"], submission.receipts
+    assert submission.receipts[0].attempts == 3 and submission.retries == 2
     assert len(Answers.seen) == 4 and Answers.seen[0][1]["ttl"] == 600 and Answers.seen[0][1]["check_source"] == "here"
     code, lines = report(submission, results, f"Icinga 2 at {url}", "accepted by")
     assert code == 1
@@ -482,8 +482,8 @@ def test_an_answer_that_is_not_icingas_fails_its_result_with_the_true_reason_at_
     finally:
         tracemalloc.stop()
     assert time.monotonic() - started < 2, "not at once"
-    assert [o.kind for o in submission.outcomes] == ["failed", "failed"], submission.outcomes
-    for outcome in submission.outcomes:
+    assert [o.kind for o in submission.receipts] == ["failed", "failed"], submission.receipts
+    for outcome in submission.receipts:
         assert re.match(re.escape(NOT_ICINGA) + reason, outcome.message), outcome.message
         assert outcome.attempts == 1
     assert submission.requests == 2 and submission.retries == 0 and not submission.fatal
@@ -510,7 +510,7 @@ def test_an_answer_that_never_ends_is_cut_at_the_attempts_deadline(
     started = time.monotonic()
     submission = icinga2.submit(api, [result("DIGITALSENTRY OK - fine", [])], started + 1.5)
     assert time.monotonic() - started < 1.5 + 0.2
-    (outcome,) = submission.outcomes
+    (outcome,) = submission.receipts
     assert outcome.kind == "failed" and f"127.0.0.1:{url.rsplit(':', 1)[1]} {reason} " in outcome.message, outcome
     assert thread_errors == []
 
@@ -532,8 +532,8 @@ def test_an_exception_in_a_worker_is_that_results_outcome_not_a_traceback(
     broken.state = Unconvertible()  # type: ignore[assignment]
     submission = icinga2.submit(api, [result("a", []), broken, result("b", [])], time.monotonic() + 5,
                                 connections=1)
-    assert [o.kind for o in submission.outcomes] == ["accepted", "failed", "accepted"], submission.outcomes
-    assert submission.outcomes[1].message == (f"unexpected RuntimeError while submitting to {api.where}: a state "
+    assert [o.kind for o in submission.receipts] == ["accepted", "failed", "accepted"], submission.receipts
+    assert submission.receipts[1].message == (f"unexpected RuntimeError while submitting to {api.where}: a state "
                                               "that is no number")
     assert thread_errors == []
 
@@ -554,7 +554,7 @@ def test_an_ipv6_api_is_named_in_brackets() -> None:
     except OSError:
         pytest.skip("no IPv6 loopback")
     submission = icinga2.submit(icinga2.Api(f"https://[::1]:{port}"), [result("x", [])], time.monotonic() + 0.3)
-    assert submission.outcomes[0].message.startswith(f"[::1]:{port} refused the connection"), submission.outcomes
+    assert submission.receipts[0].message.startswith(f"[::1]:{port} refused the connection"), submission.receipts
 
 
 @pytest.mark.parametrize(("what", "reply", "reason"), [

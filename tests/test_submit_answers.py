@@ -80,7 +80,7 @@ def test_an_answer_that_closes_its_connection_is_read_whole_and_each_result_is_p
     with http_server(pki.node, pki.node_key, handler) as url:
         api = icinga2.Api(url, user="u", password_file=str(password_file(tmp_path, "secret")), ca=str(pki.ca))
         submission = icinga2.submit(api, results(6), time.monotonic() + 5)
-    assert [o.kind for o in submission.outcomes] == ["accepted"] * 6, submission.outcomes
+    assert [o.kind for o in submission.receipts] == ["accepted"] * 6, submission.receipts
     assert sorted(str(body["service"]) for _, body in handler.seen) == [f"ds01!svc{n}" for n in range(6)]  # once each
     assert (submission.requests, submission.retries, submission.connections) == (6, 0, 6)
 
@@ -89,7 +89,7 @@ def test_an_answer_that_closes_its_connection_is_read_whole_and_each_result_is_p
 def test_a_401_sent_that_way_goes_out_once_is_said_once_and_never_retried(
     pki: Pki, tmp_path: Path, how: str
 ) -> None:
-    from check_digitalsentry.nagios.submit import report
+    from check_digitalsentry.cli.submit import report
     from check_digitalsentry.submit import icinga2
 
     handler = CLOSING[how]
@@ -117,8 +117,8 @@ def test_a_503_sent_that_way_is_retried_and_the_result_then_accepted(pki: Pki, t
     with http_server(pki.node, pki.node_key, Http10) as url:
         api = icinga2.Api(url, user="u", password_file=str(password_file(tmp_path, "secret")), ca=str(pki.ca))
         submission = icinga2.submit(api, results(1), time.monotonic() + 5)
-    (outcome,) = submission.outcomes
-    assert (outcome.kind, outcome.attempts, len(Http10.seen), submission.retries) == ("accepted", 3, 3, 2)
+    (receipt,) = submission.receipts
+    assert (receipt.kind, receipt.attempts, len(Http10.seen), submission.retries) == ("accepted", 3, 3, 2)
 
 
 def hang_up(conn: ssl.SSLSocket) -> None:
@@ -161,10 +161,10 @@ def test_a_result_whose_answer_was_lost_is_never_sent_again(
     submission = icinga2.submit(api, results(3), time.monotonic() + (1.5 if reply is silent else 5), connections=1)
     assert len(raw_api.requests) == (1 if reply is silent else 3), raw_api.requests  # each result once at most
     assert submission.retries == 0
-    for outcome in submission.outcomes[:len(raw_api.requests)]:
-        assert outcome.kind == "failed" and outcome.sent, outcome
+    for receipt in submission.receipts[:len(raw_api.requests)]:
+        assert receipt.kind == "failed" and receipt.sent, receipt
         assert re.fullmatch(rf"127\.0\.0\.1:\d+ {reason}; the result was sent, so it is not sent again \(Icinga "
-                            r"may have processed it\)", outcome.message), outcome.message
+                            r"may have processed it\)", receipt.message), receipt.message
 
 
 def test_a_connection_the_server_closed_after_its_answer_is_not_used_again(pki: Pki, tmp_path: Path) -> None:
@@ -175,7 +175,7 @@ def test_a_connection_the_server_closed_after_its_answer_is_not_used_again(pki: 
     with closing_server(pki.node, pki.node_key) as (url, server):
         api = icinga2.Api(url, user="u", password_file=str(password_file(tmp_path, "secret")), ca=str(pki.ca))
         submission = icinga2.submit(api, results(4), time.monotonic() + 5, connections=1)
-    assert [o.kind for o in submission.outcomes] == ["accepted"] * 4, submission.outcomes
+    assert [o.kind for o in submission.receipts] == ["accepted"] * 4, submission.receipts
     assert (len(server.requests), server.connections) == (4, 4)
     assert (submission.requests, submission.retries, submission.connections) == (4, 0, 4)
 

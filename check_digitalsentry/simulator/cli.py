@@ -19,7 +19,9 @@ from check_digitalsentry.simulator.site import (
     DEFAULT_ROLES,
     FAULTS,
     FLEET_FIRST,
+    HIGH_PORTS,
     LAYOUTS,
+    STANDARD_PORTS,
     SimSite,
 )
 
@@ -50,6 +52,36 @@ def _fault_option(text: str) -> tuple[str, str]:
     return role.strip(), fault.strip()
 
 
+def _port_number(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port 1-65535, got {text!r}")
+    return int(text)
+
+
+def _port_option(text: str) -> tuple[str, int]:
+    role, sep, port = text.partition("=")
+    if not sep or not role.strip():
+        raise argparse.ArgumentTypeError(f"expected ROLE=PORT, got {text!r}")
+    return role.strip(), _port_number(port)
+
+
+def _ports(layout: str | None, args: argparse.Namespace, roles: list[str]) -> str | dict[str, int] | None:
+    """The ``ports`` of each SimSite: the layout, with ``--port ROLE=PORT`` on top of it (and without the
+    layout's SQL port when ``--sql-port`` sets it)."""
+    if not args.port:
+        return layout
+    ports = dict({"standard": STANDARD_PORTS, "high": HIGH_PORTS}.get(layout or "", {}))
+    if args.sql_port is not None:
+        ports.pop("sql", None)
+    for role, port in args.port:
+        if role not in DEFAULT_ROLES:
+            raise ValueError(f"--port {role}={port}: no such role (roles: {', '.join(DEFAULT_ROLES)})")
+        if role not in roles:
+            raise ValueError(f"--port {role}={port}: {role} does not run (--no-web/--no-api)")
+        ports[role] = port
+    return ports
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``dsports-simulator``: serve simulated DS sites until Ctrl-C, SIGTERM or ``--duration``."""
     parser = argparse.ArgumentParser(
@@ -65,6 +97,12 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                       "NAME-002... (default sim)")
     parser.add_argument("--ports", choices=LAYOUTS,
                         help="port layout (default: ephemeral for one site, high for a fleet)")
+    parser.add_argument("--port", action="append", default=[], type=_port_option, metavar="ROLE=PORT",
+                        help="serve ROLE on PORT, over the layout (repeatable; audio: the first audio port); "
+                             "the printed command says --port ROLE=PORT, as for NAT remapping the port")
+    parser.add_argument("--sql-port", type=_port_number, metavar="PORT",
+                        help="a static SQL port (DS QuickSetup's): the SQL Server listens there, the Browser "
+                             "names it, and the printed command and inventory say --sql-port/sql_port")
     parser.add_argument("--fault", action="append", default=[], type=_fault_option, metavar="ROLE=FAULT",
                         help="make a role misbehave (repeatable)")
     parser.add_argument("--latency", type=float, default=0.0, metavar="S", help="seconds before every reply")
@@ -86,14 +124,15 @@ def main(argv: Sequence[str] | None = None) -> int:
              if not (args.no_web and role == "web") and not (args.no_api and role.startswith("api-"))]
     options: dict[str, Any] = {"roles": roles, "faults": dict(args.fault), "latency": args.latency,
                                "instances": [args.instance], "audio_clients": args.audio_clients,
-                               "sql_encryption": ENCRYPTION_SETTINGS[args.sql_encryption]}
+                               "sql_encryption": ENCRYPTION_SETTINGS[args.sql_encryption],
+                               "static_sql_port": args.sql_port}
     try:
         if args.sites is not None:
-            sim = Simulator.fleet(args.sites, ports=args.ports or "high", first=args.address or FLEET_FIRST,
-                                  name=args.name, **options)
+            sim = Simulator.fleet(args.sites, ports=_ports(args.ports or "high", args, roles),
+                                  first=args.address or FLEET_FIRST, name=args.name, **options)
         else:
-            sim = Simulator([SimSite(name=args.name, address=args.address or "127.0.0.1", ports=args.ports,
-                                     in_netns=args.in_netns, **options)])
+            sim = Simulator([SimSite(name=args.name, address=args.address or "127.0.0.1",
+                                     ports=_ports(args.ports, args, roles), in_netns=args.in_netns, **options)])
     except ValueError as exc:
         parser.error(str(exc))
     previous = None

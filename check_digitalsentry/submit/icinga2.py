@@ -53,6 +53,7 @@ import ssl
 import threading
 import time
 
+from check_digitalsentry.outputs import DEFAULT_TTL
 from check_digitalsentry.passive import (
     ACCEPTED,
     FAILED,
@@ -61,7 +62,7 @@ from check_digitalsentry.passive import (
     REFUSED,
     STALE,
     Destination,
-    Outcome,
+    Receipt,
     Submission,
     object_name,
 )
@@ -221,7 +222,7 @@ class _Pool:
         self.deadline = deadline
         self.lock = threading.Lock()
         self.next = 0
-        self.outcomes: list[Outcome | None] = [None] * len(self.results)
+        self.receipts: list[Receipt | None] = [None] * len(self.results)
         self.last_error: dict[int, str] = {}
         self.fatal = ""
         self.requests = self.retries = self.connections = 0
@@ -249,21 +250,21 @@ class _Pool:
                     return
                 try:
                     connection = connection or _Connection(self, gated=not first)
-                    outcome = self.deliver(index, connection)
-                except Exception as exc:  # nobody foresaw it: this result's outcome, not a traceback
+                    receipt = self.deliver(index, connection)
+                except Exception as exc:  # nobody foresaw it: this result's receipt, not a traceback
                     if connection is not None:
                         connection.close()
                     what = said(exc, clean=self.api.redact) or "no details"
-                    outcome = Outcome(self.results[index], FAILED, f"unexpected {type(exc).__name__} while "
+                    receipt = Receipt(self.results[index], FAILED, f"unexpected {type(exc).__name__} while "
                                       f"submitting to {self.api.where}: {what}")
-                self.outcomes[index] = outcome
+                self.receipts[index] = receipt
         finally:
             if first:
                 self.first.set()
             if connection is not None:
                 connection.close()
 
-    def deliver(self, index: int, connection: _Connection) -> Outcome:
+    def deliver(self, index: int, connection: _Connection) -> Receipt:
         result = self.results[index]
         body = request_body(self.api, result)
         attempts = 0
@@ -272,8 +273,8 @@ class _Pool:
             if remaining < MIN_ATTEMPT:
                 last = self.last_error.get(index)
                 if last:
-                    return Outcome(result, FAILED, f"{last}; no time left to try again", attempts)
-                return Outcome(result, FAILED, "the run's time was up", attempts, sent=False)
+                    return Receipt(result, FAILED, f"{last}; no time left to try again", attempts)
+                return Receipt(result, FAILED, "the run's time was up", attempts, sent=False)
             attempts += 1
             try:
                 timeout = min(remaining - MIN_ATTEMPT / 2, ATTEMPT_TIMEOUT)  # ends before the deadline
@@ -281,7 +282,7 @@ class _Pool:
             except _Fatal as exc:
                 connection.close()
                 self.stop(str(exc))
-                return Outcome(result, FAILED, str(exc), attempts)
+                return Receipt(result, FAILED, str(exc), attempts)
             except _Retry as exc:
                 self.last_error[index] = str(exc)
                 if exc.closed and connection.reused:
@@ -292,12 +293,12 @@ class _Pool:
             delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
             if time.monotonic() + delay + MIN_ATTEMPT >= self.deadline:
                 tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
-                return Outcome(result, FAILED, self.last_error[index], attempts,
+                return Receipt(result, FAILED, self.last_error[index], attempts,
                                retried=f" (after {tries}; no time left to try again)")
             time.sleep(delay)
 
     def attempt(self, result: PassiveResult, connection: _Connection, body: bytes, timeout: float,
-                attempts: int) -> Outcome:
+                attempts: int) -> Receipt:
         """One request and its answer. Retried (``_Retry``) only what Icinga cannot have processed: a
         request that did not go out whole, or Icinga's 503. Once the request is out, whatever becomes of
         the answer, it is not sent again: Icinga may have processed it, and a second copy would count as
@@ -316,10 +317,10 @@ class _Pool:
                 if connection.sock is None:
                     connection.connect()  # meanwhile: the connection and its handshake, nothing sent
                 if not self.first.wait(max(0.0, connection.deadline - time.monotonic())):
-                    return Outcome.not_sent(result, f"{where} had not answered the first request within "
+                    return Receipt.not_sent(result, f"{where} had not answered the first request within "
                                                     f"{timeout:.1f} s")
             if self.fatal:
-                return Outcome.not_sent(result, self.fatal)
+                return Receipt.not_sent(result, self.fatal)
             with self.lock:
                 self.requests += 1
                 self.retries += attempts > 1
@@ -373,7 +374,7 @@ class _Pool:
                                      f"({len(exc.partial)} bytes read, {exc.expected} more expected)", attempts)
         except http.client.HTTPException as exc:  # a status line or header that is not HTTP
             connection.close()
-            return Outcome(result, FAILED, f"not an Icinga 2 API answer ({where}: "
+            return Receipt(result, FAILED, f"not an Icinga 2 API answer ({where}: "
                                            f"{said(exc, 80, api.redact) or type(exc).__name__})", attempts)
         except (ssl.SSLError, OSError) as exc:
             connection.close()
@@ -382,7 +383,7 @@ class _Pool:
         status = response.status
         if data is None:
             connection.close()  # the rest of it is not read
-            return Outcome(result, FAILED, f"not an Icinga 2 API answer (HTTP {status}: larger than {MAX_ANSWER} "
+            return Receipt(result, FAILED, f"not an Icinga 2 API answer (HTTP {status}: larger than {MAX_ANSWER} "
                                            "bytes)", attempts)
         if response.will_close:
             connection.close()
@@ -396,28 +397,28 @@ class _Pool:
             what = words if code is None else f"code {code} in the results"
             location = response.getheader("Location") if 300 <= status < 400 else None
             moved = f" to {said(location, 100, api.redact)}" if location else ""
-            return Outcome(result, FAILED, f"not an Icinga 2 API answer (HTTP {status}{moved}: {what})", attempts)
+            return Receipt(result, FAILED, f"not an Icinga 2 API answer (HTTP {status}{moved}: {what})", attempts)
         if 200 <= code < 300:
             lowered = words.lower()
             if "ignoring" in lowered or "unreachable" in lowered:
-                return Outcome(result, IGNORED, f"Icinga ignored the result for {name}: {words}", attempts)
-            return Outcome(result, ACCEPTED, words, attempts)
+                return Receipt(result, IGNORED, f"Icinga ignored the result for {name}: {words}", attempts)
+            return Receipt(result, ACCEPTED, words, attempts)
         if code == 403:
             if "passive" in words.lower():
-                return Outcome(result, REFUSED, f"Icinga takes no passive results for {name} (403: {words})",
+                return Receipt(result, REFUSED, f"Icinga takes no passive results for {name} (403: {words})",
                                attempts)
             raise _Fatal(f"403 Forbidden ({words}): the ApiUser needs permissions = "
                          '[ "actions/process-check-result" ]')
         if code == 404:
-            return Outcome(result, MISSING, f"Icinga has no {name}", attempts)
+            return Receipt(result, MISSING, f"Icinga has no {name}", attempts)
         if code == 409:
-            return Outcome(result, STALE, f"Icinga has a newer result for {name} (409: {words})", attempts)
-        return Outcome(result, FAILED, f"HTTP {code} for {name}: {words}", attempts)
+            return Receipt(result, STALE, f"Icinga has a newer result for {name} (409: {words})", attempts)
+        return Receipt(result, FAILED, f"HTTP {code} for {name}: {words}", attempts)
 
     @staticmethod
-    def lost(result: PassiveResult, why: str, attempts: int) -> Outcome:
+    def lost(result: PassiveResult, why: str, attempts: int) -> Receipt:
         """A result whose request went out whole and whose answer was lost: failed, never sent again."""
-        return Outcome(result, FAILED, why + NOT_AGAIN, attempts)
+        return Receipt(result, FAILED, why + NOT_AGAIN, attempts)
 
 
 def _closed(message: str) -> _Retry:
@@ -438,34 +439,31 @@ def submit(api: Api, results: Sequence[PassiveResult], deadline: float,
         worker.join(max(0.0, deadline + JOIN_GRACE - time.monotonic()))
     with pool.lock:
         late = any(worker.is_alive() for worker in workers)
-        outcomes = []
-        for index, (result, outcome) in enumerate(zip(pool.results, pool.outcomes)):
-            if outcome is None:
+        receipts = []
+        for index, (result, receipt) in enumerate(zip(pool.results, pool.receipts)):
+            if receipt is None:
                 last = pool.last_error.get(index)
                 if pool.fatal and index >= pool.next:
-                    outcome = Outcome.not_sent(result, pool.fatal)
+                    receipt = Receipt.not_sent(result, pool.fatal)
                 elif last:
-                    outcome = Outcome(result, FAILED, f"{last}; the run's time was up")
+                    receipt = Receipt(result, FAILED, f"{last}; the run's time was up")
                 elif index < pool.next:
-                    outcome = Outcome(result, FAILED, "no answer before the run's deadline")
+                    receipt = Receipt(result, FAILED, "no answer before the run's deadline")
                 else:
-                    outcome = Outcome.not_sent(result, "the run's time was up")
-            outcomes.append(outcome)
+                    receipt = Receipt.not_sent(result, "the run's time was up")
+            receipts.append(receipt)
         if late:
             pool.next = len(pool.results)  # the workers left behind take nothing more
     hint = ""
-    if outcomes and all(outcome.kind == MISSING for outcome in outcomes):
+    if receipts and all(receipt.kind == MISSING for receipt in receipts):
         hint = ("if these objects exist, the ApiUser lacks the permission actions/process-check-result: Icinga "
                 "answers 404 for that too")
-    return Submission(outcomes, fatal=pool.fatal, seconds=time.monotonic() - started, requests=pool.requests,
+    return Submission(receipts, fatal=pool.fatal, seconds=time.monotonic() - started, requests=pool.requests,
                       retries=pool.retries, connections=pool.connections, hint=hint)
 
 
 # --- the target (``outputs.Target``): its options, the checks before probing, the destination --------
 
-#: Seconds after a result until Icinga runs a service's freshness check (``digitalsentry-passive``): twice
-#: the 5-minute interval of contrib/cron and contrib/systemd, so one late or lost run is not yet an alarm.
-DEFAULT_TTL = 600.0
 MAX_TTL = 7 * 86400.0  #: a week
 
 

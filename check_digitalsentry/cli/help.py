@@ -1,4 +1,4 @@
-"""``--help`` of the check plugin (Nagios frontend): argparse, built from the option table (``options``).
+"""``--help`` of the check plugin (check frontend): argparse, built from the option table (``options``).
 
 argparse is imported only here, for ``--help`` -- and for the tests that prove the fast parser of
 ``options`` reads every command line as this parser does.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from check_digitalsentry.catalogue import BUILTIN_ROLE_NAMES
-from check_digitalsentry.nagios.options import DEFAULT, DESCRIPTION, GROUPS, USAGE, Table, UsageError, epilog
+from check_digitalsentry.cli.options import DEFAULT, DESCRIPTION, GROUPS, USAGE, Table, UsageError, epilog
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:

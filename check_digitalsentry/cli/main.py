@@ -1,4 +1,4 @@
-"""The check plugin's entry point (Nagios frontend): options -> sites -> one engine run -> output, exit.
+"""The check plugin's entry point (check frontend): options -> sites -> one engine run -> output, exit.
 
 Thin: the schema builds the sites (``-H`` options, an inventory, or the demo's simulated site), the
 engine probes them with the hooks ``plugins.get_hooks()`` gives, the judgement decides, and the
@@ -18,11 +18,11 @@ import sys
 import time
 
 from check_digitalsentry import __version__
+from check_digitalsentry.cli import prints_objects
+from check_digitalsentry.cli.options import NAGIOS, Options, UsageError, option_words, parse
+from check_digitalsentry.cli.options import table as options_table
+from check_digitalsentry.cli.output import OutputError, done, finish, write
 from check_digitalsentry.model import Interrupted
-from check_digitalsentry.nagios import prints_objects
-from check_digitalsentry.nagios.options import NAGIOS, Options, UsageError, option_words, parse
-from check_digitalsentry.nagios.options import table as options_table
-from check_digitalsentry.nagios.output import OutputError, done, finish, write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def _stopped(exc: Interrupted) -> str:
 
 
 def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoReturn:
-    """The check plugin (``check_digitalsentry.nagios.main`` is its entry point, through ``nagios.run``)."""
+    """The check plugin (``check_digitalsentry.cli.main`` is its entry point, through ``cli.run``)."""
     started = time.monotonic() if started is None else started
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(signum, _interrupted)
@@ -105,7 +105,7 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
             _unknown(f"{exc} (see --help)")
         verbose = opts.verbose
         if opts.help:
-            from check_digitalsentry.nagios.help import argparse_parser
+            from check_digitalsentry.cli.help import argparse_parser
 
             try:  # the plugins' roles too
                 roles = [role.name for role in hooks.roles()]
@@ -148,7 +148,7 @@ def _run(opts: Options, started: float, hooks: BuiltinHooks) -> NoReturn:
     if opts.icinga2_objects:
         _icinga2_objects(opts, sites, hooks)
     if opts.submit:
-        from check_digitalsentry.nagios.submit import submit
+        from check_digitalsentry.cli.submit import submit
 
         submit(opts, sites, started, deadline, hooks, probe)
     _check(opts, sites, started, deadline, hooks)
@@ -238,7 +238,7 @@ def _icinga2_objects(opts: Options, sites: Sequence[Site], hooks: BuiltinHooks) 
     text = icinga2.render(plans, inventory, command if printable(command) and _utf8(command)
                           else "check_digitalsentry --icinga2-objects")
     if opts.output:
-        from check_digitalsentry.nagios.output import write_file
+        from check_digitalsentry.cli.output import write_file
 
         write_file(opts.output, text)  # atomic: a failed or interrupted run leaves the old objects
         done(0)
@@ -314,7 +314,7 @@ def _check_family(sites: Sequence[Site], version: int) -> None:
 
 
 def _present(opts: Options, run: JudgedRun) -> NoReturn:
-    from check_digitalsentry.nagios import glue
+    from check_digitalsentry.cli import glue
     from check_digitalsentry.render.text import NagiosText
 
     quiet_ok = opts.quiet and run.state == 0
@@ -324,12 +324,12 @@ def _present(opts: Options, run: JudgedRun) -> NoReturn:
     if fmt is NAGIOS:
         formatted = glue.render(text, verbose)[0]
     else:
-        from check_digitalsentry.nagios.report import record
+        from check_digitalsentry.cli.report import record
         from check_digitalsentry.outputs import Rendering
 
         formatted = fmt.render(Rendering(run, text.summary(), lambda: record(opts, run)))
     if opts.output:
-        from check_digitalsentry.nagios.output import write_file
+        from check_digitalsentry.cli.output import write_file
 
         write_file(opts.output, formatted)
         formatted = formatted if fmt is NAGIOS else glue.render(text, verbose)[0]

@@ -1,4 +1,4 @@
-"""Options of the check plugin (Nagios frontend): one table, and a fast parser that reads it as argparse.
+"""Options of the check plugin (check frontend): one table, and a fast parser that reads it as argparse.
 
 The table ``OPTIONS`` has the run's own options (``--inventory``, ``-t``, ``--format``...) and one option
 per site setting that has one, taken from the site schema (``schema.Site``: flag, metavar, help, group).
@@ -159,7 +159,7 @@ OPTIONS = DEFAULT.options
 def table(hooks: BuiltinHooks) -> Table:
     """The options of a run with these hooks: the built-in table, unless a plugin adds a target or a format
     (ValueError, naming the plugin's, for one that cannot be added)."""
-    known_targets, known_formats = hooks.targets(), (NAGIOS, *hooks.formats())
+    known_targets, known_formats = outputs.targets(hooks), (NAGIOS, *outputs.formats(hooks))
     if known_targets == DEFAULT.targets and known_formats == DEFAULT.formats:
         return DEFAULT
     return Table(known_targets, known_formats)
