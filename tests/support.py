@@ -14,6 +14,16 @@ from check_digitalsentry.simulator import SimSite, Simulator
 
 T = TypeVar("T")
 
+#: The environment a monitoring core or cron gives a plugin: a short PATH, and nothing of the test run's
+#: own (no PYTHONUNBUFFERED, which hides a stdout that fails at exit, no virtualenv, no PYTHONPATH).
+#: Icinga 2, Nagios 4 and cron (crontab(5): PATH=/usr/bin:/bin) start the check so.
+PLUGIN_ENV = {"PATH": "/usr/bin:/bin"}
+
+
+def plugin_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """``PLUGIN_ENV`` with ``extra`` (a locale, TZ...): how every test runs check_digitalsentry as a process."""
+    return {**PLUGIN_ENV, **(extra or {})}
+
 
 class CheckRun:
     """One run of the check_digitalsentry console script."""
@@ -90,9 +100,11 @@ class Daemon:
 
 @contextlib.contextmanager
 def running(argv: list[str], log: Path, *more_logs: Path) -> Iterator[Daemon]:
-    """Run a daemon in the foreground for the length of the block; stop it (SIGTERM, then SIGKILL) after."""
+    """Run a daemon in the foreground for the length of the block; stop it (SIGTERM, then SIGKILL) after.
+    It gets ``PLUGIN_ENV``, as from a service manager: the plugins it starts get no more than that."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=plugin_env())
         try:
             yield Daemon(proc, [log, *more_logs])
         finally:

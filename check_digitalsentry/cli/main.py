@@ -335,8 +335,17 @@ def _present(opts: Options, run: JudgedRun) -> NoReturn:
         formatted = formatted if fmt is NAGIOS else glue.render(text, verbose)[0]
     if quiet_ok:
         done(0)
+    if opts.quiet and (fmt is NAGIOS or opts.output):
+        formatted = _for_people(formatted)
     # a stdout that cannot take it does not change the state: Nagios reads the code
     finish(formatted, int(run.state), encoding=None if fmt.locale_text or opts.output else "utf-8")
+
+
+def _for_people(output: str) -> str:
+    """--quiet's report of a problem, which cron mails and the journal keeps: the status line and a line per
+    port, without the perfdata line (its last, with -v), which is for graphs -- a monitoring core or the
+    --output file has them -- and only made the mail longer (2 KB for one site)."""
+    return "".join(line for line in output.splitlines(keepends=True) if not line.startswith("| "))
 
 
 def _run_demo(opts: Options, started: float, deadline: float, hooks: BuiltinHooks) -> NoReturn:

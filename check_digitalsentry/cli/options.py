@@ -56,6 +56,21 @@ class Option:
 
 
 USAGE = "check_digitalsentry -H HOST [options] | --inventory FILE [--site NAME ...] | --demo"
+#: --help's examples: (command, what it does). tests/test_options.py parses and checks each.
+EXAMPLES = (
+    ("check_digitalsentry --demo", "a simulated DS site on loopback, checked (no root needed)"),
+    ("check_digitalsentry --demo --demo-fault video=off", "the same with its video port closed: CRITICAL"),
+    ("check_digitalsentry -H ds01.example.com --sql-instance SQLEXPRESS --web --audio-clients 2",
+     "a DS server with DSWebService and two audio clients"),
+    ("check_digitalsentry -H 192.0.2.10 --port video=28772 --forbid 3389/tcp -t 5",
+     "behind NAT that remaps video; RDP must be blocked"),
+    ("check_digitalsentry --inventory /etc/digitalsentry/sites.toml --quiet",
+     "every site of an inventory, for cron: silent when all is OK"),
+    ("check_digitalsentry --inventory sites.toml --format openmetrics --output /var/lib/prometheus/node-exporter/"
+     "digitalsentry.prom --quiet", "metrics for node_exporter's textfile collector"),
+    ("check_digitalsentry --inventory sites.toml --icinga2-objects --output /etc/icinga2/conf.d/ds.conf",
+     "an Icinga 2 Host and its services per site"),
+)
 DESCRIPTION = ("Check that a Pelco Digital Sentry server's ports are reachable the way DS ControlPoint, DS Admin "
                "and Pelco Mobile need them.")
 EXIT_CODES = ("Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for bad arguments, --help and --version); "
@@ -67,6 +82,8 @@ def epilog(roles: Sequence[str]) -> str:
     from check_digitalsentry.catalogue import FORBID
 
     return f"{EXIT_CODES} Roles: {', '.join((*roles, FORBID))}."
+
+
 SUBMIT_GROUP = "passive results (--submit)"
 GROUPS = ("target", "Digital Sentry", "thresholds and timing", "output", SUBMIT_GROUP)
 
@@ -99,7 +116,8 @@ _RUN: tuple[Option, ...] = (
     Option(("--format",), "format", "value", outputs.described_formats(FORMATS), metavar="FORMAT"),
     Option(("--output",), "output", "value", "also write the formatted result to FILE, atomically",
            metavar="FILE"),
-    Option(("--quiet",), "quiet", "flag", "print nothing and exit 0 when everything is OK (for cron)"),
+    Option(("--quiet",), "quiet", "flag", "for cron: print nothing and exit 0 when everything is OK, else a "
+           "line per port (as -v) without perfdata"),
     Option(("-v", "--verbose"), "verbose", "count", "-v one line per port, -vv also the configuration, -vvv "
                                                    "tracebacks"),
     Option(("-V", "--version"), "version", "flag", "print the version (exits 3)"),
@@ -312,12 +330,29 @@ def parse(argv: Sequence[str], table: Table = DEFAULT) -> dict[str, object]:
         start = consume(start)
     extras.extend(words[start:])
     if extras:
-        raise UsageError(f"unrecognized arguments: {' '.join(extras)}")
+        raise UsageError(f"unrecognized arguments: {' '.join(extras)}{suggestion(extras, table)}")
     return values
 
 
-# --- the values, checked --------------------------------------------------------------------------
+def suggestion(extras: Sequence[str], table: Table = DEFAULT) -> str:
+    """``: did you mean --sql-instance?`` for the first unrecognized word that is a long option mistyped
+    (``--sql-instace``, ``-sql-instance``, ``--sql-instace=X``); "" when none is close to one. argparse
+    (3.11) says no more than "unrecognized arguments": this is the one place where the words differ."""
+    import difflib  # only on this error path
 
+    long_flags = [flag for flag in table.by_flag if flag.startswith("--")]
+    for word in extras:
+        flag = word.partition("=")[0]
+        if len(flag) < 4 or not flag.startswith("-"):
+            continue
+        close = difflib.get_close_matches(flag if flag.startswith("--") else f"-{flag}", long_flags, n=1,
+                                          cutoff=0.75)
+        if close:
+            return f": did you mean {close[0]}?"
+    return ""
+
+
+# --- the values, checked --------------------------------------------------------------------------
 
 
 def _same_file(one: str, other: str) -> bool:
