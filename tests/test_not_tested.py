@@ -44,7 +44,7 @@ def test_the_checks_text_says_not_tested_and_has_no_value_for_it(check: Callable
         assert run.code == 0, run
         assert run.first == f"DIGITALSENTRY OK - 0 ports as expected on {NOWHERE}; 1 not tested (-v)", run.first
     else:  # the site's required ports fail for the name, as they should
-        assert run.code == 2 and "video 18772/tcp unresolved" in printed, run
+        assert run.code == 2 and "video 18772/tcp CRITICAL unresolved" in printed, run
 
 
 def test_the_json_document_says_not_proved_with_what_makes_it_testable(check: Callable[..., CheckRun]) -> None:
