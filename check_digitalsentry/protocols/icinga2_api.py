@@ -67,7 +67,9 @@ def said(text: object, limit: int = MAX_WORDS, clean: Callable[[str], str] = _sa
     """``words`` of a text from elsewhere that first passes ``clean`` (the redaction of the submitter's
     credentials: as it came, and again with its whitespace made single spaces) -- before it is cut, so
     that no piece of what ``clean`` takes out is left at the cut."""
-    return words(clean(" ".join(clean(str(text)).split())), limit)
+    cleaned = clean(str(text))
+    spaced = " ".join(cleaned.split())
+    return words(spaced if spaced == cleaned else clean(spaced), limit)
 
 
 def answer(status: int, data: bytes, clean: Callable[[str], str] = _same) -> tuple[int | None, str]:

@@ -36,6 +36,7 @@ MIN_PIECE = 8
 _BASE64_RUN = re.compile(r"[A-Za-z0-9+/_-]{4,}={0,2}")
 _ESCAPE = re.compile(r"\\(?:u([0-9a-fA-F]{4})|x([0-9a-fA-F]{2}))")
 _PERCENT = re.compile(r"%[0-9A-F]{2}")
+_URL_SAFE = str.maketrans("-_", "+/")
 
 
 def _base64(data: bytes) -> set[str]:
@@ -65,42 +66,50 @@ def _unescaped(text: str) -> str:
     return _ESCAPE.sub(lambda m: chr(int(m.group(1) or m.group(2), 16)), text)
 
 
-def decodings(text: str) -> Iterator[str]:
-    """``text`` decoded each way a server may have encoded what it echoes."""
+def decodings(text: str, shortest: int = 1) -> Iterator[str]:
+    """``text`` decoded each way a server may have encoded what it echoes (each only where the text holds
+    what that encoding writes; base64 runs only as long as the encoding of ``shortest`` bytes)."""
     yield text
-    yield html.unescape(text)
-    yield unquote(text)
-    yield unquote_plus(text)
-    yield _unescaped(text)
-    yield html.unescape(unquote_plus(_unescaped(text)))
+    if "&" in text:
+        yield html.unescape(text)
+    if "%" in text or "+" in text:
+        yield unquote(text)
+        yield unquote_plus(text)
+    if "\\" in text:
+        yield _unescaped(text)
+    if "&" in text or "%" in text or "\\" in text:
+        yield html.unescape(unquote_plus(_unescaped(text)))
+    least = max(4, (shortest * 4 + 2) // 3)  # the base64 of SHORTEST bytes, unpadded
     for run in _BASE64_RUN.findall(text):
         word = run.rstrip("=")
-        word = word[:len(word) - len(word) % 4] if len(word) % 4 == 1 else word
-        for altchars in (b"+/", b"-_"):
-            try:
-                data = base64.b64decode(word + "=" * (-len(word) % 4), altchars=altchars)
-            except (binascii.Error, ValueError):
-                continue
-            yield data.decode("utf-8", "replace")
+        if len(word) < least:
+            continue
+        word = word[:-1] if len(word) % 4 == 1 else word
+        if "-" in word or "_" in word:  # URL-safe base64
+            word = word.translate(_URL_SAFE)
+        try:
+            yield binascii.a2b_base64(word + "=" * (-len(word) % 4)).decode("utf-8", "replace")
+        except binascii.Error:
+            continue
 
 
 class Redactor:
     """Takes ``secrets`` out of a text from elsewhere (see the module's docstring); with no secrets (a
     client certificate authenticates), hands the text back as it is."""
 
-    __slots__ = ("forms", "secrets")
+    __slots__ = ("forms", "pattern", "secrets", "shortest")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self.secrets = [secret for secret in dict.fromkeys(secrets) if secret]
         forms = {form for secret in self.secrets for form in encodings(secret)}
         self.forms = sorted(forms, key=lambda form: (-len(form), form))  # the longest first: "u:pw" before "pw"
+        self.pattern = re.compile("|".join(map(re.escape, self.forms))) if self.forms else None
+        self.shortest = min((len(secret.encode()) for secret in self.secrets), default=1)
 
     def __call__(self, text: str) -> str:
-        if not self.secrets or not text:
+        if self.pattern is None or not text:
             return text
-        for form in self.forms:
-            if form in text:
-                text = text.replace(form, MARK)
-        if any(secret in decoded for decoded in decodings(text) for secret in self.secrets):
+        text = self.pattern.sub(MARK, text)
+        if any(secret in decoded for decoded in decodings(text, self.shortest) for secret in self.secrets):
             return WITHHELD
         return text
