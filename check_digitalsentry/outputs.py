@@ -56,15 +56,20 @@ class Rendering:
     """What a renderer is handed: the judged ``run``, the status line's text (``summary``), and the run's
     record (``info``: who ran it, when, from where, with which inventories -- made on first use).
     ``handover``: the record is a handover report's (pytest_dsports), which the JSON document then
-    carries; a check's JSON does not."""
+    carries; a check's JSON does not. ``changes``: of a watched run's final round (``--watch``), what
+    changed while it was watched (time, host, change), ``watched`` the sentence before them (the handover
+    document's appendix); None otherwise."""
 
-    __slots__ = ("_info", "_record", "handover", "run", "summary")
+    __slots__ = ("_info", "_record", "changes", "handover", "run", "summary", "watched")
 
     def __init__(self, run: JudgedRun, summary: str, record: Callable[[], RunInfo], *,
-                 handover: bool = False) -> None:
+                 handover: bool = False, changes: Sequence[tuple[float, str, str]] | None = None,
+                 watched: str = "") -> None:
         self.run = run
         self.summary = summary
         self.handover = handover
+        self.changes = changes
+        self.watched = watched
         self._record = record
         self._info: RunInfo | None = None
 

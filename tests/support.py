@@ -114,3 +114,37 @@ def running(argv: list[str], log: Path, *more_logs: Path) -> Iterator[Daemon]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+class LineWatch:
+    """What a ``check_digitalsentry --watch`` without a terminal printed around one change made while it ran."""
+
+    def __init__(self, first: list[str], line: str, rest: str, code: int, made: object) -> None:
+        self.first = first  #: each port's first result
+        self.line = line  #: the line printed after the change was made
+        self.rest = rest  #: the rest of stdout: the summary, the status line
+        self.code = code
+        self.made = made  #: what ``change`` returned
+
+
+def watch_lines(argv: list[str], env: dict[str, str], ports: int, change: Callable[[], object], *,
+                before: float = 0.0, stop: int = 15) -> LineWatch:
+    """Run a watch whose stdout is a pipe: read the ``ports`` first lines, wait ``before`` seconds, make
+    ``change``, read the next line, let two more rounds pass, stop it with signal ``stop`` (SIGTERM)."""
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    assert proc.stdout is not None
+    try:
+        first = [proc.stdout.readline() for _ in range(ports)]
+        time.sleep(before)
+        made = change()
+        line = proc.stdout.readline()
+        time.sleep(2.5)
+        proc.send_signal(stop)
+        rest, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert err == "", err
+    return LineWatch(first, line, rest, proc.returncode, made)

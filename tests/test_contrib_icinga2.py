@@ -147,7 +147,9 @@ def test_every_monitoring_option_of_the_check_has_an_argument_in_the_command() -
     not_for_monitoring = {"--demo", "--demo-fault", "--help", "--version", "--quiet", "--icinga2-objects",
                           # --submit runs from cron or systemd, posting to Icinga: never a CheckCommand's option
                           "--submit", "--api-url", "--api-user", "--api-password-file", "--api-ca", "--api-cert",
-                          "--api-key", "--ttl", "--check-source", "--command-file"}
+                          "--api-key", "--ttl", "--check-source", "--command-file",
+                          # --watch is a person's live view at a terminal: never a CheckCommand's option
+                          "--watch", "--interval", "--watch-until", "--watch-for", "--serve"}
     for option in OPTIONS:
         if not set(option.flags) & not_for_monitoring:
             assert set(option.flags) & keys, f"{option.name} has no argument in digitalsentry-command.conf"

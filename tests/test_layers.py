@@ -39,6 +39,10 @@ def ruff_bans(path: str, code: str) -> list[str]:
     ("check_digitalsentry/render/openmetrics.py", "from check_digitalsentry.cli.glue import render"),
     ("check_digitalsentry/render/text.py", "from check_digitalsentry.submit import icinga2"),
     ("check_digitalsentry/judge.py", "from check_digitalsentry.submit.nagios import submit"),
+    ("check_digitalsentry/steady.py", "from check_digitalsentry.render.watch import table"),
+    ("check_digitalsentry/render/watch.py", "from check_digitalsentry.render.watchpage import snapshot"),
+    ("check_digitalsentry/render/watchpage.py", "from check_digitalsentry.cli.serve import LiveServer"),
+    ("check_digitalsentry/steady.py", "from check_digitalsentry.simulator import Simulator"),
 ])
 def test_a_layer_crossing_is_refused(path: str, code: str) -> None:
     assert ruff_bans(path, code), f"ruff let {path} do: {code}"
@@ -52,6 +56,8 @@ def test_a_layer_crossing_is_refused(path: str, code: str) -> None:
     ("check_digitalsentry/cli/submit.py", "from check_digitalsentry.submit import icinga2"),
     ("check_digitalsentry/submit/icinga2.py", "from check_digitalsentry.passive import Receipt"),
     ("check_digitalsentry/render/text.py", "from check_digitalsentry.passive import PassiveResult"),
+    ("check_digitalsentry/render/watch.py", "from check_digitalsentry.steady import Watch"),
+    ("check_digitalsentry/cli/watch.py", "from check_digitalsentry.render import watchpage"),
 ])
 def test_the_layers_above_may(path: str, code: str) -> None:
     assert not ruff_bans(path, code)

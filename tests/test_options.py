@@ -105,7 +105,8 @@ def test_values_as_argparse_reads_them(argv: list[str], expected: dict[str, obje
         (["-t", "-1"], "argument -t/--timeout: expected one argument"),  # -4/-6 make -1 look like an option
         (["-4", "-6"], "argument -6: not allowed with argument -4"),
         (["--web=yes"], "argument --web: ignored explicit argument 'yes'"),
-        (["--s", "x"], "ambiguous option: --s could match --site, --sql-instance, --sql-port, --severity, --submit"),
+        (["--s", "x"], "ambiguous option: --s could match --site, --sql-instance, --sql-port, --severity, --serve, "
+                       "--submit"),
         (["-x"], "unrecognized arguments: -x"),
         (["stray", "-v", "words"], "unrecognized arguments: stray words"),
     ],

@@ -522,15 +522,117 @@ def test_the_simulator_does_not_import_the_engine() -> None:
     assert out.stdout.strip() == "False"
 
 
+# --- faults changed while it runs -----------------------------------------------------------------
+
+
+def refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_a_fault_lifted_while_it_runs_opens_the_same_port_and_back() -> None:
+    with run_site(faults={"video": "off"}) as sim:
+        port = sim.sites[0].ports["video"]
+        assert refused(port)
+        sim.set_fault("video", None)
+        assert not refused(port) and sim.sites[0].faults == {} and sim.sites[0].ports["video"] == port
+        sim.set_fault("video", "off")
+        assert refused(port) and sim.sites[0].faults == {"video": "off"}
+        sim.set_fault("video", "ok")
+        assert not refused(port)
+
+
+def test_a_fault_change_cuts_the_connections_of_the_role_only() -> None:
+    with run_site(faults={"video": "tarpit"}) as sim:
+        site = sim.sites[0]
+        with socket.create_connection(("127.0.0.1", site.ports["video"]), timeout=5) as held, \
+                socket.create_connection(("127.0.0.1", site.ports["diagnostics"]), timeout=SILENCE) as other:
+            time.sleep(0.1)
+            sim.set_fault("video", "reset")
+            try:
+                assert held.recv(1) == b""  # cut: closed or reset
+            except ConnectionResetError:
+                pass
+            with pytest.raises(socket.timeout):
+                other.recv(1)  # another role's connection is held as before
+        try:
+            with socket.create_connection(("127.0.0.1", site.ports["video"]), timeout=1.0) as sock:
+                assert sock.recv(1) == b""
+        except ConnectionResetError:
+            pass
+
+
+def test_udp_faults_change_while_it_runs() -> None:
+    with run_site(faults={"audio": "off", "sql-browser": "silent"}) as sim, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        site = sim.sites[0]
+        assert ask_browser(site, ssrp.build_request("DIGITALSENTRY"), timeout=SILENCE) is None
+        sim.set_fault("sql-browser", None)
+        reply = ask_browser(site, ssrp.build_request("DIGITALSENTRY"))
+        assert reply is not None and ssrp.parse_response(reply)[0].tcp_port == site.sql_port
+        sim.set_fault("sql-browser", "wrong-instance")
+        assert ask_browser(site, ssrp.build_request("DIGITALSENTRY"), timeout=SILENCE) is None
+        sock.settimeout(SILENCE)
+        sock.connect(("127.0.0.1", site.ports["audio"]))
+        sock.send(b"x")
+        with pytest.raises(ConnectionRefusedError):
+            sock.recv(16)
+        sim.set_fault("audio", None)
+        sock.send(b"x")
+        with pytest.raises(socket.timeout):
+            sock.recv(16)  # bound and silent
+
+
+def test_the_sql_port_and_its_dac_port_change_together() -> None:
+    with run_site(faults={"sql": "off"}) as sim:
+        site = sim.sites[0]
+        assert refused(site.sql_port) and refused(site.dac_ports[0])  # type: ignore[arg-type]
+        sim.set_fault("sql", None)
+        assert tds.parse_prelogin_response(prelogin(site)).version[:3] == (15, 0, 2000)
+        assert tds.parse_prelogin_response(prelogin(site, site.dac_ports[0])).version[:3] == (15, 0, 2000)
+        sim.set_fault("sql", "garbage")
+        assert prelogin(site) == simulator.SQL_GARBAGE
+
+
+@pytest.mark.parametrize(("role", "fault", "match"), [
+    ("video", "silent", "unknown fault 'silent' for video"),
+    ("sql-browser", "several", "'several' adds SQL listeners"),
+    ("nothing", "off", "unknown role 'nothing'"),
+])
+def test_a_fault_it_cannot_change_to_is_a_value_error(role: str, fault: str, match: str) -> None:
+    with run_site() as sim, pytest.raises(ValueError, match=match):
+        sim.set_fault(role, fault)
+
+
+def test_set_fault_needs_a_running_simulator() -> None:
+    with pytest.raises(RuntimeError, match="not running"):
+        run_site().set_fault("video", "off")
+
+
+def test_arrivals_are_recorded_when_asked() -> None:
+    with Simulator([SimSite(audio_clients=0)], record=True) as sim:
+        site = sim.sites[0]
+        assert not refused(site.ports["video"])
+        ask_browser(site, ssrp.build_request(None))
+        time.sleep(0.1)
+        assert sim.arrivals is not None
+        assert sorted(port for _, _, port in sim.arrivals) == sorted([site.ports["video"], site.ports["sql-browser"]])
+    assert run_site().arrivals is None
+
+
 # --- command line ---------------------------------------------------------------------------------
 
 LINE = re.compile(r"site (?P<name>\S+) on (?P<address>\S+): (?P<command>check_digitalsentry .*)")
 
 
-def start_cli(*args: str) -> subprocess.Popen[str]:
+def start_cli(*args: str, stdin: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
+    """The simulator's command line; its stdin (where it reads commands) is /dev/null unless a pipe is asked."""
     return subprocess.Popen(
         [sys.executable, "-W", "error::ResourceWarning", "-m", "check_digitalsentry.simulator", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 @contextlib.contextmanager
@@ -580,11 +682,78 @@ def test_cli_duration_writes_the_inventory_and_exits_0(tmp_path: Path) -> None:
     assert [s.name for s in loaded.sites] == ["sim-001", "sim-002", "sim-003"]
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_cli_changes_faults_on_schedule_and_on_stdin() -> None:
+    proc = start_cli("--fault", "video=off", "--no-api", "--audio-clients", "0", "--fault-schedule", "1:video=ok",
+                     stdin=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdin is not None and proc.stderr is not None
+    try:
+        match = LINE.fullmatch(proc.stdout.readline().rstrip("\n"))
+        assert match is not None
+        args = shlex.split(match["command"])
+        video = int(dict(args[i + 1].split("=") for i, a in enumerate(args) if a == "--port")["video"])
+        assert refused(video)
+        assert "site(s) up" in proc.stderr.readline()
+        assert re.fullmatch(r"dsports-simulator: 1 s: video=ok on sim\n", proc.stderr.readline())
+        assert not refused(video)
+        proc.stdin.write("video=off, web=tarpit\n")
+        proc.stdin.flush()
+        assert re.fullmatch(r"dsports-simulator: [\d.]+ s: video=off on sim\n", proc.stderr.readline())
+        assert re.fullmatch(r"dsports-simulator: [\d.]+ s: web=tarpit on sim\n", proc.stderr.readline())
+        assert refused(video)
+        proc.stdin.write("faults\nvideo=silent\n")
+        proc.stdin.flush()
+        assert proc.stderr.readline() == "dsports-simulator: sim: video=off, web=tarpit\n"
+        assert "unknown fault 'silent' for video (valid: ok, off, tarpit, reset)" in proc.stderr.readline()
+        proc.stdin.close()  # the end of stdin: it goes on serving
+        time.sleep(0.2)
+        assert proc.poll() is None and not refused(int(dict(
+            args[i + 1].split("=") for i, a in enumerate(args) if a == "--port")["diagnostics"]))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+@pytest.mark.parametrize(("schedule", "message"), [
+    ("video=off", "expected SECONDS:[SITE/]ROLE=FAULT"),
+    ("5:video=silent", "unknown fault 'silent' for video"),
+    ("5:other/video=off", "no simulated site 'other'"),
+    ("5:web=off", "web=off: no site runs web"),
+])
+def test_cli_rejects_a_bad_schedule(schedule: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        simulator_cli.main(["--fault-schedule", schedule, "--no-web", "--audio-clients", "0", "--duration", "0"])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_cli_rejects_a_bad_fault(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         simulator_cli.main(["--fault", "video=silent"])
     assert info.value.code == 2
     assert "valid: off, tarpit, reset" in capsys.readouterr().err
+
+
+def test_the_sql_port_moves_as_a_restarted_sql_server_would() -> None:
+    with run_site() as sim:
+        site = sim.sites[0]
+        old, dac = site.sql_port, site.dac_ports[0]
+        new = sim.move_sql_port()
+        assert new != old and site.sql_port == new == site.ports["sql"] and site.dac_ports[0] == dac
+        reply = ask_browser(site, ssrp.build_request("DIGITALSENTRY"))
+        assert reply is not None and ssrp.parse_response(reply)[0].tcp_port == new
+        assert tds.parse_prelogin_response(prelogin(site)).version[:3] == (15, 0, 2000)
+        assert refused(old)  # type: ignore[arg-type]
+        sim.set_fault("sql", "off")  # the moved port is the role's port now
+        assert refused(new)
+        sim.set_fault("sql", None)
+        assert tds.parse_prelogin_response(prelogin(site)).version[:3] == (15, 0, 2000)
 
 
 def free_ports(count: int, kind: int = socket.SOCK_STREAM) -> list[int]:

@@ -151,6 +151,10 @@ def _run(opts: Options, started: float, hooks: BuiltinHooks) -> NoReturn:
         from check_digitalsentry.cli.submit import submit
 
         submit(opts, sites, started, deadline, hooks, probe)
+    if opts.watch:
+        from check_digitalsentry.cli.watch import watch
+
+        watch(opts, *_planned(opts, sites, hooks), hooks)
     _check(opts, sites, started, deadline, hooks)
 
 
@@ -270,23 +274,32 @@ def _check(opts: Options, sites: Sequence[Site], started: float, deadline: float
 def probe(opts: Options, sites: Sequence[Site], started: float, deadline: float, hooks: BuiltinHooks) -> JudgedRun:
     """Probe every site at once and judge: done by ``deadline`` (``time.monotonic()``), less the time that
     judging and printing take (--submit gives the probes a part of -t here, keeping the rest)."""
-    import socket
-
-    from check_digitalsentry.engine import plan_sites, probe_sites
+    from check_digitalsentry.engine import probe_sites
     from check_digitalsentry.judge import JudgedRun
 
-    family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(opts.family, 0)
-    if family:
-        _check_family(sites, opts.family)
     planning = time.monotonic()
-    plans = plan_sites(sites, hooks)
-    _check_roles(plans)
+    plans, family = _planned(opts, sites, hooks)
     ports = sum(len(plan.specs) * len(plan.site.hosts) for plan in plans)
     planning = time.monotonic() - planning
     slower = min(max(planning / (ports * PLAN_COST), 1.0), 4.0) if ports > 5000 else 1.0
     margin = OUTPUT_MARGIN + ports * opts.output_format.port_cost * slower
     reports = probe_sites(plans, deadline=deadline - margin, family=family, hooks=hooks)
     return JudgedRun.of(reports, time.monotonic() - started)
+
+
+def _planned(opts: Options, sites: Sequence[Site], hooks: BuiltinHooks) -> tuple[list[SitePlan], int]:
+    """The sites' plans and the address family (0, AF_INET or AF_INET6), the mistakes -4/-6 and --role can
+    show said first."""
+    import socket
+
+    from check_digitalsentry.engine import plan_sites
+
+    family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(opts.family, 0)
+    if family:
+        _check_family(sites, opts.family)
+    plans = plan_sites(sites, hooks)
+    _check_roles(plans)
+    return plans, family
 
 
 def _check_roles(plans: Sequence[SitePlan]) -> None:

@@ -13,6 +13,7 @@ import threading
 import time
 
 from check_digitalsentry.protocols import tds
+from check_digitalsentry.simulator import control
 from check_digitalsentry.simulator.runner import Simulator
 from check_digitalsentry.simulator.site import (
     DEFAULT_INSTANCE,
@@ -50,6 +51,13 @@ def _fault_option(text: str) -> tuple[str, str]:
     if not sep or not role or not fault:
         raise argparse.ArgumentTypeError(f"expected ROLE=FAULT, got {text!r}")
     return role.strip(), fault.strip()
+
+
+def _schedule_option(text: str) -> list[tuple[float, control.Change]]:
+    try:
+        return control.parse_schedule(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _port_number(text: str) -> int:
@@ -119,7 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                                     "until Ctrl-C or SIGTERM)")
     parser.add_argument("--in-netns", action="store_true",
                         help="allow a non-loopback --address: only inside a network namespace you made")
+    parser.add_argument("--fault-schedule", action="append", default=[], type=_schedule_option,
+                        metavar="T:[SITE/]ROLE=FAULT,...",
+                        help="change faults while it runs, T seconds after the start, e.g. "
+                             "10:video=off,30:video=ok (ok: no fault; without SITE/ on every site; "
+                             "repeatable). It also reads such changes on stdin: type video=ok and Enter "
+                             "('help' lists the commands)")
     args = parser.parse_args(argv)
+    schedule = [item for items in args.fault_schedule for item in items]
     roles = [role for role in DEFAULT_ROLES
              if not (args.no_web and role == "web") and not (args.no_api and role.startswith("api-"))]
     options: dict[str, Any] = {"roles": roles, "faults": dict(args.fault), "latency": args.latency,
@@ -135,23 +150,26 @@ def main(argv: Sequence[str] | None = None) -> int:
                                      ports=_ports(args.ports, args, roles), in_netns=args.in_netns, **options)])
     except ValueError as exc:
         parser.error(str(exc))
+    try:
+        control.checked(sim, schedule)
+    except (ValueError, KeyError) as exc:
+        parser.error(f"--fault-schedule: {exc.args[0]}")
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, _stop)
     try:
         with sim:
+            if args.inventory:  # before the site lines: who reads one may read the inventory at once
+                sim.inventory_toml(args.inventory)
             for site in sim.sites:
                 print(f"site {site.name} on {site.address}: {site.command_line()}")
             sys.stdout.flush()
-            if args.inventory:
-                sim.inventory_toml(args.inventory)
             print(f"dsports-simulator: {len(sim.sites)} site(s) up in {sim.start_seconds or 0:.2f} s"
                   f"{'' if args.duration is None else f' for {args.duration:g} s'}; Ctrl-C to stop",
                   file=sys.stderr, flush=True)
-            if args.duration is None:
-                while True:
-                    time.sleep(3600)
-            time.sleep(max(args.duration, 0.0))
+            control.start_reading(sim)
+            control.run_schedule(sim, schedule, time.monotonic(),
+                                 None if args.duration is None else time.monotonic() + max(args.duration, 0.0))
     except OSError as exc:
         print(f"dsports-simulator: {exc}", file=sys.stderr)
         return 1

@@ -163,6 +163,25 @@ class SimSite:
     def __repr__(self) -> str:
         return f"SimSite({self.name!r}, {self.address}, ports={self.ports or self.layout!r})"
 
+    def fault_change(self, role: str, fault: str | None) -> str | None:
+        """``fault`` for ``role`` checked as a change while the site runs (``Simulator.set_fault``): a
+        fault of ``FAULTS[role]``, or None for none (``"ok"`` and ``"none"`` say it too). ValueError for a
+        role that does not run, a fault it does not have, and ``several`` (it adds SQL listeners, so the
+        site starts with it or never has it)."""
+        if fault in ("ok", "none"):
+            fault = None
+        changed = {key: value for key, value in self.faults.items() if key != role}
+        if fault is not None:
+            changed[role] = fault
+        _faults(changed, self.roles)
+        if role not in self.roles:
+            raise ValueError(f"{role} does not run on site {self.name}")
+        now = self.faults.get(role)
+        if role == "sql-browser" and "several" in (fault, now) and fault != now:
+            raise ValueError("the sql-browser fault 'several' adds SQL listeners: a site starts with it, or never "
+                             "has it")
+        return fault
+
     # -- what the site looks like from outside
 
     @property
