@@ -1,8 +1,9 @@
 """No false finding: a forbidden port that was never probed -- its host's name does not resolve, or no
 socket could be had under the open-file limit -- is NOT TESTED in every output: the check's status line,
-long output and perfdata, the JSON document, OpenMetrics, the handover document and the paragraph
-pytest_dsports prints for a failing port. Never REACHABLE, never "block TCP N at the firewall", never
-"not reachable, as required", never a 0 that reads as "blocked", and ``not_proved`` in the JSON."""
+long output and perfdata, the JSON document, OpenMetrics, the handover document, the paragraph
+pytest_dsports prints for a failing port, and the live view (--watch). Never REACHABLE, never "block TCP
+N at the firewall", never "not reachable, as required", never a 0 that reads as "blocked", and
+``not_proved`` in the JSON."""
 
 from __future__ import annotations
 
@@ -113,6 +114,8 @@ def test_every_renderer_says_not_tested_for_it(no_socket_run: JudgedRun) -> None
     from check_digitalsentry.render import json as json_render
     from check_digitalsentry.render.handover import failure_paragraph, handover_table
     from check_digitalsentry.render.text import NagiosText, perf_text
+    from check_digitalsentry.render.watch import table
+    from check_digitalsentry.steady import Watch
 
     text = NagiosText(no_socket_run)
     lines = text.lines(1)
@@ -142,3 +145,11 @@ def test_every_renderer_says_not_tested_for_it(no_socket_run: JudgedRun) -> None
     assert "to fix   raise the check's open-file limit" in paragraph and "block TCP" not in paragraph, paragraph
     assert any(row.split()[-2:] == ["NOT", "TESTED"] for row in handover_table(no_socket_run.sites)
                if "3389/tcp" in row)
+
+    watch = Watch()  # the live view (--watch), terminal and phone page alike
+    watch.observe(no_socket_run, time.time())
+    (row,) = [row for row in watch.rows.values() if row.port == 3389]
+    assert (row.word, row.state) == ("NOT TESTED", State.UNKNOWN) and "block TCP" not in row.fix, (row.word, row.fix)
+    (line,) = [line for line in table(watch, time.time(), width=300, height=20, colour=False, qualified=False)
+               if "3389/tcp" in line]
+    assert "NOT TESTED" in line and "raise the check's open-file limit" in line, line
