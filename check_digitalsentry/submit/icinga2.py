@@ -357,36 +357,18 @@ class _Pool:
         try:
             response = connection.getresponse()
             data = read_answer(response)
-        except socket.timeout:
+        except (OSError, http.client.HTTPException) as exc:  # OSError: socket.timeout and ssl.SSLError too
+            if response is not None:
+                response.close()  # the socket's last reference: closed now, not when collected
             connection.close()
-            what = "did not answer" if response is None else "did not finish its answer"
-            return self.lost(result, f"{where} {what} within {timeout:.1f} s", attempts)
-        except (ssl.SSLEOFError, ssl.SSLZeroReturnError):
-            connection.close()
-            return self.lost(result, f"{where} closed the TLS connection before its answer", attempts)
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
-            connection.close()
-            return self.lost(result, f"{where} closed the connection before its answer ({type(exc).__name__})",
-                             attempts)
-        except http.client.IncompleteRead as exc:
-            connection.close()
-            return self.lost(result, f"{where} closed the connection before the end of its answer "
-                                     f"({len(exc.partial)} bytes read, {exc.expected} more expected)", attempts)
-        except http.client.HTTPException as exc:  # a status line or header that is not HTTP
-            connection.close()
-            return Receipt(result, FAILED, f"not an Icinga 2 API answer ({where}: "
-                                           f"{said(exc, 80, api.redact) or type(exc).__name__})", attempts)
-        except (ssl.SSLError, OSError) as exc:
-            connection.close()
-            why = ssl_reason(exc) if isinstance(exc, ssl.SSLError) else exc.strerror or exc or type(exc).__name__
-            return self.lost(result, f"{where}: {why}", attempts)
+            return self.unanswered(result, exc, response is not None, timeout, attempts)
         status = response.status
+        if data is None or response.will_close:
+            response.close()
+            connection.close()  # the rest of it is not read, or the server closes it
         if data is None:
-            connection.close()  # the rest of it is not read
             return Receipt(result, FAILED, f"not an Icinga 2 API answer (HTTP {status}: larger than {MAX_ANSWER} "
                                            "bytes)", attempts)
-        if response.will_close:
-            connection.close()
         code, words = answer(status, data, api.redact)
         name = object_name(result)
         if code == 401 or status == 401:
@@ -415,9 +397,27 @@ class _Pool:
             return Receipt(result, STALE, f"Icinga has a newer result for {name} (409: {words})", attempts)
         return Receipt(result, FAILED, f"HTTP {code} for {name}: {words}", attempts)
 
-    @staticmethod
-    def lost(result: PassiveResult, why: str, attempts: int) -> Receipt:
-        """A result whose request went out whole and whose answer was lost: failed, never sent again."""
+    def unanswered(self, result: PassiveResult, exc: OSError | http.client.HTTPException, began: bool,
+                   timeout: float, attempts: int) -> Receipt:
+        """The receipt of a request that went out whole and got no answer (``began``: its head came): failed,
+        and never sent again -- but a head that is not HTTP is "not an Icinga 2 API answer"."""
+        where = self.api.where
+        if isinstance(exc, socket.timeout):
+            why = f"{where} {'did not finish its answer' if began else 'did not answer'} within {timeout:.1f} s"
+        elif isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            why = f"{where} closed the TLS connection before its answer"
+        elif isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
+            why = f"{where} closed the connection before its answer ({type(exc).__name__})"
+        elif isinstance(exc, http.client.IncompleteRead):
+            why = (f"{where} closed the connection before the end of its answer ({len(exc.partial)} bytes read, "
+                   f"{exc.expected} more expected)")
+        elif isinstance(exc, http.client.HTTPException):  # a status line or header that is not HTTP
+            return Receipt(result, FAILED, f"not an Icinga 2 API answer ({where}: "
+                                           f"{said(exc, 80, self.api.redact) or type(exc).__name__})", attempts)
+        elif isinstance(exc, ssl.SSLError):
+            why = f"{where}: {ssl_reason(exc)}"
+        else:
+            why = f"{where}: {exc.strerror or exc or type(exc).__name__}"
         return Receipt(result, FAILED, why + NOT_AGAIN, attempts)
 
 
