@@ -108,6 +108,12 @@ def password(tmp_path: Path) -> Path:
     (["INV", "--submit", "icinga2", "--api-url", "https://-h-:5665", "--api-user", "u", "--api-password-file", "PW"],
      "--api-url 'https://-h-:5665': host name '-h-': not a DNS name (letters, digits, '-', '_' and single dots, "
      "not beginning with '-' or '.')"),
+    # credentials in the URL are refused, and not said back (cron mails the line)
+    (["INV", "--submit", "icinga2", "--api-url", "https://u:s3cret@h:5665", "--api-user", "u", "--api-password-file",
+      "PW"], "--api-url 'https://[redacted]@h:5665': expected https://HOST:PORT, without user, query or fragment"),
+    (["INV", "--submit", "icinga2", "--api-url", "https://h:5665/v1?password=s3cret", "--api-user", "u",
+      "--api-password-file", "PW"], "--api-url 'https://h:5665/v1?[redacted]': expected https://HOST:PORT, without "
+                                    "user, query or fragment"),
     (["INV", "--submit", "icinga2", "--api-url", "https://h:0", "--api-user", "u", "--api-password-file", "PW"],
      "--api-url 'https://h:0': port '0': expected 1-65535 (Icinga 2's API: 5665)"),
     (["INV", "--submit", "icinga2", "--api-url", "https://h:", "--api-user", "u", "--api-password-file", "PW"],

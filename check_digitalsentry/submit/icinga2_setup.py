@@ -95,8 +95,9 @@ def parse_url(url: str) -> tuple[str, int, str]:
     5665); PREFIX printable ASCII without spaces (a reverse proxy's path before ``/v1``)."""
     from urllib.parse import urlsplit
 
-    def bad(why: str) -> SetupError:
-        return SetupError(f"--api-url {url!r}: {why}")
+    def bad(why: str) -> SetupError:  # said back without what may be credentials: USER:PASSWORD@, a query
+        shown = re.sub(r"\?[^#]*", "?[redacted]", re.sub(r"(?<=//)[^/?#]*@", "[redacted]@", url))
+        return SetupError(f"--api-url {shown!r}: {why}")
 
     if any(ord(c) <= 32 or ord(c) == 127 for c in url):
         raise bad("a space or a control character (expected https://HOST:5665)")
