@@ -101,7 +101,7 @@ def site_word(judged: JudgedSite) -> tuple[str, str]:
 
 def site_sentence(judged: JudgedSite) -> str:
     total, failing = len(judged.verdicts), len(judged.failing)
-    untested = [v for v in judged.open if v.ok]
+    untested = [v for v in judged.open if not_proved(v)]
     if judged.state is State.UNKNOWN:
         text = f"{failing} of {total} ports could not be judged or are not as required."
     elif failing:
