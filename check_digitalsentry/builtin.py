@@ -93,10 +93,14 @@ class PluggyHooks(BuiltinHooks):
             for plugin, added in self._each(hook):
                 if added is None:
                     continue
-                if not isinstance(added, (list, tuple)):
+                if isinstance(added, (str, bytes, dict, kind)) or not hasattr(added, "__iter__"):
                     raise PluginError(plugin, f"its hook {hook} returned {PluginError.said(added)}: expected a "
                                               f"list of {what}")
-                for item in added:
+                try:
+                    items = list(added)  # a list, a tuple, a generator...
+                except Exception as exc:
+                    raise PluginError(plugin, f"its hook {hook} failed: {PluginError.said(exc)}") from None
+                for item in items:
                     if not isinstance(item, kind):
                         raise PluginError(plugin, f"its hook {hook} returned {PluginError.said(item)}: expected "
                                                   f"a {what}")

@@ -388,7 +388,7 @@ def test_a_browser_listing_500_instances_gives_a_bounded_first_line(check: Check
 
 
 def test_the_exit_code_is_never_outside_0_to_3_for_an_internal_fault(tmp_path: Path) -> None:
-    """A plugin whose hook raises at import: still one UNKNOWN line and exit 3."""
+    """A plugin that raises at import: still one UNKNOWN line, naming the plugin, and exit 3."""
     (tmp_path / "ds_broken.py").write_text("raise RuntimeError('broken plugin')\n")
     info = tmp_path / "ds_broken-1.0.dist-info"
     info.mkdir()
@@ -398,5 +398,6 @@ def test_the_exit_code_is_never_outside_0_to_3_for_an_internal_fault(tmp_path: P
                            "from check_digitalsentry.cli import run; sys.argv[1:] = ['-H', '127.0.0.1', "
                            "'-t', '1']; run()", str(tmp_path)], capture_output=True, text=True, timeout=60,
                           env=plugin_env())
-    assert proc.returncode == 3 and proc.stdout.startswith("DIGITALSENTRY UNKNOWN - internal error: "), proc
+    assert proc.returncode == 3 and proc.stdout == ("DIGITALSENTRY UNKNOWN - the plugin broken: cannot be loaded "
+                                                    "(ds_broken): RuntimeError('broken plugin')\n"), proc
     assert len(proc.stdout.splitlines()) == 1

@@ -100,6 +100,8 @@ BAD_PLUGINS = [
      "its hook digitalsentry_roles failed: KeyError('x')"),
     ("not-a-list", "@hookimpl\ndef digitalsentry_formats():\n    return 'csv'", [],
      "its hook digitalsentry_formats returned 'csv': expected a list of check_digitalsentry.outputs.Format"),
+    ("generator-raises", "@hookimpl\ndef digitalsentry_roles():\n    yield rtsp()\n    raise KeyError('y')", [],
+     "its hook digitalsentry_roles failed: KeyError('y')"),
     ("role-taken", "@hookimpl\ndef digitalsentry_roles():\n    r = rtsp(); r.name = 'video'; return [r]", [],
      "its role 'video': there is a role of that name already"),
     ("role-port", "@hookimpl\ndef digitalsentry_roles():\n    r = rtsp(); r.port = 99999; return [r]", [],
