@@ -86,7 +86,13 @@ class DsportsState:
                 self.where[key] = source.where
         for site in self.sites.values():
             config.hook.pytest_dsports_site_loaded(site=site, config=config)
-        self.plans: dict[str, SitePlan] = {p.site.name.lower(): p for p in plan_sites(self.all_sites(), hooks)}
+        from check_digitalsentry.model import PluginError
+
+        try:
+            planned = plan_sites(self.all_sites(), hooks)
+        except PluginError as exc:  # a core plugin's port_specs hook that failed
+            raise pytest.UsageError(f"dsports: {exc}") from None
+        self.plans: dict[str, SitePlan] = {p.site.name.lower(): p for p in planned}
         self.judged: dict[str, JudgedSite] = {}
         #: site (lower case) -> host -> its planned ports, in plan order: what the items hold
         self.ports: dict[str, dict[str, list[Port]]] = {

@@ -124,6 +124,8 @@ BAD_PLUGINS = [
     ("target-option", "@hookimpl\ndef digitalsentry_targets():\n    return [box(TargetOption('--box-dir', "
                       "'inventory', 'DIR', 'where'))]", [], "its submit target 'box': its option --box-dir "
                                                           "(inventory) is one of the check's own"),
+    ("port-specs-raises", "@hookimpl\ndef digitalsentry_port_specs(site, specs):\n    raise KeyError(site.name)",
+     [], "its hook digitalsentry_port_specs failed: KeyError('cli')"),
     ("prepare-raises", "def prepare(values, sites, inventory):\n    raise OSError('no box')\n"
                        "@hookimpl\ndef digitalsentry_targets():\n    return [box()]", ["--submit", "box"],
      "its submit target box: prepare failed: OSError('no box')"),
@@ -163,7 +165,9 @@ def test_a_plugin_that_gives_garbage_is_one_unknown_line_naming_it(tmp_path: Pat
     ("@hookimpl\ndef digitalsentry_formats():\n    return [Format('csv', 'text/csv', 0, lambda r: 1 / 0, "
      "suffixes=['.csv'])]", "dsports: could not write the handover report handover.csv: the plugin bad: its format "
                             "csv: the renderer failed: ZeroDivisionError('division by zero')", 1),
-], ids=["cannot-be-loaded", "renderer-raises"])
+    ("@hookimpl\ndef digitalsentry_port_specs(site, specs):\n    raise KeyError(site.name)",
+     "ERROR: dsports: the plugin bad: its hook digitalsentry_port_specs failed: KeyError('hq')", 4),
+], ids=["cannot-be-loaded", "renderer-raises", "port-specs-raises"])
 def test_pytest_dsports_says_a_plugins_mistake_in_one_line_naming_it(tmp_path: Path, module: str, said: str,
                                                                      code: int) -> None:
     env = install_bad_plugin(tmp_path, module)
