@@ -922,11 +922,14 @@ def test_cli_stops_cleanly_while_it_waits_for_a_command(stop: int) -> None:
         assert proc.stderr.read() == ""
 
 
-@pytest.mark.parametrize("args", [["--port", "video=40000", "--port", "diagnostics=40000"],
-                                  ["--ports", "standard", "--sql-port", "18772"]])
-def test_cli_two_roles_on_one_port_is_a_usage_error(args: list[str]) -> None:
-    """Said before anything is bound, as for every bad argument (exit 2), not as a port in use (exit 1)."""
+@pytest.mark.parametrize(("args", "said"), [
+    (["--port", "video=40000", "--port", "diagnostics=40000"], "video and diagnostics are both on 40000/tcp"),
+    (["--ports", "standard", "--sql-port", "18772"], "sql and video are both on 18772/tcp"),
+    (["--port", "audio=40000", "--audio-clients", "0"], "--port audio=40000: audio does not run (--audio-clients 0)"),
+])
+def test_cli_ports_it_cannot_serve_are_a_usage_error(args: list[str], said: str) -> None:
+    """Said before anything is bound, as for every bad argument (exit 2): not as a port in use (exit 1), nor a
+    port asked for and silently not served."""
     proc = start_cli(*args, "--duration", "0")
     _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 2 and err.splitlines()[-1].startswith("dsports-simulator: error: ") and \
-        "are both on " in err, err
+    assert proc.returncode == 2 and err.splitlines()[-1].startswith(f"dsports-simulator: error: {said}"), err

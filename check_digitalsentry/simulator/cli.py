@@ -97,6 +97,8 @@ def _ports(layout: str | None, args: argparse.Namespace, roles: list[str]) -> st
             raise ValueError(f"--port {role}={port}: no such role (roles: {', '.join(DEFAULT_ROLES)})")
         if role not in roles:
             raise ValueError(f"--port {role}={port}: {role} does not run (--no-web/--no-api)")
+        if role == "audio" and not args.audio_clients:
+            raise ValueError(f"--port {role}={port}: audio does not run (--audio-clients 0)")
         ports[role] = port
     return ports
 
