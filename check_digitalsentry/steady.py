@@ -16,17 +16,23 @@ of the row: its status and its judged state (``value``). The rules:
 - **A changed SQL port is an event at once**: the port a SQL row was probed at is what the Browser said
   this round; when it differs from the last number, that is logged, whatever the status.
 
+- **A row that is no longer probed goes**: one not observed for ``WINDOW`` rounds -- an instance the
+  Browser no longer names, an address the host no longer resolves to -- is dropped, and that is an event.
+
 ``Watch.observe`` returns the events of a round (``Event``: a row's first result, a change, the start and
-the end of flapping, a new SQL port) and keeps the changes in ``Watch.changes`` (at most ``MAX_CHANGES``;
-``dropped`` counts those left out). ``Watch.ok_rounds`` counts the rounds in a row judged OK with no row
-flapping: what ``--watch-until ok`` waits for (``UNTIL_OK_ROUNDS``). Memory is bounded: a row keeps
-``WINDOW`` observations.
+the end of flapping, a new SQL port, a row gone) and keeps the changes in ``Watch.changes`` (at most
+``MAX_CHANGES``; ``dropped`` counts those left out). ``Watch.ok_rounds`` counts the rounds in a row judged OK
+with no row flapping: what ``--watch-until ok`` waits for (``UNTIL_OK_ROUNDS``). Memory is bounded: a row
+keeps ``WINDOW`` observations, and rows made from what the network says (a row per SQL instance the Browser
+names, per address of a host) go when it stops saying it -- a Browser that names new instances every round
+leaves at most ``WINDOW`` rounds' worth.
 """
 
 from __future__ import annotations
 
 from check_digitalsentry.judge import advice, not_proved
 from check_digitalsentry.model import State
+from check_digitalsentry.protocols import shown as network_text
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -44,7 +50,7 @@ UNTIL_OK_ROUNDS = 3
 #: Changes kept for the summary and the handover document's appendix (the oldest are dropped first).
 MAX_CHANGES = 10_000
 
-FIRST, CHANGE, FLAPPING, STEADY, PORT = "first", "change", "flapping", "steady", "port"
+FIRST, CHANGE, FLAPPING, STEADY, PORT, GONE = "first", "change", "flapping", "steady", "port", "gone"
 
 
 class Observation:
@@ -89,17 +95,19 @@ def _words(before: Observation, after: Observation) -> str:
 class Row:
     """One port of one host of one site, as the watch shows it."""
 
-    __slots__ = ("address", "flapping", "history", "host", "key", "last", "pending", "port", "role", "shown",
-                 "since", "site", "transport")
+    __slots__ = ("address", "flapping", "history", "host", "instance", "key", "last", "pending", "port", "role",
+                 "seen_in", "shown", "since", "site", "transport")
 
     def __init__(self, key: tuple[object, ...], site: str, host: str, address: str | None, role: str,
-                 transport: str) -> None:
+                 transport: str, instance: str | None = None) -> None:
         self.key = key
         self.site = site
         self.host = host
         self.address = address  #: the address, when the host is probed at each of its addresses
         self.role = role
         self.transport = transport
+        self.instance = instance  #: the SQL instance, when the Browser names several on the host
+        self.seen_in = 0  #: the round that last observed it
         self.port: int | None = None  #: the last number probed (the SQL port: what the Browser named)
         self.shown: Observation | None = None  #: what the row shows (its details refreshed each round it holds)
         self.since = 0.0  #: when what it shows was first seen
@@ -115,8 +123,14 @@ class Row:
 
     @property
     def label(self) -> str:
-        """``video 18772/tcp``."""
-        return f"{self.role} {'dynamic' if self.port is None else self.port}/{self.transport}"
+        """``video 18772/tcp``; ``sql 49180/tcp (SQLEXPRESS)`` for one of several SQL instances."""
+        return f"{self.role} {self.port_text}"
+
+    @property
+    def port_text(self) -> str:
+        """``18772/tcp``, ``dynamic/tcp``; ``49180/tcp (SQLEXPRESS)`` for one of several SQL instances."""
+        instance = f" ({network_text(self.instance, 40)})" if self.instance is not None else ""
+        return f"{'dynamic' if self.port is None else self.port}/{self.transport}{instance}"
 
     @property
     def changes(self) -> int:
@@ -262,8 +276,16 @@ class Watch:
                 row = self.rows.get(key)
                 if row is None:
                     address = r.address if r.facts.addresses_probed else None
-                    row = self.rows[key] = Row(key, v.site.name, r.host, address, r.role, r.transport)
+                    instance = key[-1] if isinstance(key[-1], str) else None
+                    row = self.rows[key] = Row(key, v.site.name, r.host, address, r.role, r.transport, instance)
+                row.seen_in = self.rounds
                 events += row.observe(Observation.of(v, at))
+        for key, row in list(self.rows.items()):
+            if self.rounds - row.seen_in >= WINDOW:
+                del self.rows[key]
+                events.append(Event(GONE, row, at, f"{row.label} gone: not probed for {WINDOW} rounds (the SQL "
+                                                   f"Server Browser no longer names it, or the host no longer has "
+                                                   f"that address)"))
         self.state = run.state
         flapping = any(row.flapping for row in self.rows.values())
         self.ok_rounds = self.ok_rounds + 1 if run.state is State.OK and not flapping else 0

@@ -176,3 +176,30 @@ def test_memory_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [e.kind for e in w.changes] == ["steady", "flapping", "steady", "flapping", "steady"]
     assert w.dropped == 15
     assert all(len(row.history) <= steady.WINDOW for row in w.rows.values())
+
+
+def test_rows_the_network_made_go_when_it_stops_naming_them() -> None:
+    """A Browser that names two new instances every round (a hostile one, or one whose instances come and
+    go): each has its row -- named by its instance, so the rows can be told apart -- while it is named; a row
+    not probed for WINDOW rounds goes, and that is an event. The rows stay bounded, round after round."""
+    w = Watch()
+    gone: list[steady.Event] = []
+    for n in range(200):
+        instances = [sql(49172, instance=f"INST{2 * n}"), sql(49180, instance=f"INST{2 * n + 1}")]
+        run = JudgedRun([judged_site("hq", [*instances, port("video", 18772, OPEN)], warning=None)], 0.1)
+        gone += [e for e in w.observe(run, T0 + n) if e.kind == steady.GONE]
+        assert len(w.rows) <= 1 + 2 * steady.WINDOW, len(w.rows)
+    assert {row.label for row in w.rows.values() if row.role == "sql"} >= {"sql 49172/tcp (INST398)",
+                                                                          "sql 49180/tcp (INST399)"}
+    assert gone[0].text == ("sql 49172/tcp (INST0) gone: not probed for 8 rounds (the SQL Server Browser no "
+                            "longer names it, or the host no longer has that address)")
+    assert gone[0].at == T0 + steady.WINDOW and len(gone) == 2 * (200 - steady.WINDOW)
+    [video_row] = [row for row in w.rows.values() if row.role == "video"]  # probed every round: it stays
+    assert video_row.shown is not None and video_row.since == T0
+
+
+def test_an_instance_name_from_the_network_is_shown_as_text() -> None:
+    w = Watch()
+    run = JudgedRun([judged_site("hq", [sql(49172, instance="A\x1b[2J"), sql(49180, instance="B\u202e")])], 0.1)
+    w.observe(run, T0)
+    assert sorted(row.label for row in w.rows.values()) == ["sql 49172/tcp (A\\x1b[2J)", "sql 49180/tcp (B\\u202e)"]

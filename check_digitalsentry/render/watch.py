@@ -24,7 +24,7 @@ import time
 
 from check_digitalsentry.model import State
 from check_digitalsentry.protocols import shown
-from check_digitalsentry.steady import FIRST
+from check_digitalsentry.steady import FIRST, GONE, PORT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -150,9 +150,9 @@ def table(watch: Watch, now: float, *, width: int, height: int, colour: bool, qu
         hidden = 0
     cells = [(("SITE/HOST" if qualified else "HOST"), *HEADINGS[1:])] + [
         tuple(show(text) for text in (
-            where(row, qualified), plain(row.role), f"{'dynamic' if row.port is None else row.port}/"
-            f"{row.transport}", row.word, status_word(row), clock(row.since),
-            age(now - row.last.at) if row.last is not None else "-", plain(row.fix) or "-")) for row in rows]
+            where(row, qualified), plain(row.role), plain(row.port_text), row.word, status_word(row),
+            clock(row.since), age(now - row.last.at) if row.last is not None else "-", plain(row.fix) or "-"))
+        for row in rows]
     widths = [max(columns(cell[i]) for cell in cells) for i in range(len(HEADINGS) - 1)]
     lines.append("")
     for index, cell in enumerate(cells):
@@ -177,7 +177,8 @@ def event_line(event: Event, qualified: bool) -> str:
     """One line for a watch without a terminal: ``14:02:11 hq/ds01 video 18772/tcp filtered -> open (OK)``,
     and the fix when the row is not OK."""
     row = event.row
-    fix = f" -- fix: {plain(row.fix)}" if event.state is not State.OK and row.fix and event.kind != "port" else ""
+    said = event.state is State.OK or not row.fix or event.kind in (PORT, GONE)  # nothing to fix, or not now
+    fix = "" if said else f" -- fix: {plain(row.fix)}"
     who = where(row, qualified)
     return f"{clock(event.at)} {who + ' ' if who else ''}{plain(event.text)}{fix}"
 

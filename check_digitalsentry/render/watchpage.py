@@ -211,7 +211,7 @@ def snapshot(watch: Watch, now: float, *, interval: float, ends_at: float, until
         verdict_text = (f"{state}: all {total} ports as expected" if not wrong else
                         f"{state}: {len(wrong)} of {total} ports not as expected")
     rows = [{"where": row.where if qualified else row.host, "role": row.role,
-             "port": f"{'dynamic' if row.port is None else row.port}/{row.transport}", "state": row.word,
+             "port": row.port_text, "state": row.word,
              "css": css(row), "status": status_word(row), "since": row.since,
              "last": row.last.at if row.last is not None else now, "fix": row.fix}
             for row in watch.rows.values()]
