@@ -179,15 +179,24 @@ class NagiosText:
             return f"{verdict.site.name}/{r.host}{at} "
         return f"{r.host}{at} " if at else ""
 
+    def unproved(self) -> list[tuple[str, str]]:
+        """(site name, the reason) of each site whose run cannot prove the path its clients take."""
+        return [(judged.site.name, judged.vantage.reason) for judged in self.run.sites if not judged.vantage.ok]
+
     def summary(self) -> str:
         """The status line's text (without the state word), at most ``STATUS_LIMIT`` characters."""
         run = self.run
-        if run.failing:
-            worst_first = sorted(run.failing, key=lambda v: -int(v.state))  # UNKNOWN, CRITICAL, WARNING
+        unproved = self.unproved()
+        if run.failing or unproved:
+            # a path not proved first (UNKNOWN), then the ports: UNKNOWN, CRITICAL, WARNING
+            worst_first: list[tuple[int, str]] = [(3, f"{name}: {why}" if self.qualified else why)
+                                                  for name, why in unproved]
+            worst_first += sorted(((int(v.state), self.who(v) + v.reason) for v in run.failing),
+                                  key=lambda item: -item[0])
             parts: list[str] = []
             used = 0
-            for index, v in enumerate(worst_first):
-                part = plain(self.who(v) + v.reason)
+            for index, (_state, sentence) in enumerate(worst_first):
+                part = plain(sentence)
                 if len(part) > REASON_LIMIT:
                     part = part[:REASON_LIMIT] + "..."
                 more = len(worst_first) - index - 1
@@ -212,6 +221,8 @@ class NagiosText:
             inst = facts.instance
             where_sql = f"instance {shown(inst, 40)} on {sql[0].port}/tcp" if inst else f"{sql[0].port}/tcp"
             text += f"; {facts.sql_product} {facts.sql_version} ({where_sql})"
+        if len(reporting) == 1:
+            text += f"; proved {reporting[0].vantage.proved}"
         notes = sum(1 for v in run.verdicts if v.note)
         if notes:
             text += f"; {notes} note{'s' if notes != 1 else ''} (-v)"
@@ -226,6 +237,17 @@ class NagiosText:
             line = f"{self.who(v)}{r.role} {where(r)} {v.state} {r.status}{secs}: {v.detail}"
             if v.note:
                 line += f" [{v.note}]"
+            out.append(plain(line))
+        for judged in self.run.sites:
+            vantage = judged.vantage
+            line = f"{judged.site.name} " if self.qualified else ""
+            line += f"vantage {vantage.state}: "
+            line += "; ".join(point.where() for point in vantage.points) or "no address was probed"
+            line += f": proved {vantage.proved}"
+            if vantage.required:
+                line += f" (reached_from {vantage.required}: {'proved' if vantage.ok else 'NOT proved'})"
+            if vantage.advice:
+                line += f" [{vantage.advice}]"
             out.append(plain(line))
         noted: set[tuple[str, str]] = set()
         for v in self.run.verdicts:
