@@ -23,3 +23,10 @@ pay for anything it does not print.
 """
 
 __version__ = "0.1.0"
+
+#: What native Windows is told, in one line, by both frontends (the check: UNKNOWN; pytest: a usage error):
+#: its sockets answer a non-blocking connect and a closed UDP port with other errors than POSIX systems
+#: (every TCP port would read "filtered", a closed UDP port "reset"), and it lacks the signals and file flags
+#: the frontends rely on. Linux and macOS are supported; WSL 2 runs it as Linux does.
+WINDOWS = ("native Windows is not supported: run it under WSL 2 (the Windows Subsystem for Linux), where it "
+           "runs as on Linux")

@@ -38,6 +38,11 @@ def script(name: str) -> str:
     return path
 
 
+def check_args_env() -> list[str]:
+    """The console script ``check_digitalsentry`` as argv, for a subprocess of its own."""
+    return [script("check_digitalsentry")]
+
+
 @pytest.fixture
 def simulate() -> Iterator[Callable[..., Simulator]]:
     """Start simulated DS sites: ``simulate(faults={"video": "off"})`` -> a running Simulator.
