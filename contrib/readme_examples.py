@@ -142,7 +142,7 @@ EXAMPLES = [
     Example("two-sites", ["check_digitalsentry --inventory two.toml"], (HEALTHY, BROKEN),
             files={"two.toml": TWO_TOML}, shown_files=("two.toml",)),
     Example("handover", ["pytest --dsports-inventory sites.toml --junitxml=handover.xml "
-                         "--dsports-report handover.html"], (HEALTHY, BRANCH),
+                         "--dsports-report handover.html --dsports-tester 'A. Integrator'"], (HEALTHY, BRANCH),
             files={"sites.toml": HANDOVER_TOML, "pytest.ini": "[pytest]\n"}, cwd="/srv/handover",
             shown_files=("sites.toml",)),
     Example("handover-one-site", ["pytest --dsports-inventory sites.toml --dsports-site hq -v"], (HEALTHY,),
