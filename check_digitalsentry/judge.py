@@ -76,8 +76,9 @@ class Verdict:
         self.reason = reason  #: one sentence, e.g. "video 18772/tcp filtered: no answer within 10.0 s"
         self.note = note  #: what an OK result still wants said (UDP silence, a skipped check)
         self.detail = result.detail if detail is None else detail  #: the probe's sentence, as judged
-        #: a TCP port of the same address answered (``judge_report``): silence on UDP is then a filter on
-        #: the way (an internet provider's, a router's) or a stopped service, not a server that is down
+        #: for a silent port that must answer (the Browser): a TCP port of the same address answered
+        #: (``judge_report``), so the silence is a filter on the way (an internet provider's, a router's) or a
+        #: stopped service, not a server that is down
         self.others_answer = False
 
     @property
@@ -189,7 +190,7 @@ def judge_report(report: SiteReport) -> list[Verdict]:
     (``Site.roles``; all when empty), not those probed only because a chosen role depends on them."""
     site = report.site
     verdicts = [judge(site, result) for result in report.results if site.reports(result.role)]
-    silent = [v for v in verdicts if v.result.transport == "udp" and v.result.status is Status.OPEN_FILTERED]
+    silent = [v for v in verdicts if v.result.status is Status.OPEN_FILTERED and v.result.role in MUST_ANSWER]
     if silent:
         answering = {(r.host, r.address) for r in report.results
                      if r.transport == "tcp" and r.status is Status.OPEN and not r.spec.forbidden}

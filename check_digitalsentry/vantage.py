@@ -234,14 +234,17 @@ def _summary(points: list[Point], words: Callable[[Point], str]) -> str:
 def judge_vantage(site: Site, results: Iterable[PortResult]) -> Vantage:
     """The vantage point of a site's results: each address probed (once, with the source most of its probes
     used), judged against the site's ``reached_from``."""
-    seen: dict[tuple[str, str], list[PortResult]] = {}
-    for r in results:
-        if r.address is not None:
-            seen.setdefault((r.host, r.address), []).append(r)
+    seen: dict[tuple[str, str], tuple[PortResult, dict[str, int]]] = {}
+    for r in results:  # one pass: a fleet judges tens of thousands of sites
+        if r.address is None:
+            continue
+        entry = seen.get((r.host, r.address))
+        if entry is None:
+            entry = seen[(r.host, r.address)] = (r, {})
+        if r.source:
+            entry[1][r.source] = entry[1].get(r.source, 0) + 1
     points = []
-    for (host, address), found in seen.items():
-        used = [r.source for r in found if r.source]
-        source = max(dict.fromkeys(used), key=used.count) if used else None
-        facts = found[0].facts
-        points.append(Point(host, address, source, facts.on_link, facts.local_network))
+    for (host, address), (first, used) in seen.items():
+        source = max(used, key=used.__getitem__) if used else None
+        points.append(Point(host, address, source, first.facts.on_link, first.facts.local_network))
     return Vantage(points, site.reached_from)

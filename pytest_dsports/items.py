@@ -125,6 +125,9 @@ class PortItem(pytest.Item):
         # A site whose run cannot prove the path its clients take (reached_from) is not passed: every one of
         # its ports fails, saying why, so that no selection of its tests (-k video) can end green.
         vantage = state.judged[self.site.name.lower()].vantage
+        self.user_properties.append(("proved", vantage.proved))  # the JUnit record: what path it proved
+        if vantage.required:
+            self.user_properties.append(("reached_from", vantage.required))
         if not self.verdicts or failing or not vantage.ok:
             raise PortFailure(self, failing, vantage.reason)
         untested = [v for v in self.verdicts if not_proved(v)]

@@ -137,6 +137,8 @@ def test_junit_xml_is_a_complete_handover_record(pytester: pytest.Pytester, simu
     assert sql["site"] == "hq" and sql["host"] == "127.0.3.1" and sql["role"] == "sql"
     assert sql["port"] == str(sim.sites[0].sql_port) and sql["transport"] == "tcp" and sql["status"] == "open"
     assert sql["state"] == "OK" and sql["sql_version"] == "15.0.2000.0" and float(sql["seconds"]) > 0
+    assert sql["proved"] == "on this machine itself (loopback): no network in between" and "reached_from" not in sql
+    assert sql["on_link"] == "True" and sql["local_network"] == "127.0.0.0/8"
     diag_name = f"diagnostics[{sim.sites[0].ports['diagnostics']}/tcp]"
     diag = {p.get("name"): p.get("value") for p in cases[diag_name].iter("property")}
     assert diag["status"] == "closed" and diag["state"] == "WARNING" and diag["seconds"] == ""
