@@ -127,8 +127,6 @@ def site_sentence(judged: JudgedSite) -> str:
     if idle:
         roles, many = ", ".join(dict.fromkeys(v.result.role for v in idle)), len(idle) != 1
         text += f" {len(idle)} {roles} port{'s are' if many else ' is'} {untestable(idle[0])}."
-    if not judged.vantage.ok:
-        text = f"{judged.vantage.customer_reason} {text}"
     forbidden = [v for v in untested if v.result.spec.forbidden]
     tolerated = len(untested) - len(forbidden)
     if forbidden:
