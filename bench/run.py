@@ -46,7 +46,7 @@ from typing import Any, Callable, NoReturn
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  #: the venv's bin directory (not resolved: that would leave the venv)
 PLUGINS = Path("/usr/lib/nagios/plugins")
-PHASES = ("healthy", "degraded", "fleet", "scale", "submit", "startup")
+PHASES = ("healthy", "degraded", "fleet", "scale", "submit", "watch", "startup")
 
 HEALTHY_ADDRESS = "127.0.0.60"
 NETNS_CLIENT, NETNS_SERVER = "10.66.70.1", "10.66.70.2"
@@ -75,8 +75,12 @@ TARGET_DROPPED_WALL = DROPPED_TIMEOUT + 0.25
 SUBMIT_SITES, SUBMIT_FIRST = 500, "127.3.0.1"  #: row 6: a fleet probed and submitted to a real Icinga 2
 SUBMIT_TIMEOUT = 30  #: -t of the submit run (the probes get 70 %: 21 s)
 
+WATCH_ADDRESS = "127.0.0.61"  #: row 7: the watched healthy site
+#: --watch-for of row 7's two watches (at --interval 1, about one round a second): only their length differs.
+WATCH_SHORT, WATCH_LONG = 3, 13
+
 FLOOR_IMPORTS = "import nagiosplugin, ssl, socket"
-CORE_IMPORTS = ("import check_digitalsentry.nagios.main, check_digitalsentry.nagios.glue, "
+CORE_IMPORTS = ("import check_digitalsentry.cli.main, check_digitalsentry.cli.glue, "
                 "check_digitalsentry.engine, check_digitalsentry.judge, check_digitalsentry.plugins")
 #: nft ruleset for the degraded row: the server namespace drops everything that comes in.
 DROP_ALL = """\
@@ -1003,7 +1007,7 @@ def phase_startup(ctx: Context) -> tuple[list[Row], str]:
         measured("4b", "startup: `python -c pass` (the bare interpreter, same venv)", s_bare),
         measured("4c", f"floor: `python -c \"{FLOOR_IMPORTS}\"` (again, interleaved with 4a, 4b, 4d)", s_floor),
         measured("4d", f"startup: the floor + the core: `python -c \"{FLOOR_IMPORTS}; import "
-                       "check_digitalsentry.nagios.main, .nagios.glue, .engine, .judge, .plugins\"`", s_core),
+                       "check_digitalsentry.cli.main, .cli.glue, .engine, .judge, .plugins\"`", s_core),
         Row("4", "startup: --version CPU over the bare interpreter",
             value=f"+{version_over_bare} ({s_version.cpu / floor_cpu:.2f}x the floor)",
             target="(report)", result="-"),
@@ -1011,6 +1015,59 @@ def phase_startup(ctx: Context) -> tuple[list[Row], str]:
             value=f"+{core_over_floor}, of the {ms(budget)} that row 1's target leaves for all ours does "
                   f"beyond the floor", target="(report)", result="-"),
     ], importtime
+
+
+# --- 7. watch --------------------------------------------------------------------------------------------
+
+
+def rounds_of(text: str) -> int:
+    """The rounds a watch's summary says it ran: ``... ended (...) after 12 rounds in 13s``."""
+    found = re.search(r"--watch ended \(.*\) after (\d+) rounds? in ", text)
+    if not found:
+        raise BenchError(f"no watch summary in its output\n{_tail(text)}")
+    return int(found[1])
+
+
+def phase_watch(ctx: Context) -> list[Row]:
+    """CPU per round of ``--watch`` over one healthy site: a long and a short watch, run by run, whose CPU
+    difference over their difference in rounds leaves out what both pay once (the interpreter, imports, the
+    summary)."""
+    sim_args = ["--address", WATCH_ADDRESS, "--ports", "standard", "--audio-clients", "0", "--no-api",
+                "--duration", "900"]
+    base = [script("check_digitalsentry"), "-H", WATCH_ADDRESS, "--web", "--sql-instance", SQL_INSTANCE, "--watch",
+            "--interval", "1"]
+    done = contains("--watch ended (--watch-for", "the watch's summary")
+    short = Command([*base, "--watch-for", str(WATCH_SHORT)], 0, timeout=WATCH_SHORT + 30, validate=done)
+    long = Command([*base, "--watch-for", str(WATCH_LONG)], 0, timeout=WATCH_LONG + 30, validate=done)
+    s_short, s_long = Series("short"), Series("long")
+    per_round: list[float] = []
+    note(f"watch: simulated site on {WATCH_ADDRESS} (standard ports), watches of {WATCH_SHORT} s and "
+         f"{WATCH_LONG} s, {ctx.runs} runs (~{ctx.runs * (WATCH_SHORT + WATCH_LONG + 2)} s)")
+    with Simulator(sim_args, ctx.env, ctx.workdir / "sim-watch.log"):
+        run(short, ctx.env)  # warm-up
+        for _ in range(ctx.runs):
+            a = run(short, ctx.env)
+            rounds_a = rounds_of(short.output)
+            b = run(long, ctx.env)
+            rounds_b = rounds_of(long.output)
+            if rounds_b <= rounds_a:
+                raise BenchError(f"{long}: {rounds_b} rounds, no more than the short watch's {rounds_a}")
+            s_short.samples.append(a)
+            s_long.samples.append(b)
+            per_round.append((b.cpu - a.cpu) / (rounds_b - rounds_a))
+    per_round.sort()
+    median = statistics.median(per_round)
+    return [
+        measured("7a", f"watch: `check_digitalsentry -H {WATCH_ADDRESS} --web --sql-instance {SQL_INSTANCE} "
+                       f"--watch --interval 1 --watch-for {WATCH_SHORT}` (no terminal: one line per change)",
+                 s_short),
+        measured("7b", f"watch: the same, `--watch-for {WATCH_LONG}`", s_long),
+        Row("7", "watch: CPU per round of one healthy site (Browser, SQL/TDS, video, diagnostics, web/TLS), "
+                 "(7b - 7a) / their difference in rounds, run by run",
+            value=f"{median * 1000:.1f} ms a round (runs {per_round[0] * 1000:.1f} to {per_round[-1] * 1000:.1f} "
+                  f"ms): {median * 100:.1f} % of a core at the smallest --interval (1 s)",
+            target="(report)", result="-"),
+    ]
 
 
 # --- main ------------------------------------------------------------------------------------------------
@@ -1082,6 +1139,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows += phase_scale(ctx)
             if "submit" in args.only:
                 rows += phase_submit(ctx)
+            if "watch" in args.only:
+                rows += phase_watch(ctx)
             if "startup" in args.only:
                 startup_rows, extra = phase_startup(ctx)
                 rows += startup_rows

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pluggy
 
-from check_digitalsentry import catalogue, hookspecs, outputs
+from check_digitalsentry import catalogue, hookspecs
 from check_digitalsentry.engine.probes import BuiltinHooks, default_probe
 from check_digitalsentry.hookspecs import hookimpl
 
@@ -18,7 +18,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from check_digitalsentry.engine.api import Probe
     from check_digitalsentry.model import PortResult, PortSpec
-    from check_digitalsentry.outputs import Format, Target
     from check_digitalsentry.schema import Site
 
 
@@ -40,8 +39,7 @@ class PluggyHooks(BuiltinHooks):
     def __init__(self, pm: pluggy.PluginManager) -> None:
         self.pm = pm
         self._roles: tuple[catalogue.Role, ...] | None = None
-        self._formats: tuple[Format, ...] | None = None
-        self._targets: tuple[Target, ...] | None = None
+        self._added: dict[str, list[object]] = {}
 
     def roles(self) -> tuple[catalogue.Role, ...]:
         if self._roles is None:
@@ -63,17 +61,11 @@ class PluggyHooks(BuiltinHooks):
     def port_result(self, site: Site, result: PortResult) -> None:
         self.pm.hook.digitalsentry_port_result(site=site, result=result)
 
-    def formats(self) -> tuple[Format, ...]:
-        if self._formats is None:
-            extra = [fmt for added in self.pm.hook.digitalsentry_formats() for fmt in added or ()]
-            self._formats = outputs.merge_formats(outputs.FORMATS, extra)
-        return self._formats
-
-    def targets(self) -> tuple[Target, ...]:
-        if self._targets is None:
-            extra = [target for added in self.pm.hook.digitalsentry_targets() for target in added or ()]
-            self._targets = outputs.merge_targets(outputs.TARGETS, extra)
-        return self._targets
+    def added(self, hook: str) -> list[object]:
+        found = self._added.get(hook)
+        if found is None:
+            found = self._added[hook] = [item for added in getattr(self.pm.hook, hook)() for item in added or ()]
+        return found
 
 
 def plugin_manager(group: str | None) -> pluggy.PluginManager:

@@ -209,19 +209,23 @@ class Facts:
     on_link: bool | None = None  #: the address is on one of this machine's own networks (None: not known here)
     local_network: str | None = None  #: which of them: "10.0.0.0/24"
 
-    def __init__(self, values: Mapping[str, object] | None = None) -> None:
-        if values:
-            learned = self.__dict__
-            for name, value in values.items():
+    # No __init__: ``Facts()`` is made for every probe's outcome, at object()'s own cost.
+
+    @classmethod
+    def of(cls, facts: Facts | Mapping[str, object] | None) -> Facts:
+        """``facts`` themselves, or the facts of a plain mapping (as a plugin's probe may give them; the
+        Browser's instances as dictionaries)."""
+        if isinstance(facts, Facts):
+            return facts
+        made = cls()
+        if facts:
+            learned = made.__dict__
+            for name, value in facts.items():
                 if name == "instances" and isinstance(value, list):
                     value = [Listed(str(item.get("instance", "")), item.get("server"), item.get("version"),
                                     item.get("tcp_port")) if isinstance(item, dict) else item for item in value]
                 learned[name] = value
-
-    @classmethod
-    def of(cls, facts: Facts | Mapping[str, object] | None) -> Facts:
-        """``facts`` themselves, or the facts of a plain mapping (as a plugin's probe may give them)."""
-        return facts if isinstance(facts, Facts) else cls(facts)
+        return made
 
     def add(self, name: str, value: object) -> None:
         """A fact of a plugin's own (``rtsp_server``...): in ``as_dict``, readable with ``get``."""
@@ -245,10 +249,13 @@ class Facts:
         return bool(self.__dict__)
 
     def as_dict(self) -> dict[str, object]:
-        """The facts as the JSON document shows them, in the order they were learned."""
-        values = dict(self.__dict__)
+        """The facts as the JSON document shows them, in the order they were learned: to read, not to change
+        (without Browser instances to spell out, it is the facts' own dictionary: a fleet's document reads
+        tens of thousands)."""
+        values = self.__dict__
         listed = values.get("instances")
         if isinstance(listed, list):
+            values = dict(values)
             values["instances"] = [item.as_dict() if isinstance(item, Listed) else item for item in listed]
         return values
 
@@ -356,7 +363,7 @@ class PortResult:
         self.status = status
         self.seconds = seconds
         self.detail = detail
-        self.facts = Facts.of(facts)
+        self.facts = facts if facts.__class__ is Facts else Facts.of(facts)
 
     @property
     def role(self) -> str:

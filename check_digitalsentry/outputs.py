@@ -19,7 +19,7 @@ functions:
   ``passive.NoReceiver`` when nothing can be submitted at all (the run is CRITICAL, and probes nothing).
 
 ``Destination.submit(results, deadline)`` then says what became of each result (``passive.Submission``
-of typed ``passive.Outcome``: accepted, refused with the core's reason, or failed -- sent or not -- with
+of typed ``passive.Receipt``: accepted, refused with the core's reason, or failed -- sent or not -- with
 why). The check plugin's options, their checks and its help read ``TARGETS``; a plugin adds a target
 through the ``digitalsentry_targets`` hook.
 """
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
     from types import ModuleType
 
+    from check_digitalsentry.engine.probes import BuiltinHooks
     from check_digitalsentry.judge import JudgedRun
     from check_digitalsentry.model import RunInfo
 
@@ -55,15 +56,20 @@ class Rendering:
     """What a renderer is handed: the judged ``run``, the status line's text (``summary``), and the run's
     record (``info``: who ran it, when, from where, with which inventories -- made on first use).
     ``handover``: the record is a handover report's (pytest_dsports), which the JSON document then
-    carries; a check's JSON does not."""
+    carries; a check's JSON does not. ``changes``: of a watched run's final round (``--watch``), what
+    changed while it was watched (time, host, change), ``watched`` the sentence before them (the handover
+    document's appendix); None otherwise."""
 
-    __slots__ = ("_info", "_record", "handover", "run", "summary")
+    __slots__ = ("_info", "_record", "changes", "handover", "run", "summary", "watched")
 
     def __init__(self, run: JudgedRun, summary: str, record: Callable[[], RunInfo], *,
-                 handover: bool = False) -> None:
+                 handover: bool = False, changes: Sequence[tuple[float, str, str]] | None = None,
+                 watched: str = "") -> None:
         self.run = run
         self.summary = summary
         self.handover = handover
+        self.changes = changes
+        self.watched = watched
         self._record = record
         self._info: RunInfo | None = None
 
@@ -76,7 +82,7 @@ class Rendering:
 
 class Format:
     """One output format. ``port_cost`` is the seconds rendering takes per port on a slow machine: the
-    check keeps that much of ``-t`` free (see ``nagios.main``). ``suffixes`` are the file names it is
+    check keeps that much of ``-t`` free (see ``cli.main``). ``suffixes`` are the file names it is
     written to as a handover report (``--dsports-report FILE.json``); none: not a report. ``note`` is said
     after its name in the help (``html (the handover document)``). ``renderer`` is a function taking a
     ``Rendering``, or ``"module:function"`` (imported on first use). ``locale_text``: the text goes to a
@@ -137,6 +143,18 @@ def merge_formats(builtin: Sequence[Format], extra: Iterable[Format]) -> tuple[F
     return tuple(formats)
 
 
+def formats(hooks: BuiltinHooks) -> tuple[Format, ...]:
+    """The formats of a run: the built-in ones, then those the hooks' plugins add (ValueError for one that
+    cannot be added, naming it)."""
+    extra = hooks.added("digitalsentry_formats")
+    if not extra:
+        return FORMATS
+    wrong = [fmt for fmt in extra if not isinstance(fmt, Format)]
+    if wrong:
+        raise ValueError(f"a plugin's format {wrong[0]!r}: expected a check_digitalsentry.outputs.Format")
+    return merge_formats(FORMATS, [fmt for fmt in extra if isinstance(fmt, Format)])
+
+
 def described_formats(formats: Sequence[Format]) -> str:
     """``nagios (default), json, openmetrics or html (the handover document)``: the formats for a help."""
     return _listed([f"{f.name} ({f.note})" if f.note else f.name for f in formats])
@@ -191,6 +209,10 @@ class Target:
         return f"Target({self.name!r})"
 
 
+#: Seconds after a result until Icinga runs a service's freshness check (``digitalsentry-passive``): twice
+#: the 5-minute interval of contrib/cron and contrib/systemd, so one late or lost run is not yet an alarm.
+DEFAULT_TTL = 600.0
+
 #: The built-in targets, in the order the help names them.
 TARGETS: tuple[Target, ...] = (
     Target("icinga2", "its REST API", "accepted by", (
@@ -203,7 +225,7 @@ TARGETS: tuple[Target, ...] = (
         TargetOption("--api-cert", "api_cert", "FILE", "client certificate (PEM) for an ApiUser with client_cn"),
         TargetOption("--api-key", "api_key", "FILE", "the client certificate's key (PEM)"),
         TargetOption("--ttl", "ttl", "SECONDS", "seconds until Icinga runs the freshness check of a service that "
-                     "got no newer result (default 600: twice a 5-minute cron interval; 0: none)"),
+                     f"got no newer result (default {DEFAULT_TTL:g}: twice a 5-minute cron interval; 0: none)"),
         TargetOption("--check-source", "check_source", "NAME",
                      "the check source Icinga shows (default: this machine's host name)"),
     ), "check_digitalsentry.submit.icinga2"),
@@ -234,6 +256,18 @@ def merge_targets(builtin: Sequence[Target], extra: Iterable[Target]) -> tuple[T
             names.add(name)
             flags.update(o.flag for o in target.options)
     return tuple(targets)
+
+
+def targets(hooks: BuiltinHooks) -> tuple[Target, ...]:
+    """The submit targets of a run: the built-in ones, then those the hooks' plugins add (ValueError for
+    one that cannot be added, naming it)."""
+    extra = hooks.added("digitalsentry_targets")
+    if not extra:
+        return TARGETS
+    wrong = [target for target in extra if not isinstance(target, Target)]
+    if wrong:
+        raise ValueError(f"a plugin's submit target {wrong[0]!r}: expected a check_digitalsentry.outputs.Target")
+    return merge_targets(TARGETS, [target for target in extra if isinstance(target, Target)])
 
 
 def described_targets(targets: Sequence[Target]) -> str:

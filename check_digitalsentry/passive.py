@@ -1,6 +1,6 @@
 """Passive results (core layer): the value objects of a ``--submit`` run -- a result for one monitoring
 object (``PassiveResult``, made by ``render.text.passive_results``), where it goes (``Destination``, made
-by a target's ``prepare``: see ``outputs``), and what became of it when it was submitted (``Outcome``,
+by a target's ``prepare``: see ``outputs``), and what became of it when it was submitted (``Receipt``,
 ``Submission``, made by ``submit/``); and the one family of errors a target says before anything is
 probed (``SetupError``, ``NoReceiver``). No I/O here.
 """
@@ -58,7 +58,7 @@ ACCEPTED, IGNORED, STALE, MISSING, REFUSED, FAILED = "accepted", "ignored", "sta
 KINDS = (ACCEPTED, IGNORED, STALE, MISSING, REFUSED, FAILED)
 
 
-class Outcome:
+class Receipt:
     """What became of one result: its ``kind`` (one of ``KINDS``) -- accepted, refused in one of the ways a
     core refuses (``reason``: its own words), or failed (``reason``: why) -- how many ``attempts`` it
     took, whether it was ``sent`` at all, and what the retries came to (``retried``: " (after 3 attempts;
@@ -77,7 +77,7 @@ class Outcome:
         self.retried = retried
 
     @classmethod
-    def not_sent(cls, result: PassiveResult, why: str) -> Outcome:
+    def not_sent(cls, result: PassiveResult, why: str) -> Receipt:
         """A result that was never sent (the run's time was up, the submission stopped short): why."""
         return cls(result, FAILED, why, sent=False)
 
@@ -92,18 +92,18 @@ class Outcome:
         return self.cause + self.retried
 
     def __repr__(self) -> str:
-        return f"Outcome({self.result.host}!{self.result.service}: {self.kind} {self.message!r})"
+        return f"Receipt({self.result.host}!{self.result.service}: {self.kind} {self.message!r})"
 
 
 class Submission:
-    """Every result's outcome, in the order of the results; ``fatal`` is why the submission stopped short
+    """Every result's receipt, in the order of the results; ``fatal`` is why the submission stopped short
     for all that was left (wrong password, TLS verification, the command file has no reader...), or "";
     ``seconds`` how long it took, ``requests`` how many requests (or writes) were made, ``retries`` how
     many of them were repeats, ``connections`` how many connections were opened."""
 
-    def __init__(self, outcomes: Sequence[Outcome], *, fatal: str = "", seconds: float = 0.0, requests: int = 0,
+    def __init__(self, receipts: Sequence[Receipt], *, fatal: str = "", seconds: float = 0.0, requests: int = 0,
                  retries: int = 0, connections: int = 0, hint: str = "") -> None:
-        self.outcomes = list(outcomes)
+        self.receipts = list(receipts)
         self.fatal = fatal
         #: what the target would have the user check, when its answers allow another reading
         self.hint = hint
@@ -113,18 +113,18 @@ class Submission:
         self.connections = connections
 
     def count(self, kind: str) -> int:
-        return sum(1 for outcome in self.outcomes if outcome.kind == kind)
+        return sum(1 for receipt in self.receipts if receipt.kind == kind)
 
     @property
     def accepted(self) -> int:
         return self.count(ACCEPTED)
 
     @property
-    def problems(self) -> list[Outcome]:
-        return [outcome for outcome in self.outcomes if outcome.kind != ACCEPTED]
+    def problems(self) -> list[Receipt]:
+        return [receipt for receipt in self.receipts if receipt.kind != ACCEPTED]
 
     def __repr__(self) -> str:
-        return f"Submission({self.accepted} of {len(self.outcomes)} accepted, fatal={self.fatal!r})"
+        return f"Submission({self.accepted} of {len(self.receipts)} accepted, fatal={self.fatal!r})"
 
 
 class SetupError(Exception):

@@ -6,7 +6,7 @@ its help. Everything else derives from that one declaration:
 
 - the inventory's keys (``[[sites]]`` and ``[defaults]``) and their checks (``inventory``);
 - the check plugin's site options (``-H``, ``--sql-port``, ``--port ROLE=PORT``...), their help and
-  their checks (``nagios.options``);
+  their checks (``cli.options``);
 - pytest_dsports' ad-hoc sites (``--dsports-host "HOST KEY=VALUE..."``, ``inventory.site_from_words``).
 
 The ports a site is expected to expose follow from its settings and the port catalogue

@@ -28,11 +28,11 @@ if TYPE_CHECKING:
 
 def suffixes(config: pytest.Config) -> dict[str, Format]:
     """Each report suffix and the format it writes: the registry's (``outputs``), the plugins' too."""
-    from check_digitalsentry.outputs import by_suffix
+    from check_digitalsentry.outputs import by_suffix, formats
     from pytest_dsports.state import core_hooks
 
     try:
-        return by_suffix(core_hooks(config).formats())
+        return by_suffix(formats(core_hooks(config)))
     except ValueError as exc:  # a plugin's mistake
         raise pytest.UsageError(f"dsports: {exc}") from None
 

@@ -18,7 +18,7 @@ from typing import Callable
 import pytest
 from conftest import IN_CI, script
 from hostile import Certs, instance_record, svr_resp, tls_server, udp_replier
-from support import CheckRun
+from support import CheckRun, plugin_env
 
 Check = Callable[..., CheckRun]
 
@@ -300,9 +300,9 @@ def test_every_address_of_a_dual_stack_name_is_probed_on_request(tmp_path: Path)
         time.sleep(1.0)
         check = script("check_digitalsentry")
         base = [check, "-H", "dual.test", "--sql-instance", "DIGITALSENTRY", "-t", "3", "-v"]
-        first = lab.run(ns, *base)
-        every = lab.run(ns, *base, "--all-addresses")
-        metrics = lab.run(ns, *base, "--all-addresses", "--format", "openmetrics").stdout
+        first = lab.run(ns, *base, env=plugin_env())
+        every = lab.run(ns, *base, "--all-addresses", env=plugin_env())
+        metrics = lab.run(ns, *base, "--all-addresses", "--format", "openmetrics", env=plugin_env()).stdout
     series = [line.rsplit(" ", 1)[0] for line in metrics.splitlines() if line and not line.startswith("#")]
     assert len(series) == len(set(series)), metrics  # OpenMetrics: each address its own series
     assert 'role="video",port="18772",transport="tcp",address="::1"}' in metrics, metrics
@@ -323,7 +323,7 @@ def test_every_address_of_a_dual_stack_name_is_probed_on_request(tmp_path: Path)
 def test_more_probes_than_file_descriptors_never_recurse(check: Check) -> None:
     forbid = [arg for port in range(20001, 21501) for arg in ("--forbid", f"{port}/tcp")]
     code = ("import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, (1000, 1000)); "
-            "sys.argv[1:] = sys.argv[2:]; from check_digitalsentry.nagios import run; run()")
+            "sys.argv[1:] = sys.argv[2:]; from check_digitalsentry.cli import run; run()")
     proc = subprocess.run([sys.executable, "-c", code, "x", "-H", "127.0.0.1", "-t", "10", *forbid],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode in (0, 2) and "Recursion" not in proc.stdout + proc.stderr, proc.stdout[:500]
@@ -344,7 +344,7 @@ def test_a_low_open_file_limit_is_said_never_taken_for_the_network(
     inventory.write_text(inventory.read_text().replace("[[sites]]\n", '[[sites]]\nforbid = ["3389/tcp"]\n'))
     for limit in (40, 12):
         code = (f"import resource, sys; resource.setrlimit(resource.RLIMIT_NOFILE, ({limit}, {limit})); "
-                "sys.argv[1:] = sys.argv[2:]; from check_digitalsentry.nagios import run; run()")
+                "sys.argv[1:] = sys.argv[2:]; from check_digitalsentry.cli import run; run()")
         proc = subprocess.run([sys.executable, "-c", code, "x", "--inventory", str(inventory), "-t", "2",
                                "--format", "json"], capture_output=True, text=True, timeout=60)
         assert proc.returncode in (0, 2, 3), proc.stderr
@@ -394,7 +394,7 @@ def test_a_dropping_firewall_at_fleet_scale_ends_inside_the_timeout(tmp_path: Pa
                         "    type filter hook input priority 0; policy drop;\n  }\n}\n")
         started = time.monotonic()
         run = lab.run(client, script("check_digitalsentry"), "--inventory", str(inventory), "-t", "2",
-                      timeout=60)
+                      timeout=60, env=plugin_env())
         took = time.monotonic() - started
     assert run.returncode in (2, 3), run.stdout[:300]
     assert took <= 2 + 0.25 + 0.3, took  # + ip netns exec

@@ -159,7 +159,7 @@ def test_the_worst_state_ranks_unknown_above_critical_and_a_run_is_judged_once()
 
 @pytest.mark.parametrize("state", list(State))
 def test_nagiosplugin_exits_with_the_judged_state(state: State) -> None:
-    from check_digitalsentry.nagios import glue
+    from check_digitalsentry.cli import glue
     from check_digitalsentry.render.text import NagiosText
 
     status = {State.OK: Status.OPEN, State.WARNING: Status.CLOSED, State.CRITICAL: Status.CLOSED,

@@ -30,28 +30,34 @@ def ruff_bans(path: str, code: str) -> list[str]:
     ("check_digitalsentry/judge.py", "import pytest"),
     ("check_digitalsentry/schema.py", "from _pytest.config import Config"),
     ("check_digitalsentry/engine/probes.py", "from check_digitalsentry.simulator import SimSite"),
-    ("check_digitalsentry/plugins.py", "from check_digitalsentry.nagios import main"),
+    ("check_digitalsentry/plugins.py", "from check_digitalsentry.cli import main"),
     ("check_digitalsentry/inventory.py", "import pytest_dsports.plugin"),
     ("check_digitalsentry/judge.py", "from check_digitalsentry.render import text"),
     ("check_digitalsentry/protocols/tds.py", "def f():\n    from check_digitalsentry.simulator import servers\n"),
     ("check_digitalsentry/render/text.py", "import nagiosplugin"),
     ("check_digitalsentry/render/json.py", "from check_digitalsentry.render.text import plain"),
-    ("check_digitalsentry/render/openmetrics.py", "from check_digitalsentry.nagios.glue import render"),
+    ("check_digitalsentry/render/openmetrics.py", "from check_digitalsentry.cli.glue import render"),
     ("check_digitalsentry/render/text.py", "from check_digitalsentry.submit import icinga2"),
     ("check_digitalsentry/judge.py", "from check_digitalsentry.submit.nagios import submit"),
+    ("check_digitalsentry/steady.py", "from check_digitalsentry.render.watch import table"),
+    ("check_digitalsentry/render/watch.py", "from check_digitalsentry.render.watchpage import snapshot"),
+    ("check_digitalsentry/render/watchpage.py", "from check_digitalsentry.cli.serve import LiveServer"),
+    ("check_digitalsentry/steady.py", "from check_digitalsentry.simulator import Simulator"),
 ])
 def test_a_layer_crossing_is_refused(path: str, code: str) -> None:
     assert ruff_bans(path, code), f"ruff let {path} do: {code}"
 
 
 @pytest.mark.parametrize(("path", "code"), [
-    ("check_digitalsentry/nagios/glue.py", "import nagiosplugin"),
-    ("check_digitalsentry/nagios/main.py", "from check_digitalsentry.simulator import SimSite"),
+    ("check_digitalsentry/cli/glue.py", "import nagiosplugin"),
+    ("check_digitalsentry/cli/main.py", "from check_digitalsentry.simulator import SimSite"),
     ("pytest_dsports/plugin.py", "import pytest\nfrom check_digitalsentry.render.text import handover_table"),
     ("check_digitalsentry/render/text.py", "from check_digitalsentry.judge import advice"),
-    ("check_digitalsentry/nagios/submit.py", "from check_digitalsentry.submit import icinga2"),
-    ("check_digitalsentry/submit/icinga2.py", "from check_digitalsentry.passive import Outcome"),
+    ("check_digitalsentry/cli/submit.py", "from check_digitalsentry.submit import icinga2"),
+    ("check_digitalsentry/submit/icinga2.py", "from check_digitalsentry.passive import Receipt"),
     ("check_digitalsentry/render/text.py", "from check_digitalsentry.passive import PassiveResult"),
+    ("check_digitalsentry/render/watch.py", "from check_digitalsentry.steady import Watch"),
+    ("check_digitalsentry/cli/watch.py", "from check_digitalsentry.render import watchpage"),
 ])
 def test_the_layers_above_may(path: str, code: str) -> None:
     assert not ruff_bans(path, code)
@@ -60,7 +66,8 @@ def test_the_layers_above_may(path: str, code: str) -> None:
 #: What submit/ may import of both packages: the core and its own modules (ruff lets it import its own
 #: package, so this test keeps it off the layers above and off the renderers).
 SUBMIT_MAY = ("check_digitalsentry.submit", "check_digitalsentry.passive", "check_digitalsentry.files",
-              "check_digitalsentry.protocols", "check_digitalsentry.schema", "check_digitalsentry.model")
+              "check_digitalsentry.protocols", "check_digitalsentry.schema", "check_digitalsentry.model",
+              "check_digitalsentry.outputs")
 
 
 @pytest.mark.parametrize("path", sorted((PACKAGE / "submit").glob("*.py")), ids=lambda path: path.name)

@@ -43,7 +43,7 @@ def as_windows(code: str, *args: str, cwd: Path | None = None) -> subprocess.Com
 @pytest.mark.parametrize("argv", [["-H", "127.0.0.1"], ["--inventory", "sites.toml"], ["--demo"], ["--help"],
                                   ["--version"]])
 def test_the_check_refuses_native_windows_with_one_line(argv: list[str]) -> None:
-    run = as_windows("from check_digitalsentry.nagios import run; run(sys.argv[1:])", *argv)
+    run = as_windows("from check_digitalsentry.cli import run; run(sys.argv[1:])", *argv)
     assert run.returncode == 3, run
     assert run.stdout == ("DIGITALSENTRY UNKNOWN - native Windows is not supported: run it under WSL 2 (the Windows "
                           "Subsystem for Linux), where it runs as on Linux\n"), run

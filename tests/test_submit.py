@@ -24,7 +24,7 @@ from typing import Callable, ClassVar
 import pytest
 from conftest import script
 from icinga_api import Pki
-from support import CheckRun
+from support import CheckRun, plugin_env
 
 from check_digitalsentry.model import State
 from check_digitalsentry.passive import PassiveResult
@@ -411,7 +411,7 @@ def fake_icinga(pki: Pki) -> Iterator[tuple[str, Pki]]:
 
 
 def test_503_is_retried_and_409_is_counted_not_retried(fake_icinga: tuple[str, Pki], tmp_path: Path) -> None:
-    from check_digitalsentry.nagios.submit import report
+    from check_digitalsentry.cli.submit import report
     from check_digitalsentry.submit import icinga2
 
     url, pki = fake_icinga
@@ -425,9 +425,9 @@ def test_503_is_retried_and_409_is_counted_not_retried(fake_icinga: tuple[str, P
     api = icinga2.Api(url, user="u", password_file=str(password), ca=str(pki.ca), check_source="here", ttl=600)
     results = [result("DIGITALSENTRY OK - fine", []), result("DIGITALSENTRY OK - also", [])]
     submission = icinga2.submit(api, results, time.monotonic() + 5, connections=1)
-    kinds = [outcome.kind for outcome in submission.outcomes]
-    assert kinds == ["accepted", "stale"], submission.outcomes
-    assert submission.outcomes[0].attempts == 3 and submission.retries == 2
+    kinds = [outcome.kind for outcome in submission.receipts]
+    assert kinds == ["accepted", "stale"], submission.receipts
+    assert submission.receipts[0].attempts == 3 and submission.retries == 2
     assert len(Answers.seen) == 4 and Answers.seen[0]["ttl"] == 600 and Answers.seen[0]["check_source"] == "here"
     code, lines = report(submission, results, f"Icinga 2 at {url}", "accepted by")
     assert code == 1
@@ -567,8 +567,8 @@ def test_an_answer_that_is_not_icingas_fails_its_result_with_the_true_reason_at_
     finally:
         tracemalloc.stop()
     assert time.monotonic() - started < 2, "not at once"
-    assert [o.kind for o in submission.outcomes] == ["failed", "failed"], submission.outcomes
-    for outcome in submission.outcomes:
+    assert [o.kind for o in submission.receipts] == ["failed", "failed"], submission.receipts
+    for outcome in submission.receipts:
         assert re.match(re.escape(NOT_ICINGA) + reason, outcome.message), outcome.message
         assert outcome.attempts == 1
     assert submission.requests == 2 and submission.retries == 0 and not submission.fatal
@@ -595,7 +595,7 @@ def test_an_answer_that_never_ends_is_cut_at_the_attempts_deadline(
     started = time.monotonic()
     submission = icinga2.submit(api, [result("DIGITALSENTRY OK - fine", [])], started + 1.5)
     assert time.monotonic() - started < 1.5 + 0.2
-    (outcome,) = submission.outcomes
+    (outcome,) = submission.receipts
     assert outcome.kind == "failed" and f"127.0.0.1:{url.rsplit(':', 1)[1]} {reason} " in outcome.message, outcome
     assert thread_errors == []
 
@@ -617,8 +617,8 @@ def test_an_exception_in_a_worker_is_that_results_outcome_not_a_traceback(
     broken.state = Unconvertible()  # type: ignore[assignment]
     submission = icinga2.submit(api, [result("a", []), broken, result("b", [])], time.monotonic() + 5,
                                 connections=1)
-    assert [o.kind for o in submission.outcomes] == ["accepted", "failed", "accepted"], submission.outcomes
-    assert submission.outcomes[1].message == (f"unexpected RuntimeError while submitting to {api.where}: a state "
+    assert [o.kind for o in submission.receipts] == ["accepted", "failed", "accepted"], submission.receipts
+    assert submission.receipts[1].message == (f"unexpected RuntimeError while submitting to {api.where}: a state "
                                               "that is no number")
     assert thread_errors == []
 
@@ -639,7 +639,7 @@ def test_an_ipv6_api_is_named_in_brackets() -> None:
     except OSError:
         pytest.skip("no IPv6 loopback")
     submission = icinga2.submit(icinga2.Api(f"https://[::1]:{port}"), [result("x", [])], time.monotonic() + 0.3)
-    assert submission.outcomes[0].message.startswith(f"[::1]:{port} refused the connection"), submission.outcomes
+    assert submission.receipts[0].message.startswith(f"[::1]:{port} refused the connection"), submission.receipts
 
 
 @pytest.mark.parametrize(("what", "reply", "reason"), [
@@ -679,7 +679,7 @@ def test_sigterm_while_submitting_is_one_unknown_line(tmp_path: Path, simulate: 
         proc = subprocess.Popen([script("check_digitalsentry"), "--inventory", str(inv), "--submit", "icinga2",
                                  "--api-url", f"https://127.0.0.1:{stalled.getsockname()[1]}", "--api-user", "u",
                                  "--api-password-file", str(password), "-t", "20"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=plugin_env())
         time.sleep(2)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)

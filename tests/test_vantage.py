@@ -169,7 +169,7 @@ def test_every_address_of_a_site_is_judged_and_one_unproved_is_enough() -> None:
 
 
 def test_the_check_says_it_and_exits_unknown() -> None:
-    from check_digitalsentry.nagios import glue
+    from check_digitalsentry.cli import glue
 
     judged = point_run("10.20.0.5", "10.20.0.9", True, "10.20.0.0/24", "internet")
     text, code = glue.render(NagiosText(JudgedRun([judged], 0.1)), 1)
@@ -383,3 +383,33 @@ def test_an_unknown_path_is_a_mistake_with_one_line() -> None:
                          capture_output=True, text=True, timeout=30)
     assert run.returncode == 3
     assert run.stdout == "DIGITALSENTRY UNKNOWN - --reached-from: expected internet, lan or vpn, got 'satellite'\n"
+
+
+def test_the_watch_says_what_its_rounds_proved_and_audio_is_not_testable() -> None:
+    """The live view (--watch): its header says what the last round proved, and that a site is not proved;
+    the phone page's verdict too; an audio row on an idle server reads NOT TESTABLE, never OK."""
+    from check_digitalsentry.render import watch as terminal
+    from check_digitalsentry.render import watchpage
+    from check_digitalsentry.steady import Watch
+
+    inside = point_run("10.20.0.5", "10.20.0.9", True, "10.20.0.0/24", "internet")
+    audio = port("audio", 18778, Status.CLOSED, transport="udp", severity=State.OK,
+                 detail="ICMP port unreachable: nothing listens on UDP 18778")
+    audio.address = "10.20.0.5"
+    inside.report.results.append(audio)
+    inside = JudgedSite(inside.report)
+    watch = Watch()
+    watch.observe(JudgedRun([inside], 0.1), 1_795_000_000.0)
+    header = terminal.header(watch, 1_795_000_001.0, interval=5, timeout=4, probing=False, ends="ends: Ctrl-C")
+    assert "proved: from inside the site network" in header
+    assert any(line.startswith("hq: NOT PROVED: not a test of the NAT: the site's clients come from the internet")
+               for line in header), header
+    [row] = [row for row in watch.rows.values() if row.role == "audio"]
+    assert row.word == "NOT TESTABLE" and row.state is State.OK
+    snap = json.loads(watchpage.snapshot(watch, 1_795_000_001.0, interval=5, ends_at=1_795_000_100.0,
+                                         until_ok=True, qualified=False))
+    assert snap["verdict"] == "UNKNOWN" and "NOT PROVED (hq)" in snap["verdict_text"]
+    assert [r["css"] for r in snap["rows"] if r["role"] == "audio"] == ["untested"]
+    assert snap["proved"] == [{"site": "hq", "proved": "from inside the site network", "ok": False,
+                               "reason": inside.vantage.reason}]
+    assert not watch.until_ok  # a watch --watch-until ok never ends OK on a path it cannot prove

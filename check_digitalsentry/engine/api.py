@@ -89,7 +89,7 @@ class Outcome:
     ) -> None:
         self.status = status
         self.detail = detail
-        self.facts = facts if isinstance(facts, Facts) else Facts.of(facts)
+        self.facts = Facts() if facts is None else Facts.of(facts)
         self.seconds = seconds
         self.source: str | None = None  #: filled in by the scheduler: the local address the probe used
 

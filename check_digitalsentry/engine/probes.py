@@ -42,7 +42,6 @@ if TYPE_CHECKING:
 
     from check_digitalsentry.engine.api import Probe, ProbeGen
     from check_digitalsentry.model import PortResult, PortSpec
-    from check_digitalsentry.outputs import Format, Target
     from check_digitalsentry.schema import Site
 
 __all__ = ["BuiltinHooks", "ProbeContext", "default_probe"]
@@ -318,14 +317,7 @@ class BuiltinHooks:
     def port_result(self, site: Site, result: PortResult) -> None:
         return None
 
-    def formats(self) -> tuple[Format, ...]:
-        """The output formats (``outputs.FORMATS``, and the plugins')."""
-        from check_digitalsentry.outputs import FORMATS
-
-        return FORMATS
-
-    def targets(self) -> tuple[Target, ...]:
-        """The submit targets (``outputs.TARGETS``, and the plugins')."""
-        from check_digitalsentry.outputs import TARGETS
-
-        return TARGETS
+    def added(self, hook: str) -> list[object]:
+        """What plugins add through a hook that returns a list (``digitalsentry_formats``...): none here.
+        The registries above the engine ask (``outputs.formats``), so that the engine knows none of them."""
+        return []

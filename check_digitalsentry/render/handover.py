@@ -42,14 +42,12 @@ def handover_table(sites: Sequence[JudgedSite]) -> list[str]:
     for judged in sites:
         site = judged.site
         title = f" ({site.description})" if site.description else ""
-        vantage = sources(judged.verdicts)
+        vantage, path = sources(judged.verdicts), judged.vantage
         out.append(f"site {site.name}{title}: {judged.state} — {len(judged.verdicts)} ports, "
                    f"{len(judged.open)} not as expected, probed in {judged.report.seconds:.2f} s"
-                   f"{' from ' + ', '.join(vantage) if vantage else ''}")
-        path = judged.vantage
-        out.append(f"  proved {path.proved}" + (f" (reached_from {path.required}: "
-                                                  f"{'proved' if path.ok else 'NOT PROVED: ' + path.reason})"
-                                                  if path.required else ""))
+                   f"{' from ' + ', '.join(vantage) if vantage else ''}; proved {path.proved}"
+                   + (f" (reached_from {path.required}: {'proved' if path.ok else 'NOT PROVED'})"
+                      if path.required else ""))
         rows = [("host", "port", "status", "time", "state")]
         for v in judged.verdicts:
             r = v.result

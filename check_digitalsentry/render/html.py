@@ -24,7 +24,7 @@ import time
 from html import escape
 from pathlib import Path
 
-from check_digitalsentry import catalogue
+from check_digitalsentry import catalogue, words
 from check_digitalsentry.judge import (
     advice,
     customer_advice,
@@ -36,10 +36,11 @@ from check_digitalsentry.judge import (
 )
 from check_digitalsentry.model import MEANING, State, Status
 from check_digitalsentry.vantage import CLIENTS, NOT_A_TEST
+from check_digitalsentry.words import seconds_text, site_sentence, stamp
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
 
     from check_digitalsentry.judge import JudgedRun, JudgedSite, Verdict
     from check_digitalsentry.model import PortResult, RunInfo
@@ -81,26 +82,6 @@ def css_string(text: str, limit: int = 70) -> str:
     return '"' + "".join(c if c in safe else f"\\{ord(c):06x}" for c in text.translate(_CONTROL)) + '"'
 
 
-def stamp(when: float) -> tuple[str, str]:
-    """A Unix time in UTC and in local time with its offset: ``2026-11-30 20:35:07 UTC``,
-    ``2026-11-30 21:35:07 CET (UTC+01:00)``; the local time is "" where it is UTC's."""
-    local = time.localtime(when)
-    offset = local.tm_gmtoff or 0
-    if not offset:
-        return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(when)), ""
-    sign = "-" if offset < 0 else "+"
-    hours, minutes = divmod(abs(offset) // 60, 60)
-    zone = f"{local.tm_zone} " if local.tm_zone and local.tm_zone[0] not in "+-" else ""
-    return (time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(when)),
-            time.strftime("%Y-%m-%d %H:%M:%S ", local) + f"{zone}(UTC{sign}{hours:02d}:{minutes:02d})")
-
-
-def seconds_text(value: float | None) -> str:
-    if value is None:
-        return "—"
-    return f"{value * 1000:.1f} ms" if value < 1 else f"{value:.2f} s"
-
-
 def site_word(judged: JudgedSite) -> tuple[str, str]:
     """A site's verdict: (css class, word). A site whose run cannot prove the path its clients take is NOT
     PROVED; one whose only open items are untested ports (forbidden, or not required) is INCOMPLETE:
@@ -111,31 +92,6 @@ def site_word(judged: JudgedSite) -> tuple[str, str]:
         return "incomplete", "INCOMPLETE"
     css, word, _ = WORDS[judged.state]
     return css, word
-
-
-def site_sentence(judged: JudgedSite) -> str:
-    idle = [v for v in judged.verdicts if untestable(v)]
-    total, failing = len(judged.verdicts) - len(idle), len(judged.failing)
-    untested = [v for v in judged.open if v.ok]
-    if any(v.state is State.UNKNOWN for v in judged.failing):
-        text = f"{failing} of {total} ports could not be judged or are not as required."
-    elif failing:
-        verb = "is" if failing == 1 else "are"
-        text = f"{failing} of {total} port{'s' if total != 1 else ''} {verb} not as required."
-    else:
-        text = f"All {total} ports are as required." if total != 1 else "The port is as required."
-    if idle:
-        roles, many = ", ".join(dict.fromkeys(v.result.role for v in idle)), len(idle) != 1
-        text += f" {len(idle)} {roles} port{'s are' if many else ' is'} {untestable(idle[0])}."
-    forbidden = [v for v in untested if v.result.spec.forbidden]
-    tolerated = len(untested) - len(forbidden)
-    if forbidden:
-        text += (f" {len(forbidden)} forbidden port{'s' if len(forbidden) != 1 else ''} could not be tested, "
-                 f"so {'it is' if len(forbidden) == 1 else 'they are'} not proved blocked.")
-    if tolerated:
-        text += (f" {tolerated} port{'s' if tolerated != 1 else ''} not required could not be tested "
-                 "(tolerated, but not proved).")
-    return text
 
 
 def row_class(verdict: Verdict) -> str:
@@ -364,54 +320,13 @@ def port_matrix(judged: JudgedSite) -> str:
     return customer_table(judged, expected, "port matrix", "State", badge)
 
 
-def browser_facts(r: PortResult) -> list[tuple[str, str]]:
-    listed = r.facts.instances
-    if r.role != catalogue.BROWSER or listed is None:
-        return []
-    names = ", ".join(f"{i.instance} ({i.version or '?'}, "
-                      f"{'TCP ' + str(i.tcp_port) if i.tcp_port else 'no TCP port'})"
-                      for i in listed)
-    return [("SQL Server Browser lists", esc(names or "nothing"))]
-
-
-def sql_facts(r: PortResult) -> list[tuple[str, str]]:
-    f = r.facts
-    if r.role != catalogue.SQL or not (f.sql_version is not None or f.instance is not None or f.sql_strict):
-        return []
-    version = " ".join(str(value) for value in (f.sql_product, f.sql_version) if value)
-    if not version:
-        version = "TDS 8.0 strict (TLS first)" if f.sql_strict else "—"
-    rows = [(f"SQL Server on {esc(where(r))}", esc(version))]
-    if f.instance:
-        how = " (port named by the SQL Server Browser)" if f.sql_port_from == "browser" else ""
-        rows.append(("SQL instance", esc(f"{f.instance}{how}")))
-    if f.sql_encryption:
-        rows.append(("SQL encryption", esc(f.sql_encryption)))
-    return rows
-
-
-def tls_facts(r: PortResult) -> list[tuple[str, str]]:
-    f = r.facts
-    if f.tls_version is None and f.tls_subject is None:
-        return []
-    rows = [(f"TLS on {esc(where(r))}", esc(f.tls_version or "—"))]
-    if f.tls_subject is not None:
-        days = f.tls_days_left
-        soon = ' class="critical"' if isinstance(days, int) and days < 30 else ""
-        rows += [("Certificate subject", esc(f.tls_subject)),
-                 ("Certificate issuer", esc(f"{f.tls_issuer or '—'}"
-                                            f"{' (self-signed)' if f.tls_self_signed else ''}")),
-                 ("Certificate expires", f'{esc(f.tls_not_after or "—")} <span{soon}>({esc(days)} days left)'
-                                         f"</span>")]
-    return rows
-
-
 def learned(judged: JudgedSite) -> str:
     """What the probes learned, per host: the SQL Server and its instance, the Browser, the certificate."""
     out = []
     for host in judged.site.hosts:
-        rows = [row for v in judged.verdicts if v.result.host == host and not v.result.spec.forbidden
-                for row in (*browser_facts(v.result), *sql_facts(v.result), *tls_facts(v.result))]
+        rows = [(esc(label), f'<span class="critical">{esc(text)}</span>' if alarming else esc(text))
+                for v in judged.verdicts if v.result.host == host and not v.result.spec.forbidden
+                for label, text, alarming in words.learned(v.result)]
         body = (facts_table(rows) if rows else
                 '<p class="muted small">Nothing: no SQL Server, Browser or TLS answer came from this host.</p>')
         out.append(f"<div><p><b>{esc(host)}</b></p>{body}</div>")
@@ -573,8 +488,27 @@ def page_rules(run: JudgedRun, info: RunInfo) -> str:
     return "\n".join(rules)
 
 
-def render(run: JudgedRun, info: RunInfo) -> str:
-    """The handover document of a judged run, as one HTML file (text)."""
+def change_log(info: RunInfo, changes: Sequence[tuple[float, str, str]], watched: str) -> str:
+    """The appendix of a watched run (``check_digitalsentry --watch``): what changed, and when."""
+    rows = "".join(
+        f'<tr><td class="nowrap">{esc(time.strftime("%H:%M:%S", time.localtime(at)))}'
+        f'<span class="sub">{esc(stamp(at)[0])}</span></td><td>{esc(where_)}</td><td>{esc(text)}</td></tr>'
+        for at, where_, text in changes)
+    table = (f'<table class="matrix"><thead><tr><th>Time</th><th>Host</th><th>Change</th></tr></thead>'
+             f"<tbody>{rows}</tbody></table>" if changes else
+             '<p class="muted">No port changed while it was watched.</p>')
+    return (f'<section class="sheet appendix" id="appendix-changes">'
+            f'{masthead(info, f"<h2>{esc(CHANGES)}</h2>", f"{APPENDIX}, for the technician")}'
+            f"<p>{esc(watched)}</p>{table}</section>")
+
+
+CHANGES = "Appendix: what changed while it was watched"
+
+
+def render(run: JudgedRun, info: RunInfo, changes: Sequence[tuple[float, str, str]] | None = None,
+           watched: str = "") -> str:
+    """The handover document of a judged run, as one HTML file (text). ``changes`` (time, host, change), when
+    given, are the appendix of a watched run (``--watch``), ``watched`` the sentence that introduces them."""
     count = len(run.sites)
     date = stamp(info.started)[0][:10]
     names = ", ".join(judged.site.name for judged in run.sites[:5]) + ("…" if count > 5 else "")
@@ -584,6 +518,8 @@ def render(run: JudgedRun, info: RunInfo) -> str:
     if run.sites:
         pages.append(appendix_intro(info))
     pages += [appendix_page(index, judged, info) for index, judged in enumerate(run.sites, 1)]
+    if changes is not None:
+        pages.append(change_log(info, changes, watched))
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -595,4 +531,4 @@ def render(run: JudgedRun, info: RunInfo) -> str:
 
 def document(rendering: Rendering) -> str:
     """The ``html`` format (``outputs``): the handover document, with the run's record."""
-    return render(rendering.run, rendering.info)
+    return render(rendering.run, rendering.info, rendering.changes, rendering.watched)

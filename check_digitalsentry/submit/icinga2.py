@@ -39,6 +39,7 @@ import ssl
 import threading
 import time
 
+from check_digitalsentry.outputs import DEFAULT_TTL
 from check_digitalsentry.passive import (
     ACCEPTED,
     FAILED,
@@ -47,7 +48,7 @@ from check_digitalsentry.passive import (
     REFUSED,
     STALE,
     Destination,
-    Outcome,
+    Receipt,
     Submission,
     object_name,
 )
@@ -172,7 +173,7 @@ class _Pool:
         self.deadline = deadline
         self.lock = threading.Lock()
         self.next = 0
-        self.outcomes: list[Outcome | None] = [None] * len(self.results)
+        self.receipts: list[Receipt | None] = [None] * len(self.results)
         self.last_error: dict[int, str] = {}
         self.fatal = ""
         self.requests = self.retries = self.connections = 0
@@ -197,18 +198,18 @@ class _Pool:
                     return
                 try:
                     connection = connection or _Connection(self)
-                    outcome = self.deliver(index, connection)
-                except Exception as exc:  # nobody foresaw it: this result's outcome, not a traceback
+                    receipt = self.deliver(index, connection)
+                except Exception as exc:  # nobody foresaw it: this result's receipt, not a traceback
                     if connection is not None:
                         connection.close()
-                    outcome = Outcome(self.results[index], FAILED, f"unexpected {type(exc).__name__} while "
+                    receipt = Receipt(self.results[index], FAILED, f"unexpected {type(exc).__name__} while "
                                       f"submitting to {self.api.where}: {_words(exc) or 'no details'}")
-                self.outcomes[index] = outcome
+                self.receipts[index] = receipt
         finally:
             if connection is not None:
                 connection.close()
 
-    def deliver(self, index: int, connection: _Connection) -> Outcome:
+    def deliver(self, index: int, connection: _Connection) -> Receipt:
         result = self.results[index]
         body = request_body(self.api, result)
         attempts = 0
@@ -217,8 +218,8 @@ class _Pool:
             if remaining < MIN_ATTEMPT:
                 last = self.last_error.get(index)
                 if last:
-                    return Outcome(result, FAILED, f"{last}; no time left to try again", attempts)
-                return Outcome(result, FAILED, "the run's time was up", attempts, sent=False)
+                    return Receipt(result, FAILED, f"{last}; no time left to try again", attempts)
+                return Receipt(result, FAILED, "the run's time was up", attempts, sent=False)
             reused = connection.sock is not None
             attempts += 1
             with self.lock:
@@ -230,7 +231,7 @@ class _Pool:
             except _Fatal as exc:
                 connection.close()
                 self.stop(str(exc))
-                return Outcome(result, FAILED, str(exc), attempts)
+                return Receipt(result, FAILED, str(exc), attempts)
             except _Retry as exc:
                 self.last_error[index] = str(exc)
                 if reused and exc.closed:
@@ -238,12 +239,12 @@ class _Pool:
             delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
             if time.monotonic() + delay + MIN_ATTEMPT >= self.deadline:
                 tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
-                return Outcome(result, FAILED, self.last_error[index], attempts,
+                return Receipt(result, FAILED, self.last_error[index], attempts,
                                retried=f" (after {tries}; no time left to try again)")
             time.sleep(delay)
 
     def attempt(self, result: PassiveResult, connection: _Connection, body: bytes, timeout: float,
-                attempts: int) -> Outcome:
+                attempts: int) -> Receipt:
         api = self.api
         where = api.where
         connection.timeout = timeout
@@ -286,7 +287,7 @@ class _Pool:
                           f"bytes read, {exc.expected} more expected)") from None
         except http.client.HTTPException as exc:  # a status line or header that is not HTTP: no retry helps
             connection.close()
-            return Outcome(result, FAILED, f"not an Icinga 2 API answer ({where}: "
+            return Receipt(result, FAILED, f"not an Icinga 2 API answer ({where}: "
                                            f"{_words(exc, 80) or type(exc).__name__})", attempts)
         except OSError as exc:
             connection.close()
@@ -294,7 +295,7 @@ class _Pool:
         status = response.status
         if data is None:
             connection.close()  # the rest of it is not read
-            return Outcome(result, FAILED, f"not an Icinga 2 API answer (HTTP {status}: larger than {MAX_ANSWER} "
+            return Receipt(result, FAILED, f"not an Icinga 2 API answer (HTTP {status}: larger than {MAX_ANSWER} "
                                            "bytes)", attempts)
         if response.will_close:
             connection.close()
@@ -308,23 +309,23 @@ class _Pool:
             what = words if code is None else f"code {code} in the results"
             location = response.getheader("Location") if 300 <= status < 400 else None
             moved = f" to {_words(location, 100)}" if location else ""
-            return Outcome(result, FAILED, f"not an Icinga 2 API answer (HTTP {status}{moved}: {what})", attempts)
+            return Receipt(result, FAILED, f"not an Icinga 2 API answer (HTTP {status}{moved}: {what})", attempts)
         if 200 <= code < 300:
             lowered = words.lower()
             if "ignoring" in lowered or "unreachable" in lowered:
-                return Outcome(result, IGNORED, f"Icinga ignored the result for {name}: {words}", attempts)
-            return Outcome(result, ACCEPTED, words, attempts)
+                return Receipt(result, IGNORED, f"Icinga ignored the result for {name}: {words}", attempts)
+            return Receipt(result, ACCEPTED, words, attempts)
         if code == 403:
             if "passive" in words.lower():
-                return Outcome(result, REFUSED, f"Icinga takes no passive results for {name} (403: {words})",
+                return Receipt(result, REFUSED, f"Icinga takes no passive results for {name} (403: {words})",
                                attempts)
             raise _Fatal(f"403 Forbidden ({words}): the ApiUser needs permissions = "
                          '[ "actions/process-check-result" ]')
         if code == 404:
-            return Outcome(result, MISSING, f"Icinga has no {name}", attempts)
+            return Receipt(result, MISSING, f"Icinga has no {name}", attempts)
         if code == 409:
-            return Outcome(result, STALE, f"Icinga has a newer result for {name} (409: {words})", attempts)
-        return Outcome(result, FAILED, f"HTTP {code} for {name}: {words}", attempts)
+            return Receipt(result, STALE, f"Icinga has a newer result for {name} (409: {words})", attempts)
+        return Receipt(result, FAILED, f"HTTP {code} for {name}: {words}", attempts)
 
 
 def _closed(message: str) -> _Retry:
@@ -345,34 +346,31 @@ def submit(api: Api, results: Sequence[PassiveResult], deadline: float,
         worker.join(max(0.0, deadline + JOIN_GRACE - time.monotonic()))
     with pool.lock:
         late = any(worker.is_alive() for worker in workers)
-        outcomes = []
-        for index, (result, outcome) in enumerate(zip(pool.results, pool.outcomes)):
-            if outcome is None:
+        receipts = []
+        for index, (result, receipt) in enumerate(zip(pool.results, pool.receipts)):
+            if receipt is None:
                 last = pool.last_error.get(index)
                 if pool.fatal and index >= pool.next:
-                    outcome = Outcome.not_sent(result, pool.fatal)
+                    receipt = Receipt.not_sent(result, pool.fatal)
                 elif last:
-                    outcome = Outcome(result, FAILED, f"{last}; the run's time was up")
+                    receipt = Receipt(result, FAILED, f"{last}; the run's time was up")
                 elif index < pool.next:
-                    outcome = Outcome(result, FAILED, "no answer before the run's deadline")
+                    receipt = Receipt(result, FAILED, "no answer before the run's deadline")
                 else:
-                    outcome = Outcome.not_sent(result, "the run's time was up")
-            outcomes.append(outcome)
+                    receipt = Receipt.not_sent(result, "the run's time was up")
+            receipts.append(receipt)
         if late:
             pool.next = len(pool.results)  # the workers left behind take nothing more
     hint = ""
-    if outcomes and all(outcome.kind == MISSING for outcome in outcomes):
+    if receipts and all(receipt.kind == MISSING for receipt in receipts):
         hint = ("if these objects exist, the ApiUser lacks the permission actions/process-check-result: Icinga "
                 "answers 404 for that too")
-    return Submission(outcomes, fatal=pool.fatal, seconds=time.monotonic() - started, requests=pool.requests,
+    return Submission(receipts, fatal=pool.fatal, seconds=time.monotonic() - started, requests=pool.requests,
                       retries=pool.retries, connections=pool.connections, hint=hint)
 
 
 # --- the target (``outputs.Target``): its options, the checks before probing, the destination --------
 
-#: Seconds after a result until Icinga runs a service's freshness check (``digitalsentry-passive``): twice
-#: the 5-minute interval of contrib/cron and contrib/systemd, so one late or lost run is not yet an alarm.
-DEFAULT_TTL = 600.0
 MAX_TTL = 7 * 86400.0  #: a week
 
 

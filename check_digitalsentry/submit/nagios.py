@@ -33,7 +33,7 @@ from check_digitalsentry.passive import (
     FAILED,
     Destination,
     NoReceiver,
-    Outcome,
+    Receipt,
     SetupError,
     Submission,
     object_name,
@@ -134,16 +134,16 @@ def submit(path: str, fd: int, results: Sequence[PassiveResult], deadline: float
     """Write a command line per result to the command file ``path``, open at ``fd`` (``open_command_file``),
     by ``deadline`` (``time.monotonic()``); ``fd`` is closed."""
     started = time.monotonic()
-    outcomes: list[Outcome] = []
+    receipts: list[Receipt] = []
     fatal = ""
     writes = 0
     try:
         for index, result in enumerate(results):
             if fatal:
-                outcomes.append(Outcome.not_sent(result, fatal))
+                receipts.append(Receipt.not_sent(result, fatal))
                 continue
             if not (fits(result.host) and fits(result.service)):
-                outcomes.append(Outcome(result, FAILED, f"{object_name(result)}: a name with ';' or a line break "
+                receipts.append(Receipt(result, FAILED, f"{object_name(result)}: a name with ';' or a line break "
                                                         "cannot go into an external command"))
                 continue
             data = command_line(result, time.time())
@@ -151,22 +151,22 @@ def submit(path: str, fd: int, results: Sequence[PassiveResult], deadline: float
                 try:
                     writes += 1
                     os.write(fd, data)  # <= PIPE_BUF bytes to a pipe: all of it, or EAGAIN
-                    outcomes.append(Outcome(result, ACCEPTED, "written to the command file", 1))
+                    receipts.append(Receipt(result, ACCEPTED, "written to the command file", 1))
                     break
                 except BlockingIOError:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or not select.select([], [fd], [], remaining)[1]:
                         fatal = (f"the command file {path} stayed full until the run's deadline: Nagios does not "
                                  f"read it ({len(results) - index} results not written)")
-                        outcomes.append(Outcome.not_sent(result, fatal))
+                        receipts.append(Receipt.not_sent(result, fatal))
                         break
                 except OSError as exc:
                     fatal = _fatal(path, exc)
-                    outcomes.append(Outcome.not_sent(result, fatal))
+                    receipts.append(Receipt.not_sent(result, fatal))
                     break
     finally:
         os.close(fd)
-    return Submission(outcomes, fatal=fatal, seconds=time.monotonic() - started, requests=writes, connections=1)
+    return Submission(receipts, fatal=fatal, seconds=time.monotonic() - started, requests=writes, connections=1)
 
 
 # --- the target (``outputs.Target``): its options, the checks before probing, the destination --------

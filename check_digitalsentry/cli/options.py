@@ -1,7 +1,7 @@
-"""Options of the check plugin (Nagios frontend): one table, and a fast parser that reads it as argparse.
+"""Options of the check plugin (check frontend): a fast parser that reads the option table (``table``:
+``OPTIONS``, the run's own options, the submit targets' and one per site setting) as argparse does, and
+the checked values (``Options``).
 
-The table ``OPTIONS`` has the run's own options (``--inventory``, ``-t``, ``--format``...) and one option
-per site setting that has one, taken from the site schema (``schema.Site``: flag, metavar, help, group).
 ``parse`` reads a command line exactly as argparse reads it with the parser ``help.argparse_parser``
 builds from the same table -- long options with ``=`` or a separate value, unique prefixes of long
 options, clustered short flags (``-vvv``), values attached to short options (``-t2``, ``-t=2``), ``--``,
@@ -17,152 +17,33 @@ Every valued option collects its words in a list, so that a setting given twice 
 from __future__ import annotations
 
 from check_digitalsentry import outputs, schema
+from check_digitalsentry.cli.table import (
+    DEFAULT,
+    DESCRIPTION,
+    EXAMPLES,
+    GROUPS,
+    NAGIOS,
+    OPTIONS,
+    SITE_FIELDS,
+    SUBMIT_GROUP,
+    USAGE,
+    Option,
+    Table,
+    epilog,
+    table,
+)
 from check_digitalsentry.kinds import DEFAULT_TIMEOUT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from check_digitalsentry.engine.probes import BuiltinHooks
+__all__ = ["DEFAULT", "DESCRIPTION", "EXAMPLES", "GROUPS", "NAGIOS", "OPTIONS", "USAGE", "Option", "Options",
+           "Table", "UsageError", "epilog", "option_words", "parse", "table"]
 
 
 class UsageError(Exception):
     """Bad arguments or a bad inventory: one line, exit 3."""
-
-
-class Option:
-    """One option: ``action`` is "value" (each occurrence adds a word), "flag", "count" or "const"
-    (store ``const`` in ``dest``; the "const" options of one ``dest`` exclude each other)."""
-
-    __slots__ = ("action", "const", "dest", "flags", "group", "help", "metavar")
-
-    def __init__(self, flags: tuple[str, ...], dest: str, action: str, help: str, *, metavar: str = "",
-                 group: str = "output", const: object = None) -> None:
-        self.flags = flags
-        self.dest = dest
-        self.action = action
-        self.help = help
-        self.metavar = metavar
-        self.group = group
-        self.const = const
-
-    @property
-    def name(self) -> str:
-        """How argparse names the option in its messages: ``-t/--timeout``."""
-        return "/".join(self.flags)
-
-    def __repr__(self) -> str:
-        return f"Option({self.name})"
-
-
-USAGE = "check_digitalsentry -H HOST [options] | --inventory FILE [--site NAME ...] | --demo"
-DESCRIPTION = ("Check that a Pelco Digital Sentry server's ports are reachable the way DS ControlPoint, DS Admin "
-               "and Pelco Mobile need them.")
-EXIT_CODES = ("Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for bad arguments, --help and --version); "
-              "with --submit: 0 every result went in, 1 some did, 2 none did.")
-
-
-def epilog(roles: Sequence[str]) -> str:
-    """The end of --help: the exit codes and the roles (the catalogue's and the plugins'), then ``forbid``."""
-    from check_digitalsentry.catalogue import FORBID
-
-    return f"{EXIT_CODES} Roles: {', '.join((*roles, FORBID))}."
-SUBMIT_GROUP = "passive results (--submit)"
-GROUPS = ("target", "Digital Sentry", "thresholds and timing", "output", SUBMIT_GROUP)
-
-#: The check plugin's own output, Nagios text (status line, long output, perfdata: ``glue``), and the
-#: formats of the registry (``outputs``) after it.
-NAGIOS = outputs.Format("nagios", "text/plain", 50e-6, None, note="default", locale_text=True)
-FORMATS: tuple[outputs.Format, ...] = (NAGIOS, *outputs.FORMATS)
-
-#: The site settings with an option: their values become a site (``-H`` mode) through the schema.
-SITE_FIELDS: tuple[schema.Field, ...] = tuple(f for f in schema.FIELDS if f.option)
-
-_RUN: tuple[Option, ...] = (
-    Option(("--inventory",), "inventory", "value", "check sites from a TOML inventory instead of -H",
-           metavar="FILE", group="target"),
-    Option(("--site",), "site", "value", "with --inventory: check only this site (repeatable; default all)",
-           metavar="NAME", group="target"),
-    Option(("--demo",), "demo", "flag", "start an embedded simulated DS site on loopback and check it",
-           group="target"),
-    Option(("--demo-fault",), "demo_fault", "value",
-           "with --demo: inject a simulator fault, e.g. sql=tarpit (repeatable)", metavar="ROLE=FAULT",
-           group="target"),
-    Option(("--icinga2-objects",), "icinga2_objects", "flag",
-           "with --inventory: print an Icinga 2 Host per site and its Services (nothing is probed)",
-           group="target"),
-    Option(("-t", "--timeout"), "timeout", "value",
-           f"the whole run ends inside this (default {DEFAULT_TIMEOUT:g})", metavar="SECONDS",
-           group="thresholds and timing"),
-    Option(("-4",), "family", "const", "use IPv4 only", group="thresholds and timing", const=4),
-    Option(("-6",), "family", "const", "use IPv6 only", group="thresholds and timing", const=6),
-    Option(("--format",), "format", "value", outputs.described_formats(FORMATS), metavar="FORMAT"),
-    Option(("--output",), "output", "value", "also write the formatted result to FILE, atomically",
-           metavar="FILE"),
-    Option(("--quiet",), "quiet", "flag", "print nothing and exit 0 when everything is OK (for cron)"),
-    Option(("-v", "--verbose"), "verbose", "count", "-v one line per port, -vv also the configuration, -vvv "
-                                                   "tracebacks"),
-    Option(("-V", "--version"), "version", "flag", "print the version (exits 3)"),
-    Option(("-h", "--help"), "help", "flag", "print this help (exits 3)"),
-)
-_SITE: tuple[Option, ...] = tuple(
-    Option(f.option, f.name, "flag" if f.kind.option_action == "flag" else "value", f.help, metavar=f.metavar,
-           group=f.group) for f in SITE_FIELDS)
-
-
-
-def submit_options(known: Sequence[outputs.Target]) -> tuple[Option, ...]:
-    """``--submit`` and each target's own options (``outputs``), in the order the help lists them."""
-    return (Option(("--submit",), "submit", "value", f"with --inventory: post one passive result per site (or "
-                   f"per role) to {outputs.described_targets(known)}, and print one line saying what went in",
-                   metavar="TARGET", group=SUBMIT_GROUP),
-            *(Option((o.flag,), o.dest, "value", o.help, metavar=o.metavar, group=SUBMIT_GROUP)
-              for target in known for o in target.options))
-
-
-class Table:
-    """The options of a run: every option in help order (and in the order argparse registers them, which
-    its messages follow), by flag, the submit targets whose options it has, and the formats ``--format``
-    takes (the plugins' too, when a plugin adds any)."""
-
-    __slots__ = ("by_flag", "conflicts", "formats", "options", "run", "targets")
-
-    def __init__(self, known_targets: Sequence[outputs.Target] = outputs.TARGETS,
-                 known_formats: Sequence[outputs.Format] = FORMATS) -> None:
-        self.targets = tuple(known_targets)
-        self.formats = tuple(known_formats)
-        #: the run's own options (not the site settings')
-        self.run: tuple[Option, ...] = (*_RUN, *submit_options(self.targets))
-        self.options: tuple[Option, ...] = tuple(o for group in GROUPS for o in (*_SITE, *self.run)
-                                                 if o.group == group)
-        self.by_flag: dict[str, Option] = {flag: o for o in self.options for flag in o.flags}
-        self.conflicts: dict[Option, tuple[Option, ...]] = {
-            o: tuple(p for p in self.options if p.action == "const" and p.dest == o.dest and p is not o)
-            for o in self.options if o.action == "const"}
-
-    def defaults(self) -> dict[str, object]:
-        """dest -> the value of an option not given: [] for "value", False, 0, None for "const"."""
-        values: dict[str, object] = {}
-        for option in self.options:
-            values[option.dest] = {"value": [], "flag": False, "count": 0}.get(option.action)
-        for option in self.options:
-            if option.action == "value":
-                values[option.dest] = []  # a fresh list each
-        return values
-
-
-#: The options without plugins (a plugin's target or format makes a table of its own: ``table``).
-DEFAULT = Table()
-OPTIONS = DEFAULT.options
-
-
-def table(hooks: BuiltinHooks) -> Table:
-    """The options of a run with these hooks: the built-in table, unless a plugin adds a target or a format
-    (ValueError, naming the plugin's, for one that cannot be added)."""
-    known_targets, known_formats = hooks.targets(), (NAGIOS, *hooks.formats())
-    if known_targets == DEFAULT.targets and known_formats == DEFAULT.formats:
-        return DEFAULT
-    return Table(known_targets, known_formats)
 
 
 # --- the fast parser (argparse's algorithm for optionals, without argparse) -----------------------
@@ -312,12 +193,35 @@ def parse(argv: Sequence[str], table: Table = DEFAULT) -> dict[str, object]:
         start = consume(start)
     extras.extend(words[start:])
     if extras:
-        raise UsageError(f"unrecognized arguments: {' '.join(extras)}")
+        raise UsageError(f"unrecognized arguments: {' '.join(extras)}{suggestion(extras, table)}")
     return values
+
+
+def suggestion(extras: Sequence[str], table: Table = DEFAULT) -> str:
+    """``: did you mean --sql-instance?`` for the first unrecognized word that is a long option mistyped
+    (``--sql-instace``, ``-sql-instance``, ``--sql-instace=X``); "" when none is close to one. argparse
+    (3.11) says no more than "unrecognized arguments": this is the one place where the words differ."""
+    import difflib  # only on this error path
+
+    long_flags = [flag for flag in table.by_flag if flag.startswith("--")]
+    for word in extras:
+        flag = word.partition("=")[0]
+        if len(flag) < 4 or not flag.startswith("-"):
+            continue
+        close = difflib.get_close_matches(flag if flag.startswith("--") else f"-{flag}", long_flags, n=1,
+                                          cutoff=0.75)
+        if close:
+            return f": did you mean {close[0]}?"
+    return ""
 
 
 # --- the values, checked --------------------------------------------------------------------------
 
+#: --watch: a round every --interval seconds, never more often than one a second (one probe of a port per
+#: second at most); -t of each round unless given; --watch-for by default and at most.
+WATCH_INTERVAL, WATCH_MIN_INTERVAL, WATCH_TIMEOUT, WATCH_MAX = 2.0, 1.0, 5.0, 4 * 3600.0
+WATCH_OPTIONS = ("interval", "watch_until", "watch_for", "serve")
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def _same_file(one: str, other: str) -> bool:
@@ -328,6 +232,12 @@ def _same_file(one: str, other: str) -> bool:
         return os.path.samefile(one, other)
     except (OSError, ValueError):
         return os.path.realpath(one) == os.path.realpath(other)
+
+
+def _decimal(text: str) -> float | None:
+    """A plain decimal number (``2``, ``0.5``; ASCII digits, no sign, no exponent), or None."""
+    word = text.strip()
+    return float(word) if word and word.replace(".", "", 1).isdecimal() and word.isascii() else None
 
 
 class Options:
@@ -360,6 +270,7 @@ class Options:
         self.timeout = DEFAULT_TIMEOUT
         self.submit = self._one("submit")
         self.target: outputs.Target | None = None  #: --submit's target, found by ``check``
+        self.watch = bool(values["watch"])
 
     def _one(self, dest: str) -> str | None:
         given = self.values[dest]
@@ -398,6 +309,7 @@ class Options:
             raise UsageError("--demo-fault needs --demo")
         if self.icinga2_objects:
             self._check_objects()
+        self._check_watch()
         self._check_submit()
         if self.output and self.inventory and _same_file(self.output, self.inventory):
             raise UsageError(f"--output {self.output}: that is the inventory (--inventory {self.inventory}): give "
@@ -426,6 +338,84 @@ class Options:
         """The options of --submit's target: dest -> the word given, or None."""
         assert self.target is not None
         return {o.dest: self._one(o.dest) for o in self.target.options}
+
+    def _check_watch(self) -> None:
+        """--watch and its options: what goes together, and their values (checked before anything runs)."""
+        given = [o.flags[0] for o in self.table.run if o.dest in WATCH_OPTIONS and self.values[o.dest]]
+        if not self.watch:
+            if given:
+                raise UsageError(f"{given[0]} needs --watch")
+            return
+        if self.demo:
+            raise UsageError("--watch needs -H HOST or --inventory FILE (the demo's site cannot be fixed while it "
+                             "is watched: run dsports-simulator, and watch the site it prints)")
+        for flag, on in (("--icinga2-objects", self.icinga2_objects), ("--submit", self.submit is not None)):
+            if on:
+                raise UsageError(f"{flag} cannot be combined with --watch")
+        for flag, on in (("--quiet", self.quiet), ("-v", self.verbose > 0)):
+            if on:
+                raise UsageError(f"{flag} has no effect with --watch: it shows every port, and each change")
+        if self.format != NAGIOS.name and not self.output:
+            raise UsageError(f"--format {self.format} with --watch needs --output FILE (the final round goes "
+                             f"there; stdout shows the live view)")
+        self.interval, self.watch_until, self.watch_for, self.serve_address  # noqa: B018 - checked here
+
+    @property
+    def interval(self) -> float:
+        """``--interval`` in seconds (default 2; at least 1: never more than one probe of a port a second)."""
+        text = self._one("interval")
+        if text is None:
+            return WATCH_INTERVAL
+        value = _decimal(text)
+        if value is not None and WATCH_MIN_INTERVAL <= value <= 3600:
+            return value
+        raise UsageError(f"--interval: expected seconds >= {WATCH_MIN_INTERVAL:g} (a port is never probed more "
+                         f"than once a second) and <= 3600, got {text!r}")
+
+    @property
+    def watch_until(self) -> str | None:
+        """``--watch-until``: "ok", or None."""
+        text = self._one("watch_until")
+        if text is None or text.strip().lower() == "ok":
+            return None if text is None else "ok"
+        raise UsageError(f"--watch-until: expected ok (every port as expected 3 rounds in a row), got {text!r}")
+
+    @property
+    def watch_for(self) -> float:
+        """``--watch-for`` in seconds (default and at most 4 h): 90, 90s, 15m, 2h, 1.5h."""
+        text = self._one("watch_for")
+        if text is None:
+            return WATCH_MAX
+        word = text.strip().lower()
+        unit = _UNITS.get(word[-1:], 0.0) if word else 0.0
+        number = _decimal(word[:-1] if unit else word)
+        if number is not None and 0 < number * (unit or 1.0) <= WATCH_MAX:
+            return number * (unit or 1.0)
+        raise UsageError(f"--watch-for: expected a duration above 0 and at most 4h (a watch never runs on "
+                         f"unattended), e.g. 90, 90s, 15m or 2h; got {text!r}")
+
+    @property
+    def round_timeout(self) -> float:
+        """-t of each round of a watch (default 5)."""
+        return WATCH_TIMEOUT if self.timeout_text is None else self.timeout
+
+    @property
+    def serve_address(self) -> tuple[str, int] | None:
+        """``--serve [HOST:]PORT`` as (host, port): 127.0.0.1 without a host; ``[::1]:8080`` for IPv6."""
+        text = self._one("serve")
+        if text is None:
+            return None
+        word = text.strip()
+        host, sep, port = word.rpartition(":")
+        if not sep:
+            host, port = "", word
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if port.isdecimal() and port.isascii() and int(port) <= 65535 and (host == "" or "[" not in host) \
+                and " " not in host:
+            return host or "127.0.0.1", int(port)
+        raise UsageError(f"--serve: expected [HOST:]PORT, e.g. 8080, 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080 "
+                         f"(port 0: any free port), got {text!r}")
 
     def _check_submit(self) -> None:
         """--submit and its options: what goes together (the files are read later, by the target's

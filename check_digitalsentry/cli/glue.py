@@ -1,4 +1,4 @@
-"""nagiosplugin glue (Nagios frontend): a judged run as nagiosplugin's Resource, Contexts and Summary.
+"""nagiosplugin glue (check frontend): a judged run as nagiosplugin's Resource, Contexts and Summary.
 
 The states are the judgement's (``judge``): ``PortContext`` hands each verdict's state to nagiosplugin
 unchanged, so nagiosplugin's exit code is the judged state; it lays out the status line, the long

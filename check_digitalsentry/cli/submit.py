@@ -1,4 +1,4 @@
-"""``--submit`` (Nagios frontend): probe every site of the inventory at once, then post one passive result
+"""``--submit`` (check frontend): probe every site of the inventory at once, then post one passive result
 per object to the target of ``--submit`` (``outputs``: Icinga 2's REST API, ``submit.icinga2``; Nagios'
 command file, ``submit.nagios``; or a plugin's), and say in one line what went in.
 
@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import time
 
+from check_digitalsentry.cli.options import UsageError
+from check_digitalsentry.cli.output import done, finish
 from check_digitalsentry.model import Interrupted
-from check_digitalsentry.nagios.options import UsageError
-from check_digitalsentry.nagios.output import done, finish
 from check_digitalsentry.passive import NoReceiver, SetupError
 from check_digitalsentry.render.text import NAME, STATE_WORDS, passive_results, plain
 
@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import NoReturn
 
+    from check_digitalsentry.cli.options import Options
     from check_digitalsentry.engine.probes import BuiltinHooks
     from check_digitalsentry.judge import JudgedRun
-    from check_digitalsentry.nagios.options import Options
     from check_digitalsentry.passive import PassiveResult, Submission
     from check_digitalsentry.schema import Site
 
@@ -111,10 +111,10 @@ def report(submission: Submission, results: Sequence[PassiveResult], where: str,
         line += f" ({submission.retries} retr{'ies' if submission.retries != 1 else 'y'})"
     line += f"; results: {states}"
     lines = [line]
-    shown = problems if verbose < 1 else submission.outcomes
-    for outcome in shown:
-        if (not outcome.sent and submission.fatal) or (common and verbose < 1):
+    shown = problems if verbose < 1 else submission.receipts
+    for receipt in shown:
+        if (not receipt.sent and submission.fatal) or (common and verbose < 1):
             continue  # said once on the first line
-        r = outcome.result
-        lines.append(f"{r.host}!{r.service} {STATE_WORDS[int(r.state)]} {outcome.kind}: {outcome.message}")
+        r = receipt.result
+        lines.append(f"{r.host}!{r.service} {STATE_WORDS[int(r.state)]} {receipt.kind}: {receipt.message}")
     return code, [plain(text) for text in lines]

@@ -1,4 +1,4 @@
-"""The check's run record (Nagios frontend): who ran a check, on which machine, when, with which
+"""The check's run record (check frontend): who ran a check, on which machine, when, with which
 inventory (its SHA-256) -- what ``--format html`` (the handover document, ``render.html``, the renderer
 pytest_dsports' ``--dsports-report`` uses too) and any format that wants it read (``outputs.Rendering``)."""
 
@@ -10,8 +10,8 @@ from check_digitalsentry.model import RunInfo
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from check_digitalsentry.cli.options import Options
     from check_digitalsentry.judge import JudgedRun
-    from check_digitalsentry.nagios.options import Options
 
 
 def record(opts: Options, run: JudgedRun) -> RunInfo:

@@ -1,4 +1,4 @@
-"""The check plugin's entry point (Nagios frontend): options -> sites -> one engine run -> output, exit.
+"""The check plugin's entry point (check frontend): options -> sites -> one engine run -> output, exit.
 
 Thin: the schema builds the sites (``-H`` options, an inventory, or the demo's simulated site), the
 engine probes them with the hooks ``plugins.get_hooks()`` gives, the judgement decides, and the
@@ -18,11 +18,11 @@ import sys
 import time
 
 from check_digitalsentry import __version__
+from check_digitalsentry.cli import prints_objects
+from check_digitalsentry.cli.options import NAGIOS, Options, UsageError, option_words, parse
+from check_digitalsentry.cli.options import table as options_table
+from check_digitalsentry.cli.output import OutputError, done, finish, write
 from check_digitalsentry.model import Interrupted
-from check_digitalsentry.nagios import prints_objects
-from check_digitalsentry.nagios.options import NAGIOS, Options, UsageError, option_words, parse
-from check_digitalsentry.nagios.options import table as options_table
-from check_digitalsentry.nagios.output import OutputError, done, finish, write
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def _stopped(exc: Interrupted) -> str:
 
 
 def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoReturn:
-    """The check plugin (``check_digitalsentry.nagios.main`` is its entry point, through ``nagios.run``)."""
+    """The check plugin (``check_digitalsentry.cli.main`` is its entry point, through ``cli.run``)."""
     started = time.monotonic() if started is None else started
     for name in ("SIGTERM", "SIGHUP", "SIGINT"):
         if hasattr(signal, name):  # SIGHUP is POSIX's
@@ -106,7 +106,7 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
             _unknown(f"{exc} (see --help)")
         verbose = opts.verbose
         if opts.help:
-            from check_digitalsentry.nagios.help import argparse_parser
+            from check_digitalsentry.cli.help import argparse_parser
 
             try:  # the plugins' roles too
                 roles = [role.name for role in hooks.roles()]
@@ -149,9 +149,13 @@ def _run(opts: Options, started: float, hooks: BuiltinHooks) -> NoReturn:
     if opts.icinga2_objects:
         _icinga2_objects(opts, sites, hooks)
     if opts.submit:
-        from check_digitalsentry.nagios.submit import submit
+        from check_digitalsentry.cli.submit import submit
 
         submit(opts, sites, started, deadline, hooks, probe)
+    if opts.watch:
+        from check_digitalsentry.cli.watch import watch
+
+        watch(opts, *_planned(opts, sites, hooks), hooks)
     _check(opts, sites, started, deadline, hooks)
 
 
@@ -242,7 +246,7 @@ def _icinga2_objects(opts: Options, sites: Sequence[Site], hooks: BuiltinHooks) 
     text = icinga2.render(plans, inventory, command if printable(command) and _utf8(command)
                           else "check_digitalsentry --icinga2-objects")
     if opts.output:
-        from check_digitalsentry.nagios.output import write_file
+        from check_digitalsentry.cli.output import write_file
 
         write_file(opts.output, text)  # atomic: a failed or interrupted run leaves the old objects
         done(0)
@@ -274,11 +278,26 @@ def _check(opts: Options, sites: Sequence[Site], started: float, deadline: float
 def probe(opts: Options, sites: Sequence[Site], started: float, deadline: float, hooks: BuiltinHooks) -> JudgedRun:
     """Probe every site at once and judge: done by ``deadline`` (``time.monotonic()``), less the time that
     judging and printing take (--submit gives the probes a part of -t here, keeping the rest)."""
+    from check_digitalsentry.engine import probe_sites
+    from check_digitalsentry.judge import JudgedRun
+
+    planning = time.monotonic()
+    plans, family = _planned(opts, sites, hooks)
+    ports = sum(len(plan.specs) * len(plan.site.hosts) for plan in plans)
+    planning = time.monotonic() - planning
+    slower = min(max(planning / (ports * PLAN_COST), 1.0), 4.0) if ports > 5000 else 1.0
+    margin = OUTPUT_MARGIN + ports * opts.output_format.port_cost * slower
+    reports = probe_sites(plans, deadline=deadline - margin, family=family, hooks=hooks)
+    return JudgedRun.of(reports, time.monotonic() - started)
+
+
+def _planned(opts: Options, sites: Sequence[Site], hooks: BuiltinHooks) -> tuple[list[SitePlan], int]:
+    """The sites' plans and the address family (0, AF_INET or AF_INET6), the mistakes -4/-6 and --role can
+    show said first."""
     import socket
 
-    from check_digitalsentry.engine import plan_sites, probe_sites
+    from check_digitalsentry.engine import plan_sites
     from check_digitalsentry.engine.scheduler import poller_choice
-    from check_digitalsentry.judge import JudgedRun
 
     try:
         poller_choice()  # the test and diagnostic knob CHECK_DIGITALSENTRY_POLLER: a mistake is one line
@@ -287,15 +306,9 @@ def probe(opts: Options, sites: Sequence[Site], started: float, deadline: float,
     family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(opts.family, 0)
     if family:
         _check_family(sites, opts.family)
-    planning = time.monotonic()
     plans = plan_sites(sites, hooks)
     _check_roles(plans)
-    ports = sum(len(plan.specs) * len(plan.site.hosts) for plan in plans)
-    planning = time.monotonic() - planning
-    slower = min(max(planning / (ports * PLAN_COST), 1.0), 4.0) if ports > 5000 else 1.0
-    margin = OUTPUT_MARGIN + ports * opts.output_format.port_cost * slower
-    reports = probe_sites(plans, deadline=deadline - margin, family=family, hooks=hooks)
-    return JudgedRun.of(reports, time.monotonic() - started)
+    return plans, family
 
 
 def _check_roles(plans: Sequence[SitePlan]) -> None:
@@ -323,7 +336,7 @@ def _check_family(sites: Sequence[Site], version: int) -> None:
 
 
 def _present(opts: Options, run: JudgedRun) -> NoReturn:
-    from check_digitalsentry.nagios import glue
+    from check_digitalsentry.cli import glue
     from check_digitalsentry.render.text import NagiosText
 
     quiet_ok = opts.quiet and run.state == 0
@@ -333,19 +346,28 @@ def _present(opts: Options, run: JudgedRun) -> NoReturn:
     if fmt is NAGIOS:
         formatted = glue.render(text, verbose)[0]
     else:
-        from check_digitalsentry.nagios.report import record
+        from check_digitalsentry.cli.report import record
         from check_digitalsentry.outputs import Rendering
 
         formatted = fmt.render(Rendering(run, text.summary(), lambda: record(opts, run)))
     if opts.output:
-        from check_digitalsentry.nagios.output import write_file
+        from check_digitalsentry.cli.output import write_file
 
         write_file(opts.output, formatted)
         formatted = formatted if fmt is NAGIOS else glue.render(text, verbose)[0]
     if quiet_ok:
         done(0)
+    if opts.quiet and (fmt is NAGIOS or opts.output):
+        formatted = _for_people(formatted)
     # a stdout that cannot take it does not change the state: Nagios reads the code
     finish(formatted, int(run.state), encoding=None if fmt.locale_text or opts.output else "utf-8")
+
+
+def _for_people(output: str) -> str:
+    """--quiet's report of a problem, which cron mails and the journal keeps: the status line and a line per
+    port, without the perfdata line (its last, with -v), which is for graphs -- a monitoring core or the
+    --output file has them -- and only made the mail longer (2 KB for one site)."""
+    return "".join(line for line in output.splitlines(keepends=True) if not line.startswith("| "))
 
 
 def _run_demo(opts: Options, started: float, deadline: float, hooks: BuiltinHooks) -> NoReturn:
