@@ -295,7 +295,8 @@ def test_quiet_prints_nothing_when_ok_and_everything_when_not(simulate: Simulate
     # a mail for people: the status line and a line per port, as -v, without the perfdata (for graphs)
     assert loud.lines[-1].startswith("| ") and " video=0;" in loud.lines[-1] and "|" not in bad.stdout, bad.stdout
     assert [line.split(" ")[:4] for line in bad.lines] == [line.split(" ")[:4] for line in loud.lines[:-1]]
-    assert len(bad.lines) == 9, bad.lines  # 8 ports and the status line
+    assert len(bad.lines) == 10, bad.lines  # the status line, 8 ports and what was proved
+    assert bad.lines[-1].startswith("vantage OK: 127.0.0.1 (loopback, this machine)"), bad.lines
 
 
 def test_inventory_mode_checks_several_sites_at_once(simulate: Simulate, check: Check, tmp_path: Path) -> None:
