@@ -11,6 +11,7 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -122,15 +123,51 @@ def test_the_poller_is_the_one_asked_for(monkeypatch: pytest.MonkeyPatch) -> Non
         try:
             assert poller.name == name
             assert (type(poller.selector).__name__ if poller.selector else None) == selector
-            assert poller.limit == (scheduler.SELECT_SOCKETS if name == "select" else None)
+            assert (poller.limit is not None) is (name == "select")
+            if name == "select":
+                assert 16 <= poller.limit <= scheduler.FD_SETSIZE - 1 - 3  # below 1024, above stdio at least
+                with pytest.raises(scheduler.TooHigh, match="select\\(\\) watches descriptors below 1024 only"):
+                    poller.register(scheduler.FD_SETSIZE, 1, None)
         finally:
             poller.close()
     monkeypatch.setenv(POLLER_VARIABLE, "select")
     loop = Scheduler(max_sockets=5000)
     try:
-        assert loop.max_sockets == scheduler.SELECT_SOCKETS  # select() watches descriptors below 1024 only
+        assert loop.max_sockets == loop.poller.limit < 1024  # select() watches descriptors below 1024 only
     finally:
         loop.close()
+
+
+def test_a_socket_select_cannot_watch_is_this_machines_limit_never_a_verdict(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under select(), a probe whose socket lands at descriptor 1024 or above is UNKNOWN (this machine's
+    limit), and the engine held no more sockets than fit below 1024: here the process already holds more."""
+    import resource
+    import socket
+
+    from check_digitalsentry.engine import probe_sites
+    from check_digitalsentry.judge import judge_report
+    from check_digitalsentry.model import State, Status
+    from check_digitalsentry.schema import Site
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < 1200:
+        if hard != resource.RLIM_INFINITY and hard < 1200:
+            pytest.skip(f"the hard open-file limit ({hard}) leaves no descriptor above 1024 to fill")
+        resource.setrlimit(resource.RLIMIT_NOFILE, (1200, hard))  # as the engine raises it for a fleet
+    monkeypatch.setenv(POLLER_VARIABLE, "select")
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        held = [os.dup(server.fileno()) for _ in range(1100)]  # the descriptors below 1024 are taken
+        try:
+            [report] = probe_sites([Site("x", ("127.0.0.1",), roles=("video",),
+                                         ports={"video": server.getsockname()[1]})], deadline=time.monotonic() + 3)
+        finally:
+            for fd in held:
+                os.close(fd)
+    [verdict] = judge_report(report)
+    assert verdict.result.status is Status.UNKNOWN and verdict.state is State.UNKNOWN, verdict
+    assert verdict.result.facts.local_limit and "select() watches descriptors below 1024 only" in verdict.detail
 
 
 def test_a_poller_the_system_lacks_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -61,8 +61,25 @@ SMALL_BUDGET = 16
 POLLER_VARIABLE = "CHECK_DIGITALSENTRY_POLLER"
 POLLERS = {"epoll": "EpollSelector", "kqueue": "KqueueSelector", "poll": "PollSelector",
            "select": "SelectSelector"}
-#: select() watches descriptors below FD_SETSIZE (1024) only: the most sockets the engine holds with it.
-SELECT_SOCKETS = 1024 - FD_RESERVE
+#: select() watches descriptors below FD_SETSIZE only: with it the engine holds at most as many sockets as
+#: fit below it above the highest descriptor the process already has (``select_limit``).
+FD_SETSIZE = 1024
+
+
+class TooHigh(OSError):
+    """A descriptor select() cannot watch (FD_SETSIZE and above): this machine's limit, never a verdict."""
+
+
+def select_limit() -> int:
+    """How many sockets select() can watch here: those that fit below FD_SETSIZE above the highest descriptor
+    open now (new ones fill the gaps below it first); 16 at least."""
+    import os
+
+    try:
+        highest = max(int(name) for name in os.listdir("/dev/fd") if name.isdigit())
+    except (OSError, ValueError):
+        highest = FD_RESERVE
+    return max(FD_SETSIZE - 1 - highest - 8, 16)  # 8: the resolver's wake-up pair and its lookups
 
 
 def poller_choice(environ: Mapping[str, str] | None = None) -> str:
@@ -88,7 +105,7 @@ class Poller:
         choice = poller_choice()
         self.name = choice or ("epoll" if hasattr(select, "epoll") else "")
         self.epoll = select.epoll() if self.name == "epoll" else None
-        self.limit: int | None = SELECT_SOCKETS if self.name == "select" else None
+        self.limit: int | None = select_limit() if self.name == "select" else None
         if self.epoll is None:
             import selectors
 
@@ -100,6 +117,9 @@ class Poller:
         self.data: dict[int, object] = {}
 
     def register(self, fd: int, events: int, data: object) -> None:
+        if self.limit is not None and fd >= FD_SETSIZE:
+            raise TooHigh(f"descriptor {fd}: select() watches descriptors below {FD_SETSIZE} only "
+                          f"({POLLER_VARIABLE}=select)")
         if self.epoll is not None:
             self.epoll.register(fd, (select.EPOLLIN if events & READ else 0) | (select.EPOLLOUT if events & WRITE
                                                                                  else 0))
@@ -298,6 +318,10 @@ class Scheduler:
             try:
                 fd = request.sock.fileno()
                 self.poller.register(fd, request.events, task)
+            except TooHigh as exc:  # this machine's limit (the select poller), not the network's verdict
+                task.gen.close()
+                self._finish(task, Outcome(Status.UNKNOWN, f"not probed: {exc}", local_limit()))
+                return
             except (ValueError, KeyError, OSError) as exc:  # a closed or foreign socket: a probe bug
                 task.gen.close()
                 self._finish(task, Outcome(Status.UNKNOWN, f"internal error in the probe: cannot wait on "
