@@ -118,18 +118,22 @@ def judge(site: Site, result: PortResult) -> Verdict:
     spec, status = result.spec, result.status
     head = f"{spec.role} {where(result)} {status}"
     detail = _detail(result)
-    if result.facts.internal_error or result.facts.local_limit:
+    machine = bool(result.facts.internal_error or result.facts.local_limit)  # this machine decided, not the port
+    if spec.forbidden and untested(result):
+        # Never probed: nothing was observed there, so nothing is found either way -- NOT TESTED. OK when
+        # its host's name did not resolve (the site's expected ports fail for it anyway), UNKNOWN when this
+        # machine could not probe it, as for any port.
+        return Verdict(site, result, State.UNKNOWN if machine else State.OK,
+                       f"{head}: not tested ({detail}): nothing shows that it is blocked",
+                       f"NOT TESTED: nothing shows that {where(result)} is blocked", detail)
+    if machine:
         return Verdict(site, result, State.UNKNOWN, f"{head}: {detail}", detail=detail)
     if spec.forbidden:
         if status.reachable:
             note = "reachable, tolerated (severity ok)" if spec.severity is State.OK else ""
             return Verdict(site, result, spec.severity,
                            f"{head}: reachable but must not be ({detail}) — block {where(result)}", note, detail)
-        note = ""
-        if status is Status.OPEN_FILTERED:
-            note = "silent: could not be proved closed (UDP)"
-        elif status in (Status.UNRESOLVED, Status.UNKNOWN):
-            note = f"not probed: {detail}"
+        note = "silent: could not be proved closed (UDP)" if status is Status.OPEN_FILTERED else ""
         return Verdict(site, result, State.OK, f"{head}: not reachable, as required", note, detail)
     if status is Status.OPEN:
         return _judge_time(site, result, head, detail)
@@ -210,12 +214,19 @@ def untestable(verdict: Verdict) -> str:
     return f"not testable while no {live}"
 
 
+def untested(result: PortResult) -> bool:
+    """Nothing was observed at the port: it was never probed, or not in full -- its host's name did not
+    resolve, what it depends on failed, no socket could be had (this machine's open-file limit), the probe
+    failed. Its status is then no finding about the port, either way."""
+    return result.status in UNTESTED or bool(result.facts.internal_error or result.facts.local_limit)
+
+
 def not_proved(verdict: Verdict) -> bool:
-    """An OK verdict that proves nothing: a port that was never probed (its host's name did not resolve,
-    or the probe did not run) -- a forbidden one, or an expected one whose failure is tolerated (severity
-    ok). The judgement lets it pass, as the site's required ports fail anyway; a handover must not count
-    it as proof that the port is blocked, or tested."""
-    return verdict.ok and verdict.result.status in UNTESTED
+    """A verdict that proves nothing, as its port was never probed (``untested``): a forbidden port,
+    whatever its state (OK when its host's name did not resolve, UNKNOWN when this machine could not probe
+    it) -- never proof that it is blocked, nor that it is reachable --, or an expected one whose failure
+    the site tolerates (severity ok). Every output says NOT TESTED for it, with what makes it testable."""
+    return untested(verdict.result) and (verdict.ok or verdict.result.spec.forbidden)
 
 
 def sources(verdicts: Iterable[Verdict]) -> list[str]:
@@ -229,7 +240,8 @@ def worst(verdicts: Iterable[Verdict]) -> State:
 
 
 def up(verdict: Verdict) -> int:
-    """1 when an expected port answered as its role needs, or a forbidden port answered at all; else 0."""
+    """1 when an expected port answered as its role needs, or a forbidden port answered at all; else 0.
+    Outputs leave it out for a port NOT TESTED (``not_proved``): its 0 would read as a finding."""
     status = verdict.result.status
     return int(status.reachable if verdict.result.spec.forbidden else status is Status.OPEN)
 
@@ -299,6 +311,8 @@ def customer_found(verdict: Verdict) -> str:
     idle = untestable(verdict)
     if idle:
         return f"{idle} (an idle server need not answer)"
+    if not_proved(verdict) and r.status not in UNTESTED:  # probed, but not in full: this machine's limit
+        return "not tested: the test machine could not test it"
     if r.status is Status.OPEN and not verdict.ok and not r.spec.forbidden:
         problem = certificate_problem(verdict.site, r) if r.facts.tls_validity is not None else None
         return f"answered, but {problem[1]}" if problem is not None else "answered, but slowly"
@@ -331,19 +345,27 @@ def _forward(r: PortResult, where: str) -> str:
 def advice_pair(verdict: Verdict) -> tuple[str, str]:
     """(the technician's advice, the customer's), side by side, case by case."""
     r = verdict.result
-    if verdict.ok and r.status not in UNTESTED:  # the common case, first: nothing to change
+    if verdict.ok and not untested(r):  # the common case, first: nothing to change
         return "", ""
     where = f"{r.transport.upper()} {'the SQL port' if r.port is None else r.port}"
     said = f"{r.transport.upper()} {'the database port' if r.port is None else r.port}"
     service = SERVICE.get(r.role, f"the service behind {r.role}")
     if not_proved(verdict):
+        until = f"until then nothing shows that {where} is {'blocked' if r.spec.forbidden else 'reachable'}"
+        customer_until = f"nothing shows that {said} is {'blocked' if r.spec.forbidden else 'reachable'}"
         if r.status is Status.UNRESOLVED:
-            return (f"make {r.host} resolve from here (DNS or hosts file) and test again: until then nothing "
-                    f"shows that {where} is blocked",
-                    f"the name {r.host} could not be found from the test machine, so nothing shows that {said} "
-                    f"is blocked: check the name, or give the server's address, and test again")
-        return (f"test again once the probe of {where} can run: until then nothing shows that it is blocked",
-                f"{said} could not be tested, so nothing shows that it is blocked: test again")
+            return (f"make {r.host} resolve from here (DNS or hosts file) and test again: {until}",
+                    f"the name {r.host} could not be found from the test machine, so {customer_until}: check the "
+                    f"name, or give the server's address, and test again")
+        if r.facts.local_limit:
+            return (f"raise the check's open-file limit (ulimit -n; systemd: LimitNOFILE=), or check fewer sites "
+                    f"in one run, and test again: {until}",
+                    f"the test machine could not test {said} (too many at once), so {customer_until}: test again")
+        if r.facts.internal_error:
+            return (f"an internal error of the probe: please report it with this output; {until}",
+                    f"the test itself failed on {said}, so {customer_until}: report it to whoever ran the test")
+        return (f"test again once the probe of {where} can run: {until}",
+                f"{said} could not be tested, so {customer_until}: test again")
     if verdict.ok:
         return "", ""
     target = r.address or r.host

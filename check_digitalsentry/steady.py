@@ -62,7 +62,7 @@ class Observation:
         self.detail = detail
         self.advice = advice  #: the fix in one sentence ("" for an OK port)
         self.seconds = seconds
-        self.untested = untested  #: OK, but nothing was proved (``judge.not_proved``)
+        self.untested = untested  #: never probed: nothing was proved (``judge.not_proved``)
         self.idle = idle  #: "not testable while no audio plays" (``judge.untestable``), else ""
 
     @property
@@ -137,9 +137,9 @@ class Row:
 
     @property
     def word(self) -> str:
-        """What the row shows in one word: FLAPPING, NOT TESTED (OK, but nothing was proved), NOT TESTABLE (a
-        port the server opens only while something happens: audio on an idle server), or its state (OK,
-        WARNING, CRITICAL, UNKNOWN)."""
+        """What the row shows in one word: FLAPPING, NOT TESTED (never probed: nothing was proved), NOT
+        TESTABLE (a port the server opens only while something happens: audio on an idle server), or its state
+        (OK, WARNING, CRITICAL, UNKNOWN)."""
         if self.flapping:
             return "FLAPPING"
         assert self.shown is not None

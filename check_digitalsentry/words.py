@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 from check_digitalsentry import catalogue
-from check_digitalsentry.judge import untestable, where
+from check_digitalsentry.judge import not_proved, untestable, where
 from check_digitalsentry.model import State
 
 TYPE_CHECKING = False
@@ -43,7 +43,7 @@ def site_sentence(judged: JudgedSite) -> str:
     (audio), and which could not be tested at all."""
     idle = [v for v in judged.verdicts if untestable(v)]
     total, failing = len(judged.verdicts) - len(idle), len(judged.failing)
-    untested = [v for v in judged.open if v.ok]
+    untested = [v for v in judged.open if not_proved(v)]
     if any(v.state is State.UNKNOWN for v in judged.failing):
         text = f"{failing} of {total} ports could not be judged or are not as required."
     elif failing:

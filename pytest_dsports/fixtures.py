@@ -96,10 +96,10 @@ class ProbedPort:
 
     @property
     def tested(self) -> bool:
-        """The port was actually probed (not ``unresolved``, not ``unknown``)."""
-        from check_digitalsentry.judge import UNTESTED
+        """The port was actually probed (not ``unresolved``, not ``unknown``: ``judge.untested``)."""
+        from check_digitalsentry.judge import untested
 
-        return self.status not in UNTESTED
+        return not untested(self.result)
 
     def _fail(self, wanted: str) -> None:
         __tracebackhide__ = True

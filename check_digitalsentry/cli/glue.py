@@ -46,8 +46,9 @@ class PortContext(nagiosplugin.Context):  # type: ignore[misc]
         verdict: Verdict = metric.value[1]
         return self.result_cls(STATES[int(verdict.state)], plain(verdict.reason), metric)
 
-    def performance(self, metric: nagiosplugin.Metric, resource: Ports) -> Perf:
-        return metric.value[0]  # type: ignore[no-any-return]  # nagiosplugin prints str(perf): render.text's
+    def performance(self, metric: nagiosplugin.Metric, resource: Ports) -> Perf | None:
+        perf: Perf = metric.value[0]  # nagiosplugin prints str(perf): render.text's
+        return None if perf.value is None else perf  # NOT TESTED: its state counts, it has no value
 
 
 class VantageContext(nagiosplugin.Context):  # type: ignore[misc]
@@ -98,6 +99,7 @@ def render(text: NagiosText, verbose: int) -> tuple[str, int]:
                                Summary(text, verbose))
     check.name = NAME
     check()
+    check.perfdata = [item for item in check.perfdata if item]  # none for a port NOT TESTED
     runtime = nagiosplugin.Runtime()
     runtime.verbose = verbose
     layout = verbose

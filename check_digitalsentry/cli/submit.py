@@ -113,7 +113,8 @@ def report(submission: Submission, results: Sequence[PassiveResult], where: str,
     lines = [line]
     shown = problems if verbose < 1 else submission.receipts
     for receipt in shown:
-        if (not receipt.sent and submission.fatal) or (common and verbose < 1):
+        said = submission.fatal and (not receipt.sent or receipt.cause == submission.fatal)
+        if said or (common and verbose < 1):
             continue  # said once on the first line
         r = receipt.result
         lines.append(f"{r.host}!{r.service} {STATE_WORDS[int(r.state)]} {receipt.kind}: {receipt.message}")

@@ -10,10 +10,12 @@ import math
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 #: Characters of Icinga's words (``status``) kept in a reason.
 MAX_WORDS = 200
+#: Bytes of an answer that is not Icinga's looked at for its start (of which 60 characters are shown).
+MAX_ANSWER_START = 4096
 
 
 def request_body(service: str, exit_status: int, output: str, perfdata: Sequence[str], started: float,
@@ -57,14 +59,28 @@ def words(text: object, limit: int = MAX_WORDS) -> str:
     return words if len(words) <= limit else words[:limit - 3] + "..."
 
 
-def _start(data: bytes) -> str:
-    return repr(words(data[:120].decode("utf-8", "replace"), 60))
+def _same(text: str) -> str:
+    return text
 
 
-def answer(status: int, data: bytes) -> tuple[int | None, str]:
+def said(text: object, limit: int = MAX_WORDS, clean: Callable[[str], str] = _same) -> str:
+    """``words`` of a text from elsewhere that first passes ``clean`` (the redaction of the submitter's
+    credentials: as it came, and again with its whitespace made single spaces) -- before it is cut, so
+    that no piece of what ``clean`` takes out is left at the cut."""
+    cleaned = clean(str(text))
+    spaced = " ".join(cleaned.split())
+    return words(spaced if spaced == cleaned else clean(spaced), limit)
+
+
+def answer(status: int, data: bytes, clean: Callable[[str], str] = _same) -> tuple[int | None, str]:
     """The code and the words of an Icinga 2 API answer: the action's own result (``results``: one, for the
     one object named), or an error document (``{"error": 404, "status": "No objects found."}``). Anything
-    else is not Icinga's: (None, what it is instead)."""
+    else is not Icinga's: (None, what it is instead). Every text taken from the answer passes ``clean``
+    (the submitter's redaction of its credentials) before it is cut to length."""
+
+    def start() -> str:
+        return repr(said(data[:MAX_ANSWER_START].decode("utf-8", "replace"), 60, clean))
+
     if not data.strip():
         return None, "an empty body"
     try:
@@ -72,18 +88,18 @@ def answer(status: int, data: bytes) -> tuple[int | None, str]:
     except RecursionError:
         return None, "JSON nested too deeply"
     except ValueError as exc:  # not JSON, not UTF-8, NaN, Infinity, 1e999, an integer of 5000 digits
-        return None, f"not valid JSON ({words(exc, 80)}): {_start(data)}"
+        return None, f"not valid JSON ({said(exc, 80, clean)}): {start()}"
     if isinstance(doc, dict) and isinstance(doc.get("results"), list):
         results = doc["results"]
         if len(results) != 1 or not isinstance(results[0], dict):
             return None, f"{len(results)} results for one object"
         code = _http_code(results[0].get("code"))
         if code is None:
-            return None, f"results[0].code is {words(repr(results[0].get('code')), 40)}, not an HTTP status"
-        return code, words(results[0].get("status", ""))
+            return None, f"results[0].code is {said(repr(results[0].get('code')), 40, clean)}, not an HTTP status"
+        return code, said(results[0].get("status", ""), clean=clean)
     if isinstance(doc, dict) and "error" in doc:
         code = _http_code(doc["error"])
         if code is None or code < 400:
-            return None, f"error {words(repr(doc['error']), 40)} is not an HTTP error status"
-        return code, words(doc.get("status", ""))
-    return None, f"JSON without results or error: {_start(data)}"
+            return None, f"error {said(repr(doc['error']), 40, clean)} is not an HTTP error status"
+        return code, said(doc.get("status", ""), clean=clean)
+    return None, f"JSON without results or error: {start()}"

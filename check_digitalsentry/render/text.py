@@ -24,7 +24,7 @@ as nagiosplugin writes and orders them (``perf_text``), with the inventory's lab
 from __future__ import annotations
 
 from check_digitalsentry.catalogue import PER_UNIT, SQL
-from check_digitalsentry.judge import MUST_ANSWER, JudgedRun, JudgedSite, up, where
+from check_digitalsentry.judge import MUST_ANSWER, JudgedRun, JudgedSite, not_proved, up, where
 from check_digitalsentry.model import Status, label_part
 from check_digitalsentry.protocols import shown
 
@@ -75,7 +75,9 @@ class Perf:
 def perf_text(perf: Perf) -> str:
     """One perfdata item as the plugin API writes it (a label of other characters than ``\\w`` quoted, empty
     trailing fields left out): the one formatter of perfdata, for the check's output (nagiosplugin prints
-    ``str(perf)``) and the passive results alike."""
+    ``str(perf)``) and the passive results alike. An item without a value (NOT TESTED) is ""."""
+    if perf.value is None:
+        return ""
     label = perf.label if perf.label and all(c.isalnum() or c == "_" for c in perf.label) else f"'{perf.label}'"
     fields = [f"{label}={perf.value}{perf.uom}", *("" if v is None else str(v)
                                                    for v in (perf.warn, perf.crit, perf.min, perf.max))]
@@ -225,7 +227,9 @@ class NagiosText:
                 parts.append(part)
                 used += len(part) + 2
             return "; ".join(parts)
-        ports = f"{len(run.verdicts)} port{'' if len(run.verdicts) == 1 else 's'}"
+        untested = [v for v in run.verdicts if not_proved(v)]  # OK, and never probed: not "as expected"
+        tested = len(run.verdicts) - len(untested)
+        ports = f"{tested} port{'' if tested == 1 else 's'}"
         reporting = [judged for judged in run.sites if judged.verdicts] or run.sites  # --role: where it exists
         if len(reporting) == 1:
             hosts = reporting[0].site.hosts
@@ -241,7 +245,9 @@ class NagiosText:
             text += f"; {facts.sql_product} {facts.sql_version} ({where_sql})"
         if len(reporting) == 1:
             text += f"; proved {reporting[0].vantage.proved}"
-        notes = sum(1 for v in run.verdicts if v.note)
+        if untested:
+            text += f"; {len(untested)} not tested (-v)"
+        notes = sum(1 for v in run.verdicts if v.note) - len(untested)
         if notes:
             text += f"; {notes} note{'s' if notes != 1 else ''} (-v)"
         return plain(text)
@@ -316,7 +322,9 @@ class NagiosText:
                 crit = "1:"
             elif int(spec.severity) == 1:
                 warn = "1:"
-        return Perf(label, up(v), "", warn, crit, 0, 1)
+        # NOT TESTED (a forbidden port never probed): no value, the item is left out -- a 0 would read as
+        # "blocked", a finding nobody made. A required port never probed keeps its 0: it failed.
+        return Perf(label, None if not_proved(v) else up(v), "", warn, crit, 0, 1)
 
 
 # -- passive results

@@ -6,13 +6,26 @@ HTTPS, with a few keep-alive connections working one queue.
   A client certificate (``--api-cert``/``--api-key``) authenticates an ApiUser with ``client_cn``; HTTP
   basic auth the user of ``--api-user`` with the first line of ``--api-password-file``.
 - ``CONNECTIONS`` threads, each with its own connection kept alive, take the results in turn: Icinga has
-  no bulk endpoint, and a handful of connections keep its API busy without flooding it.
-- Retried, with exponential backoff and jitter and never past the deadline: 503 (the object inactive, or
-  Icinga shutting down) and connection errors (refused, reset, closed, stalled). Never retried: 404 (no
-  such object), 403 (passive checks disabled), 409 (Icinga has a newer result), 400/500.
+  no bulk endpoint, and a handful of connections keep its API busy without flooding it. The first
+  request goes out alone (the others connect meanwhile), so that credentials Icinga refuses are sent once.
+- Sent again only where nothing was accepted, with exponential backoff and jitter and never past the
+  deadline: a request that did not go out whole (the connection refused, reset or closed, the TLS
+  handshake stalled, a name that does not resolve yet) and Icinga's 503 (the object inactive, Icinga
+  shutting down: it did not process it). Once a request is out, whole, a lost answer (the connection
+  closed or reset, the answer cut short or never come) fails the result and it is *not* sent again:
+  Icinga may have processed it, and a second copy would count as a second check result (a soft state's
+  next attempt, a second notification) -- Icinga 2.13 takes the same result twice; only 2.14 refuses an
+  older one (409). A kept-alive connection the server closed while it was idle is noticed before
+  anything is sent on it, and the request goes on a new one. Never sent again either: 404 (no such
+  object), 403 (passive checks disabled), 409 (Icinga has a newer result), 400/500.
+- An answer is read whole however it ends: with its Content-Length or its last chunk, or -- HTTP/1.0,
+  ``Connection: close`` -- with the connection (its body may come in a TLS record of its own, as Python's
+  http.server sends it, and a proxy that passes an answer on as it comes: nginx with proxy_buffering off).
 - Stopping everything at once (``Submission.fatal``): 401 (wrong user or password), a 403 that is not
   about passive checks (the ApiUser lacks the permission), a certificate that fails verification, a
   TLS error, a host name that does not resolve.
+- The credentials never reach the output: every text taken from an answer passes ``Api.redact``
+  (``submit.redact``) before it is cut to length and put into a sentence.
 
 - An answer counts only as Icinga's: JSON whose ``results`` hold the one object's code (or an error
   document), at most ``MAX_ANSWER`` bytes, read by the attempt's deadline. Anything else -- a proxy's or
@@ -34,6 +47,7 @@ import functools
 import http.client
 import io
 import random
+import select
 import socket
 import ssl
 import threading
@@ -53,8 +67,7 @@ from check_digitalsentry.passive import (
     object_name,
 )
 from check_digitalsentry.protocols import icinga2_api
-from check_digitalsentry.protocols.icinga2_api import answer
-from check_digitalsentry.protocols.icinga2_api import words as _words
+from check_digitalsentry.protocols.icinga2_api import answer, said
 from check_digitalsentry.submit.icinga2_setup import Api, SetupError, parse_url, ssl_reason
 
 __all__ = ["Api", "SetupError", "check_options", "parse_url", "prepare", "submit"]
@@ -104,24 +117,35 @@ def read_answer(response: http.client.HTTPResponse, limit: int = MAX_ANSWER) -> 
 
 
 class _DeadlineIO(io.RawIOBase):
-    """The bytes of an answer from ``sock``, each read waiting only for the time left until ``deadline``
-    (a ``time.monotonic()`` value): an answer dripped byte by byte, or a stream of ``100 Continue``, cannot
-    stretch an attempt past its end."""
+    """The bytes of an answer, read from ``raw`` (the socket's own file) with each read waiting only for the
+    time left until ``deadline`` (a ``time.monotonic()`` value): an answer dripped byte by byte, or a stream
+    of ``100 Continue``, cannot stretch an attempt past its end.
 
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
+    ``raw`` keeps the socket open until the answer is read and closed, as ``http.client`` expects of a
+    response's file: a server that ends its answer with ``Connection: close`` (or speaks HTTP/1.0) has the
+    connection closed by ``http.client`` as soon as the head is read, and the body may still be on its way
+    (in a TLS record of its own)."""
+
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket, deadline: float) -> None:
         super().__init__()
+        self.raw = raw
         self.sock = sock
         self.deadline = deadline
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: WriteableBuffer) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int | None:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise socket.timeout("the attempt's time is up")
         self.sock.settimeout(remaining)
-        return self.sock.recv_into(buffer)
+        return self.raw.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.raw.close()  # the socket's last reference, once http.client has let go of it
+        super().close()
 
 
 class _Response(http.client.HTTPResponse):
@@ -129,17 +153,19 @@ class _Response(http.client.HTTPResponse):
 
     def __init__(self, sock: socket.socket, *args: object, deadline: float, **kwargs: object) -> None:
         super().__init__(sock, *args, **kwargs)  # type: ignore[arg-type]
-        self.fp.close()  # the socket's own file: not used
-        self.fp = io.BufferedReader(_DeadlineIO(sock, deadline))
+        raw = self.fp.detach()  # the socket's own file, unbuffered: it holds the socket open
+        self.fp = io.BufferedReader(_DeadlineIO(raw, sock, deadline))
 
 
 class _Connection(http.client.HTTPSConnection):
     """An HTTPS connection that counts the connections it opens, and reads each answer by ``deadline``."""
 
-    def __init__(self, pool: _Pool) -> None:
+    def __init__(self, pool: _Pool, gated: bool = False) -> None:
         super().__init__(pool.api.host, pool.api.port, timeout=ATTEMPT_TIMEOUT, context=pool.api.context)
         self.pool = pool
+        self.gated = gated  #: sends nothing before the pool's first attempt is over (``_Pool.first``)
         self.deadline = 0.0  #: the current attempt's end (``time.monotonic()``)
+        self.reused = False  #: the current attempt went on a connection kept alive from the one before
 
     def connect(self) -> None:
         with self.pool.lock:
@@ -150,18 +176,41 @@ class _Connection(http.client.HTTPSConnection):
         self.response_class = functools.partial(_Response, deadline=self.deadline)  # type: ignore[assignment]
         return super().getresponse()
 
+    def stale(self) -> bool:
+        """Whether a kept-alive connection has something to read before anything was asked: the server
+        closed it while it was idle (EOF, TLS close_notify) or said something unasked (a 408). It is then
+        closed, and the next request goes on a new one: nothing was sent on it, so nothing is lost."""
+        sock = self.sock
+        if sock is None:
+            return False
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        try:
+            if hasattr(select, "poll"):
+                poller = select.poll()
+                poller.register(sock, select.POLLIN)
+                return bool(poller.poll(0))
+            return bool(select.select([sock], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
+
 
 class _Fatal(Exception):
     """A problem that no retry can fix, for every result still to go."""
 
 
 class _Retry(Exception):
-    """A problem that a later attempt may not have (503, a connection error); ``closed``: the server
+    """A problem before the request went out whole (refused, reset, closed, stalled: Icinga cannot have
+    processed it), or Icinga's own 503 (it did not): a later attempt may succeed. ``closed``: the server
     closed the connection (a kept-alive one is then tried again at once, on a new connection)."""
 
     def __init__(self, message: str, closed: bool = False) -> None:
         super().__init__(message)
         self.closed = closed
+
+
+#: Why a result whose answer was lost is not sent again (said after the loss).
+NOT_AGAIN = "; the result was sent, so it is not sent again (Icinga may have processed it)"
 
 
 class _Pool:
@@ -177,6 +226,9 @@ class _Pool:
         self.last_error: dict[int, str] = {}
         self.fatal = ""
         self.requests = self.retries = self.connections = 0
+        #: set once the first worker's first attempt is over: the other workers connect meanwhile, but send
+        #: nothing before it, so that credentials Icinga refuses (401) go out once, not once a connection
+        self.first = threading.Event()
 
     def take(self) -> int | None:
         with self.lock:
@@ -189,7 +241,7 @@ class _Pool:
         with self.lock:
             self.fatal = self.fatal or reason
 
-    def work(self) -> None:
+    def work(self, first: bool = False) -> None:
         connection: _Connection | None = None
         try:
             while True:
@@ -197,15 +249,18 @@ class _Pool:
                 if index is None:
                     return
                 try:
-                    connection = connection or _Connection(self)
+                    connection = connection or _Connection(self, gated=not first)
                     receipt = self.deliver(index, connection)
                 except Exception as exc:  # nobody foresaw it: this result's receipt, not a traceback
                     if connection is not None:
                         connection.close()
+                    what = said(exc, clean=self.api.redact) or "no details"
                     receipt = Receipt(self.results[index], FAILED, f"unexpected {type(exc).__name__} while "
-                                      f"submitting to {self.api.where}: {_words(exc) or 'no details'}")
+                                      f"submitting to {self.api.where}: {what}")
                 self.receipts[index] = receipt
         finally:
+            if first:
+                self.first.set()
             if connection is not None:
                 connection.close()
 
@@ -220,11 +275,7 @@ class _Pool:
                 if last:
                     return Receipt(result, FAILED, f"{last}; no time left to try again", attempts)
                 return Receipt(result, FAILED, "the run's time was up", attempts, sent=False)
-            reused = connection.sock is not None
             attempts += 1
-            with self.lock:
-                self.requests += 1
-                self.retries += attempts > 1
             try:
                 timeout = min(remaining - MIN_ATTEMPT / 2, ATTEMPT_TIMEOUT)  # ends before the deadline
                 return self.attempt(result, connection, body, timeout, attempts)
@@ -234,8 +285,11 @@ class _Pool:
                 return Receipt(result, FAILED, str(exc), attempts)
             except _Retry as exc:
                 self.last_error[index] = str(exc)
-                if reused and exc.closed:
+                if exc.closed and connection.reused:
                     continue  # a kept-alive connection the server had closed: at once, on a new one
+            finally:
+                if not connection.gated:
+                    self.first.set()
             delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
             if time.monotonic() + delay + MIN_ATTEMPT >= self.deadline:
                 tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
@@ -245,17 +299,32 @@ class _Pool:
 
     def attempt(self, result: PassiveResult, connection: _Connection, body: bytes, timeout: float,
                 attempts: int) -> Receipt:
+        """One request and its answer. Retried (``_Retry``) only what Icinga cannot have processed: a
+        request that did not go out whole, or Icinga's 503. Once the request is out, whatever becomes of
+        the answer, it is not sent again: Icinga may have processed it, and a second copy would count as
+        a second check result (a soft state's next attempt, another notification)."""
         api = self.api
         where = api.where
         connection.timeout = timeout
         connection.deadline = time.monotonic() + timeout  # the answer is read by then (_DeadlineIO)
+        if connection.stale():
+            connection.close()
+        connection.reused = connection.sock is not None
         if connection.sock is not None:
             connection.sock.settimeout(timeout)
-        response: http.client.HTTPResponse | None = None
         try:
+            if connection.gated and not self.first.is_set():
+                if connection.sock is None:
+                    connection.connect()  # meanwhile: the connection and its handshake, nothing sent
+                if not self.first.wait(max(0.0, connection.deadline - time.monotonic())):
+                    return Receipt.not_sent(result, f"{where} had not answered the first request within "
+                                                    f"{timeout:.1f} s")
+            if self.fatal:
+                return Receipt.not_sent(result, self.fatal)
+            with self.lock:
+                self.requests += 1
+                self.retries += attempts > 1
             connection.request("POST", api.path, body, api.headers)
-            response = connection.getresponse()
-            data = read_answer(response)
         except ssl.SSLCertVerificationError as exc:
             raise _Fatal(f"TLS: the certificate of {where} failed verification: {exc.verify_message} "
                          "(--api-ca: the CA of the Icinga node's certificate, e.g. /var/lib/icinga2/certs/ca.crt; "
@@ -272,34 +341,35 @@ class _Pool:
             raise _Fatal(f"cannot resolve {api.host}: {exc.strerror}") from None
         except socket.timeout:
             connection.close()
-            what = "did not answer" if response is None else "did not finish its answer"
-            raise _Retry(f"{where} {what} within {timeout:.1f} s") from None
+            raise _Retry(f"{where} did not answer within {timeout:.1f} s") from None
         except ConnectionRefusedError:
             connection.close()
             raise _Retry(f"{where} refused the connection (is Icinga 2 running, with an ApiListener on "
                          f"port {api.port}?)") from None
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+        except (ConnectionResetError, BrokenPipeError) as exc:
             connection.close()
             raise _closed(f"{where} closed the connection ({type(exc).__name__})") from None
-        except http.client.IncompleteRead as exc:
-            connection.close()
-            raise _closed(f"{where} closed the connection before the end of its answer ({len(exc.partial)} "
-                          f"bytes read, {exc.expected} more expected)") from None
-        except http.client.HTTPException as exc:  # a status line or header that is not HTTP: no retry helps
-            connection.close()
-            return Receipt(result, FAILED, f"not an Icinga 2 API answer ({where}: "
-                                           f"{_words(exc, 80) or type(exc).__name__})", attempts)
         except OSError as exc:
             connection.close()
             raise _Retry(f"{where}: {exc.strerror or exc or type(exc).__name__}") from None
+        # The request is out, whole: from here on nothing is retried but Icinga's own 503.
+        response: http.client.HTTPResponse | None = None
+        try:
+            response = connection.getresponse()
+            data = read_answer(response)
+        except (OSError, http.client.HTTPException) as exc:  # OSError: socket.timeout and ssl.SSLError too
+            if response is not None:
+                response.close()  # the socket's last reference: closed now, not when collected
+            connection.close()
+            return self.unanswered(result, exc, response is not None, timeout, attempts)
         status = response.status
+        if data is None or response.will_close:
+            response.close()
+            connection.close()  # the rest of it is not read, or the server closes it
         if data is None:
-            connection.close()  # the rest of it is not read
             return Receipt(result, FAILED, f"not an Icinga 2 API answer (HTTP {status}: larger than {MAX_ANSWER} "
                                            "bytes)", attempts)
-        if response.will_close:
-            connection.close()
-        code, words = answer(status, data)
+        code, words = answer(status, data, api.redact)
         name = object_name(result)
         if code == 401 or status == 401:
             raise _Fatal(f"401 Unauthorized: Icinga 2 refused {api.who}")
@@ -308,7 +378,7 @@ class _Pool:
         if code is None or (200 <= code < 300 and not 200 <= status < 300):
             what = words if code is None else f"code {code} in the results"
             location = response.getheader("Location") if 300 <= status < 400 else None
-            moved = f" to {_words(location, 100)}" if location else ""
+            moved = f" to {said(location, 100, api.redact)}" if location else ""
             return Receipt(result, FAILED, f"not an Icinga 2 API answer (HTTP {status}{moved}: {what})", attempts)
         if 200 <= code < 300:
             lowered = words.lower()
@@ -327,6 +397,29 @@ class _Pool:
             return Receipt(result, STALE, f"Icinga has a newer result for {name} (409: {words})", attempts)
         return Receipt(result, FAILED, f"HTTP {code} for {name}: {words}", attempts)
 
+    def unanswered(self, result: PassiveResult, exc: OSError | http.client.HTTPException, began: bool,
+                   timeout: float, attempts: int) -> Receipt:
+        """The receipt of a request that went out whole and got no answer (``began``: its head came): failed,
+        and never sent again -- but a head that is not HTTP is "not an Icinga 2 API answer"."""
+        where = self.api.where
+        if isinstance(exc, socket.timeout):
+            why = f"{where} {'did not finish its answer' if began else 'did not answer'} within {timeout:.1f} s"
+        elif isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            why = f"{where} closed the TLS connection before its answer"
+        elif isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
+            why = f"{where} closed the connection before its answer ({type(exc).__name__})"
+        elif isinstance(exc, http.client.IncompleteRead):
+            why = (f"{where} closed the connection before the end of its answer ({len(exc.partial)} bytes read, "
+                   f"{exc.expected} more expected)")
+        elif isinstance(exc, http.client.HTTPException):  # a status line or header that is not HTTP
+            return Receipt(result, FAILED, f"not an Icinga 2 API answer ({where}: "
+                                           f"{said(exc, 80, self.api.redact) or type(exc).__name__})", attempts)
+        elif isinstance(exc, ssl.SSLError):
+            why = f"{where}: {ssl_reason(exc)}"
+        else:
+            why = f"{where}: {exc.strerror or exc or type(exc).__name__}"
+        return Receipt(result, FAILED, why + NOT_AGAIN, attempts)
+
 
 def _closed(message: str) -> _Retry:
     return _Retry(message, closed=True)
@@ -338,7 +431,7 @@ def submit(api: Api, results: Sequence[PassiveResult], deadline: float,
     connections; what became of each."""
     started = time.monotonic()
     pool = _Pool(api, results, deadline)
-    workers = [threading.Thread(target=pool.work, name=f"icinga2-{n}", daemon=True)
+    workers = [threading.Thread(target=pool.work, args=(n == 0,), name=f"icinga2-{n}", daemon=True)
                for n in range(max(1, min(connections, len(results))))]
     for worker in workers:
         worker.start()

@@ -24,6 +24,7 @@ import stat
 
 from check_digitalsentry import __version__, files
 from check_digitalsentry.passive import SetupError
+from check_digitalsentry.submit.redact import Redactor
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ class Api:
         self.user = user
         self.check_source = check_source
         self.ttl = ttl
+        #: takes the credentials out of any text from the server before it is printed (``submit.redact``)
+        self.redact = Redactor()
         self.headers = {"Accept": "application/json", "Content-Type": "application/json",
                         "User-Agent": f"check_digitalsentry/{__version__}"}
         if user is not None:
@@ -62,6 +65,7 @@ class Api:
             password = read_password(password_file)
             token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
             self.headers["Authorization"] = f"Basic {token}"
+            self.redact = Redactor([password, f"{user}:{password}", token])
         elif password_file is not None:
             raise SetupError("--api-password-file needs --api-user")
         self.context = tls_context(ca, cert, key)
@@ -91,8 +95,9 @@ def parse_url(url: str) -> tuple[str, int, str]:
     5665); PREFIX printable ASCII without spaces (a reverse proxy's path before ``/v1``)."""
     from urllib.parse import urlsplit
 
-    def bad(why: str) -> SetupError:
-        return SetupError(f"--api-url {url!r}: {why}")
+    def bad(why: str) -> SetupError:  # said back without what may be credentials: USER:PASSWORD@, a query
+        shown = re.sub(r"\?[^#]*", "?[redacted]", re.sub(r"(?<=//)[^/?#]*@", "[redacted]@", url))
+        return SetupError(f"--api-url {shown!r}: {why}")
 
     if any(ord(c) <= 32 or ord(c) == 127 for c in url):
         raise bad("a space or a control character (expected https://HOST:5665)")
