@@ -243,7 +243,7 @@ class NagiosText:
             inst = facts.instance
             where_sql = f"instance {shown(inst, 40)} on {sql[0].port}/tcp" if inst else f"{sql[0].port}/tcp"
             text += f"; {facts.sql_product} {facts.sql_version} ({where_sql})"
-        if len(reporting) == 1:
+        if len(reporting) == 1 and reporting[0].vantage.points:  # what was proved, where anything was probed
             text += f"; proved {reporting[0].vantage.proved}"
         if untested:
             text += f"; {len(untested)} not tested (-v)"
