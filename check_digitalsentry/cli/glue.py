@@ -35,6 +35,8 @@ class Ports(nagiosplugin.Resource):  # type: ignore[misc]
         for perf, verdict in self.text.perfdata():
             context = "perf" if verdict is None else "port"
             yield nagiosplugin.Metric(perf.label, (perf, verdict), context=context)
+        for site, reason in self.text.unproved():  # no perfdata: a site whose path the run cannot prove
+            yield nagiosplugin.Metric(f"vantage of {site}", reason, context="vantage")
 
 
 class PortContext(nagiosplugin.Context):  # type: ignore[misc]
@@ -47,6 +49,16 @@ class PortContext(nagiosplugin.Context):  # type: ignore[misc]
     def performance(self, metric: nagiosplugin.Metric, resource: Ports) -> Perf | None:
         perf: Perf = metric.value[0]  # nagiosplugin prints str(perf): render.text's
         return None if perf.value is None else perf  # NOT TESTED: its state counts, it has no value
+
+
+class VantageContext(nagiosplugin.Context):  # type: ignore[misc]
+    """A site whose run cannot prove the path its clients take (``vantage``): UNKNOWN, no perfdata."""
+
+    def evaluate(self, metric: nagiosplugin.Metric, resource: Ports) -> nagiosplugin.Result:
+        return self.result_cls(nagiosplugin.Unknown, plain(metric.value), metric)
+
+    def performance(self, metric: nagiosplugin.Metric, resource: Ports) -> None:
+        return None
 
 
 class PerfContext(nagiosplugin.Context):  # type: ignore[misc]
@@ -83,7 +95,8 @@ FIRST_LINE_LIMIT = 4096
 
 def render(text: NagiosText, verbose: int) -> tuple[str, int]:
     """The plugin output of a judged run, as nagiosplugin formats it, and nagiosplugin's exit code."""
-    check = nagiosplugin.Check(Ports(text), PortContext("port"), PerfContext("perf"), Summary(text, verbose))
+    check = nagiosplugin.Check(Ports(text), PortContext("port"), PerfContext("perf"), VantageContext("vantage"),
+                               Summary(text, verbose))
     check.name = NAME
     check()
     check.perfdata = [item for item in check.perfdata if item]  # none for a port NOT TESTED

@@ -16,6 +16,7 @@ from __future__ import annotations
 import socket
 import time
 
+from check_digitalsentry.addresses import Networks, ipv4_routes, ipv6_prefixes
 from check_digitalsentry.catalogue import BROWSER, SQL
 from check_digitalsentry.engine.api import Outcome, ProbeContext, host_arg
 from check_digitalsentry.engine.probes import BuiltinHooks
@@ -249,6 +250,13 @@ class _HostRun:
             for results in self.results:
                 for result in results:
                     result.facts.update(self.address_facts)
+        network = None if self.address is None else self.run.networks().find(self.address)
+        if network is not None:  # where the address is, seen from here (None: this system does not say)
+            for results in self.results:
+                for result in results:
+                    result.facts.on_link = bool(network)
+                    if network:
+                        result.facts.local_network = network
         self.finished = time.monotonic()
         self.run.host_done(self, [r for results in self.results for r in results])
 
@@ -263,6 +271,23 @@ class _HostRun:
                 result.facts.sql_browser_ports = named_ports
 
 
+def local_networks() -> Networks:
+    """This machine's own networks: on Linux, the on-link IPv4 routes and the IPv6 prefixes of its addresses
+    (``/proc/net/route``, ``/proc/net/if_inet6``: those of this process's network namespace); elsewhere not
+    known (``Networks.known`` False): nothing then claims an address is, or is not, on one of them."""
+    texts: list[str] = []
+    for path in ("/proc/net/route", "/proc/net/if_inet6"):
+        try:
+            with open(path, encoding="ascii", errors="replace") as fh:
+                texts.append(fh.read(1 << 20))
+        except OSError:
+            texts.append("")
+    if not any(texts):
+        return Networks(known=False)
+    loopback = [(4, 0x7F000000, 8), (6, 1, 128)]  # in the kernel's local table, not in the routes read here
+    return Networks(loopback + ipv4_routes(texts[0]) + ipv6_prefixes(texts[1]))
+
+
 class _Run:
     def __init__(self, hooks: BuiltinHooks, family: int, scheduler: Scheduler) -> None:
         self.hooks = hooks
@@ -270,6 +295,13 @@ class _Run:
         self.scheduler = scheduler
         self.done: dict[_HostRun, list[PortResult]] = {}
         self.hosts: list[_HostRun] = []
+        self._networks: Networks | None = None
+
+    def networks(self) -> Networks:
+        """This machine's networks, read once per run (when the first host is done)."""
+        if self._networks is None:
+            self._networks = local_networks()
+        return self._networks
 
     def in_flight(self) -> list[str]:
         """What is still being probed: ``video 18772/tcp of hq/ds01``, ``the DNS lookup of hq/ds02``."""
