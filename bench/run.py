@@ -46,7 +46,7 @@ from typing import Any, Callable, NoReturn
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  #: the venv's bin directory (not resolved: that would leave the venv)
 PLUGINS = Path("/usr/lib/nagios/plugins")
-PHASES = ("healthy", "degraded", "fleet", "scale", "submit", "startup")
+PHASES = ("healthy", "degraded", "fleet", "scale", "submit", "blackbox", "startup")
 
 HEALTHY_ADDRESS = "127.0.0.60"
 NETNS_CLIENT, NETNS_SERVER = "10.66.70.1", "10.66.70.2"
@@ -74,6 +74,23 @@ TARGET_DROPPED_WALL = DROPPED_TIMEOUT + 0.25
 
 SUBMIT_SITES, SUBMIT_FIRST = 500, "127.3.0.1"  #: row 6: a fleet probed and submitted to a real Icinga 2
 SUBMIT_TIMEOUT = 30  #: -t of the submit run (the probes get 70 %: 21 s)
+
+#: Row 7: the same simulated sites probed by ours and by Prometheus' blackbox_exporter.
+BLACKBOX_SIZES, BLACKBOX_FIRST, BLACKBOX_PER_SIMULATOR = (500, 2000), "127.4.0.1", 500
+BLACKBOX_PORT = 19115  #: the exporter's listening port on 127.0.0.1
+BLACKBOX_CONCURRENCY = 500  #: requests in flight to the exporter (Prometheus: a connection per target)
+#: -t of ours in row 7: every port is probed even on a loaded machine (the wall says how long it took)
+BLACKBOX_TIMEOUT = 30
+#: What the exporter is asked per site: its TCP/TLS part (it has no UDP prober and speaks no TDS).
+BLACKBOX_MODULES = (("sql", "tcp_connect"), ("video", "tcp_connect"), ("diagnostics", "tcp_connect"),
+                    ("web", "tls_connect"))
+#: The faulty sites (role, fault, in words): FAULT_SITES sites each, one simulator per fault.
+BLACKBOX_FAULTS = (("sql", "garbage", "SQL port answers garbage"), ("sql-browser", "off", "Browser stopped"),
+                   ("video", "reset", "video accepts, then resets"),
+                   ("sql", "other-instance", "another SQL instance on the SQL port"),
+                   ("web", "reset", "web accepts, then resets"), ("diagnostics", "off", "diagnostics closed"))
+FAULT_SITES, FAULT_FIRST = 5, "127.5.0.1"
+TARGET_CPU_VS_BLACKBOX = 0.5  #: ours' CPU per port over the exporter's, at most
 
 FLOOR_IMPORTS = "import nagiosplugin, ssl, socket"
 CORE_IMPORTS = ("import check_digitalsentry.nagios.main, check_digitalsentry.nagios.glue, "
@@ -929,6 +946,143 @@ def phase_submit(ctx: Context) -> list[Row]:
     ]
 
 
+# --- 7. blackbox_exporter -------------------------------------------------------------------------------
+
+
+def blackbox_targets(inventory: dict[str, Any]) -> list[tuple[str, str]]:
+    """(module, host:port) of every site of a simulator's inventory: the ports of its layout."""
+    from check_digitalsentry.simulator.site import HIGH_PORTS  # the installed build's layout
+
+    return [(module, f"{host}:{HIGH_PORTS[role]}") for site in inventory["sites"] for host in site["hosts"]
+            for role, module in BLACKBOX_MODULES]
+
+
+def phase_blackbox(ctx: Context) -> list[Row]:
+    """The same simulated sites probed by ours (one run of the check) and by blackbox_exporter (driven as
+    Prometheus drives it), at 500 and 2,000 sites; then sites with one fault each: what each side missed."""
+    import blackbox
+
+    if not blackbox.EXPORTER.exists():
+        raise BenchError(f"{blackbox.EXPORTER} is missing: apt-get install prometheus-blackbox-exporter")
+    from check_digitalsentry.simulator import fleet_addresses
+
+    biggest = max(BLACKBOX_SIZES)
+    addresses = fleet_addresses(biggest, BLACKBOX_FIRST)
+    chunks = range(0, biggest, BLACKBOX_PER_SIMULATOR)
+    runs = min(ctx.runs, 5)
+    duration = str(600 + 120 * runs)
+    sims = [Simulator(["--sites", str(min(BLACKBOX_PER_SIMULATOR, biggest - at)), "--name", f"b{at // 100:03d}",
+                       "--audio-clients", "0", "--no-api", "--inventory", str(ctx.workdir / f"bb-{at}.toml"),
+                       "--address", addresses[at], "--duration", duration], ctx.env,
+                      ctx.workdir / f"sim-bb-{at}.log") for at in chunks]
+    fault_addresses = fleet_addresses(FAULT_SITES * len(BLACKBOX_FAULTS), FAULT_FIRST)
+    faulty = [Simulator(["--sites", str(FAULT_SITES), "--name", f"{role}-{fault}", "--audio-clients", "0",
+                         "--no-api", "--fault", f"{role}={fault}", "--inventory",
+                         str(ctx.workdir / f"fault-{n}.toml"), "--address", fault_addresses[n * FAULT_SITES],
+                         "--duration", duration], ctx.env, ctx.workdir / f"sim-fault-{n}.log")
+              for n, (role, fault, _) in enumerate(BLACKBOX_FAULTS)]
+    note(f"blackbox: {biggest} simulated sites from {BLACKBOX_FIRST} in {len(sims)} simulators, "
+         f"{len(faulty)} x {FAULT_SITES} faulty sites; ours and blackbox_exporter x {runs} at "
+         f"{', '.join(map(str, BLACKBOX_SIZES))} sites")
+    rows: list[Row] = []
+    with contextlib.ExitStack() as stack:
+        for sim in [*sims, *faulty]:
+            stack.enter_context(sim)
+        parts = [(ctx.workdir / f"bb-{at}.toml").read_text() for at in chunks]
+        exporter = stack.enter_context(blackbox.Exporter(ctx.workdir, BLACKBOX_PORT, ctx.env))
+        for size in BLACKBOX_SIZES:
+            take = parts[:-(-size // BLACKBOX_PER_SIMULATOR)]
+            inv = ctx.workdir / f"bb{size}.toml"
+            inv.write_text(subset_inventory(take[0] + "".join(part[part.index("[[sites]]"):] for part in take[1:]),
+                                            size))
+            targets = blackbox_targets(load_toml(inv))
+            rows += blackbox_size(ctx, exporter, blackbox, size, inv, targets, runs)
+        rows += blackbox_faults(ctx, exporter, blackbox)
+    return rows
+
+
+def blackbox_size(ctx: Context, exporter: Any, blackbox: Any, size: int, inv: Path,
+                  targets: list[tuple[str, str]], runs: int) -> list[Row]:
+    ports = len(BLACKBOX_MODULES)  # per site, for both sides' CPU per port (ours also asks the Browser)
+    ours = Command([script("check_digitalsentry"), "--inventory", str(inv), "-t", str(BLACKBOX_TIMEOUT)], 0,
+                   timeout=BLACKBOX_TIMEOUT + 30,
+                   validate=starts_with(f"{SQL_INSTANCE} OK - {size} sites, {size * 5} ports as expected"))
+    s_ours, s_bb = Series("ours"), Series("blackbox")
+    driver: list[float] = []
+    threads = 0
+
+    def batch() -> Sample:
+        nonlocal threads
+        result = blackbox.probe_all(exporter, targets, BLACKBOX_CONCURRENCY)
+        failed = [target for target, ok in result.success.items() if not ok]
+        if failed:
+            raise BenchError(f"blackbox_exporter failed {len(failed)} of {len(targets)} probes of healthy sites, "
+                             f"e.g. {failed[:3]}")
+        driver.append(result.driver_cpu)
+        threads = max(threads, exporter.threads())
+        return Sample(result.wall, result.cpu, result.rss_kb)
+
+    run(ours, ctx.env)  # warm-up: byte-code, page cache; the exporter's goroutines and buffers
+    batch()
+    for _ in range(runs):  # interleaved
+        s_ours.samples.append(run(ours, ctx.env))
+        s_bb.samples.append(batch())
+    per_ours, per_bb = s_ours.cpu / (size * ports), s_bb.cpu / (size * ports)
+    ratio = per_ours / per_bb
+    ctx.notes.append(f"row 7 at {size} sites: the driver (in Prometheus' place: {BLACKBOX_CONCURRENCY} keep-alive "
+                     f"connections, a request at a time each) took {ms(statistics.median(driver))} CPU a batch; "
+                     f"the exporter ran {threads} threads")
+    rows = [
+        measured("7a", f"blackbox: `check_digitalsentry --inventory FILE -t {BLACKBOX_TIMEOUT}` over {size} "
+                        f"sites (Browser, SQL/TDS, video, diagnostics, web/TLS)", s_ours),
+        measured("7b", f"blackbox: blackbox_exporter 0.23, {size * ports} `/probe` requests (tcp_connect: SQL, "
+                        f"video, diagnostics; tls_connect: web), its CPU and peak RSS from /proc", s_bb),
+        Row("7", f"blackbox: CPU per port at {size} sites, ours / blackbox_exporter",
+            value=f"{ratio:.2f}x ({per_ours * 1000:.3f} ms / {per_bb * 1000:.3f} ms; {ports} ports a site for "
+                  f"both)", target=f"<= {TARGET_CPU_VS_BLACKBOX}x",
+            result=at_most(ratio, TARGET_CPU_VS_BLACKBOX, "x")),
+    ]
+    if size == max(BLACKBOX_SIZES):
+        rows.append(Row("7", f"blackbox: wall at {size} sites, ours / blackbox_exporter's batch",
+                        value=f"{ms(s_ours.wall)} / {ms(s_bb.wall)}", target="<= 1x",
+                        result=at_most(s_ours.wall, s_bb.wall, " s")))
+    return rows
+
+
+def blackbox_faults(ctx: Context, exporter: Any, blackbox: Any) -> list[Row]:
+    """Each fault on FAULT_SITES sites: does each side fail the site (as it must)? Ours by its JSON
+    document's site states, the exporter by any failed probe of the site."""
+    import json
+
+    passed_ours: list[str] = []
+    passed_bb: list[str] = []
+    cells = []
+    for n, (role, fault, words) in enumerate(BLACKBOX_FAULTS):
+        inv = ctx.workdir / f"fault-{n}.toml"
+        state = "WARNING" if role == "diagnostics" else "CRITICAL"  # the catalogue's severities
+        cmd = Command([script("check_digitalsentry"), "--inventory", str(inv), "--format", "json"],
+                      1 if state == "WARNING" else 2, validate=contains(f'"state": "{state}"', f"a {state} site"))
+        run(cmd, ctx.env)
+        ours_caught = sum(1 for site in json.loads(cmd.output)["sites"] if site["state"] != "OK")
+        result = blackbox.probe_all(exporter, blackbox_targets(load_toml(inv)), BLACKBOX_CONCURRENCY)
+        hosts = [site["hosts"][0] for site in load_toml(inv)["sites"]]
+        bb_caught = sum(1 for host in hosts if not all(ok for (_module, target), ok in result.success.items()
+                                                       if target.startswith(host + ":")))
+        cells.append(f"{role}={fault} ({words}): ours {ours_caught}/{FAULT_SITES}, blackbox "
+                     f"{bb_caught}/{FAULT_SITES}")
+        if ours_caught < FAULT_SITES:
+            passed_ours.append(f"{words} x {FAULT_SITES - ours_caught}")
+        if bb_caught < FAULT_SITES:
+            passed_bb.append(f"{words} x {FAULT_SITES - bb_caught}")
+    total = FAULT_SITES * len(BLACKBOX_FAULTS)
+    ctx.notes.append("row 7c, faulty sites failed as they must be, per fault: " + "; ".join(cells))
+    return [Row("7c", f"blackbox: {len(BLACKBOX_FAULTS)} faults x {FAULT_SITES} sites: the faulty sites each side "
+                      "passed (wrongly)",
+                value=f"ours: {', '.join(passed_ours) or 'none'}; blackbox_exporter: "
+                      f"{', '.join(passed_bb) or 'none'} (of {total})", target="ours: none",
+                result="PASS" if not passed_ours else f"MISS: {len(passed_ours)} faults passed")]
+
+
 # --- 4. startup ------------------------------------------------------------------------------------------
 
 
@@ -1082,6 +1236,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows += phase_scale(ctx)
             if "submit" in args.only:
                 rows += phase_submit(ctx)
+            if "blackbox" in args.only:
+                rows += phase_blackbox(ctx)
             if "startup" in args.only:
                 startup_rows, extra = phase_startup(ctx)
                 rows += startup_rows
