@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import sys
 import time
 
 from check_digitalsentry.model import Status
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from check_digitalsentry.model import PortSpec
     from check_digitalsentry.schema import Site
 
-    ProbeGen = Generator["Wait | Open", object, "Outcome"]
+    ProbeGen = Generator["Wait | Open | Slot", object, "Outcome"]
     Probe = Callable[["ProbeContext"], ProbeGen]
 
 
@@ -47,6 +48,10 @@ UNREACHABLE = {
 RESET_AT_ONCE = "the TCP handshake completed, then the connection was reset at once"
 #: Least time a probe listens after a handshake for an at-once reset, close or refusal.
 TCP_SETTLE = 0.02
+#: Most time it listens (seconds): a fixed budget, whatever the round trip or this machine's load.
+SETTLE_BUDGET = 1.0
+#: Where tcp_info's smoothed round-trip time (tcpi_rtt, microseconds) is, on Linux.
+_TCPI_RTT = 68
 
 
 class Open:
@@ -72,6 +77,21 @@ class Wait:
         self.sock = sock
         self.events = events
         self.timeout = timeout
+
+
+class Slot:
+    """Probe request: one of the ``limit`` places of the pool ``pool`` (the TLS handshakes in flight...),
+    granted at once while one is free, else in turn. The probe is sent ``True`` when it holds one, and
+    ``False`` when the deadline came first. ``release=True`` gives back the place it holds (sent ``True``);
+    every place a probe holds is given back when it ends. A probe's clock (``ProbeContext.started``)
+    does not run while it waits in turn."""
+
+    __slots__ = ("limit", "pool", "release")
+
+    def __init__(self, pool: str, limit: int, release: bool = False) -> None:
+        self.pool = pool
+        self.limit = limit
+        self.release = release
 
 
 class Outcome:
@@ -149,6 +169,17 @@ def wait(sock: socket.socket, events: int, timeout: float | None = None) -> Gene
     """Wait for ``sock``; True when it is ready, False when the timeout or the deadline came first."""
     ready = yield Wait(sock, events, timeout)
     return bool(ready)
+
+
+def hold(pool: str, limit: int) -> Generator[Slot, object, bool]:
+    """Take one of the ``limit`` places of ``pool`` (in turn): True once held, False when the deadline came."""
+    granted = yield Slot(pool, limit)
+    return bool(granted)
+
+
+def give_back(pool: str) -> Generator[Slot, object, None]:
+    """Give back the place of ``pool`` the probe holds (before it ends, when it ends is too late)."""
+    yield Slot(pool, 0, release=True)
 
 
 #: Socket errors that say something about this machine, not about the network: never a port's verdict.
@@ -240,6 +271,27 @@ def read_until(
         if len(data) >= limit:
             return data, "limit"
     return data, "complete"
+
+
+def settle_time(sock: socket.socket, handshake: float) -> float:
+    """How long a probe listens after a handshake for a server that accepts and then resets, closes or
+    refuses at once: twice the round trip (the server's answer comes a round trip after ours, plus its
+    own delay), at least ``TCP_SETTLE`` and at most ``SETTLE_BUDGET``.
+
+    The round trip is the kernel's (Linux ``TCP_INFO``: timed from the SYN to the SYN-ACK as they passed
+    the network stack), so this machine's load does not stretch it: a probe resumed late by a busy loop
+    (thousands of ports at once) would otherwise measure seconds of "handshake" and hold its connection
+    twice as long. Where the kernel has no sample (another system, a retransmitted SYN), the handshake's
+    time as the probe measured it (``handshake``) stands in, within the same budget."""
+    rtt = 0.0
+    info = getattr(socket, "TCP_INFO", None)
+    if info is not None:
+        try:
+            raw = sock.getsockopt(socket.IPPROTO_TCP, info, _TCPI_RTT + 4)[_TCPI_RTT:]
+            rtt = int.from_bytes(raw, sys.byteorder) / 1e6
+        except OSError:
+            rtt = 0.0
+    return min(max(TCP_SETTLE, 2 * (rtt or handshake)), SETTLE_BUDGET)
 
 
 def host_arg(host: str) -> str | bytes:

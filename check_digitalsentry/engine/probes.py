@@ -24,13 +24,13 @@ from check_digitalsentry import catalogue
 from check_digitalsentry.engine.api import (
     READ,
     RESET_AT_ONCE,
-    TCP_SETTLE,
     Outcome,
     ProbeContext,
     connect,
     connect_udp,
     oserror_outcome,
     read_until,
+    settle_time,
     wait,
 )
 from check_digitalsentry.model import Status
@@ -59,15 +59,15 @@ NAMES_SHOWN = 10
 def probe_tcp(ctx: ProbeContext) -> ProbeGen:
     """TCP connect (video, diagnostics, API ports, forbidden TCP ports): no payload is sent.
 
-    After the handshake the probe listens a moment (twice the handshake time, at least ``TCP_SETTLE``)
-    for a server that accepts and then resets or closes at once -- a service at its limit, or a filter
-    that lets the handshake through: "open" means accepted and held.
+    After the handshake the probe listens a moment (``api.settle_time``: twice the round trip, within a
+    fixed budget) for a server that accepts and then resets or closes at once -- a service at its limit,
+    or a filter that lets the handshake through: "open" means accepted and held.
     """
     sock = yield from connect(ctx)
     if isinstance(sock, Outcome):
         return sock
     seconds = ctx.elapsed()
-    settle = min(max(TCP_SETTLE, 2 * seconds), ctx.remaining())
+    settle = min(settle_time(sock, seconds), ctx.remaining())
     if settle > 0 and (yield from wait(sock, READ, settle)):
         try:
             if not sock.recv(1, socket.MSG_PEEK):

@@ -23,7 +23,7 @@ import socket
 import time
 from collections import deque
 
-from check_digitalsentry.engine.api import READ, WRITE, Open, Outcome, oserror_outcome
+from check_digitalsentry.engine.api import READ, WRITE, Open, Outcome, Slot, oserror_outcome
 from check_digitalsentry.model import Status
 
 TYPE_CHECKING = False
@@ -100,8 +100,22 @@ class Poller:
 FAIR_TIME = 1.0
 
 
+class _Pool:
+    """Places a probe holds while it does something costly (``api.Slot``): how many are held, by whom in
+    turn the next are wanted, and the most ever held at once."""
+
+    __slots__ = ("held", "name", "peak", "queue")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.held = 0
+        self.peak = 0
+        self.queue: deque[tuple[_Task, int]] = deque()  # (task, the limit it asked with)
+
+
 class _Task:
-    __slots__ = ("ctx", "done", "gen", "on_done", "queued", "queued_since", "sockets", "token", "waiting")
+    __slots__ = ("ctx", "done", "gen", "holds", "on_done", "queued", "queued_since", "slot_wait", "sockets",
+                 "token", "waiting")
 
     def __init__(self, gen: ProbeGen, ctx: ProbeContext, on_done: Callable[[Outcome], None]) -> None:
         self.gen = gen
@@ -112,6 +126,8 @@ class _Task:
         self.waiting = -1  # the descriptor it waits on (registered with the poller), or -1
         self.queued = False  # waiting for a socket from the budget
         self.queued_since = 0.0  # when it first queued for a socket (0: never)
+        self.holds: list[_Pool] = []  # the places it holds
+        self.slot_wait: tuple[_Pool, float] | None = None  # the pool it waits in turn for, and since when
         self.done = False
 
 
@@ -157,6 +173,7 @@ class Scheduler:
         self.socket_queue: deque[tuple[_Task, Open]] = deque()
         self.ready: deque[tuple[_Task, object]] = deque()
         self.live: set[_Task] = set()
+        self.pools: dict[str, _Pool] = {}
         self.resolver: Resolver | None = None
         #: When the whole run must stop (the latest of its deadlines): from then on nothing new starts and
         #: every probe resumed is told its time is up, however busy the loop is.
@@ -181,6 +198,9 @@ class Scheduler:
             outcome = self._unfair(task, outcome)
         task.done = True
         task.queued = False
+        task.slot_wait = None
+        while task.holds:
+            self._give_back(task.holds.pop())
         if task.waiting >= 0:
             self.poller.unregister(task.waiting)
             task.waiting = -1
@@ -226,6 +246,12 @@ class Scheduler:
                                            {"internal_error": True}))
                 return
             now = time.monotonic()
+            if isinstance(request, Slot):
+                granted = self._slot(task, request, now)
+                if granted is None:  # in turn
+                    return
+                value = granted
+                continue
             if isinstance(request, Open):
                 if now >= self.hard_deadline:
                     task.gen.close()
@@ -263,6 +289,48 @@ class Scheduler:
             task.waiting = fd
             self._arm(task, wake)
             return
+
+    def _slot(self, task: _Task, request: Slot, now: float) -> bool | None:
+        """A place of a pool for ``task``: True (held), False (its deadline has come), None (in turn: it is
+        resumed when a place is given back, or with False at its deadline)."""
+        pool = self.pools.get(request.pool)
+        if pool is None:
+            pool = self.pools[request.pool] = _Pool(request.pool)
+        if request.release:
+            if pool in task.holds:
+                task.holds.remove(pool)
+                self._give_back(pool)
+            return True
+        queue = pool.queue
+        while queue and (queue[0][0].done or queue[0][0].slot_wait is None):
+            queue.popleft()  # ended, or its deadline came, while in turn
+        if pool.held < request.limit and not queue:
+            self._grant(task, pool)
+            return True
+        if now >= task.ctx.deadline:
+            return False
+        queue.append((task, request.limit))
+        task.slot_wait = (pool, now)
+        self._arm(task, task.ctx.deadline)
+        return None
+
+    def _grant(self, task: _Task, pool: _Pool) -> None:
+        pool.held += 1
+        pool.peak = max(pool.peak, pool.held)
+        task.holds.append(pool)
+
+    def _give_back(self, pool: _Pool) -> None:
+        pool.held -= 1
+        queue = pool.queue
+        while queue and pool.held < queue[0][1]:
+            task, _limit = queue.popleft()
+            if task.done or task.slot_wait is None or task.slot_wait[0] is not pool:
+                continue  # it ended, or its deadline came, while in turn
+            self._grant(task, pool)
+            task.ctx.started += time.monotonic() - task.slot_wait[1]  # its clock stood while in turn
+            task.slot_wait = None
+            task.token += 1  # cancels the deadline timer armed while in turn
+            self.ready.append((task, True))
 
     def _arm(self, task: _Task, when: float) -> None:
         task.token += 1
@@ -326,6 +394,7 @@ class Scheduler:
                                                            f"deadline ({self.max_sockets} at once, from the "
                                                            f"open-file limit: ulimit -n)", {"local_limit": True}))
                 continue
+            task.slot_wait = None  # the deadline came while in turn for a place: left in the queue, skipped
             self._wake(task, False)
 
     def in_flight(self) -> list[ProbeContext]:

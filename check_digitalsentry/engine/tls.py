@@ -17,12 +17,14 @@ import time
 
 from check_digitalsentry.engine.api import (
     READ,
-    TCP_SETTLE,
     WRITE,
     Outcome,
     connect,
+    give_back,
+    hold,
     is_address,
     oserror_outcome,
+    settle_time,
     wait,
 )
 from check_digitalsentry.model import Status
@@ -32,10 +34,17 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
 
-    from check_digitalsentry.engine.api import Open, ProbeContext, ProbeGen, Wait
+    from check_digitalsentry.engine.api import Open, ProbeContext, ProbeGen, Slot, Wait
 
 
 CLIENT_CERT = "the TLS server requires a client certificate"
+#: TLS handshakes in flight at most (``api.Slot``): each holds about 40 KB of OpenSSL's state, so a fleet
+#: of thousands of web ports takes turns instead of holding every handshake at once.
+TLS_IN_FLIGHT = 512
+TLS_POOL = "tls handshakes"
+#: A server that has not answered our flight within this many seconds gives its place back: a slow or
+#: stalled TLS server keeps its handshake (and its memory) but never holds up the others.
+TLS_STALL = 0.5
 _CONTEXTS: dict[tuple[bool, str | None], ssl.SSLContext] = {}  #: by (verifying, ALPN protocol)
 
 
@@ -63,8 +72,8 @@ def client_context(verify: bool, alpn: str | None = None) -> ssl.SSLContext:
 
 def _tls_handshake(
     ctx: ProbeContext, sock: socket.socket, verify: bool, server_name: str | None, alpn: str | None = None,
-) -> Generator[Wait | Open, object, tuple[ssl.SSLObject | None, ssl.MemoryBIO | None, ssl.MemoryBIO | None,
-                                          Outcome | None]]:
+) -> Generator[Wait | Open | Slot, object, tuple[ssl.SSLObject | None, ssl.MemoryBIO | None,
+                                                 ssl.MemoryBIO | None, Outcome | None]]:
     """Run a TLS client handshake over a connected non-blocking socket, through memory buffers.
 
     Returns ``(tls, incoming, outgoing, None)`` on success, ``(None, None, None, outcome)`` on failure
@@ -73,7 +82,17 @@ def _tls_handshake(
     whatever the peer does). A server that asks for a client certificate fails the handshake (TLS 1.2:
     its CertificateRequest is in the plaintext flight, ``protocols.tls``) or refuses right after it
     (TLS 1.3: ``_settle``): both are reported alike, with the fact ``tls_client_certificate_required``.
+
+    The handshake runs while it holds one of the ``TLS_IN_FLIGHT`` places of the run (taken after the
+    TCP handshake: a host that does not answer holds none), until the probe ends -- or until the server
+    has left a flight of ours unanswered for ``TLS_STALL`` seconds.
     """
+    if not (yield from hold(TLS_POOL, TLS_IN_FLIGHT)):
+        return None, None, None, Outcome(Status.UNKNOWN, f"not probed in full: the TCP handshake completed, but "
+                                                         f"{TLS_IN_FLIGHT} TLS handshakes (this run's most at "
+                                                         f"once) were in flight until the deadline",
+                                         {"local_limit": True})
+    holding = True
     context = client_context(verify, alpn)
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
     tls = context.wrap_bio(incoming, outgoing, server_hostname=server_name)
@@ -92,7 +111,15 @@ def _tls_handshake(
                 pending = pending[sock.send(pending):]
             if done:
                 return tls, incoming, outgoing, None
-            if not (yield from wait(sock, READ)):
+            ready = False
+            if holding:  # the server has TLS_STALL to answer before its place goes to another
+                ready = yield from wait(sock, READ, TLS_STALL)
+                if not ready and time.monotonic() < ctx.deadline:
+                    yield from give_back(TLS_POOL)
+                    holding = False
+            if not ready and not holding:
+                ready = yield from wait(sock, READ)
+            if not ready:
                 return None, None, None, Outcome(Status.INVALID, f"TCP connection accepted, but no TLS handshake "
                                                            f"reply within {ctx.budget()}")
             data = sock.recv(65536)
@@ -121,12 +148,12 @@ def _tls_handshake(
 def _settle(
     ctx: ProbeContext, sock: socket.socket, tls: ssl.SSLObject, incoming: ssl.MemoryBIO, seconds: float
 ) -> Generator[Wait | Open, object, Outcome | None]:
-    """After a TLS 1.3 handshake, listen a moment (twice the handshake, at least ``TCP_SETTLE``) for
-    the server's verdict on us: a server that wants a client certificate sends the alert
-    ``certificate_required`` now. None when nothing but session tickets came."""
+    """After a TLS 1.3 handshake, listen a moment (``api.settle_time``: twice the round trip, within a
+    fixed budget) for the server's verdict on us: a server that wants a client certificate sends the
+    alert ``certificate_required`` now. None when nothing but session tickets came."""
     import ssl
 
-    until = time.monotonic() + min(max(TCP_SETTLE, 2 * seconds), max(ctx.remaining(), 0.0))
+    until = time.monotonic() + min(settle_time(sock, seconds), max(ctx.remaining(), 0.0))
     try:
         while True:
             left = until - time.monotonic()
