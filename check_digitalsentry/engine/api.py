@@ -68,12 +68,12 @@ class Wait:
     """Probe request: wait until ``sock`` is ready for ``events``; ``timeout`` seconds at most.
 
     The probe is sent ``True`` when the socket is ready and ``False`` when the timeout or the
-    deadline came first.
+    deadline came first. Without a socket (``pause``), it is a pause of ``timeout`` seconds.
     """
 
     __slots__ = ("events", "sock", "timeout")
 
-    def __init__(self, sock: socket.socket, events: int, timeout: float | None = None) -> None:
+    def __init__(self, sock: socket.socket | None, events: int, timeout: float | None = None) -> None:
         self.sock = sock
         self.events = events
         self.timeout = timeout
@@ -119,7 +119,7 @@ class Outcome:
 class ProbeContext:
     """Everything a probe needs to know: where, what, until when, and the clock."""
 
-    __slots__ = ("address", "deadline", "family", "host", "instance", "site", "spec", "started")
+    __slots__ = ("address", "deadline", "family", "host", "instance", "site", "source", "spec", "started")
 
     def __init__(
         self,
@@ -141,6 +141,8 @@ class ProbeContext:
         #: the SQL instance expected on this port (configured, or named for it by the Browser), else None
         self.instance = instance
         self.started = time.monotonic()
+        #: the local address of the probe's connected socket, once ``connect`` knows it
+        self.source: str | None = None
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -169,6 +171,11 @@ def wait(sock: socket.socket, events: int, timeout: float | None = None) -> Gene
     """Wait for ``sock``; True when it is ready, False when the timeout or the deadline came first."""
     ready = yield Wait(sock, events, timeout)
     return bool(ready)
+
+
+def pause(seconds: float) -> Generator[Wait | Open, object, None]:
+    """Let ``seconds`` pass (the deadline ends it sooner): a timer, no system call."""
+    yield Wait(None, 0, seconds)
 
 
 def hold(pool: str, limit: int) -> Generator[Slot, object, bool]:
@@ -211,9 +218,11 @@ def _self_connected(sock: socket.socket, ctx: ProbeContext) -> bool:
     TCP then "connects" to itself (simultaneous open) and UDP hears its own datagram. A listening port
     cannot be handed out as a source port, so this means nothing listens there."""
     try:
-        return bool(sock.getsockname()[:2] == tuple(ctx.address[:2]))
+        name = sock.getsockname()
     except OSError:
         return False
+    ctx.source = str(name[0])  # the vantage point, known here without asking the kernel again
+    return bool(name[:2] == tuple(ctx.address[:2]))
 
 
 def _self_connect_outcome(ctx: ProbeContext) -> Outcome:

@@ -29,6 +29,7 @@ from check_digitalsentry.engine.api import (
     connect,
     connect_udp,
     oserror_outcome,
+    pause,
     read_until,
     settle_time,
     wait,
@@ -68,17 +69,18 @@ def probe_tcp(ctx: ProbeContext) -> ProbeGen:
         return sock
     seconds = ctx.elapsed()
     settle = min(settle_time(sock, seconds), ctx.remaining())
-    if settle > 0 and (yield from wait(sock, READ, settle)):
-        try:
-            if not sock.recv(1, socket.MSG_PEEK):
-                return Outcome(Status.INVALID, "the TCP handshake completed, then the server closed the "
-                                               "connection at once")
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError as exc:
-            if exc.errno == errno.ECONNRESET:
-                return Outcome(Status.INVALID, RESET_AT_ONCE)
-            return oserror_outcome(exc, ctx, "after the TCP handshake")
+    if settle > 0:  # then one look: a reset or a close that came meanwhile is waiting on the socket
+        yield from pause(settle)
+    try:
+        if not sock.recv(1, socket.MSG_PEEK):
+            return Outcome(Status.INVALID, "the TCP handshake completed, then the server closed the "
+                                           "connection at once")
+    except (BlockingIOError, InterruptedError):
+        pass
+    except OSError as exc:
+        if exc.errno == errno.ECONNRESET:
+            return Outcome(Status.INVALID, RESET_AT_ONCE)
+        return oserror_outcome(exc, ctx, "after the TCP handshake")
     return Outcome(Status.OPEN, f"TCP handshake completed in {seconds * 1000:.1f} ms", seconds=seconds)
 
 

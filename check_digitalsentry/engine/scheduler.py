@@ -41,6 +41,8 @@ MAX_SOCKETS = 16384
 #: Sockets any process may hold without asking for its limit: a check of one site needs fewer, so it
 #: never imports ``resource`` nor touches RLIMIT_NOFILE (``fd_budget`` runs once a run needs more).
 SMALL_BUDGET = 16
+#: ``socket.SOCK_NONBLOCK`` where the system has it (Linux), else 0.
+NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
 
 
 class Poller:
@@ -66,6 +68,32 @@ class Poller:
             assert self.selector is not None
             self.selector.register(fd, events)
         self.data[fd] = data
+
+    def arm(self, fd: int, events: int, data: object) -> None:
+        """Wait once for ``fd`` (a probe's socket): epoll's one-shot mode, the descriptor added the first time
+        and re-armed after (one system call a wait, not two), and dropped by the kernel when it is closed
+        (``forget``). A wake-up for a descriptor nobody waits on any more is the caller's to ignore."""
+        if self.epoll is not None:
+            mask = (select.EPOLLIN if events & READ else 0) | (select.EPOLLOUT if events & WRITE else 0)
+            if fd in self.data:
+                self.epoll.modify(fd, mask | select.EPOLLONESHOT)
+            else:
+                self.epoll.register(fd, mask | select.EPOLLONESHOT)
+            self.data[fd] = data
+        else:  # pragma: no cover
+            self.register(fd, events, data)
+
+    def disarm(self, fd: int) -> None:
+        """The wait on ``fd`` is over (epoll: one-shot, nothing to do)."""
+        if self.epoll is None:  # pragma: no cover
+            self.unregister(fd)
+
+    def forget(self, fd: int) -> None:
+        """``fd`` is about to be closed (the kernel drops it from epoll by itself)."""
+        if self.epoll is not None:
+            self.data.pop(fd, None)
+        else:  # pragma: no cover
+            self.unregister(fd)
 
     def unregister(self, fd: int) -> None:
         if self.data.pop(fd, None) is None:
@@ -202,8 +230,10 @@ class Scheduler:
         while task.holds:
             self._give_back(task.holds.pop())
         if task.waiting >= 0:
-            self.poller.unregister(task.waiting)
+            self.poller.disarm(task.waiting)
             task.waiting = -1
+        if outcome.source is None:
+            outcome.source = task.ctx.source
         for sock in task.sockets:
             if outcome.source is None:
                 outcome.source = _local_address(sock)
@@ -278,9 +308,12 @@ class Scheduler:
                 task.token += 1
                 value = False
                 continue
+            if request.sock is None:  # a pause: the timer alone
+                self._arm(task, wake)
+                return
             try:
                 fd = request.sock.fileno()
-                self.poller.register(fd, request.events, task)
+                self.poller.arm(fd, request.events, task)
             except (ValueError, KeyError, OSError) as exc:  # a closed or foreign socket: a probe bug
                 task.gen.close()
                 self._finish(task, Outcome(Status.UNKNOWN, f"internal error in the probe: cannot wait on "
@@ -338,11 +371,12 @@ class Scheduler:
         heapq.heappush(self.timers, (when, self.seq, task.token, task))
 
     def _new_socket(self, task: _Task, request: Open) -> socket.socket | OSError:
-        try:
-            sock = socket.socket(request.family, request.kind)
+        try:  # non-blocking from the start where the system can (no ioctl a socket)
+            sock = socket.socket(request.family, request.kind | NONBLOCK)
         except OSError as exc:
             return exc
-        sock.setblocking(False)
+        if not NONBLOCK:  # pragma: no cover - not Linux
+            sock.setblocking(False)
         if not task.sockets:  # the probe's clock starts with its first socket, not while it queued
             task.ctx.started = time.monotonic()
         self.open_sockets += 1
@@ -351,7 +385,8 @@ class Scheduler:
         return sock
 
     def _release(self, sock: socket.socket) -> None:
-        sock.close()  # never registered here: a task's one registered socket is unregistered when it wakes
+        self.poller.forget(sock.fileno())
+        sock.close()
         self.open_sockets -= 1
         while self.socket_queue and self.open_sockets < self.max_sockets:
             task, request = self.socket_queue.popleft()
@@ -363,7 +398,7 @@ class Scheduler:
 
     def _wake(self, task: _Task, value: bool) -> None:
         if task.waiting >= 0:
-            self.poller.unregister(task.waiting)
+            self.poller.disarm(task.waiting)
             task.waiting = -1
         task.token += 1
         self.ready.append((task, value))

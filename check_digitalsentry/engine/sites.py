@@ -13,6 +13,7 @@ that means for the user is the judgement's to say.
 
 from __future__ import annotations
 
+import gc
 import socket
 import time
 
@@ -307,6 +308,11 @@ def probe_sites(
     run = _Run(hooks, family, scheduler)
     per_site: list[tuple[SitePlan, float, list[_HostRun]]] = []
     scheduler.hard_deadline = started
+    # The cyclic collector is paused while the probes run: a fleet allocates short-lived objects by the
+    # hundred thousand (reference counting frees them), and each collection would walk the growing
+    # results again -- 5-10 % of a 2,000-site run's CPU. Probes make no cycles worth collecting meanwhile.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         for plan in plans:
             assert plan is not None
@@ -324,6 +330,8 @@ def probe_sites(
         raise
     finally:
         scheduler.close()
+        if collecting:
+            gc.enable()
     reports = []
     for plan, budget, hosts in per_site:
         every = [run_ for host in hosts for run_ in (host, *host.extra)]

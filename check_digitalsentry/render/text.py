@@ -72,7 +72,7 @@ def perf_text(perf: Perf) -> str:
     """One perfdata item as the plugin API writes it, exactly as nagiosplugin's ``Performance`` does (a label
     of other characters than ``\\w`` quoted, empty trailing fields left out): the passive results of
     ``render.passive`` carry the same items as the check's own output."""
-    label = perf.label if perf.label and all(c.isalnum() or c == "_" for c in perf.label) else f"'{perf.label}'"
+    label = perf.label if perf.label.replace("_", "x").isalnum() else f"'{perf.label}'"  # re's \\w+
     fields = [f"{label}={perf.value}{perf.uom}", str(perf.warn), str(perf.crit), str(perf.min), str(perf.max)]
     while fields[-1] == "":
         fields.pop()
