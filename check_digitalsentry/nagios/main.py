@@ -13,6 +13,7 @@ stdout that cannot be written (closed, full, its reader gone) still exits with t
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 import time
@@ -105,7 +106,16 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
             finish(argparse_parser().format_help(), 3)
         if opts.version:
             finish(f"check_digitalsentry {__version__}\n", 3)
-        _run(opts, started)
+        # No cyclic collection for the run: the process ends with it, and each collection would walk every
+        # result of a fleet again (at 10,000 sites, a second of judging and printing). Back on for a caller
+        # that runs the check in its own process.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            _run(opts, started)
+        finally:
+            if collecting:
+                gc.enable()
     except (UsageError, OutputError) as exc:
         _unknown(str(exc))
     except SystemExit:
