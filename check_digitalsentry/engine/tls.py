@@ -105,10 +105,12 @@ def _tls_handshake(
             except ssl.SSLWantReadError:
                 done = False
             pending = outgoing.read()
-            while pending:
-                if not (yield from wait(sock, WRITE)):
-                    break
-                pending = pending[sock.send(pending):]
+            while pending:  # sent at once while the socket takes it (no wait for a writable socket)
+                try:
+                    pending = pending[sock.send(pending):]
+                except (BlockingIOError, InterruptedError):
+                    if not (yield from wait(sock, WRITE)):
+                        break
             if done:
                 return tls, incoming, outgoing, None
             ready = False
@@ -151,8 +153,6 @@ def _settle(
     """After a TLS 1.3 handshake, listen a moment (``api.settle_time``: twice the round trip, within a
     fixed budget) for the server's verdict on us: a server that wants a client certificate sends the
     alert ``certificate_required`` now. None when nothing but session tickets came."""
-    import ssl
-
     until = time.monotonic() + min(settle_time(sock, seconds), max(ctx.remaining(), 0.0))
     try:
         while True:
@@ -212,9 +212,11 @@ def _exchange(ctx: ProbeContext, sock: socket.socket, tls: ssl.SSLObject, incomi
         tls.write(request)
         pending = outgoing.read()
         while pending:
-            if not (yield from wait(sock, WRITE)):
-                return data, f"no answer within {ctx.budget()}"
-            pending = pending[sock.send(pending):]
+            try:
+                pending = pending[sock.send(pending):]
+            except (BlockingIOError, InterruptedError):
+                if not (yield from wait(sock, WRITE)):
+                    return data, f"no answer within {ctx.budget()}"
         while not complete(data) and len(data) < limit:
             try:
                 chunk = tls.read(limit - len(data))
