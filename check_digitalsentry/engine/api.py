@@ -292,6 +292,8 @@ def settle_time(sock: socket.socket, handshake: float) -> float:
     (thousands of ports at once) would otherwise measure seconds of "handshake" and hold its connection
     twice as long. Where the kernel has no sample (another system, a retransmitted SYN), the handshake's
     time as the probe measured it (``handshake``) stands in, within the same budget."""
+    if 2 * handshake <= TCP_SETTLE:  # the kernel's round trip is within ours: no need to ask
+        return TCP_SETTLE
     rtt = 0.0
     info = getattr(socket, "TCP_INFO", None)
     if info is not None:

@@ -209,11 +209,7 @@ def probe_tds(ctx: ProbeContext) -> ProbeGen:
         return sock
     connected = ctx.elapsed()
     name = ctx.instance or ""
-    asked = tds.DEFAULT_INSTANCE if name.lower() == tds.DEFAULT_INSTANCE.lower() else name
-    try:
-        request = tds.build_prelogin(instance=asked)
-    except ValueError:  # a name the Browser sent that INSTOPT cannot carry: ask for any instance
-        asked, request = "", tds.build_prelogin()
+    asked, request = _prelogin(name)
     def strict(plaintext_failure: Outcome) -> ProbeGen:
         from check_digitalsentry.engine.tls import try_strict_tls  # only for a server that drops PRELOGIN
 
@@ -240,6 +236,24 @@ def probe_tds(ctx: ProbeContext) -> ProbeGen:
                                                           "TLS handshake: not SQL Server", {"bytes": len(data)},
                                           seconds)))
     return _prelogin_outcome(data, seconds, name, asked)
+
+
+#: instance name -> (the name asked in INSTOPT, the PRELOGIN request): a fleet's SQL ports all ask alike
+_PRELOGINS: dict[str, tuple[str, bytes]] = {}
+
+
+def _prelogin(name: str) -> tuple[str, bytes]:
+    """The PRELOGIN that asks for instance ``name`` (any instance for ""), and the name it asks for."""
+    made = _PRELOGINS.get(name)
+    if made is None:
+        asked = tds.DEFAULT_INSTANCE if name.lower() == tds.DEFAULT_INSTANCE.lower() else name
+        try:
+            made = (asked, tds.build_prelogin(instance=asked))
+        except ValueError:  # a name the Browser sent that INSTOPT cannot carry: ask for any instance
+            made = ("", tds.build_prelogin())
+        if len(_PRELOGINS) < 256:  # a hostile Browser's names do not grow it without end
+            _PRELOGINS[name] = made
+    return made
 
 
 def _prelogin_outcome(data: bytes, seconds: float, name: str, asked: str, strict: bool = False) -> Outcome:

@@ -109,12 +109,11 @@ class Poller:
 
     def poll(self, timeout: float | None) -> list[tuple[int, object]]:
         """(fd, data) of every descriptor that is ready (or in error) within ``timeout`` seconds."""
+        data = self.data
         if self.epoll is not None:
-            ready = [fd for fd, _events in self.epoll.poll(-1 if timeout is None else timeout)]
-        else:  # pragma: no cover
-            assert self.selector is not None
-            ready = [key.fd for key, _mask in self.selector.select(timeout)]
-        return [(fd, self.data.get(fd)) for fd in ready]
+            return [(fd, data.get(fd)) for fd, _events in self.epoll.poll(-1 if timeout is None else timeout)]
+        assert self.selector is not None  # pragma: no cover
+        return [(key.fd, data.get(key.fd)) for key, _mask in self.selector.select(timeout)]  # pragma: no cover
 
     def close(self) -> None:
         if self.epoll is not None:
