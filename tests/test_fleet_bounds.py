@@ -250,16 +250,18 @@ s = socket.create_server(("{FAR_SERVER}", 17772), backlog=64)
 time.sleep(300)
 """
 
+#: The reset wait of a connection to ARGV[1]:ARGV[2], given the handshake time as a probe measures it.
 SETTLE_OF = """
 import socket, sys, time
 from check_digitalsentry.engine.api import settle_time
 for _ in range(50):
     try:
+        started = time.monotonic()
         sock = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=10)
         break
     except OSError:
         time.sleep(0.2)
-print(settle_time(sock, 0.0))
+print(settle_time(sock, time.monotonic() - started))
 """
 
 
