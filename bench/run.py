@@ -46,7 +46,7 @@ from typing import Any, Callable, NoReturn
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  #: the venv's bin directory (not resolved: that would leave the venv)
 PLUGINS = Path("/usr/lib/nagios/plugins")
-PHASES = ("healthy", "degraded", "fleet", "scale", "submit", "blackbox", "startup")
+PHASES = ("healthy", "degraded", "fleet", "scale", "submit", "watch", "blackbox", "startup")
 
 HEALTHY_ADDRESS = "127.0.0.60"
 NETNS_CLIENT, NETNS_SERVER = "10.66.70.1", "10.66.70.2"
@@ -78,11 +78,15 @@ TARGET_DROPPED_WALL = DROPPED_TIMEOUT + 0.25
 SUBMIT_SITES, SUBMIT_FIRST = 500, "127.3.0.1"  #: row 6: a fleet probed and submitted to a real Icinga 2
 SUBMIT_TIMEOUT = 30  #: -t of the submit run (the probes get 70 %: 21 s)
 
-#: Row 7: the same simulated sites probed by ours and by Prometheus' blackbox_exporter.
+WATCH_ADDRESS = "127.0.0.61"  #: row 7: the watched healthy site
+#: --watch-for of row 7's two watches (at --interval 1, about one round a second): only their length differs.
+WATCH_SHORT, WATCH_LONG = 3, 13
+
+#: Row 8: the same simulated sites probed by ours and by Prometheus' blackbox_exporter.
 BLACKBOX_SIZES, BLACKBOX_FIRST, BLACKBOX_PER_SIMULATOR = (500, 2000), "127.4.0.1", 500
 BLACKBOX_PORT = 19115  #: the exporter's listening port on 127.0.0.1
 BLACKBOX_CONCURRENCY = 500  #: requests in flight to the exporter (Prometheus: a connection per target)
-#: -t of ours in row 7: every port is probed even on a loaded machine (the wall says how long it took)
+#: -t of ours in row 8: every port is probed even on a loaded machine (the wall says how long it took)
 BLACKBOX_TIMEOUT = 30
 #: What the exporter is asked per site: its TCP/TLS part (it has no UDP prober and speaks no TDS).
 BLACKBOX_MODULES = (("sql", "tcp_connect"), ("video", "tcp_connect"), ("diagnostics", "tcp_connect"),
@@ -1037,7 +1041,7 @@ def submit_to_icinga(ctx: Context, inventory: str, sites: int, runs: int,
     return series, statistics.median(seconds) if seconds else float("nan"), checked
 
 
-# --- 7. blackbox_exporter -------------------------------------------------------------------------------
+# --- 8. blackbox_exporter -------------------------------------------------------------------------------
 
 
 def blackbox_targets(inventory: dict[str, Any]) -> list[tuple[str, str]]:
@@ -1120,21 +1124,21 @@ def blackbox_size(ctx: Context, exporter: Any, blackbox: Any, size: int, inv: Pa
         s_bb.samples.append(batch())
     per_ours, per_bb = s_ours.cpu / (size * ports), s_bb.cpu / (size * ports)
     ratio = per_ours / per_bb
-    ctx.notes.append(f"row 7 at {size} sites: the driver (in Prometheus' place: {BLACKBOX_CONCURRENCY} keep-alive "
+    ctx.notes.append(f"row 8 at {size} sites: the driver (in Prometheus' place: {BLACKBOX_CONCURRENCY} keep-alive "
                      f"connections, a request at a time each) took {ms(statistics.median(driver))} CPU a batch; "
                      f"the exporter ran {threads} threads")
     rows = [
-        measured("7a", f"blackbox: `check_digitalsentry --inventory FILE -t {BLACKBOX_TIMEOUT}` over {size} "
+        measured("8a", f"blackbox: `check_digitalsentry --inventory FILE -t {BLACKBOX_TIMEOUT}` over {size} "
                         f"sites (Browser, SQL/TDS, video, diagnostics, web/TLS)", s_ours),
-        measured("7b", f"blackbox: blackbox_exporter 0.23, {size * ports} `/probe` requests (tcp_connect: SQL, "
+        measured("8b", f"blackbox: blackbox_exporter 0.23, {size * ports} `/probe` requests (tcp_connect: SQL, "
                         f"video, diagnostics; tls_connect: web), its CPU and peak RSS from /proc", s_bb),
-        Row("7", f"blackbox: CPU per port at {size} sites, ours / blackbox_exporter",
+        Row("8", f"blackbox: CPU per port at {size} sites, ours / blackbox_exporter",
             value=f"{ratio:.2f}x ({per_ours * 1000:.3f} ms / {per_bb * 1000:.3f} ms; {ports} ports a site for "
                   f"both)", target=f"<= {TARGET_CPU_VS_BLACKBOX}x",
             result=at_most(ratio, TARGET_CPU_VS_BLACKBOX, "x")),
     ]
     if size == max(BLACKBOX_SIZES):
-        rows.append(Row("7", f"blackbox: wall at {size} sites, ours / blackbox_exporter's batch",
+        rows.append(Row("8", f"blackbox: wall at {size} sites, ours / blackbox_exporter's batch",
                         value=f"{ms(s_ours.wall)} / {ms(s_bb.wall)}", target="<= 1x",
                         result=at_most(s_ours.wall, s_bb.wall, " s")))
     return rows
@@ -1166,8 +1170,8 @@ def blackbox_faults(ctx: Context, exporter: Any, blackbox: Any) -> list[Row]:
         if bb_caught < FAULT_SITES:
             passed_bb.append(f"{words} x {FAULT_SITES - bb_caught}")
     total = FAULT_SITES * len(BLACKBOX_FAULTS)
-    ctx.notes.append("row 7c, faulty sites failed as they must be, per fault: " + "; ".join(cells))
-    return [Row("7c", f"blackbox: {len(BLACKBOX_FAULTS)} faults x {FAULT_SITES} sites: the faulty sites each side "
+    ctx.notes.append("row 8c, faulty sites failed as they must be, per fault: " + "; ".join(cells))
+    return [Row("8c", f"blackbox: {len(BLACKBOX_FAULTS)} faults x {FAULT_SITES} sites: the faulty sites each side "
                       "passed (wrongly)",
                 value=f"ours: {', '.join(passed_ours) or 'none'}; blackbox_exporter: "
                       f"{', '.join(passed_bb) or 'none'} (of {total})", target="ours: none",
@@ -1258,6 +1262,59 @@ def phase_startup(ctx: Context) -> tuple[list[Row], str]:
     ], importtime
 
 
+# --- 7. watch --------------------------------------------------------------------------------------------
+
+
+def rounds_of(text: str) -> int:
+    """The rounds a watch's summary says it ran: ``... ended (...) after 12 rounds in 13s``."""
+    found = re.search(r"--watch ended \(.*\) after (\d+) rounds? in ", text)
+    if not found:
+        raise BenchError(f"no watch summary in its output\n{_tail(text)}")
+    return int(found[1])
+
+
+def phase_watch(ctx: Context) -> list[Row]:
+    """CPU per round of ``--watch`` over one healthy site: a long and a short watch, run by run, whose CPU
+    difference over their difference in rounds leaves out what both pay once (the interpreter, imports, the
+    summary)."""
+    sim_args = ["--address", WATCH_ADDRESS, "--ports", "standard", "--audio-clients", "0", "--no-api",
+                "--duration", "900"]
+    base = [script("check_digitalsentry"), "-H", WATCH_ADDRESS, "--web", "--sql-instance", SQL_INSTANCE, "--watch",
+            "--interval", "1"]
+    done = contains("--watch ended (--watch-for", "the watch's summary")
+    short = Command([*base, "--watch-for", str(WATCH_SHORT)], 0, timeout=WATCH_SHORT + 30, validate=done)
+    long = Command([*base, "--watch-for", str(WATCH_LONG)], 0, timeout=WATCH_LONG + 30, validate=done)
+    s_short, s_long = Series("short"), Series("long")
+    per_round: list[float] = []
+    note(f"watch: simulated site on {WATCH_ADDRESS} (standard ports), watches of {WATCH_SHORT} s and "
+         f"{WATCH_LONG} s, {ctx.runs} runs (~{ctx.runs * (WATCH_SHORT + WATCH_LONG + 2)} s)")
+    with Simulator(sim_args, ctx.env, ctx.workdir / "sim-watch.log"):
+        run(short, ctx.env)  # warm-up
+        for _ in range(ctx.runs):
+            a = run(short, ctx.env)
+            rounds_a = rounds_of(short.output)
+            b = run(long, ctx.env)
+            rounds_b = rounds_of(long.output)
+            if rounds_b <= rounds_a:
+                raise BenchError(f"{long}: {rounds_b} rounds, no more than the short watch's {rounds_a}")
+            s_short.samples.append(a)
+            s_long.samples.append(b)
+            per_round.append((b.cpu - a.cpu) / (rounds_b - rounds_a))
+    per_round.sort()
+    median = statistics.median(per_round)
+    return [
+        measured("7a", f"watch: `check_digitalsentry -H {WATCH_ADDRESS} --web --sql-instance {SQL_INSTANCE} "
+                       f"--watch --interval 1 --watch-for {WATCH_SHORT}` (no terminal: one line per change)",
+                 s_short),
+        measured("7b", f"watch: the same, `--watch-for {WATCH_LONG}`", s_long),
+        Row("7", "watch: CPU per round of one healthy site (Browser, SQL/TDS, video, diagnostics, web/TLS), "
+                 "(7b - 7a) / their difference in rounds, run by run",
+            value=f"{median * 1000:.1f} ms a round (runs {per_round[0] * 1000:.1f} to {per_round[-1] * 1000:.1f} "
+                  f"ms): {median * 100:.1f} % of a core at the smallest --interval (1 s)",
+            target="(report)", result="-"),
+    ]
+
+
 # --- main ------------------------------------------------------------------------------------------------
 
 
@@ -1327,6 +1384,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows += phase_scale(ctx)
             if "submit" in args.only:
                 rows += phase_submit(ctx)
+            if "watch" in args.only:
+                rows += phase_watch(ctx)
             if "blackbox" in args.only:
                 rows += phase_blackbox(ctx)
             if "startup" in args.only:

@@ -10,7 +10,8 @@ and tests/test_layers.py keep it so):
   orchestration); ``hookspecs`` (the plugin contract), ``builtin`` and ``plugins`` (the hooks a
   frontend hands the engine);
 - ``judge`` -- the one judgement of probe results, shared by both frontends; ``passive`` -- the value
-  objects of a passive submission (a result per monitoring object, and what became of it);
+  objects of a passive submission (a result per monitoring object, and what became of it); ``steady``
+  -- what a watch (``--watch``) shows of each port over rounds: steady, not flappy;
 - ``render/`` -- presentation: Nagios text and perfdata (and the passive results), JSON, OpenMetrics, the
   HTML handover document;
 - ``submit/`` -- passive submission (I/O): Icinga 2's REST API, Nagios' external command file;

@@ -198,21 +198,23 @@ def parse_inventory(
 def site_from_words(
     words: Sequence[str], source: str = "command line", roles: Iterable[str] | None = None, name: str = "adhoc"
 ) -> Site:
-    """One site from command-line words, checked exactly as an inventory site is: host names, and
+    """One site from command-line words, checked exactly as an inventory site is: the host, and
     ``KEY=VALUE`` settings (``ds01.example.com sql_instance=DS web=true forbid=3389/tcp,445/tcp
     ports.video=28772``). ``name`` is the site's name unless a ``name=`` word gives one.
 
-    The words without ``=`` are the hosts; ``KEY`` is any other setting of ``schema.Site``; a table
-    takes ``ports.ROLE=PORT`` (or ``ports=ROLE=PORT,ROLE=PORT``), a list commas
-    (``forbid=3389/tcp,445/tcp``), a switch ``true``/``false``. Each value is checked by its kind's
-    ``parse`` (as the check plugin's options are); a key given twice is a mistake. InventoryError whose
-    ``source`` is ``source`` and whose ``key`` is the setting's path (``ports.vidoe``).
+    The one word without ``=`` is the host (a site of several DS servers: ``hosts=ds01,ds02`` instead); a
+    second such word is a mistake (a host name with a space in it, or a setting without its ``=``), never a
+    second host. ``KEY`` is any other setting of ``schema.Site``; a table takes ``ports.ROLE=PORT`` (or
+    ``ports=ROLE=PORT,ROLE=PORT``), a list commas (``forbid=3389/tcp,445/tcp``), a switch
+    ``true``/``false``. Each value is checked by its kind's ``parse`` (as the check plugin's options are); a
+    key given twice is a mistake. InventoryError whose ``source`` is ``source`` and whose ``key`` is the
+    setting's path (``ports.vidoe``).
     """
     loader = _Loader("", source, _known_roles(roles))
     try:
         values = _word_settings(words, loader.roles)
         if "hosts" not in values:
-            raise SchemaError("no host given: HOST [HOST...] [KEY=VALUE...]")
+            raise SchemaError(f"no host given: {WORDS_USAGE}")
         values.setdefault("name", name)
         site = build_site(values)
     except SchemaError as exc:
@@ -221,22 +223,34 @@ def site_from_words(
     return site
 
 
+#: What ``site_from_words`` reads, as its mistakes say it.
+WORDS_USAGE = "HOST [KEY=VALUE...] (several DS servers: hosts=HOST,HOST)"
+
+
 def _word_settings(words: Sequence[str], roles: Sequence[str]) -> dict[str, object]:
-    """``HOST... KEY=VALUE...`` -> checked values (``site_from_words``); SchemaError with the key path."""
-    known = tuple(key for key in SITE_KEYS if key != "hosts")
+    """``HOST KEY=VALUE...`` -> checked values (``site_from_words``); SchemaError with the key path."""
     hosts: list[str] = []
     grouped: dict[str, list[str]] = {}
     switches: dict[str, object] = {}
     for word in words:
         key, sep, value = word.partition("=")
         if not sep:
+            if hosts:
+                raise SchemaError(f"{hosts[0]!r} and {word!r}: one host, then KEY=VALUE settings, in "
+                                  f"{WORDS_USAGE}", ("hosts",))
             hosts.append(word)
             continue
         head, dot, sub = key.strip().partition(".")
         spec = BY_NAME.get(head)
-        if spec is None or head == "hosts":
-            raise SchemaError(unknown("key", head, known) if head != "hosts" else
-                              "give the hosts as words without '=', not as hosts=", (head,))
+        if head == "hosts":
+            if dot:
+                raise SchemaError("'hosts' is not a table: give hosts=HOST,HOST", (head,))
+            if hosts:
+                raise SchemaError(f"given twice (as {hosts[0]!r} and as hosts=): give the hosts once", (head,))
+            hosts.extend(value.split(","))
+            continue
+        if spec is None:
+            raise SchemaError(unknown("key", head, SITE_KEYS), (head,))
         table = isinstance(spec.default, dict)  # ports, severity: role -> value
         if dot and not table:
             raise SchemaError(f"{head!r} is not a table: give {head}=VALUE", (head,))

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
-"""Regenerate the README's table "simulator fault -> status per role" by running the code.
+"""Regenerate the table "simulator fault -> status per role" of docs/simulator.md by running the code.
 
 Every simulator fault becomes one simulated site (its own loopback address), all of them are probed in
 one engine run, and each site's results are judged as the check plugin judges them. Usage:
 
     python contrib/fault_table.py              # print the markdown table
-    python contrib/fault_table.py --update README.md   # rewrite the table between its markers
+    python contrib/fault_table.py --update docs/simulator.md   # rewrite the table between its markers
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from check_digitalsentry.engine import probe_sites
 from check_digitalsentry.judge import judge_report, worst
 from check_digitalsentry.simulator import FAULTS
 
-START = "<!-- fault-table:start (python contrib/fault_table.py --update README.md) -->"
+START = "<!-- fault-table:start (python contrib/fault_table.py --update docs/simulator.md) -->"
 END = "<!-- fault-table:end -->"
 TIMEOUT = 2.0
 
@@ -95,7 +95,7 @@ def update(path: Path, text: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--update", metavar="README", type=Path, help="rewrite the table in this file")
+    parser.add_argument("--update", metavar="PAGE", type=Path, help="rewrite the table in this file")
     args = parser.parse_args()
     text = table()
     if args.update:

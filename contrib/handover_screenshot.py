@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerate the README's pictures of the handover document (docs/handover-*.png).
+"""Regenerate the pictures of the handover document in docs/handover.md (docs/handover-*.png).
 
 Runs two simulated DS sites on loopback -- "hq", healthy, and "branch-1", with its video service down,
 the diagnostics port closed and RDP answering where it must not -- checks them from an inventory as a

@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
-"""Regenerate the README's examples by running them: each names the simulated sites it ran against (the
-exact ``dsports-simulator`` commands, faults included) and the files it read, so that a reader reproduces
-every output shown.
+"""Regenerate the examples of README.md and docs/*.md by running them: each names the simulated sites it
+ran against (the exact ``dsports-simulator`` commands, faults included) and the files it read, so that a
+reader reproduces every output shown.
 
-Each example is a region of README.md between ``<!-- example NAME ... -->`` and ``<!-- /example -->``:
-the simulator commands, the files (as code blocks), and the commands with their output. This script
-starts the simulators (the standard port layout binds 443 and 1434: run it as root), writes the files
-into an empty directory, runs the commands there with the installed ``check_digitalsentry``, ``pytest``
-and ``dsports-simulator``, and writes the regions. Usage:
+Each example is a region of its page (``Example.doc``) between ``<!-- example NAME (...) -->`` and
+``<!-- /example -->``: the simulator commands, the files (as code blocks), and the commands with their
+output. This script starts the simulators (on the ``high`` port layout, or ephemeral ports: any user can
+run it), writes the files into an empty directory, runs the commands there with the installed
+``check_digitalsentry``, ``pytest`` and ``dsports-simulator``, and writes the regions. Usage:
 
-    python contrib/readme_examples.py                    # print every region
-    python contrib/readme_examples.py --update README.md  # rewrite the regions in place
+    python contrib/readme_examples.py                          # print every region
+    python contrib/readme_examples.py --update                 # rewrite every region of every page
+    python contrib/readme_examples.py --update docs/check.md   # only that page's
+    python contrib/readme_examples.py NAME...                  # only these examples
 
-``tests/test_readme.py`` runs the same examples and compares them with the README, digits aside
+``tests/test_readme.py`` runs the same examples and compares them with the pages, digits aside
 (times, ports and sizes vary from run to run; words, states and structure must not).
 """
 
@@ -27,11 +29,22 @@ import sys
 import tempfile
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parent.parent
+
+#: The simulator's "high" layout moves these two roles off their privileged ports (1434/udp, 443/tcp):
+#: any user can start it. An inventory of simulated sites says so once, in [defaults.ports].
+HIGH_PORTS = """\
+[defaults.ports]        # the simulated sites' unprivileged ports (dsports-simulator --ports high);
+sql-browser = 11434     # a real DS server needs none of this
+web = 10443
+"""
+HIGH_OPTIONS = "--port sql-browser=11434 --port web=10443"
+
 HANDOVER_TOML = """\
 [defaults]
 timeout = 5
 forbid = ["3389/tcp", "445/tcp"]   # RDP and SMB must not be reachable from the client network
-
+""" + HIGH_PORTS + """
 [[sites]]
 name = "hq"
 description = "Head office"
@@ -51,7 +64,8 @@ hosts = ["127.0.0.11"]
 sql_instance = "DIGITALSENTRY"
 """
 
-TWO_TOML = """\
+#: Two sites, hq (with DSWebService) and branch-1.
+HQ_AND_BRANCH = """
 [[sites]]
 name = "hq"
 hosts = ["127.0.0.10"]
@@ -62,8 +76,9 @@ web = true
 name = "branch-1"
 hosts = ["127.0.0.11"]
 sql_instance = "DIGITALSENTRY"
-timeout = 5
 """
+FIRST_HANDOVER_TOML = "[defaults]\ntimeout = 5\n" + HIGH_PORTS + HQ_AND_BRANCH
+TWO_TOML = HIGH_PORTS + HQ_AND_BRANCH + "timeout = 5\n"
 
 MISTAKE_TOML = """\
 [[sites]]
@@ -73,24 +88,31 @@ hosts = ["ds01.example.com"]
 vidoe = 28772
 """
 
-HEALTHY = "dsports-simulator --address 127.0.0.10 --ports standard"
-BROKEN = "dsports-simulator --address 127.0.0.11 --ports standard --fault sql=tarpit --fault video=off " \
+HEALTHY = "dsports-simulator --address 127.0.0.10 --ports high"
+BROKEN = "dsports-simulator --address 127.0.0.11 --ports high --fault sql=tarpit --fault video=off " \
          "--fault diagnostics=off"
-BRANCH = "dsports-simulator --address 127.0.0.11 --ports standard --no-api --audio-clients 0 --fault video=off " \
+BRANCH = "dsports-simulator --address 127.0.0.11 --ports high --no-api --audio-clients 0 --fault video=off " \
          "--fault sql-browser=wrong-instance"
+HQ_FIRST = "dsports-simulator --address 127.0.0.10 --ports high --no-api --audio-clients 0"
+BRANCH_FIRST = "dsports-simulator --address 127.0.0.11 --ports high --no-web --no-api --audio-clients 0 " \
+               "--fault video=off"
+VIDEO_OFF = "dsports-simulator --address 127.0.0.11 --ports high --fault video=off"
 HQ_HIGH = "dsports-simulator --name hq --address 127.0.3.1 --ports high --inventory hq.toml"
 BRANCH_HIGH = "dsports-simulator --name branch --address 127.0.3.2 --ports high --fault video=off " \
               "--inventory branch.toml"
+CRON_SITE = "dsports-simulator --name hq --address 127.0.3.1 --ports high --audio-clients 0 --fault video=off " \
+            "--inventory sites.toml"
 
 
 class Example:
-    """One README example: simulators to start, files to write, commands to run (``cwd`` is where the
-    README says they ran: the run's own directory is shown as that)."""
+    """One example of a page (``doc``, relative to the repository): simulators to start, files to write,
+    commands to run (``cwd`` is where the page says they ran: the run's own directory is shown as that)."""
 
-    def __init__(self, name: str, commands: list[str], simulators: tuple[str, ...] = (),
+    def __init__(self, name: str, doc: str, commands: list[str], simulators: tuple[str, ...] = (),
                  files: dict[str, str] | None = None, setup: tuple[str, ...] = (), cwd: str = "",
                  shown_files: tuple[str, ...] = ()) -> None:
         self.name = name
+        self.doc = doc
         self.commands = commands
         self.simulators = simulators
         self.files = files or {}
@@ -100,54 +122,66 @@ class Example:
 
     @property
     def start(self) -> str:
-        return f"<!-- example {self.name} (python contrib/readme_examples.py --update README.md) -->"
+        return f"<!-- example {self.name} (python contrib/readme_examples.py --update {self.doc}) -->"
 
 
 END = "<!-- /example -->"
+#: How every region starts, whatever its example and page.
+START = "<!-- example "
+README, CHECK, ADMIN, INVENTORY, HANDOVER = ("README.md", "docs/check.md", "docs/admin.md", "docs/inventory.md",
+                                            "docs/handover.md")
 
 EXAMPLES = [
-    Example("demo", ["check_digitalsentry --demo"]),
-    Example("usage-error", ["check_digitalsentry -H 127.0.0.10 --port vidoe=28772"]),
-    Example("healthy", ["check_digitalsentry -H 127.0.0.10 --sql-instance DIGITALSENTRY --web --api "
-                        "--audio-clients 2 -v"], (HEALTHY,)),
-    Example("broken", ["check_digitalsentry -H 127.0.0.11 --sql-instance DIGITALSENTRY --web --api -t 5"],
-            (BROKEN,)),
-    Example("instance-and-forbid", [
-        "check_digitalsentry -H 127.0.0.10 --sql-instance SQLEXPRESS -t 3",
-        "check_digitalsentry -H 127.0.0.10 --sql-instance DIGITALSENTRY --web --forbid 3389/tcp "
+    Example("demo", README, ["check_digitalsentry --demo"]),
+    Example("first-check", README, [f"check_digitalsentry -H 127.0.0.11 {HIGH_OPTIONS} "
+                                    "--sql-instance DIGITALSENTRY --web --api -t 5"], (VIDEO_OFF,)),
+    Example("first-handover", README, ["pytest --dsports-inventory sites.toml --dsports-report handover.html"],
+            (HQ_FIRST, BRANCH_FIRST), files={"sites.toml": FIRST_HANDOVER_TOML, "pytest.ini": "[pytest]\n"},
+            cwd="/home/you/handover", shown_files=("sites.toml",)),
+    Example("first-cron", README, ["check_digitalsentry --inventory sites.toml --quiet"], (CRON_SITE,)),
+    Example("usage-error", CHECK, ["check_digitalsentry -H 127.0.0.10 --port vidoe=28772",
+                                   "check_digitalsentry -H 127.0.0.10 --sql-instace DIGITALSENTRY"]),
+    Example("healthy", CHECK, [f"check_digitalsentry -H 127.0.0.10 {HIGH_OPTIONS} --sql-instance DIGITALSENTRY "
+                               "--web --api --audio-clients 2 -v"], (HEALTHY,)),
+    Example("broken", CHECK, [f"check_digitalsentry -H 127.0.0.11 {HIGH_OPTIONS} --sql-instance DIGITALSENTRY "
+                              "--web --api -t 5"], (BROKEN,)),
+    Example("instance-and-forbid", CHECK, [
+        f"check_digitalsentry -H 127.0.0.10 {HIGH_OPTIONS} --sql-instance SQLEXPRESS -t 3",
+        f"check_digitalsentry -H 127.0.0.10 {HIGH_OPTIONS} --sql-instance DIGITALSENTRY --web --forbid 3389/tcp "
         "--forbid 18772/tcp",
     ], (HEALTHY,)),
-    Example("icinga-objects", [
+    Example("icinga-objects", ADMIN, [
         "check_digitalsentry --inventory /etc/digitalsentry/sites.toml --icinga2-objects --site branch "
         "--role video --role sql",
         "check_digitalsentry --inventory sites.toml --site branch --role video",
         "check_digitalsentry --inventory sites.toml --site branch --role sql",
     ], (HQ_HIGH, BRANCH_HIGH), setup=("cat hq.toml branch.toml > sites.toml",), cwd="/etc/digitalsentry"),
-    Example("submit-nagios", [
+    Example("submit-nagios", ADMIN, [
         "check_digitalsentry --inventory sites.toml --submit nagios --command-file nagios.cmd",
         "sleep 1; cat received.txt   # once cat has read to the end",
     ], (HQ_HIGH, BRANCH_HIGH), setup=(
         "cat hq.toml branch.toml > sites.toml",
         "mkfifo nagios.cmd; (cat nagios.cmd > received.txt &); sleep 1   # cat reads the FIFO as Nagios would",
     )),
-    Example("submit-icinga-down", [
+    Example("submit-icinga-down", ADMIN, [
         "check_digitalsentry --inventory sites.toml --submit icinga2 --api-url https://127.0.0.1:5665 "
         "--api-user check_digitalsentry --api-password-file api.password -t 3",
     ], (HQ_HIGH, BRANCH_HIGH), setup=(
         "cat hq.toml branch.toml > sites.toml",
         "echo 'the-password' > api.password; chmod 600 api.password",
     )),
-    Example("inventory-mistake", ["check_digitalsentry --inventory sites.toml"],
+    Example("inventory-mistake", INVENTORY, ["check_digitalsentry --inventory sites.toml"],
             files={"sites.toml": MISTAKE_TOML}, shown_files=("sites.toml",)),
-    Example("two-sites", ["check_digitalsentry --inventory two.toml"], (HEALTHY, BROKEN),
+    Example("two-sites", INVENTORY, ["check_digitalsentry --inventory two.toml"], (HEALTHY, BROKEN),
             files={"two.toml": TWO_TOML}, shown_files=("two.toml",)),
-    Example("handover", ["pytest --dsports-inventory sites.toml --junitxml=handover.xml "
-                         "--dsports-report handover.html"], (HEALTHY, BRANCH),
+    Example("handover", HANDOVER, ["pytest --dsports-inventory sites.toml --junitxml=handover.xml "
+                                   "--dsports-report handover.html"], (HEALTHY, BRANCH),
             files={"sites.toml": HANDOVER_TOML, "pytest.ini": "[pytest]\n"}, cwd="/srv/handover",
             shown_files=("sites.toml",)),
-    Example("handover-one-site", ["pytest --dsports-inventory sites.toml --dsports-site hq -v"], (HEALTHY,),
-            files={"sites.toml": HANDOVER_TOML, "pytest.ini": "[pytest]\n"}, cwd="/srv/handover"),
-    Example("adhoc-mistake", ['pytest --dsports-host "ds01.example.com ports.vidoe=28772"'],
+    Example("handover-one-site", HANDOVER, ["pytest --dsports-inventory sites.toml --dsports-site hq -v"],
+            (HEALTHY,), files={"sites.toml": HANDOVER_TOML, "pytest.ini": "[pytest]\n"}, cwd="/srv/handover"),
+    Example("adhoc-mistake", HANDOVER, ['pytest --dsports-host "ds01.example.com ports.vidoe=28772"',
+                                        "pytest --dsports-host 'ds01 ds02'"],
             files={"pytest.ini": "[pytest]\n"}, cwd="/srv/handover"),
 ]
 
@@ -169,6 +203,8 @@ def _start(command: str, cwd: Path) -> subprocess.Popen[str]:
     if not line.startswith("site "):
         proc.kill()
         raise SystemExit(f"readme_examples: {command!r} did not start: {line.strip()} {proc.stdout.read()[:500]}")
+    while line and "site(s) up" not in line:  # its last word (stderr): --inventory's file is written by then
+        line = proc.stdout.readline()
     return proc
 
 
@@ -213,7 +249,7 @@ def run(example: Example) -> str:
 
 
 def regions(doc: str) -> dict[str, str]:
-    """The README's example regions by name."""
+    """The example regions of a page's text, by name."""
     found = {}
     for example in EXAMPLES:
         if example.start in doc:
@@ -231,22 +267,29 @@ def comparable(region: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--update", metavar="README", type=Path, help="rewrite the regions in this file")
+    parser.add_argument("--update", metavar="PAGE", nargs="?", const="", type=str,
+                        help="rewrite the regions in place: of every page, or of this one (README.md, docs/...)")
     parser.add_argument("names", nargs="*", help="only these examples")
     args = parser.parse_args()
-    chosen = [e for e in EXAMPLES if not args.names or e.name in args.names]
+    chosen = [e for e in EXAMPLES if (not args.names or e.name in args.names)
+              and (not args.update or e.doc == args.update)]
+    if args.update and not chosen:
+        raise SystemExit(f"readme_examples: no example is on {args.update} (pages: "
+                         f"{', '.join(sorted({e.doc for e in EXAMPLES}))})")
     made = {example.name: run(example) for example in chosen}
-    if not args.update:
+    if args.update is None:
         print("\n\n".join(made.values()))
         return
-    doc = args.update.read_text(encoding="utf-8")
-    have = regions(doc)
-    for name, region in made.items():
-        if name not in have:
-            raise SystemExit(f"readme_examples: {args.update} has no region {name!r}: add the line "
-                             f"{next(e.start for e in EXAMPLES if e.name == name)} and {END}")
-        doc = doc.replace(have[name], region)
-    args.update.write_text(doc, encoding="utf-8")
+    for page in sorted({example.doc for example in chosen}):
+        path = REPO / page
+        doc = path.read_text(encoding="utf-8")
+        have = regions(doc)
+        for example in (e for e in chosen if e.doc == page):
+            if example.name not in have:
+                raise SystemExit(f"readme_examples: {page} has no region {example.name!r}: add the line "
+                                 f"{example.start} and {END}")
+            doc = doc.replace(have[example.name], made[example.name])
+        path.write_text(doc, encoding="utf-8")
 
 
 if __name__ == "__main__":

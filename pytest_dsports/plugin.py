@@ -35,7 +35,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--dsports-host", action="append", default=[], metavar="'HOST [KEY=VALUE...]'",
                     help="test this DS server as a site of its own, with an inventory site's settings as "
                          "KEY=VALUE (sql_instance=DS web=true forbid=3389/tcp,445/tcp ports.video=28772 "
-                         "name=hq...); site 'adhoc' unless named (repeatable)")
+                         "name=hq...; several DS servers: hosts=A,B); site 'adhoc' unless named (repeatable)")
     group.addoption("--dsports-timeout", metavar="SECONDS",
                     help="cap every site's probe time (default: each site's own timeout, 10 s)")
     group.addoption("--dsports-report", action="append", default=[], metavar="FILE",

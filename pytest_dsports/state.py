@@ -217,10 +217,10 @@ def _load(paths: list[Path], hosts: list[str], selected: list[str],
 
 
 def adhoc_sites(values: list[str], roles: Sequence[str]) -> list[Site]:
-    """One site per ``--dsports-host`` value: ``HOST [HOST...] [KEY=VALUE...]`` (shell quoting), the
-    settings of an inventory site checked by the same code (``inventory.site_from_words``). Named by
-    ``name=``, else ``adhoc``, ``adhoc-2``... UsageError of one line naming the option, the value and the
-    key."""
+    """One site per ``--dsports-host`` value: ``HOST [KEY=VALUE...]`` (shell quoting; several DS servers:
+    ``hosts=A,B``), the settings of an inventory site checked by the same code
+    (``inventory.site_from_words``). Named by ``name=``, else ``adhoc``, ``adhoc-2``... UsageError of one
+    line naming the option, the value and the key."""
     import shlex
 
     from check_digitalsentry.inventory import InventoryError, site_from_words

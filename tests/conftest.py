@@ -11,12 +11,16 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from support import CheckRun
+from support import CheckRun, plugin_env
 
 from check_digitalsentry.simulator import SimSite, Simulator
 
 REPO = Path(__file__).resolve().parent.parent
 IN_CI = os.environ.get("CI", "").lower() == "true"
+# No process a test starts buffers differently from how it would under Icinga, Nagios or cron, which never
+# set this (a development machine or CI often does): the check plugin is run with ``support.plugin_env``,
+# and nothing else inherits it either.
+os.environ.pop("PYTHONUNBUFFERED", None)
 
 
 def need_program(name: str, why: str) -> str:
@@ -27,6 +31,26 @@ def need_program(name: str, why: str) -> str:
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
+    return path
+
+
+def need_root(why: str) -> None:
+    """Skip the calling test unless it runs as root -- also under CI=true: CI runs the suite as root, then as
+    an unprivileged user, whose run proves that each of these skips (and none fails)."""
+    if os.geteuid() != 0:
+        pytest.skip(f"needs root ({why})")
+
+
+def need_readable(path: Path, why: str) -> Path:
+    """``path``, or a skip when it exists but this user may not read it (root's or a daemon's configuration,
+    such as /etc/nagios4/resource.cfg, 0640 root:nagios) -- also under CI=true, as ``need_root``."""
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        pytest.skip(f"{path} is not readable by this user ({why}): root or the file's group may read it")
+    except OSError:
+        pass  # missing: the caller says what that means
     return path
 
 
@@ -62,12 +86,13 @@ def simulate() -> Iterator[Callable[..., Simulator]]:
 
 @pytest.fixture
 def check() -> Callable[..., CheckRun]:
-    """Run ``check_digitalsentry`` with arguments: ``check("-H", "127.0.0.1", "-t", "2")``."""
+    """Run ``check_digitalsentry`` with arguments: ``check("-H", "127.0.0.1", "-t", "2")``, in the environment
+    a monitoring core gives it (``support.plugin_env``: ``env`` adds to it)."""
     exe = script("check_digitalsentry")
 
     def run(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> CheckRun:
         proc = subprocess.run([exe, *args], capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL)
+                              env=plugin_env(env), stdin=subprocess.DEVNULL)
         return CheckRun(proc)
 
     return run

@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import pytest
 from conftest import need_program
 
 
@@ -146,17 +145,6 @@ def tls_server(cert: Path, key: Path, *, require_client_cert: Path | None = None
         stop.set()
         thread.join()
         listener.close()
-
-
-def require_root(why: str) -> None:
-    import os
-
-    from conftest import IN_CI
-
-    if os.geteuid() != 0:
-        if IN_CI:
-            pytest.fail(f"needs root ({why}); CI runs as root")
-        pytest.skip(f"needs root ({why})")
 
 
 def have(program: str) -> bool:

@@ -14,6 +14,16 @@ from check_digitalsentry.simulator import SimSite, Simulator
 
 T = TypeVar("T")
 
+#: The environment a monitoring core or cron gives a plugin: a short PATH, and nothing of the test run's
+#: own (no PYTHONUNBUFFERED, which hides a stdout that fails at exit, no virtualenv, no PYTHONPATH).
+#: Icinga 2, Nagios 4 and cron (crontab(5): PATH=/usr/bin:/bin) start the check so.
+PLUGIN_ENV = {"PATH": "/usr/bin:/bin"}
+
+
+def plugin_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """``PLUGIN_ENV`` with ``extra`` (a locale, TZ...): how every test runs check_digitalsentry as a process."""
+    return {**PLUGIN_ENV, **(extra or {})}
+
 
 class CheckRun:
     """One run of the check_digitalsentry console script."""
@@ -90,9 +100,11 @@ class Daemon:
 
 @contextlib.contextmanager
 def running(argv: list[str], log: Path, *more_logs: Path) -> Iterator[Daemon]:
-    """Run a daemon in the foreground for the length of the block; stop it (SIGTERM, then SIGKILL) after."""
+    """Run a daemon in the foreground for the length of the block; stop it (SIGTERM, then SIGKILL) after.
+    It gets ``PLUGIN_ENV``, as from a service manager: the plugins it starts get no more than that."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                env=plugin_env())
         try:
             yield Daemon(proc, [log, *more_logs])
         finally:
@@ -102,3 +114,37 @@ def running(argv: list[str], log: Path, *more_logs: Path) -> Iterator[Daemon]:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+class LineWatch:
+    """What a ``check_digitalsentry --watch`` without a terminal printed around one change made while it ran."""
+
+    def __init__(self, first: list[str], line: str, rest: str, code: int, made: object) -> None:
+        self.first = first  #: each port's first result
+        self.line = line  #: the line printed after the change was made
+        self.rest = rest  #: the rest of stdout: the summary, the status line
+        self.code = code
+        self.made = made  #: what ``change`` returned
+
+
+def watch_lines(argv: list[str], env: dict[str, str], ports: int, change: Callable[[], object], *,
+                before: float = 0.0, stop: int = 15) -> LineWatch:
+    """Run a watch whose stdout is a pipe: read the ``ports`` first lines, wait ``before`` seconds, make
+    ``change``, read the next line, let two more rounds pass, stop it with signal ``stop`` (SIGTERM)."""
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=env)
+    assert proc.stdout is not None
+    try:
+        first = [proc.stdout.readline() for _ in range(ports)]
+        time.sleep(before)
+        made = change()
+        line = proc.stdout.readline()
+        time.sleep(2.5)
+        proc.send_signal(stop)
+        rest, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert err == "", err
+    return LineWatch(first, line, rest, proc.returncode, made)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from support import CheckRun, check_args
+from support import CheckRun, check_args, plugin_env
 
 from check_digitalsentry import __version__
 from check_digitalsentry.simulator import SimSite, Simulator
@@ -257,10 +257,15 @@ def test_output_file_is_written_atomically_and_stdout_keeps_the_status(
 def test_quiet_prints_nothing_when_ok_and_everything_when_not(simulate: Simulate, check: Check) -> None:
     ok = check(*check_args(simulate()), "-t", "3", "--quiet")
     assert (ok.code, ok.stdout, ok.stderr) == (0, "", "")
-    bad = check(*check_args(simulate(faults={"video": "off"})), "-t", "3", "--quiet")
+    sim = simulate(faults={"video": "off"})
+    bad = check(*check_args(sim), "-t", "3", "--quiet")
     assert bad.code == 2
-    assert bad.first.startswith("DIGITALSENTRY CRITICAL - video")
-    assert len(bad.lines) > 8  # the long output, one line per port, and the perfdata
+    assert bad.stdout.startswith("DIGITALSENTRY CRITICAL - video ") and bad.stderr == "", bad
+    loud = check(*check_args(sim), "-t", "3", "-v")
+    # a mail for people: the status line and a line per port, as -v, without the perfdata (for graphs)
+    assert loud.lines[-1].startswith("| ") and " video=0;" in loud.lines[-1] and "|" not in bad.stdout, bad.stdout
+    assert [line.split(" ")[:4] for line in bad.lines] == [line.split(" ")[:4] for line in loud.lines[:-1]]
+    assert len(bad.lines) == 9, bad.lines  # 8 ports and the status line
 
 
 def test_inventory_mode_checks_several_sites_at_once(simulate: Simulate, check: Check, tmp_path: Path) -> None:
@@ -375,10 +380,34 @@ def test_a_static_sql_port_that_differs_from_the_browser_is_said(simulate: Simul
     assert f"the SQL Server Browser names {site.sql_port}, not {other}" in line
 
 
-def test_an_unresolvable_host_is_critical(check: Check) -> None:
-    run = check("-H", "a" * 64 + ".invalid", "-t", "2")
+def test_an_unresolvable_host_is_critical_and_said_once(check: Check) -> None:
+    host = "a" * 64 + ".invalid"  # a label longer than DNS allows: it never resolves, and asks no server
+    run = check("-H", host, "-t", "2", "-v")
     assert run.code == 2
-    assert "does not resolve" in run.first
+    assert run.first.startswith(f"DIGITALSENTRY CRITICAL - {host} does not resolve: "), run.first
+    assert run.first.endswith(" (4 ports not probed: sql-browser, sql, video, diagnostics)"), run.first
+    assert run.first.count("does not resolve") == 1, run.first
+    assert sum("does not resolve" in line for line in run.lines[1:]) == 4  # -v: one line per port, as ever
+
+
+def test_each_unresolvable_host_of_an_inventory_is_said_once_beside_the_other_failures(
+    simulate: Simulate, check: Check, tmp_path: Path
+) -> None:
+    sim = simulate(SimSite(name="hq", address="127.0.2.5", audio_clients=0, faults={"video": "off"}))
+    inventory = tmp_path / "sites.toml"
+    sim.inventory_toml(inventory)
+    one, two = "b" * 64 + ".invalid", "c" * 64 + ".invalid"
+    inventory.write_text(inventory.read_text() + f'\n[[sites]]\nname = "branch"\nhosts = ["{one}", "{two}"]\n'
+                         'forbid = ["3389/tcp"]\n')
+    run = check("--inventory", str(inventory), "-t", "3")
+    assert run.code == 2
+    parts = run.first.split(" - ", 1)[1].split("; ")
+    unresolved = sorted(part for part in parts if "does not resolve" in part)
+    assert len(unresolved) == 2, run.first  # each host once, not once per port
+    for host, part in zip((one, two), unresolved):
+        assert part.startswith(f"branch/{host} does not resolve: "), part
+        assert part.endswith(" (4 ports not probed: sql-browser, sql, video, diagnostics)"), part
+    assert any(part.startswith("hq/127.0.2.5 video ") for part in parts), run.first
 
 
 def test_the_whole_run_ends_inside_the_timeout(simulate: Simulate, check: Check) -> None:
@@ -403,7 +432,7 @@ def test_python_m_is_the_console_script(args: tuple[str, ...], check: Check) -> 
     import sys
 
     module = subprocess.run([sys.executable, "-m", "check_digitalsentry", *args], capture_output=True,
-                            text=True, timeout=60, stdin=subprocess.DEVNULL)
+                            text=True, timeout=60, stdin=subprocess.DEVNULL, env=plugin_env())
     script = check(*args)
     assert (module.returncode, module.stdout, module.stderr) == (script.code, script.stdout, script.stderr)
     assert module.returncode == 3
@@ -415,7 +444,7 @@ def test_python_m_checks_a_site_as_the_console_script_does(simulate: Simulate, c
 
     sim = simulate(faults={"video": "off"})
     module = subprocess.run([sys.executable, "-m", "check_digitalsentry", *check_args(sim), "-t", "3"],
-                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL)
+                            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL, env=plugin_env())
     script = check(*check_args(sim), "-t", "3")
     assert module.returncode == script.code == 2
     assert module.stdout.split(" | ")[0] == script.first

@@ -42,7 +42,11 @@ def test_the_command_and_the_apply_rule_validate(tmp_path: Path) -> None:
     assert "digitalsentry" in broken.stdout + broken.stderr
 
 
-def test_the_distributed_example_validates_on_the_master(tmp_path: Path) -> None:
+@pytest.mark.parametrize("conf_d", [True, False], ids=["with conf.d", "without conf.d"])
+def test_the_distributed_example_validates_on_the_master(tmp_path: Path, conf_d: bool) -> None:
+    """With the templates of the default conf.d beside it (nothing defined twice) and without them (a
+    master set up with --disable-confd, the wizard's default): the zones use global-templates only.
+    tests/test_icinga2_distributed.py runs it on a master, a satellite and an agent."""
     icinga = Icinga(tmp_path)
     shutil.copy(CONTRIB / "distributed" / "zones.conf", icinga.etc / "zones.conf")
     shutil.copytree(CONTRIB / "distributed" / "zones.d", icinga.etc / "zones.d")
@@ -50,11 +54,14 @@ def test_the_distributed_example_validates_on_the_master(tmp_path: Path) -> None
     (templates / "README.md").unlink()
     shutil.copy(COMMAND, templates)  # as its README tells the user
     shutil.copy(SERVICES, templates)
-    icinga.conf.write_text(icinga.header("master.example.com", "master") + 'include "zones.conf"\n')
+    header = icinga.header("master.example.com", "master")
+    if not conf_d:
+        header = "".join(line + "\n" for line in header.splitlines() if "generic-" not in line)
+    icinga.conf.write_text(header + 'include "zones.conf"\n')
     run = icinga.validate()
     assert run.returncode == 0, run.stdout + run.stderr
     for count in ("Instantiated 5 Hosts.", "Instantiated 5 Services.", "Instantiated 4 Endpoints.",
-                  "Instantiated 5 Zones."):
+                  "Instantiated 6 Zones."):
         assert count in run.stdout, run.stdout
 
 
@@ -140,7 +147,9 @@ def test_every_monitoring_option_of_the_check_has_an_argument_in_the_command() -
     not_for_monitoring = {"--demo", "--demo-fault", "--help", "--version", "--quiet", "--icinga2-objects",
                           # --submit runs from cron or systemd, posting to Icinga: never a CheckCommand's option
                           "--submit", "--api-url", "--api-user", "--api-password-file", "--api-ca", "--api-cert",
-                          "--api-key", "--ttl", "--check-source", "--command-file"}
+                          "--api-key", "--ttl", "--check-source", "--command-file",
+                          # --watch is a person's live view at a terminal: never a CheckCommand's option
+                          "--watch", "--interval", "--watch-until", "--watch-for", "--serve"}
     for option in OPTIONS:
         if not set(option.flags) & not_for_monitoring:
             assert set(option.flags) & keys, f"{option.name} has no argument in digitalsentry-command.conf"

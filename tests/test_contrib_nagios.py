@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from conftest import IN_CI, REPO, need_program, script
-from support import check_args, running
+from conftest import IN_CI, REPO, need_program, need_readable, script
+from support import check_args, plugin_env, running
 
 from check_digitalsentry.simulator import SimSite, Simulator
 
@@ -251,6 +251,9 @@ def stock_nagios_config(root: Path, *object_files: Path, package_commands: bool 
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
+    for key, _, value in (line.partition("=") for line in STOCK_CONFIG.read_text().splitlines()):
+        if key == "resource_file":  # Debian's is 0640 root:nagios, and nagios4 -v reads it
+            need_readable(Path(value), "nagios4 -v reads the stock configuration's resource file")
     own = {"log_file": "nagios.log", "object_cache_file": "objects.cache", "precached_object_file":
            "objects.precache", "status_file": "status.dat", "command_file": "nagios.cmd", "lock_file":
            "nagios.pid", "temp_file": "nagios.tmp", "temp_path": "", "check_result_path": "",
@@ -313,7 +316,7 @@ def test_each_command_line_checks_a_simulated_site(name: str, simulate: Callable
         # Nagios 4 hands a command line with shell syntax to /bin/sh -c; ours has none, so its own
         # splitting and the shell's agree.
         run = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True, timeout=30,
-                             stdin=subprocess.DEVNULL)
+                             stdin=subprocess.DEVNULL, env=plugin_env())
         assert run.returncode == code, (line, run.stdout, run.stderr)
         assert run.stdout.startswith(status), (line, run.stdout)
         assert run.stderr == ""
@@ -327,7 +330,7 @@ def test_an_empty_instance_variable_is_unknown_and_names_the_option(simulate: Ca
     sim = simulate(address="127.0.6.3", audio_clients=0)
     macros = {**site_macros(sim, sim.sites[0]), "_HOSTDS_INSTANCE": "", "ARG1": "-t 3"}
     line = expand(command_lines()["check_digitalsentry_host"], macros)
-    run = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True, timeout=30)
+    run = subprocess.run(["/bin/sh", "-c", line], capture_output=True, text=True, timeout=30, env=plugin_env())
     assert run.returncode == 3, run
     assert run.stdout.startswith("DIGITALSENTRY UNKNOWN - argument --sql-instance: expected one argument")
 

@@ -6,7 +6,7 @@ leftovers. Here, everything runs from the system's files with a bare environment
 PYTHONPATH): the installed plugin and simulator, Debian's Icinga 2 and Nagios 4 with the package's
 command definitions, and Debian's pytest-3 with the package's pytest plugin. Without the package these
 tests skip, except under CI=true, where that is a failure; so does a package built from other files
-than this tree's (rebuild and reinstall it: README, "Install").
+than this tree's (rebuild and reinstall it: docs/admin.md, "Install on a monitoring server").
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from conftest import IN_CI, REPO, need_program
+from conftest import IN_CI, REPO, need_program, need_readable, need_root
 from support import running
 from test_contrib_cron import CRONTAB, Paths, cron_jobs, run_job
 from test_contrib_icinga2 import Icinga
@@ -71,6 +71,32 @@ def test_the_debian_version_is_the_project_version() -> None:
     assert project and match["version"] == project[1], (match["version"], project)
 
 
+@pytest.mark.slow
+def test_root_builds_in_a_users_own_clone_and_leaves_the_user_their_files(tmp_path: Path) -> None:
+    """`sudo contrib/debian/build` in a clone of the user's own (docs/admin.md): git reads it (no
+    "dubious ownership"), and dist/ and the package are the user's, not root's."""
+    need_root("the build runs under sudo, in a clone that another user owns")
+    need_program("git", "contrib/debian/build exports the committed tree with git")
+    need_program("dpkg-buildpackage", "the package is built with dpkg-dev")
+    missing = run(["dpkg-checkbuilddeps", str(DEBIAN / "control")])
+    if missing.returncode != 0:
+        unusable(f"the build dependencies are missing ({missing.stderr.strip()}): contrib/debian/build "
+                 "--install-build-deps installs them")
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(REPO), str(clone)], cwd=tmp_path)
+    user = 65534  # nobody: the clone's owner, who is not root
+    for path in [clone, *clone.rglob("*")]:
+        os.chown(path, user, user, follow_symlinks=False)
+    build = run([clone / "contrib" / "debian" / "build"], env={**BARE_ENV, "HOME": str(tmp_path)}, cwd=clone)
+    assert build.returncode == 0, build.stderr[-2000:]
+    assert "dubious ownership" not in build.stderr and "tar:" not in build.stderr, build.stderr[-2000:]
+    deb = Path(build.stdout.splitlines()[-1])
+    assert deb.parent == clone / "dist" and deb.name.startswith(f"{PACKAGE}_"), build.stdout
+    owned = {str(path.relative_to(clone)): (path.stat().st_uid, path.stat().st_gid)
+             for path in [clone / "dist", *(clone / "dist").iterdir()]}
+    assert set(owned.values()) == {(user, user)}, owned
+
+
 # --- the installed package -------------------------------------------------------------------------
 
 
@@ -104,7 +130,8 @@ def files() -> list[str]:
     status = run(["dpkg-query", "-W", "-f", "${db:Status-Abbrev}${Version}", PACKAGE])
     if not status.stdout.startswith("ii "):
         unusable(f"the Debian package {PACKAGE} is not installed (.ci/debian install builds and installs "
-                 f"it; by hand: README, \"Install\"): {status.stdout or status.stderr}".strip())
+                 f"it; by hand: docs/admin.md, \"Install on a monitoring server\"): "
+                 f"{status.stdout or status.stderr}".strip())
     listed = run(["dpkg-query", "-L", PACKAGE]).stdout.splitlines()
     records = [path for path in listed if path.endswith(".dist-info/RECORD")]
     assert len(records) == 1, records
@@ -131,6 +158,9 @@ def test_the_package_installs_each_file_where_debian_looks_for_it(files: list[st
                  EXAMPLES / "digitalsentry-services.conf", EXAMPLES / "digitalsentry-submit.crontab",
                  EXAMPLES / "digitalsentry-submit.service", EXAMPLES / "digitalsentry-submit.timer",
                  EXAMPLES / "digitalsentry-passive.conf", EXAMPLES / "digitalsentry-api-user.conf",
+                 EXAMPLES / "distributed" / "zones.conf", EXAMPLES / "distributed" / "satellite-zones.conf",
+                 EXAMPLES / "distributed" / "agent-zones.conf",
+                 EXAMPLES / "distributed" / "zones.d" / "site-hq" / "hosts.conf",
                  *(EXAMPLES / name for name in PROMETHEUS_EXAMPLES)):
         assert str(path) in files, f"{path} is not in the package"
         assert path.is_file(), path
@@ -265,6 +295,7 @@ ICINGA_CONSTANTS = Path("/etc/icinga2/constants.conf")
 def icinga_config(host_check: str, *includes: str) -> str:
     """Debian's constants.conf (PluginDir and the other plugin directories, as icinga2.conf starts), the
     ITL includes, and one Host whose check is ``host_check`` and which has vars.digitalsentry."""
+    need_readable(ICINGA_CONSTANTS, "Debian's /etc/icinga2 is 0750 nagios:nagios")
     if not ICINGA_CONSTANTS.is_file():
         unusable(f"{ICINGA_CONSTANTS} is missing (package icinga2-common); .ci/run installs it")
     assert re.search(r'(?m)^const PluginDir = "/usr/lib/nagios/plugins"$', ICINGA_CONSTANTS.read_text())
@@ -354,7 +385,8 @@ def test_the_packaged_nagios_commands_run_the_installed_plugin(
 ) -> None:
     """Each installed command line, its macros expanded as Nagios does with Debian's resource.cfg
     ($USER1$=/usr/lib/nagios/plugins), checks a healthy (exit 0) and a faulty site (exit 2)."""
-    user1 = re.search(r"(?m)^\$USER1\$=(.*)$", Path("/etc/nagios4/resource.cfg").read_text())
+    resource = need_readable(Path("/etc/nagios4/resource.cfg"), "Debian's is 0640 root:nagios")
+    user1 = re.search(r"(?m)^\$USER1\$=(.*)$", resource.read_text())
     assert user1 and user1[1] == str(PLUGIN.parent), user1
     commands = command_lines(NAGIOS_COMMANDS)
     assert sorted(commands) == ["check_digitalsentry", "check_digitalsentry_host",

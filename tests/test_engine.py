@@ -204,10 +204,9 @@ def test_plugins_add_roles_adjust_specs_and_observe_results(simulate: Simulate) 
 
 
 def test_the_standard_ports_including_443_when_root(simulate: Simulate) -> None:
-    import os
+    from conftest import need_root
 
-    if os.geteuid() != 0:
-        pytest.skip("binding 443 (the standard web port) needs root")
+    need_root("the standard layout binds 443 and 1434, privileged ports")
     sim = simulate(SimSite(address="127.0.91.1", ports="standard", audio_clients=0))
     report = probe(sim)
     ports = {r.role: r.port for r in report.results}

@@ -352,19 +352,19 @@ def test_only_format_html_imports_the_html_renderer(simulate: Simulate) -> None:
     assert "check_digitalsentry.render.html" in imported_by_check(*check_args(sim), "-t", "3", "--format", "html")
 
 
-def test_the_readme_pictures_are_current_and_small() -> None:
+def test_the_handover_pictures_are_current_and_small() -> None:
     repo = Path(__file__).resolve().parent.parent
     for name in ("handover-summary.png", "handover-site.png"):
         picture = repo / "docs" / name
         assert picture.stat().st_size < 200_000, f"{name}: regenerate with python contrib/handover_screenshot.py"
-        assert f"docs/{name}" in (repo / "README.md").read_text(encoding="utf-8")
+        assert f"]({name})" in (repo / "docs" / "handover.md").read_text(encoding="utf-8")
 
 
 def test_the_screenshot_command_runs(tmp_path: Path) -> None:
     from conftest import need_program
 
-    need_program("chromium", "contrib/handover_screenshot.py draws the README's pictures")
-    need_program("pdftoppm", "contrib/handover_screenshot.py draws the README's pictures")
+    need_program("chromium", "contrib/handover_screenshot.py draws docs/handover.md's pictures")
+    need_program("pdftoppm", "contrib/handover_screenshot.py draws docs/handover.md's pictures")
     repo = Path(__file__).resolve().parent.parent
     run = subprocess.run([sys.executable, str(repo / "contrib" / "handover_screenshot.py"), "--out", str(tmp_path)],
                          capture_output=True, text=True, timeout=180, env={**os.environ, "TZ": "UTC"})

@@ -18,7 +18,7 @@ from typing import Callable
 import pytest
 from conftest import IN_CI, script
 from hostile import Certs, instance_record, svr_resp, tls_server, udp_replier
-from support import CheckRun
+from support import CheckRun, plugin_env
 
 Check = Callable[..., CheckRun]
 
@@ -300,9 +300,9 @@ def test_every_address_of_a_dual_stack_name_is_probed_on_request(tmp_path: Path)
         time.sleep(1.0)
         check = script("check_digitalsentry")
         base = [check, "-H", "dual.test", "--sql-instance", "DIGITALSENTRY", "-t", "3", "-v"]
-        first = lab.run(ns, *base)
-        every = lab.run(ns, *base, "--all-addresses")
-        metrics = lab.run(ns, *base, "--all-addresses", "--format", "openmetrics").stdout
+        first = lab.run(ns, *base, env=plugin_env())
+        every = lab.run(ns, *base, "--all-addresses", env=plugin_env())
+        metrics = lab.run(ns, *base, "--all-addresses", "--format", "openmetrics", env=plugin_env()).stdout
     series = [line.rsplit(" ", 1)[0] for line in metrics.splitlines() if line and not line.startswith("#")]
     assert len(series) == len(set(series)), metrics  # OpenMetrics: each address its own series
     assert 'role="video",port="18772",transport="tcp",address="::1"}' in metrics, metrics
@@ -394,7 +394,7 @@ def test_a_dropping_firewall_at_fleet_scale_ends_inside_the_timeout(tmp_path: Pa
                         "    type filter hook input priority 0; policy drop;\n  }\n}\n")
         started = time.monotonic()
         run = lab.run(client, script("check_digitalsentry"), "--inventory", str(inventory), "-t", "2",
-                      timeout=60)
+                      timeout=60, env=plugin_env())
         took = time.monotonic() - started
     assert run.returncode in (2, 3), run.stdout[:300]
     assert took <= 2 + 0.25 + 0.3, took  # + ip netns exec

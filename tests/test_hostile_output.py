@@ -4,19 +4,20 @@ ends with an exit code 0-3 and at most one status line."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import stat
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Callable
 
 import pytest
-from conftest import script
-from hostile import require_root
-from support import CheckRun, check_args
+from conftest import need_root, script
+from support import CheckRun, check_args, plugin_env
 
 from check_digitalsentry.nagios.output import OutputError, write_file
 from check_digitalsentry.simulator import SimSite, Simulator
@@ -94,7 +95,7 @@ def test_a_planted_symlink_with_the_old_predictable_name_is_never_followed(tmp_p
 
 def test_a_failed_write_is_one_unknown_line_and_keeps_the_old_file(simulate: Simulate, check: Check,
                                                                     tmp_path: Path) -> None:
-    require_root("a full filesystem of its own: a 16 KiB tmpfs")
+    need_root("a full filesystem of its own: a 16 KiB tmpfs")
     mount = tmp_path / "small"
     mount.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", str(mount)], check=True)
@@ -167,7 +168,7 @@ def test_formats_that_name_their_encoding_are_utf8_in_any_locale(tmp_path: Path,
                          encoding="utf-8")
     for fmt, wanted in (("html", "Köln Ω 𝄞"), ("openmetrics", f'server="{host}"'), ("json", host)):
         proc = subprocess.run([script("check_digitalsentry"), "--inventory", str(inventory), "-t", "2",
-                               "--format", fmt], capture_output=True, timeout=60, env={**os.environ, **env})
+                               "--format", fmt], capture_output=True, timeout=60, env=plugin_env(env))
         assert proc.returncode == 2 and not proc.stderr, (fmt, proc)
         text = proc.stdout.decode("utf-8")  # raises on Latin-1 bytes
         if fmt == "json":  # JSON may write \u escapes: what it says is what counts
@@ -194,36 +195,106 @@ def test_a_network_string_is_escaped_not_dropped_in_an_ascii_locale(check: Check
 
 def run_with_stdout(args: list[str], stdout: object, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([script("check_digitalsentry"), *args], stdout=stdout, stderr=subprocess.PIPE,
-                          stdin=subprocess.DEVNULL, timeout=60, **kwargs)  # type: ignore[call-overload]
+                          stdin=subprocess.DEVNULL, timeout=60, env=plugin_env(),
+                          **kwargs)  # type: ignore[call-overload]
 
 
-def test_a_full_stdout_still_exits_with_the_state(simulate: Simulate) -> None:
-    with open("/dev/full", "wb") as full:
-        proc = run_with_stdout(faulty(simulate), full)
-    assert proc.returncode == 2 and b"Traceback" not in proc.stderr, proc
+def run_into(sink: str, args: list[str]) -> subprocess.CompletedProcess[bytes]:
+    """The check with its stdout ``sink``: "full" (/dev/full: ENOSPC), "gone" (a pipe whose reader has
+    gone: EPIPE), "closed" (no descriptor 1 at all), or "pipe" (a reader that takes everything)."""
+    if sink == "full":
+        with open("/dev/full", "wb") as full:
+            return run_with_stdout(args, full)
+    if sink == "gone":
+        read, write = os.pipe()
+        os.close(read)  # nobody will ever read: every write is EPIPE
+        try:
+            return run_with_stdout(args, write)
+        finally:
+            os.close(write)
+    if sink == "closed":
+        return subprocess.run(["sh", "-c", 'exec "$0" "$@" >&-', script("check_digitalsentry"), *args],
+                              capture_output=True, stdin=subprocess.DEVNULL, timeout=60, env=plugin_env())
+    return run_with_stdout(args, subprocess.PIPE)
 
 
-def test_a_closed_stdout_still_exits_with_the_state(simulate: Simulate) -> None:
-    proc = subprocess.run(f"exec {script('check_digitalsentry')} {' '.join(faulty(simulate))} >&-",
-                          shell=True, capture_output=True, timeout=60)
-    assert proc.returncode == 2 and b"Traceback" not in proc.stderr, proc
+@contextlib.contextmanager
+def command_file_reader(path: Path) -> Iterator[None]:
+    """A FIFO at ``path`` that a thread reads to the end, again and again, as Nagios reads its command file."""
+    import threading
 
+    os.mkfifo(path)
+    stop = threading.Event()
 
-def test_a_pipe_whose_reader_has_gone_still_exits_with_the_state(simulate: Simulate) -> None:
-    read, write = os.pipe()
-    os.close(read)  # nobody will ever read: every write is EPIPE
+    def read() -> None:
+        while not stop.is_set():
+            with open(path, "rb") as fifo:
+                fifo.read()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
-        proc = run_with_stdout([*faulty(simulate), "-v"], write)
+        yield
     finally:
-        os.close(write)
-    assert proc.returncode == 2 and b"Traceback" not in proc.stderr, proc
+        stop.set()
+        with open(path, "wb"):  # wakes the reader waiting in open()
+            pass
+        reader.join(timeout=10)
 
 
-@pytest.mark.parametrize("args", [["--version"], ["--help"], ["-H", "h", "--bogus"]])
-def test_version_help_and_usage_errors_survive_a_full_stdout_too(args: list[str]) -> None:
-    with open("/dev/full", "wb") as full:
-        proc = run_with_stdout(args, full)
-    assert proc.returncode == 3 and b"Traceback" not in proc.stderr, proc
+#: mode -> (its arguments, the exit code it gives with a stdout that takes everything). With a stdout
+#: that fails, each mode exits as it would have (the state is what Nagios reads), except the Icinga 2
+#: objects, which are the product itself: UNKNOWN, said on stderr.
+MODES = {
+    "status line": (["{check}"], 2),
+    "long output": (["{check}", "-v"], 2),
+    "quiet": (["{check}", "--quiet"], 2),
+    "json": (["{check}", "--format", "json"], 2),
+    "openmetrics": (["{check}", "--format", "openmetrics", "-v"], 2),
+    "html": (["{check}", "--format", "html"], 2),
+    "output file": (["{check}", "--format", "openmetrics", "--output", "{tmp}/x.prom"], 2),
+    "icinga2-objects": (["--inventory", "{inventory}", "--icinga2-objects"], 0),
+    "submit nagios": (["--inventory", "{inventory}", "--submit", "nagios", "--command-file", "{tmp}/nagios.cmd",
+                       "-t", "3"], 0),
+    "submit, nobody reading": (["--inventory", "{inventory}", "--submit", "nagios", "--command-file",
+                                "{tmp}/unread.cmd"], 2),
+    "demo": (["--demo", "--demo-fault", "video=off", "-t", "3"], 2),
+    "help": (["--help"], 3),
+    "version": (["--version"], 3),
+    "version, parsed": (["-V", "-t", "3"], 3),
+    "usage error": (["-H", "h", "--bogus"], 3),
+    "bad inventory": (["--inventory", "{tmp}/missing.toml"], 3),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_exits_0_to_3_on_a_full_a_gone_and_a_closed_stdout(simulate: Simulate, tmp_path: Path,
+                                                                     mode: str) -> None:
+    """Run as Icinga, Nagios and cron run it (no PYTHONUNBUFFERED: what the interpreter still buffers at exit
+    must not fail the run with exit 120), each output path of each mode into each broken stdout."""
+    template, code = MODES[mode]
+    sim = simulate(faults={"video": "off"})
+    inventory = tmp_path / "sites.toml"
+    sim.inventory_toml(inventory)
+    os.mkfifo(tmp_path / "unread.cmd")
+    args: list[str] = []
+    for word in template:
+        args += faulty_args(sim) if word == "{check}" else [
+            word.format(tmp=tmp_path, inventory=inventory)]
+    with command_file_reader(tmp_path / "nagios.cmd"):
+        normal = run_into("pipe", args)
+        assert normal.returncode == code and normal.stdout, (mode, normal)
+        for sink in ("full", "gone", "closed"):
+            proc = run_into(sink, args)
+            expected = 3 if mode == "icinga2-objects" else code
+            assert proc.returncode == expected, (mode, sink, proc)
+            assert b"Traceback" not in proc.stderr and b"Exception ignored" not in proc.stderr, (mode, sink, proc)
+            if mode == "icinga2-objects":
+                assert proc.stderr.startswith(b"DIGITALSENTRY UNKNOWN - --icinga2-objects: stdout "), proc
+
+
+def faulty_args(sim: Simulator) -> list[str]:
+    return [*check_args(sim), "-t", "3"]
 
 
 # --- 4. SIGTERM -------------------------------------------------------------------------------------
@@ -231,7 +302,7 @@ def test_version_help_and_usage_errors_survive_a_full_stdout_too(args: list[str]
 
 def terminate_after(argv: list[str], seconds: float, signum: int = signal.SIGTERM) -> tuple[int, str, float]:
     proc = subprocess.Popen([script("check_digitalsentry"), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, stdin=subprocess.DEVNULL)
+                            text=True, stdin=subprocess.DEVNULL, env=plugin_env())
     time.sleep(seconds)
     sent = time.monotonic()
     proc.send_signal(signum)
@@ -272,7 +343,7 @@ def test_a_signal_while_the_output_is_written_keeps_its_one_status_line_and_its_
     inventory = tmp_path / "sites.toml"
     inventory.write_text('[[sites]]\nname = "big"\nhosts = [' + ", ".join(f'"{h}"' for h in hosts) + "]\n")
     proc = subprocess.Popen([script("check_digitalsentry"), "--inventory", str(inventory), "-t", "5", "-v"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env=plugin_env())
     assert proc.stdout is not None
     first = proc.stdout.read(1024)  # the first line is out: the rest waits for the reader
     time.sleep(1.0)  # the check blocks on the full pipe
@@ -327,6 +398,7 @@ def test_the_exit_code_is_never_outside_0_to_3_for_an_internal_fault(tmp_path: P
     (info / "entry_points.txt").write_text("[check_digitalsentry]\nbroken = ds_broken\n")
     proc = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
                            "from check_digitalsentry.nagios import run; sys.argv[1:] = ['-H', '127.0.0.1', "
-                           "'-t', '1']; run()", str(tmp_path)], capture_output=True, text=True, timeout=60)
+                           "'-t', '1']; run()", str(tmp_path)], capture_output=True, text=True, timeout=60,
+                          env=plugin_env())
     assert proc.returncode == 3 and proc.stdout.startswith("DIGITALSENTRY UNKNOWN - internal error: "), proc
     assert len(proc.stdout.splitlines()) == 1

@@ -4,7 +4,6 @@ way (a Host naming its site) does the same through contrib's apply rules."""
 
 from __future__ import annotations
 
-import os
 import shlex
 import subprocess
 import time
@@ -14,7 +13,7 @@ from typing import Callable
 import pytest
 from conftest import REPO, script
 from icinga import Icinga
-from support import CheckRun, running
+from support import CheckRun, plugin_env, running
 
 from check_digitalsentry.simulator import SimSite, Simulator
 
@@ -171,7 +170,8 @@ def test_output_replaces_the_file_atomically_and_a_failing_stdout_is_unknown(tmp
     assert failed.code == 3 and "vidoe" in failed.stderr and failed.stdout == "", failed
     assert target.read_text(encoding="utf-8") == written  # the old objects stay
     full = subprocess.run(f"{shlex.quote(script('check_digitalsentry'))} --inventory {shlex.quote(str(inventory))} "
-                          "--icinga2-objects > /dev/full", shell=True, capture_output=True, text=True, timeout=60)
+                          "--icinga2-objects > /dev/full", shell=True, capture_output=True, text=True, timeout=60,
+                          env=plugin_env())
     assert full.returncode == 3 and "stdout could not take the objects" in full.stderr, full
 
 
@@ -181,7 +181,7 @@ def test_the_objects_are_utf8_in_any_locale(tmp_path: Path, check: Check) -> Non
                          encoding="utf-8")
     for encoding in ("ascii", "latin-1"):
         run = subprocess.run([script("check_digitalsentry"), "--inventory", str(inventory), "--icinga2-objects"],
-                             capture_output=True, timeout=60, env={**os.environ, "PYTHONIOENCODING": encoding})
+                             capture_output=True, timeout=60, env=plugin_env({"PYTHONIOENCODING": encoding}))
         assert run.returncode == 0, run
         config = run.stdout.decode("utf-8")
         assert 'object Host "Köln Ω — Süd" {' in config

@@ -693,7 +693,7 @@ def test_a_host_with_a_nul_or_a_control_character_is_refused() -> None:
 def test_a_site_from_command_line_words_is_checked_as_an_inventory_site() -> None:
     from check_digitalsentry.inventory import site_from_words
 
-    site = site_from_words(["ds01.example.com", "ds02", "name=hq", "sql_instance=DS", "web=true", "api=no",
+    site = site_from_words(["hosts=ds01.example.com,ds02", "name=hq", "sql_instance=DS", "web=true", "api=no",
                             "forbid=3389/tcp,445/tcp", "ports.video=28772", "ports=web=8443,audio=5000",
                             "severity.diagnostics=ok", "audio_clients=2", "sql_port=1433", "timeout=4",
                             "warning=1", "critical=@2:3", "description=Head office", "customer=Example Ltd",
@@ -706,6 +706,7 @@ def test_a_site_from_command_line_words_is_checked_as_an_inventory_site() -> Non
     assert (site.description, site.customer, site.location, site.reference) == (
         "Head office", "Example Ltd", "1 Example Street", "PO 4711")
     assert site_from_words(["ds01"], name="adhoc-2").name == "adhoc-2"
+    assert site_from_words(["ds01", "web=true"]).hosts == ("ds01",)
 
 
 @pytest.mark.parametrize(
@@ -716,10 +717,16 @@ def test_a_site_from_command_line_words_is_checked_as_an_inventory_site() -> Non
         (["ds01", "ports.video=http"], "cli: ports.video: expected a port number 1-65535, got 'http'"),
         (["ds01", "web.x=1"], "cli: web: 'web' is not a table: give web=VALUE"),
         (["ds01", "web=true", "web=false"], "cli: web: given twice: give it once"),
-        (["ds01", "hosts=ds02"], "cli: hosts: give the hosts as words without '=', not as hosts="),
+        (["ds01", "hosts=ds02"], "cli: hosts: given twice (as 'ds01' and as hosts=): give the hosts once"),
+        (["ds01", "ds02"], "cli: hosts: 'ds01' and 'ds02': one host, then KEY=VALUE settings, in HOST [KEY=VALUE...] "
+                           "(several DS servers: hosts=HOST,HOST)"),
+        (["ds01", "web", "true"], "cli: hosts: 'ds01' and 'web': one host, then KEY=VALUE settings, in HOST "
+                                  "[KEY=VALUE...] (several DS servers: hosts=HOST,HOST)"),
+        (["hosts.a=ds02"], "cli: hosts: 'hosts' is not a table: give hosts=HOST,HOST"),
+        (["hosts=ds01,"], "cli: hosts[1]: empty host name ''"),
         (["ds01:1433"], "cli: hosts[0]: 'ds01:1433' looks like HOST:PORT: give the host alone, and remapped ports "
                         "in [sites.ports]"),
-        (["name=hq"], "cli: no host given: HOST [HOST...] [KEY=VALUE...]"),
+        (["name=hq"], "cli: no host given: HOST [KEY=VALUE...] (several DS servers: hosts=HOST,HOST)"),
         (["ds01", "audio_clients=64", "ports.audio=65500"], "cli: audio_clients: 64 audio clients from port 65500 "
                                                             "run past port 65535"),
         (["ds01", "customer=a\x07b"], "cli: customer: expected text of at most 4000 characters without control "
@@ -755,13 +762,14 @@ def test_reading_the_inventory_is_bounded_by_the_runs_time(tmp_path: Path) -> No
     import time
 
     from conftest import script
+    from support import plugin_env
 
     big = tmp_path / "sites.toml"
     big.write_text("".join(f'[[sites]]\nname = "s{i}"\nhosts = ["127.{i // 62500 + 1}.{i // 250 % 250}.{i % 250 + 1}"]\n'
                            for i in range(100_000)))
     started = time.monotonic()
     proc = subprocess.run([script("check_digitalsentry"), "--inventory", str(big), "-t", "0.2"],
-                          capture_output=True, text=True, timeout=60)
+                          capture_output=True, text=True, timeout=60, env=plugin_env())
     took = time.monotonic() - started
     assert proc.returncode == 3, proc
     assert proc.stdout == (f"DIGITALSENTRY UNKNOWN - --inventory {big}: not read within -t (0.2 s): a smaller "

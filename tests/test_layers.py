@@ -42,6 +42,10 @@ def ruff_bans(path: str, code: str) -> list[str]:
     ("check_digitalsentry/submit/icinga2.py", "from check_digitalsentry.render.text import passive_results"),
     ("check_digitalsentry/submit/nagios.py", "from check_digitalsentry.nagios.options import Options"),
     ("check_digitalsentry/submit/icinga2.py", "import nagiosplugin"),
+    ("check_digitalsentry/steady.py", "from check_digitalsentry.render.watch import table"),
+    ("check_digitalsentry/render/watch.py", "from check_digitalsentry.render.watchpage import snapshot"),
+    ("check_digitalsentry/render/watchpage.py", "from check_digitalsentry.nagios.serve import LiveServer"),
+    ("check_digitalsentry/steady.py", "from check_digitalsentry.simulator import Simulator"),
 ])
 def test_a_layer_crossing_is_refused(path: str, code: str) -> None:
     assert ruff_bans(path, code), f"ruff let {path} do: {code}"
@@ -55,6 +59,8 @@ def test_a_layer_crossing_is_refused(path: str, code: str) -> None:
     ("check_digitalsentry/nagios/submit.py", "from check_digitalsentry.submit import icinga2"),
     ("check_digitalsentry/submit/icinga2.py", "from check_digitalsentry.passive import Outcome"),
     ("check_digitalsentry/render/text.py", "from check_digitalsentry.passive import PassiveResult"),
+    ("check_digitalsentry/render/watch.py", "from check_digitalsentry.steady import Watch"),
+    ("check_digitalsentry/nagios/watch.py", "from check_digitalsentry.render import watchpage"),
 ])
 def test_the_layers_above_may(path: str, code: str) -> None:
     assert not ruff_bans(path, code)

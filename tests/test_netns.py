@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import netlab
 import pytest
 from conftest import script
+from support import plugin_env
 
 T_SLACK = 0.25  #: process start-up and JSON output on top of -t
 SERVER = "10.66.2.2"
@@ -188,7 +189,7 @@ def check(lab: netlab.Lab, topo: Topology, timeout: float, *args: str) -> Run:
     argv = [script("check_digitalsentry"), "-H", topo.target, *topo.site_args, *args,
             "--format", "json", "-t", f"{timeout:g}"]
     started = time.monotonic()
-    proc = lab.run(topo.client, *argv, timeout=timeout + 30)
+    proc = lab.run(topo.client, *argv, timeout=timeout + 30, env=plugin_env())
     wall = time.monotonic() - started
     assert proc.stdout.startswith("{"), f"{shlex.join(argv)}: exit {proc.returncode}\n{proc.stdout}{proc.stderr}"
     run = Run(json.loads(proc.stdout), proc.returncode, wall, proc.stderr)

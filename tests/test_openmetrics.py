@@ -219,13 +219,13 @@ def test_the_sql_series_is_the_same_whatever_the_browser_says(
 def test_the_readme_example_and_the_docs_tables_are_what_the_check_writes(
     simulate: Simulate, check: Check, tmp_path: Path
 ) -> None:
-    """README's OpenMetrics example (hand-written: its HELP and TYPE lines, each sample's labels in order)
-    and docs/prometheus.md's tables of metrics and labels, against the check's real output."""
+    """docs/check.md's OpenMetrics example (hand-written: its HELP and TYPE lines, each sample's labels in
+    order) and docs/prometheus.md's tables of metrics and labels, against the check's real output."""
     import re
 
     outputs = _outputs(simulate, check, tmp_path)
     text = "".join(outputs.values())
-    readme = (REPO / "README.md").read_text()
+    readme = (REPO / "docs" / "check.md").read_text()
     (example,) = re.findall(r"### OpenMetrics \(`--format openmetrics`\).*?```\n(.*?)```", readme, re.S)
     lines = [line for line in example.splitlines() if line != "..."]
     assert len(lines) >= 4

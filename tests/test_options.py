@@ -8,16 +8,21 @@ read the same generated command lines and must agree on every value and every er
 from __future__ import annotations
 
 import argparse
+import re
+import shlex
+from typing import Callable
 
 import pytest
 from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
+from support import CheckRun
 
 from check_digitalsentry import schema
 from check_digitalsentry.nagios import help as options_help
 from check_digitalsentry.nagios.help import argparse_parser
 from check_digitalsentry.nagios.options import OPTIONS, Options, UsageError, parse
 
+Check = Callable[..., CheckRun]
 PARSER = argparse_parser()
 FLAGS = sorted({flag for option in OPTIONS for flag in option.flags})
 LONG = [flag for flag in FLAGS if flag.startswith("--")]
@@ -34,10 +39,12 @@ def by_argparse(argv: list[str]) -> dict[str, object] | str:
 
 
 def by_us(argv: list[str]) -> dict[str, object] | str:
+    """What ``parse`` makes of a command line, in argparse's words: argparse (3.11) says no more than
+    "unrecognized arguments: ...", where ``parse`` adds a suggestion (``test_a_mistyped_option_...``)."""
     try:
         return parse(argv)
     except UsageError as exc:
-        return f"error: {exc}"
+        return f"error: {re.sub(r': did you mean --[a-z0-9-]+[?]$', '', str(exc))}"
 
 
 _VALUED = {option.dest for option in OPTIONS if option.action == "value"}
@@ -98,7 +105,8 @@ def test_values_as_argparse_reads_them(argv: list[str], expected: dict[str, obje
         (["-t", "-1"], "argument -t/--timeout: expected one argument"),  # -4/-6 make -1 look like an option
         (["-4", "-6"], "argument -6: not allowed with argument -4"),
         (["--web=yes"], "argument --web: ignored explicit argument 'yes'"),
-        (["--s", "x"], "ambiguous option: --s could match --site, --sql-instance, --sql-port, --severity, --submit"),
+        (["--s", "x"], "ambiguous option: --s could match --site, --sql-instance, --sql-port, --severity, --serve, "
+                       "--submit"),
         (["-x"], "unrecognized arguments: -x"),
         (["stray", "-v", "words"], "unrecognized arguments: stray words"),
     ],
@@ -108,6 +116,56 @@ def test_errors_in_argparse_words(argv: list[str], message: str) -> None:
         parse(argv)
     assert str(caught.value) == message
     assert by_argparse(argv) == f"error: {message}"
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-H", "h", "--sql-instace", "DS"], "unrecognized arguments: --sql-instace DS: did you mean --sql-instance?"),
+        (["-H", "h", "--sql-instace=DS"], "unrecognized arguments: --sql-instace=DS: did you mean --sql-instance?"),
+        (["-H", "h", "-sql-instance", "DS"], "unrecognized arguments: -sql-instance DS: did you mean --sql-instance?"),
+        (["--inventroy", "x"], "unrecognized arguments: --inventroy x: did you mean --inventory?"),
+        (["-H", "h", "--audio-clinets", "2"], "unrecognized arguments: --audio-clinets 2: did you mean "
+                                             "--audio-clients?"),
+        (["-H", "h", "--forbidden", "3389/tcp"], "unrecognized arguments: --forbidden 3389/tcp: did you mean "
+                                                 "--forbid?"),
+        (["-H", "h", "--bogus"], "unrecognized arguments: --bogus"),  # nothing close: no guess
+        (["-H", "h", "-x"], "unrecognized arguments: -x"),
+        (["-H", "h", "video"], "unrecognized arguments: video"),  # a value, not an option
+    ],
+)
+def test_a_mistyped_option_gets_a_suggestion(argv: list[str], message: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        parse(argv)
+    assert str(caught.value) == message
+    assert by_argparse(argv) == f"error: {message.split(': did you mean')[0]}"  # argparse's words, and ours after
+
+
+def test_a_mistyped_option_is_one_unknown_line_with_the_suggestion(check: Check) -> None:
+    run = check("-H", "127.0.0.1", "--sql-instace", "DIGITALSENTRY")
+    assert (run.code, run.stdout, run.stderr) == (3, "DIGITALSENTRY UNKNOWN - unrecognized arguments: --sql-instace "
+                                                     "DIGITALSENTRY: did you mean --sql-instance? (see --help)\n", "")
+
+
+def test_help_shows_examples_that_work_and_names_every_demo_fault(check: Check) -> None:
+    from check_digitalsentry.nagios.options import EXAMPLES
+    from check_digitalsentry.simulator import FAULTS
+
+    run = check("--help", env={"COLUMNS": "200"})
+    assert run.code == 3
+    examples = run.stdout.split("\nexamples:\n", 1)[1].split("\n\n", 1)[0]
+    for command, what in EXAMPLES:
+        assert f"\n  {command}\n      {what}\n" in f"\n{examples}\n", command
+        argv = shlex.split(command)
+        assert argv[0] == "check_digitalsentry"
+        opts = Options(parse(argv[1:]))
+        opts.check()  # every example is a valid command line
+        opts.site_values(["video"])
+    faults = run.stdout.split("\n--demo-fault ROLE=FAULT", 1)[1].split("\n\n", 1)[0]
+    lines = faults.splitlines()[1:]
+    listed = {role: names.strip().split(", ") for roles, names in zip(lines[::2], lines[1::2])
+              for role in roles.strip().split(", ")}
+    assert listed == {role: list(names) for role, names in FAULTS.items()}
 
 
 def test_help_is_printed_by_argparse_from_the_same_table(capsys: pytest.CaptureFixture[str]) -> None:

@@ -137,6 +137,9 @@ def test_sites_are_selected_by_name(pytester: pytest.Pytester, simulate: Simulat
 
 
 def test_an_ad_hoc_host_is_checked_with_the_catalogue_defaults(pytester: pytest.Pytester, simulate: Simulate) -> None:
+    from conftest import need_root
+
+    need_root("the catalogue's own ports: the SQL Server Browser's UDP 1434 and web's 443 are privileged")
     sim = simulate(SimSite(name="x", address="127.0.3.1", audio_clients=0, ports="standard"))
     result = pytester.runpytest("--dsports-host", "127.0.3.1", "--dsports-timeout", "3", "-v")
     # catalogue defaults: no web, no API, no instance configured (the Browser's only instance is used)
@@ -186,7 +189,11 @@ def test_it_can_be_turned_off_with_p_no_dsports(pytester: pytest.Pytester, simul
         (["--dsports-timeout", "soon"], "", None, "ERROR: --dsports-timeout: expected seconds > 0 and <= 3600, got 'soon'"),
         (["--dsports-site", "hq"], "", None, "ERROR: --dsports-site needs an inventory*"),
         ([], "[pytest]\ndsports_files = nowhere/*.toml\n", None, "ERROR: dsports_files: no file matches 'nowhere/*.toml'*"),
-        (["--dsports-host", ""], "", None, "ERROR: --dsports-host '': no host given: HOST [HOST...] [KEY=VALUE...]"),
+        (["--dsports-host", ""], "", None, "ERROR: --dsports-host '': no host given: HOST [KEY=VALUE...] (several DS "
+                                           "servers: hosts=HOST,HOST)"),
+        (["--dsports-host", "a b"], "", None, "ERROR: --dsports-host 'a b': hosts: 'a' and 'b': one host, then "
+                                              "KEY=VALUE settings, in HOST [KEY=VALUE...] (several DS servers: "
+                                              "hosts=HOST,HOST)"),
         (["--dsports-host", "ds01 ports.vidoe=28772"], "", None,
          "ERROR: --dsports-host 'ds01 ports.vidoe=28772': ports.vidoe: unknown role 'vidoe' (did you mean 'video'?)"),
         (["--dsports-host", "ds01 prots.video=28772"], "", None,

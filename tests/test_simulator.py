@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import gc
 import os
@@ -383,6 +384,9 @@ def test_latency_delays_the_browser_and_prelogin_replies() -> None:
     ({"instances": ["X" * 33]}, "at most 32"),
     ({"name": "my site"}, "site name"),
     ({"latency": -1}, "latency"),
+    ({"static_sql_port": 0}, "1-65535"),
+    ({"static_sql_port": 1433, "ports": {"sql": 1500}}, "puts sql on 1500"),
+    ({"static_sql_port": 1433, "roles": ["sql-browser", "video"]}, "needs the sql role"),
 ])
 def test_bad_arguments_are_value_errors(kwargs: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -417,6 +421,26 @@ def test_command_line_names_every_remapped_port(sim: Simulator) -> None:
         role: port for role, port in site.ports.items() if role != "sql"}
     assert args[:3] == ["check_digitalsentry", "-H", "127.0.0.1"]
     assert args[-5:] == ["--api", "--audio-clients", "2", "--sql-instance", "DIGITALSENTRY"]
+
+
+def test_a_static_sql_port_is_served_named_by_the_browser_and_told_to_the_check(tmp_path: Path) -> None:
+    """As DS QuickSetup's static SQL port: the SQL Server listens there, the Browser still names it, and
+    the command, the schema.Site and the inventory say --sql-port / sql_port; it replaces a named layout's
+    SQL port."""
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    site = SimSite(ports="high", static_sql_port=port, roles=["sql-browser", "sql", "video"], audio_clients=0)
+    assert site.layout["sql"] == port and site.to_site().sql_port == port
+    assert site.command_line().endswith(f"--sql-instance DIGITALSENTRY --sql-port {port}")
+    with Simulator([site]) as sim:
+        assert site.sql_port == port and site.ports["sql"] == port
+        [instance] = ssrp.parse_response(ask_browser(site, ssrp.build_request(None)) or b"")
+        assert instance.tcp_port == port
+        assert tds.parse_prelogin_response(prelogin(site)).version[:2] == (15, 0)
+        [loaded] = parse_inventory(sim.inventory_toml(tmp_path / "sites.toml")).sites
+    assert loaded.sql_port == port and SimSite(ports="high").to_site().sql_port is None
+    assert "sql_port" not in Simulator([SimSite(ports="high")]).inventory_toml()
 
 
 def test_ephemeral_ports_are_unknown_before_start() -> None:
@@ -498,24 +522,142 @@ def test_the_simulator_does_not_import_the_engine() -> None:
     assert out.stdout.strip() == "False"
 
 
+# --- faults changed while it runs -----------------------------------------------------------------
+
+
+def refused(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1.0).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
+def test_a_fault_lifted_while_it_runs_opens_the_same_port_and_back() -> None:
+    with run_site(faults={"video": "off"}) as sim:
+        port = sim.sites[0].ports["video"]
+        assert refused(port)
+        sim.set_fault("video", None)
+        assert not refused(port) and sim.sites[0].faults == {} and sim.sites[0].ports["video"] == port
+        sim.set_fault("video", "off")
+        assert refused(port) and sim.sites[0].faults == {"video": "off"}
+        sim.set_fault("video", "ok")
+        assert not refused(port)
+
+
+def test_a_fault_change_cuts_the_connections_of_the_role_only() -> None:
+    with run_site(faults={"video": "tarpit"}) as sim:
+        site = sim.sites[0]
+        with socket.create_connection(("127.0.0.1", site.ports["video"]), timeout=5) as held, \
+                socket.create_connection(("127.0.0.1", site.ports["diagnostics"]), timeout=SILENCE) as other:
+            time.sleep(0.1)
+            sim.set_fault("video", "reset")
+            try:
+                assert held.recv(1) == b""  # cut: closed or reset
+            except ConnectionResetError:
+                pass
+            with pytest.raises(socket.timeout):
+                other.recv(1)  # another role's connection is held as before
+        try:
+            with socket.create_connection(("127.0.0.1", site.ports["video"]), timeout=1.0) as sock:
+                assert sock.recv(1) == b""
+        except ConnectionResetError:
+            pass
+
+
+def test_udp_faults_change_while_it_runs() -> None:
+    with run_site(faults={"audio": "off", "sql-browser": "silent"}) as sim, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        site = sim.sites[0]
+        assert ask_browser(site, ssrp.build_request("DIGITALSENTRY"), timeout=SILENCE) is None
+        sim.set_fault("sql-browser", None)
+        reply = ask_browser(site, ssrp.build_request("DIGITALSENTRY"))
+        assert reply is not None and ssrp.parse_response(reply)[0].tcp_port == site.sql_port
+        sim.set_fault("sql-browser", "wrong-instance")
+        assert ask_browser(site, ssrp.build_request("DIGITALSENTRY"), timeout=SILENCE) is None
+        sock.settimeout(SILENCE)
+        sock.connect(("127.0.0.1", site.ports["audio"]))
+        sock.send(b"x")
+        with pytest.raises(ConnectionRefusedError):
+            sock.recv(16)
+        sim.set_fault("audio", None)
+        sock.send(b"x")
+        with pytest.raises(socket.timeout):
+            sock.recv(16)  # bound and silent
+
+
+def test_the_sql_port_and_its_dac_port_change_together() -> None:
+    with run_site(faults={"sql": "off"}) as sim:
+        site = sim.sites[0]
+        assert refused(site.sql_port) and refused(site.dac_ports[0])  # type: ignore[arg-type]
+        sim.set_fault("sql", None)
+        assert tds.parse_prelogin_response(prelogin(site)).version[:3] == (15, 0, 2000)
+        assert tds.parse_prelogin_response(prelogin(site, site.dac_ports[0])).version[:3] == (15, 0, 2000)
+        sim.set_fault("sql", "garbage")
+        assert prelogin(site) == simulator.SQL_GARBAGE
+
+
+@pytest.mark.parametrize(("role", "fault", "match"), [
+    ("video", "silent", "unknown fault 'silent' for video"),
+    ("sql-browser", "several", "'several' adds SQL listeners"),
+    ("nothing", "off", "unknown role 'nothing'"),
+])
+def test_a_fault_it_cannot_change_to_is_a_value_error(role: str, fault: str, match: str) -> None:
+    with run_site() as sim, pytest.raises(ValueError, match=match):
+        sim.set_fault(role, fault)
+
+
+def test_set_fault_needs_a_running_simulator() -> None:
+    with pytest.raises(RuntimeError, match="not running"):
+        run_site().set_fault("video", "off")
+
+
+def test_arrivals_are_recorded_when_asked() -> None:
+    with Simulator([SimSite(audio_clients=0)], record=True) as sim:
+        site = sim.sites[0]
+        assert not refused(site.ports["video"])
+        ask_browser(site, ssrp.build_request(None))
+        time.sleep(0.1)
+        assert sim.arrivals is not None
+        assert sorted(port for _, _, port in sim.arrivals) == sorted([site.ports["video"], site.ports["sql-browser"]])
+    assert run_site().arrivals is None
+
+
 # --- command line ---------------------------------------------------------------------------------
 
 LINE = re.compile(r"site (?P<name>\S+) on (?P<address>\S+): (?P<command>check_digitalsentry .*)")
 
 
-def start_cli(*args: str) -> subprocess.Popen[str]:
+def start_cli(*args: str, stdin: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
+    """The simulator's command line; its stdin (where it reads commands) is /dev/null unless a pipe is asked."""
     return subprocess.Popen(
         [sys.executable, "-W", "error::ResourceWarning", "-m", "check_digitalsentry.simulator", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@contextlib.contextmanager
+def serving(*args: str) -> Iterator[re.Match[str]]:
+    """``dsports-simulator ARGS`` for the block (its first line, "site NAME on ADDRESS: COMMAND"); then
+    SIGTERM must stop it cleanly: exit 0, no traceback, no warning."""
+    proc = start_cli(*args)
+    try:
+        assert proc.stdout is not None
+        match = LINE.fullmatch(proc.stdout.readline().rstrip("\n"))
+        assert match is not None, args
+        yield match
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "Warning" not in err
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_cli_serves_the_printed_command_line_until_sigterm() -> None:
-    proc = start_cli("--fault", "video=off", "--no-api")
-    try:
-        assert proc.stdout is not None
-        match = LINE.fullmatch(proc.stdout.readline().rstrip("\n"))
-        assert match is not None and match["name"] == "sim" and match["address"] == "127.0.0.1"
+    with serving("--fault", "video=off", "--no-api") as match:
+        assert match["name"] == "sim" and match["address"] == "127.0.0.1"
         args = shlex.split(match["command"])
         ports = dict(args[i + 1].split("=") for i, arg in enumerate(args) if arg == "--port")
         assert "--web" in args and "--api" not in args and "api-system" not in ports
@@ -525,13 +667,6 @@ def test_cli_serves_the_printed_command_line_until_sigterm() -> None:
         assert reply is not None and ssrp.parse_response(reply)[0].tcp_port is not None
         with pytest.raises(ConnectionRefusedError):
             socket.create_connection(("127.0.0.1", int(ports["video"])), timeout=1.0).close()
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=10)
-    finally:
-        proc.kill()
-        proc.communicate()
-    assert proc.returncode == 0, err
-    assert "Traceback" not in err and "Warning" not in err
 
 
 def test_cli_duration_writes_the_inventory_and_exits_0(tmp_path: Path) -> None:
@@ -547,8 +682,177 @@ def test_cli_duration_writes_the_inventory_and_exits_0(tmp_path: Path) -> None:
     assert [s.name for s in loaded.sites] == ["sim-001", "sim-002", "sim-003"]
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_cli_changes_faults_on_schedule_and_on_stdin() -> None:
+    proc = start_cli("--fault", "video=off", "--no-api", "--audio-clients", "0", "--fault-schedule", "1:video=ok",
+                     stdin=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdin is not None and proc.stderr is not None
+    try:
+        match = LINE.fullmatch(proc.stdout.readline().rstrip("\n"))
+        assert match is not None
+        args = shlex.split(match["command"])
+        video = int(dict(args[i + 1].split("=") for i, a in enumerate(args) if a == "--port")["video"])
+        assert refused(video)
+        assert "site(s) up" in proc.stderr.readline()
+        assert re.fullmatch(r"dsports-simulator: 1 s: video=ok on sim\n", proc.stderr.readline())
+        assert not refused(video)
+        proc.stdin.write("video=off, web=tarpit\n")
+        proc.stdin.flush()
+        assert re.fullmatch(r"dsports-simulator: [\d.]+ s: video=off on sim\n", proc.stderr.readline())
+        assert re.fullmatch(r"dsports-simulator: [\d.]+ s: web=tarpit on sim\n", proc.stderr.readline())
+        assert refused(video)
+        proc.stdin.write("faults\nvideo=silent\n")
+        proc.stdin.flush()
+        assert proc.stderr.readline() == "dsports-simulator: sim: video=off, web=tarpit\n"
+        assert "unknown fault 'silent' for video (valid: ok, off, tarpit, reset)" in proc.stderr.readline()
+        proc.stdin.close()  # the end of stdin: it goes on serving
+        time.sleep(0.2)
+        assert proc.poll() is None and not refused(int(dict(
+            args[i + 1].split("=") for i, a in enumerate(args) if a == "--port")["diagnostics"]))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+        assert "Traceback" not in proc.stderr.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+@pytest.mark.parametrize(("schedule", "message"), [
+    ("video=off", "expected SECONDS:[SITE/]ROLE=FAULT"),
+    ("5:video=silent", "unknown fault 'silent' for video"),
+    ("5:other/video=off", "no simulated site 'other'"),
+    ("5:web=off", "web=off: no site runs web"),
+])
+def test_cli_rejects_a_bad_schedule(schedule: str, message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        simulator_cli.main(["--fault-schedule", schedule, "--no-web", "--audio-clients", "0", "--duration", "0"])
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_cli_rejects_a_bad_fault(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as info:
         simulator_cli.main(["--fault", "video=silent"])
     assert info.value.code == 2
     assert "valid: off, tarpit, reset" in capsys.readouterr().err
+
+
+def test_the_sql_port_moves_as_a_restarted_sql_server_would() -> None:
+    with run_site() as sim:
+        site = sim.sites[0]
+        old, dac = site.sql_port, site.dac_ports[0]
+        new = sim.move_sql_port()
+        assert new != old and site.sql_port == new == site.ports["sql"] and site.dac_ports[0] == dac
+        reply = ask_browser(site, ssrp.build_request("DIGITALSENTRY"))
+        assert reply is not None and ssrp.parse_response(reply)[0].tcp_port == new
+        assert tds.parse_prelogin_response(prelogin(site)).version[:3] == (15, 0, 2000)
+        assert refused(old)  # type: ignore[arg-type]
+        sim.set_fault("sql", "off")  # the moved port is the role's port now
+        assert refused(new)
+        sim.set_fault("sql", None)
+        assert tds.parse_prelogin_response(prelogin(site)).version[:3] == (15, 0, 2000)
+
+
+def free_ports(count: int, kind: int = socket.SOCK_STREAM) -> list[int]:
+    """Ports no socket of 127.0.0.1 uses now (TCP and UDP alike)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        with socket.socket(socket.AF_INET, kind) as one, socket.socket(socket.AF_INET, socket.SOCK_DGRAM
+                                                                       if kind == socket.SOCK_STREAM
+                                                                       else socket.SOCK_STREAM) as other:
+            one.bind(("127.0.0.1", 0))
+            port = one.getsockname()[1]
+            try:
+                other.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            if port not in ports:
+                ports.append(port)
+    return ports
+
+
+def test_cli_serves_any_port_layout_role_by_role_and_a_static_sql_port(tmp_path: Path) -> None:
+    """--port ROLE=PORT on top of a layout and --sql-port: each role where it was asked for, and the
+    printed command and the inventory say so; the real check finds everything as expected."""
+    browser, video, diagnostics, sql = free_ports(4)
+    inventory = tmp_path / "sites.toml"
+    with serving("--address", "127.0.78.20", "--name", "nat", "--ports", "standard", "--port",
+                 f"sql-browser={browser}", "--port", f"video={video}", "--port", f"diagnostics={diagnostics}",
+                 "--sql-port", str(sql), "--instance", "SQLEXPRESS", "--no-web", "--no-api", "--audio-clients", "0",
+                 "--inventory", str(inventory)) as match:
+        args = shlex.split(match["command"])
+        assert args == ["check_digitalsentry", "-H", "127.0.78.20", "--port", f"sql-browser={browser}",
+                        "--port", f"video={video}", "--port", f"diagnostics={diagnostics}", "--sql-instance",
+                        "SQLEXPRESS", "--sql-port", str(sql)]
+        deadline = time.monotonic() + 10
+        while not inventory.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        for check in (args[1:], ["--inventory", str(inventory)]):
+            run = subprocess.run([sys.executable, "-m", "check_digitalsentry", *check, "-v", "-t", "5"],
+                                 capture_output=True, text=True, timeout=60)
+            assert run.returncode == 0, run
+            assert f"sql {sql}/tcp OK open" in run.stdout and f"video {video}/tcp OK open" in run.stdout, run
+            assert f"names SQLEXPRESS on TCP {sql}" in run.stdout, run
+    [loaded] = parse_inventory(inventory.read_text(encoding="utf-8")).sites
+    assert loaded.sql_port == sql and loaded.ports == {"sql-browser": browser, "video": video,
+                                                      "diagnostics": diagnostics}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--port", "teleport=1"], "--port teleport=1: no such role"),
+    (["--no-web", "--port", "web=8443"], "--port web=8443: web does not run"),
+    (["--port", "video=0"], "argument --port: expected a port 1-65535, got '0'"),
+    (["--port", "video"], "argument --port: expected ROLE=PORT, got 'video'"),
+    (["--sql-port", "70000"], "argument --sql-port: expected a port 1-65535"),
+    (["--port", "sql=1500", "--sql-port", "1600"], "static SQL port 1600, but ports puts sql on 1500"),
+])
+def test_cli_says_what_is_wrong_with_a_port_layout(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as info:
+        simulator_cli.main(args)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_every_site_of_the_example_inventory_is_served_by_one_simulator_command(tmp_path: Path) -> None:
+    """contrib/sites.example.toml as its hosts would answer: one dsports-simulator command per DS server,
+    made of the site's settings (remapped ports, static SQL port, instance, web, API, audio clients), then
+    the example inventory itself, only its addresses changed, checks OK."""
+    from conftest import REPO
+
+    from check_digitalsentry.inventory import load_inventory
+
+    example = REPO / "contrib" / "sites.example.toml"
+    text = example.read_text(encoding="utf-8")
+    sites = load_inventory(str(example)).sites
+    if os.geteuid() != 0:  # hq serves DSWebService on 443, as shipped: binding it needs root
+        sites = [site for site in sites if not site.web]
+    # The simulator's certificate is self-signed: the company CA of hq's tls_verify is not there.
+    text = text.replace("tls_verify = true", "tls_verify = false")
+    address = iter(fleet_addresses(16, "127.0.79.1"))
+    served = 0
+    with contextlib.ExitStack() as stack:
+        for site in sites:
+            for host in site.hosts:
+                ours = next(address)
+                text = text.replace(f'"{host}"', f'"{ours}"')
+                argv = ["--name", site.name, "--address", ours, "--ports", "standard", "--instance",
+                        site.sql_instance or simulator.DEFAULT_INSTANCE, "--audio-clients", str(site.audio_clients),
+                        *[f"--port={role}={port}" for role, port in site.ports.items()],
+                        *(["--sql-port", str(site.sql_port)] if site.sql_port else []),
+                        *([] if site.web else ["--no-web"]), *([] if site.api else ["--no-api"])]
+                stack.enter_context(serving(*argv))
+                served += 1
+        inventory = tmp_path / "sites.toml"
+        inventory.write_text(text, encoding="utf-8")
+        selected = [arg for site in sites for arg in ("--site", site.name)]
+        run = subprocess.run([sys.executable, "-m", "check_digitalsentry", "--inventory", str(inventory), *selected,
+                              "-t", "10"], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run
+    assert run.stdout.startswith(f"DIGITALSENTRY OK - {len(sites)} sites"), run.stdout
+    assert served >= 3 and len(sites) >= 3

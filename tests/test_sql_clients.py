@@ -24,7 +24,7 @@ from types import ModuleType
 from typing import Callable
 
 import pytest
-from conftest import IN_CI, need_program, script
+from conftest import IN_CI, need_program, need_root, script
 from support import CheckRun, check_args
 
 from check_digitalsentry.protocols import tds
@@ -48,11 +48,6 @@ def need_module(name: str) -> ModuleType:
     except ImportError as exc:
         need(f"{name} is not installed: {exc}", "pip install '.[test]' installs it")
         raise
-
-
-def need_root(why: str) -> None:
-    if os.geteuid() != 0:
-        need("not root", why)
 
 
 def address() -> str:

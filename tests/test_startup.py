@@ -60,3 +60,22 @@ def test_only_the_web_probe_brings_in_ssl(simulate: Callable[..., Simulator]) ->
 def test_version_imports_neither_nagiosplugin_nor_the_engine() -> None:
     loaded = imported_by_check("--version")
     assert not loaded & {"nagiosplugin", "check_digitalsentry.engine", "socket"}
+
+
+#: The live view's own modules: a check (and a watch without --serve) never loads the page server.
+WATCH_ONLY = {"check_digitalsentry.steady", "check_digitalsentry.nagios.watch", "check_digitalsentry.render.watch"}
+SERVE_ONLY = {"check_digitalsentry.nagios.serve", "check_digitalsentry.render.watchpage", "http.server", "secrets",
+              "hmac"}
+
+
+def test_the_watch_costs_a_check_nothing(simulate: Callable[..., Simulator]) -> None:
+    sim = simulate(roles=("sql-browser", "sql", "video", "diagnostics"))
+    loaded = imported_by_check(*check_args(sim), "-t", "3")
+    assert "nagiosplugin" in loaded and not loaded & (WATCH_ONLY | SERVE_ONLY), loaded & (WATCH_ONLY | SERVE_ONLY)
+
+
+def test_a_watch_without_serve_loads_no_server(simulate: Callable[..., Simulator]) -> None:
+    sim = simulate(roles=("sql-browser", "sql", "video", "diagnostics"))
+    loaded = imported_by_check(*check_args(sim), "--watch", "--watch-for", "1", "-t", "1")
+    assert loaded >= WATCH_ONLY and not loaded & SERVE_ONLY, loaded & SERVE_ONLY
+    assert not loaded & (RUN_HEAVY - {"threading"}), loaded & RUN_HEAVY

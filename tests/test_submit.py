@@ -24,7 +24,7 @@ from typing import Callable, ClassVar
 import pytest
 from conftest import script
 from icinga_api import Pki
-from support import CheckRun
+from support import CheckRun, plugin_env
 
 from check_digitalsentry.model import State
 from check_digitalsentry.passive import PassiveResult
@@ -679,7 +679,7 @@ def test_sigterm_while_submitting_is_one_unknown_line(tmp_path: Path, simulate: 
         proc = subprocess.Popen([script("check_digitalsentry"), "--inventory", str(inv), "--submit", "icinga2",
                                  "--api-url", f"https://127.0.0.1:{stalled.getsockname()[1]}", "--api-user", "u",
                                  "--api-password-file", str(password), "-t", "20"],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=plugin_env())
         time.sleep(2)
         proc.send_signal(signal.SIGTERM)
         out, err = proc.communicate(timeout=10)

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from conftest import script
 from icinga_api import CONTRIB_PASSWORD, IcingaApi, free_port, until
-from support import CheckRun, running
+from support import CheckRun, plugin_env, running
 
 from check_digitalsentry.simulator import SimSite, Simulator, fleet_addresses
 
@@ -75,7 +75,7 @@ def site_roles(inventory: Path) -> dict[str, list[str]]:
 def icinga_objects(inventory: Path) -> str:
     """The Host and Service objects of every site, as check_digitalsentry --icinga2-objects writes them."""
     run = subprocess.run([script("check_digitalsentry"), "--inventory", str(inventory), "--icinga2-objects"],
-                         capture_output=True, text=True, timeout=60, check=True)
+                         capture_output=True, text=True, timeout=60, check=True, env=plugin_env())
     return run.stdout
 
 
@@ -100,7 +100,7 @@ class Setup:
             argv += ["--api-ca", str(self.icinga.pki.ca)]
         started = time.monotonic()
         proc = subprocess.run([*argv, *args], capture_output=True, text=True, timeout=timeout + 30,
-                              stdin=subprocess.DEVNULL)
+                              stdin=subprocess.DEVNULL, env=plugin_env())
         return CheckRun(proc), time.monotonic() - started
 
 
@@ -353,5 +353,5 @@ def test_the_contrib_cron_job_and_systemd_service_submit_quietly(setup: Setup) -
             command = command.replace(fixed, ours)
         argv = ["/bin/sh", "-c", command] if shell else shlex.split(command)
         run = subprocess.run(argv, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL,
-                             env={"PATH": "/usr/bin:/bin"})
+                             env=plugin_env())
         assert (run.returncode, run.stdout, run.stderr) == (0, "", ""), (command, run)

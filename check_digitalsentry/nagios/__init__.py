@@ -4,6 +4,8 @@ nagiosplugin.
 - ``options`` -- the option table, the fast argparse-exact parser, and the checked ``Options``;
 - ``glue`` -- the judged run as nagiosplugin's Resource, Contexts and Summary (nagiosplugin's own style);
 - ``main`` -- modes (``-H``, ``--inventory``, ``--demo``), one engine run, output, exit;
+- ``watch`` -- ``--watch``: rounds, the live view in a terminal, its end and summary; ``serve`` -- its page
+  for a phone (``--serve``, imported only then);
 - ``run`` here -- the console script's entry point: ``--version`` at once, everything else via ``main``.
 
 Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN -- UNKNOWN also for bad arguments or a bad

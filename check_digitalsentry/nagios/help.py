@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from check_digitalsentry.nagios.options import DESCRIPTION, EPILOG, GROUPS, OPTIONS, USAGE, UsageError
+from check_digitalsentry.nagios.options import DESCRIPTION, EPILOG, EXAMPLES, GROUPS, OPTIONS, USAGE, UsageError
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -22,11 +22,36 @@ class Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _wrapped(text: str) -> str:
+    """A paragraph wrapped as argparse wraps its own (the terminal's width, less 2)."""
+    import shutil
+    import textwrap
+
+    return textwrap.fill(text, max(shutil.get_terminal_size().columns - 2, 40), break_on_hyphens=False)
+
+
+def epilog() -> str:
+    """After the options: examples, the simulator's faults for --demo-fault, exit codes and roles (in lines
+    of their own, which argparse would run together)."""
+    from check_digitalsentry.simulator.site import FAULTS
+
+    by_faults: dict[tuple[str, ...], list[str]] = {}
+    for role, faults in FAULTS.items():
+        by_faults.setdefault(faults, []).append(role)
+    lines = ["examples:"]
+    for command, what in EXAMPLES:
+        lines += [f"  {command}", f"      {what}"]
+    lines += ["", "--demo-fault ROLE=FAULT, the faults of the simulated site (repeatable, one per role):"]
+    for faults, roles in by_faults.items():  # as the examples: help2man makes each a tagged paragraph
+        lines += [f"  {', '.join(roles)}", f"      {', '.join(faults)}"]
+    return "\n".join([*lines, "", _wrapped(EPILOG)])
+
+
 def argparse_parser() -> Parser:
     """The argparse parser of the same options: prints ``--help``, and is what ``options.parse`` is
     proved against."""
-    parser = Parser(prog="check_digitalsentry", add_help=False, usage=USAGE, description=DESCRIPTION,
-                    epilog=EPILOG)
+    parser = Parser(prog="check_digitalsentry", add_help=False, usage=USAGE, description=_wrapped(DESCRIPTION),
+                    epilog=epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     sections = {title: parser.add_argument_group(title) for title in GROUPS}
     exclusive: dict[str, argparse._MutuallyExclusiveGroup] = {}
     for option in OPTIONS:

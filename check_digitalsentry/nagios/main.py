@@ -155,6 +155,10 @@ def _run(opts: Options, started: float) -> NoReturn:
         from check_digitalsentry.nagios.submit import submit
 
         submit(opts, sites, started, timeout, hooks, probe)
+    if opts.watch:
+        from check_digitalsentry.nagios.watch import watch
+
+        watch(opts, *_planned(opts, sites, hooks), hooks)
     _check(opts, sites, started, timeout, hooks)
 
 
@@ -274,23 +278,32 @@ def _check(opts: Options, sites: Sequence[Site], started: float, timeout: float,
 def probe(opts: Options, sites: Sequence[Site], started: float, timeout: float, hooks: BuiltinHooks) -> JudgedRun:
     """Probe every site at once and judge: done ``timeout`` seconds after ``started``, less the time that
     judging and printing take (--submit gives the probes a part of -t here, keeping the rest)."""
-    import socket
-
-    from check_digitalsentry.engine import plan_sites, probe_sites
+    from check_digitalsentry.engine import probe_sites
     from check_digitalsentry.judge import JudgedRun
 
-    family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(opts.family, 0)
-    if family:
-        _check_family(sites, opts.family)
     planning = time.monotonic()
-    plans = plan_sites(sites, hooks)
-    _check_roles(plans)
+    plans, family = _planned(opts, sites, hooks)
     ports = sum(len(plan.specs) * len(plan.site.hosts) for plan in plans)
     planning = time.monotonic() - planning
     slower = min(max(planning / (ports * PLAN_COST), 1.0), 4.0) if ports > 5000 else 1.0
     margin = OUTPUT_MARGIN + ports * PORT_COST.get(opts.format, max(PORT_COST.values())) * slower
     reports = probe_sites(plans, timeout=timeout, family=family, hooks=hooks, deadline=started + timeout - margin)
     return JudgedRun.of(reports, time.monotonic() - started)
+
+
+def _planned(opts: Options, sites: Sequence[Site], hooks: BuiltinHooks) -> tuple[list[SitePlan], int]:
+    """The sites' plans and the address family (0, AF_INET or AF_INET6), the mistakes -4/-6 and --role can
+    show said first."""
+    import socket
+
+    from check_digitalsentry.engine import plan_sites
+
+    family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(opts.family, 0)
+    if family:
+        _check_family(sites, opts.family)
+    plans = plan_sites(sites, hooks)
+    _check_roles(plans)
+    return plans, family
 
 
 def _check_roles(plans: Sequence[SitePlan]) -> None:
@@ -345,8 +358,17 @@ def _present(opts: Options, run: JudgedRun) -> NoReturn:
         formatted = formatted if opts.format == "nagios" else glue.render(text, verbose)[0]
     if quiet_ok:
         done(0)
+    if opts.quiet and (opts.format == "nagios" or opts.output):
+        formatted = _for_people(formatted)
     # a stdout that cannot take it does not change the state: Nagios reads the code
     finish(formatted, int(run.state), encoding=None if opts.format == "nagios" or opts.output else "utf-8")
+
+
+def _for_people(output: str) -> str:
+    """--quiet's report of a problem, which cron mails and the journal keeps: the status line and a line per
+    port, without the perfdata line (its last, with -v), which is for graphs -- a monitoring core or the
+    --output file has them -- and only made the mail longer (2 KB for one site)."""
+    return "".join(line for line in output.splitlines(keepends=True) if not line.startswith("| "))
 
 
 def _run_demo(opts: Options, started: float, timeout: float, hooks: BuiltinHooks) -> NoReturn:

@@ -52,14 +52,31 @@ class Option:
         return f"Option({self.name})"
 
 
-USAGE = "check_digitalsentry -H HOST [options] | --inventory FILE [--site NAME ...] | --demo"
+USAGE = ("check_digitalsentry -H HOST [options] | --inventory FILE [--site NAME ...] | --demo; live: add --watch "
+         "[--serve HOST:PORT]")
+#: --help's examples: (command, what it does). tests/test_options.py parses and checks each.
+EXAMPLES = (
+    ("check_digitalsentry --demo", "a simulated DS site on loopback, checked (no root needed)"),
+    ("check_digitalsentry --demo --demo-fault video=off", "the same with its video port closed: CRITICAL"),
+    ("check_digitalsentry -H ds01.example.com --sql-instance SQLEXPRESS --web --audio-clients 2",
+     "a DS server with DSWebService and two audio clients"),
+    ("check_digitalsentry -H 192.0.2.10 --port video=28772 --forbid 3389/tcp -t 5",
+     "behind NAT that remaps video; RDP must be blocked"),
+    ("check_digitalsentry --inventory /etc/digitalsentry/sites.toml --quiet",
+     "every site of an inventory, for cron: silent when all is OK"),
+    ("check_digitalsentry --inventory sites.toml --format openmetrics --output /var/lib/prometheus/node-exporter/"
+     "digitalsentry.prom --quiet", "metrics for node_exporter's textfile collector"),
+    ("check_digitalsentry --inventory sites.toml --icinga2-objects --output /etc/icinga2/conf.d/ds.conf",
+     "an Icinga 2 Host and its services per site"),
+)
 DESCRIPTION = ("Check that a Pelco Digital Sentry server's ports are reachable the way DS ControlPoint, DS Admin "
                "and Pelco Mobile need them.")
 EPILOG = ("Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for bad arguments, --help and --version); "
           "with --submit: 0 every result went in, 1 some did, 2 none did. "
           "Roles: sql-browser, sql, video, diagnostics, web, api-system, api-playback, api-camera, audio, forbid.")
 SUBMIT_GROUP = "passive results (--submit)"
-GROUPS = ("target", "Digital Sentry", "thresholds and timing", "output", SUBMIT_GROUP)
+WATCH_GROUP = "live view at the router (--watch)"
+GROUPS = ("target", "Digital Sentry", "thresholds and timing", "output", WATCH_GROUP, SUBMIT_GROUP)
 
 #: The site settings with an option: their values become a site (``-H`` mode) through the schema.
 SITE_FIELDS: tuple[schema.Field, ...] = tuple(f for f in schema.FIELDS if f.option)
@@ -85,11 +102,24 @@ _RUN: tuple[Option, ...] = (
            "document)", metavar="FORMAT"),
     Option(("--output",), "output", "value", "also write the formatted result to FILE, atomically",
            metavar="FILE"),
-    Option(("--quiet",), "quiet", "flag", "print nothing and exit 0 when everything is OK (for cron)"),
+    Option(("--quiet",), "quiet", "flag", "for cron: print nothing and exit 0 when everything is OK, else a "
+           "line per port (as -v) without perfdata"),
     Option(("-v", "--verbose"), "verbose", "count", "-v one line per port, -vv also the configuration, -vvv "
                                                    "tracebacks"),
     Option(("-V", "--version"), "version", "flag", "print the version (exits 3)"),
     Option(("-h", "--help"), "help", "flag", "print this help (exits 3)"),
+    Option(("--watch",), "watch", "flag", "with -H or --inventory: probe in rounds and keep one table up to date "
+           "(one line per change without a terminal) until Ctrl-C, --watch-until or --watch-for; -t is each "
+           "round's (default 5)", group=WATCH_GROUP),
+    Option(("--interval",), "interval", "value", "with --watch: a round every SECONDS (default 2, at least 1)",
+           metavar="SECONDS", group=WATCH_GROUP),
+    Option(("--watch-until",), "watch_until", "value", "with --watch: ok -- end once every port has been as "
+           "expected 3 rounds in a row", metavar="ok", group=WATCH_GROUP),
+    Option(("--watch-for",), "watch_for", "value", "with --watch: end after DURATION (90, 90s, 15m, 2h; default "
+           "and at most 4h)", metavar="DURATION", group=WATCH_GROUP),
+    Option(("--serve",), "serve", "value", "with --watch: also serve the live view as a page for a phone on "
+           "[HOST:]PORT (default host 127.0.0.1), behind a secret URL printed at the start", metavar="HOST:PORT",
+           group=WATCH_GROUP),
     Option(("--submit",), "submit", "value", "with --inventory: post one passive result per site (or per role) "
            "to icinga2 (its REST API) or nagios (its command file), and print one line saying what went in",
            metavar="TARGET", group=SUBMIT_GROUP),
@@ -281,8 +311,26 @@ def parse(argv: Sequence[str]) -> dict[str, object]:
         start = consume(start)
     extras.extend(words[start:])
     if extras:
-        raise UsageError(f"unrecognized arguments: {' '.join(extras)}")
+        raise UsageError(f"unrecognized arguments: {' '.join(extras)}{suggestion(extras)}")
     return values
+
+
+def suggestion(extras: Sequence[str]) -> str:
+    """``: did you mean --sql-instance?`` for the first unrecognized word that is a long option mistyped
+    (``--sql-instace``, ``-sql-instance``, ``--sql-instace=X``); "" when none is close to one. argparse
+    (3.11) says no more than "unrecognized arguments": this is the one place where the words differ."""
+    import difflib  # only on this error path
+
+    long_flags = [flag for flag in _BY_FLAG if flag.startswith("--")]
+    for word in extras:
+        flag = word.partition("=")[0]
+        if len(flag) < 4 or not flag.startswith("-"):
+            continue
+        close = difflib.get_close_matches(flag if flag.startswith("--") else f"-{flag}", long_flags, n=1,
+                                          cutoff=0.75)
+        if close:
+            return f": did you mean {close[0]}?"
+    return ""
 
 
 # --- the values, checked --------------------------------------------------------------------------
@@ -296,6 +344,11 @@ NAGIOS_OPTIONS = ("--command-file",)
 #: the 5-minute interval of contrib/cron and contrib/systemd, so one late or lost run is not yet an alarm.
 DEFAULT_TTL = 600.0
 MAX_TTL = 7 * 86400.0  #: a week
+#: --watch: a round every --interval seconds, never more often than one a second (one probe of a port per
+#: second at most); -t of each round unless given; --watch-for by default and at most.
+WATCH_INTERVAL, WATCH_MIN_INTERVAL, WATCH_TIMEOUT, WATCH_MAX = 2.0, 1.0, 5.0, 4 * 3600.0
+WATCH_OPTIONS = ("interval", "watch_until", "watch_for", "serve")
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def _same_file(one: str, other: str) -> bool:
@@ -306,6 +359,12 @@ def _same_file(one: str, other: str) -> bool:
         return os.path.samefile(one, other)
     except (OSError, ValueError):
         return os.path.realpath(one) == os.path.realpath(other)
+
+
+def _decimal(text: str) -> float | None:
+    """A plain decimal number (``2``, ``0.5``; ASCII digits, no sign, no exponent), or None."""
+    word = text.strip()
+    return float(word) if word and word.replace(".", "", 1).isdecimal() and word.isascii() else None
 
 
 class Options:
@@ -334,6 +393,7 @@ class Options:
         timeout = self._one("timeout")
         self.timeout_text = timeout
         self.submit = self._one("submit")
+        self.watch = bool(values["watch"])
 
     def _one(self, dest: str) -> str | None:
         given = self.values[dest]
@@ -369,6 +429,7 @@ class Options:
             raise UsageError("--demo-fault needs --demo")
         if self.icinga2_objects:
             self._check_objects()
+        self._check_watch()
         self._check_submit()
         if self.output and self.inventory and _same_file(self.output, self.inventory):
             raise UsageError(f"--output {self.output}: that is the inventory (--inventory {self.inventory}): give "
@@ -387,6 +448,84 @@ class Options:
             if given:
                 raise UsageError(f"{'/'.join(flags)} has no effect with --icinga2-objects, which probes nothing "
                                  f"and prints Icinga 2 configuration (--output FILE writes it to a file)")
+
+    def _check_watch(self) -> None:
+        """--watch and its options: what goes together, and their values (checked before anything runs)."""
+        given = [o.flags[0] for o in _RUN if o.dest in WATCH_OPTIONS and self.values[o.dest]]
+        if not self.watch:
+            if given:
+                raise UsageError(f"{given[0]} needs --watch")
+            return
+        if self.demo:
+            raise UsageError("--watch needs -H HOST or --inventory FILE (the demo's site cannot be fixed while it "
+                             "is watched: run dsports-simulator, and watch the site it prints)")
+        for flag, on in (("--icinga2-objects", self.icinga2_objects), ("--submit", self.submit is not None)):
+            if on:
+                raise UsageError(f"{flag} cannot be combined with --watch")
+        for flag, on in (("--quiet", self.quiet), ("-v", self.verbose > 0)):
+            if on:
+                raise UsageError(f"{flag} has no effect with --watch: it shows every port, and each change")
+        if self.format != "nagios" and not self.output:
+            raise UsageError(f"--format {self.format} with --watch needs --output FILE (the final round goes "
+                             f"there; stdout shows the live view)")
+        self.interval, self.watch_until, self.watch_for, self.serve_address  # noqa: B018 - checked here
+
+    @property
+    def interval(self) -> float:
+        """``--interval`` in seconds (default 2; at least 1: never more than one probe of a port a second)."""
+        text = self._one("interval")
+        if text is None:
+            return WATCH_INTERVAL
+        value = _decimal(text)
+        if value is not None and WATCH_MIN_INTERVAL <= value <= 3600:
+            return value
+        raise UsageError(f"--interval: expected seconds >= {WATCH_MIN_INTERVAL:g} (a port is never probed more "
+                         f"than once a second) and <= 3600, got {text!r}")
+
+    @property
+    def watch_until(self) -> str | None:
+        """``--watch-until``: "ok", or None."""
+        text = self._one("watch_until")
+        if text is None or text.strip().lower() == "ok":
+            return None if text is None else "ok"
+        raise UsageError(f"--watch-until: expected ok (every port as expected 3 rounds in a row), got {text!r}")
+
+    @property
+    def watch_for(self) -> float:
+        """``--watch-for`` in seconds (default and at most 4 h): 90, 90s, 15m, 2h, 1.5h."""
+        text = self._one("watch_for")
+        if text is None:
+            return WATCH_MAX
+        word = text.strip().lower()
+        unit = _UNITS.get(word[-1:], 0.0) if word else 0.0
+        number = _decimal(word[:-1] if unit else word)
+        if number is not None and 0 < number * (unit or 1.0) <= WATCH_MAX:
+            return number * (unit or 1.0)
+        raise UsageError(f"--watch-for: expected a duration above 0 and at most 4h (a watch never runs on "
+                         f"unattended), e.g. 90, 90s, 15m or 2h; got {text!r}")
+
+    @property
+    def round_timeout(self) -> float:
+        """-t of each round of a watch (default 5)."""
+        return WATCH_TIMEOUT if self.timeout_text is None else self.timeout
+
+    @property
+    def serve_address(self) -> tuple[str, int] | None:
+        """``--serve [HOST:]PORT`` as (host, port): 127.0.0.1 without a host; ``[::1]:8080`` for IPv6."""
+        text = self._one("serve")
+        if text is None:
+            return None
+        word = text.strip()
+        host, sep, port = word.rpartition(":")
+        if not sep:
+            host, port = "", word
+        if host.startswith("[") and host.endswith("]"):
+            host = host[1:-1]
+        if port.isdecimal() and port.isascii() and int(port) <= 65535 and (host == "" or "[" not in host) \
+                and " " not in host:
+            return host or "127.0.0.1", int(port)
+        raise UsageError(f"--serve: expected [HOST:]PORT, e.g. 8080, 127.0.0.1:8080, 0.0.0.0:8080 or [::1]:8080 "
+                         f"(port 0: any free port), got {text!r}")
 
     def _check_submit(self) -> None:
         """--submit and its options: what goes together (the files are read later, by ``submit``)."""
@@ -436,9 +575,9 @@ class Options:
         text = self._one("ttl")
         if text is None:
             return DEFAULT_TTL
-        word = text.strip()
-        if word and word.replace(".", "", 1).isdecimal() and word.isascii() and float(word) <= MAX_TTL:
-            return float(word)
+        value = _decimal(text)
+        if value is not None and value <= MAX_TTL:
+            return value
         raise UsageError(f"--ttl: expected seconds >= 0 and <= {MAX_TTL:g} (0: no ttl), got {text!r}")
 
     @property

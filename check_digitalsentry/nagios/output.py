@@ -84,10 +84,21 @@ def finish(text: str, code: int, stream: TextIO | None = None, encoding: str | N
 
 
 def done(code: int) -> NoReturn:
-    """Exit with ``code``, the last words written (or none to write): stop signals are ignored from here."""
+    """Exit with ``code``, the last words written (or none to write): stop signals are ignored from here.
+
+    What stdout and stderr still buffer is flushed now, and a stream that cannot take it is pointed at
+    ``/dev/null``: left to the interpreter's own last flush, a failure there would turn the exit code into
+    120 (with "Exception ignored ... OSError" on stderr) -- unseen where ``PYTHONUNBUFFERED`` is set, as on
+    many a development machine, but what Icinga, Nagios and cron, which never set it, would get."""
     import signal
 
     _on_stop(signal.SIG_IGN)
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None:
+            try:
+                stream.flush()
+            except (OSError, ValueError):  # EPIPE, ENOSPC, EBADF; ValueError: the stream was closed
+                _silence(stream)
     sys.exit(code)
 
 

@@ -27,7 +27,7 @@ from check_digitalsentry.model import State, Status
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Sequence
 
     from check_digitalsentry.judge import JudgedRun, JudgedSite, Verdict
     from check_digitalsentry.model import PortResult, RunInfo
@@ -456,14 +456,34 @@ def page_rules(run: JudgedRun, info: RunInfo) -> str:
     return "\n".join(rules)
 
 
-def render(run: JudgedRun, info: RunInfo) -> str:
-    """The handover document of a judged run, as one HTML file (text)."""
+def change_log(info: RunInfo, changes: Sequence[tuple[float, str, str]], watched: str) -> str:
+    """The appendix of a watched run (``check_digitalsentry --watch``): what changed, and when."""
+    rows = "".join(
+        f'<tr><td class="nowrap">{esc(time.strftime("%H:%M:%S", time.localtime(at)))}'
+        f'<span class="sub">{esc(stamp(at)[0])}</span></td><td>{esc(where_)}</td><td>{esc(text)}</td></tr>'
+        for at, where_, text in changes)
+    table = (f'<table class="matrix"><thead><tr><th>Time</th><th>Host</th><th>Change</th></tr></thead>'
+             f"<tbody>{rows}</tbody></table>" if changes else
+             '<p class="muted">No port changed while it was watched.</p>')
+    return (f'<section class="sheet appendix" id="changes">{masthead(info, f"<h2>{esc(APPENDIX)}</h2>")}'
+            f"<p>{esc(watched)}</p>{table}</section>")
+
+
+APPENDIX = "Appendix: what changed while it was watched"
+
+
+def render(run: JudgedRun, info: RunInfo, changes: Sequence[tuple[float, str, str]] | None = None,
+           watched: str = "") -> str:
+    """The handover document of a judged run, as one HTML file (text). ``changes`` (time, host, change), when
+    given, are the appendix of a watched run (``--watch``), ``watched`` the sentence that introduces them."""
     count = len(run.sites)
     date = stamp(info.started)[0][:10]
     names = ", ".join(judged.site.name for judged in run.sites[:5]) + ("…" if count > 5 else "")
     pages = [first_page(run, info)]
     pages += [site_page(index, judged, info, count) for index, judged in enumerate(run.sites, 1)]
     pages.append(closing(run, info))
+    if changes is not None:
+        pages.append(change_log(info, changes, watched))
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'

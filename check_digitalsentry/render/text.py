@@ -24,7 +24,7 @@ as nagiosplugin writes and orders them (``perf_text``), with the inventory's lab
 from __future__ import annotations
 
 from check_digitalsentry.judge import MUST_ANSWER, JudgedRun, JudgedSite, up, where
-from check_digitalsentry.model import SiteReport, label_part
+from check_digitalsentry.model import SiteReport, Status, label_part
 from check_digitalsentry.passive import PassiveResult
 from check_digitalsentry.protocols import shown
 
@@ -173,21 +173,41 @@ class NagiosText:
             return f"{verdict.site.name}/{r.host}{at} "
         return f"{r.host}{at} " if at else ""
 
+    def _failures(self) -> list[str]:
+        """The status line's sentences, worst first: one per failing port, except that a host whose name does
+        not resolve is said once, with the ports it leaves unprobed (its reason is the same for each)."""
+        worst_first = sorted(self.run.failing, key=lambda v: -int(v.state))  # UNKNOWN, CRITICAL, WARNING
+        unresolved: dict[tuple[str, str], list[Verdict]] = {}
+        for v in worst_first:
+            if v.result.status is Status.UNRESOLVED and v.detail.startswith(v.result.host):
+                unresolved.setdefault((v.site.name, v.result.host), []).append(v)
+        sentences = []
+        for v in worst_first:
+            ports = unresolved.get((v.site.name, v.result.host), [])
+            if v not in ports:
+                sentences.append(self.who(v) + v.reason)
+            elif v is ports[0]:
+                site = f"{v.site.name}/" if self.qualified else ""
+                roles = ", ".join(dict.fromkeys(p.result.role for p in ports))
+                count = f"{len(ports)} ports" if len(ports) > 1 else "1 port"
+                sentences.append(f"{site}{v.detail} ({count} not probed: {roles})")
+        return sentences
+
     def summary(self) -> str:
         """The status line's text (without the state word), at most ``STATUS_LIMIT`` characters."""
         run = self.run
         if run.failing:
-            worst_first = sorted(run.failing, key=lambda v: -int(v.state))  # UNKNOWN, CRITICAL, WARNING
+            failures = self._failures()
             parts: list[str] = []
             used = 0
-            for index, v in enumerate(worst_first):
-                part = plain(self.who(v) + v.reason)
+            for index, sentence in enumerate(failures):
+                part = plain(sentence)
                 if len(part) > REASON_LIMIT:
                     part = part[:REASON_LIMIT] + "..."
-                more = len(worst_first) - index - 1
+                more = len(failures) - index - 1
                 tail = len(f"; and {more} more (-v)") if more else 0
                 if parts and used + 2 + len(part) + tail > STATUS_LIMIT:
-                    parts.append(f"and {len(worst_first) - index} more (-v)")
+                    parts.append(f"and {len(failures) - index} more (-v)")
                     break
                 parts.append(part)
                 used += len(part) + 2

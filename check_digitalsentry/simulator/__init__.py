@@ -9,7 +9,8 @@ the engine (or anything else) probes. Nothing in the core imports it.
 - ``site`` -- ``SimSite``: the model of a simulated site (roles, ports, faults, instances);
 - ``servers`` -- the asyncio protocol of each role;
 - ``runner`` -- ``Simulator``: binds the ports and serves them in a daemon thread;
-- ``cli`` -- the ``dsports-simulator`` command (also ``python -m check_digitalsentry.simulator``).
+- ``cli`` -- the ``dsports-simulator`` command (also ``python -m check_digitalsentry.simulator``);
+- ``control`` -- its faults changed while it runs: ``--fault-schedule`` and commands on stdin.
 """
 
 from check_digitalsentry.simulator.runner import Simulator

@@ -41,10 +41,12 @@ from check_digitalsentry.simulator.sql import SqlSession, tds_tls_context
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Coroutine, Mapping, Sequence
     from pathlib import Path
     from types import TracebackType
-    from typing import Any
+    from typing import Any, TypeVar
+
+    T = TypeVar("T")
 
 
 class _Bound:
@@ -97,7 +99,7 @@ def _bind_audio(site: SimSite, base: int, count: int) -> list[socket.socket]:
                                     f"on {site.address}")
 
 
-def _bind_site(site: SimSite, bound: list[_Bound], off: list[socket.socket]) -> None:
+def _bind_site(site: SimSite, bound: list[_Bound], off: list[_Bound]) -> None:
     """Bind every socket of ``site`` into ``bound`` and fill ``site.ports``. An ``off`` role's sockets go
     to ``off``: a TCP one stays bound but never listens (connects are refused, and no other socket can
     take the number while the simulator runs); a UDP one is closed once every site is bound (a bound
@@ -108,10 +110,7 @@ def _bind_site(site: SimSite, bound: list[_Bound], off: list[socket.socket]) -> 
         socks = (_bind_audio(site, port, site.audio_clients) if role == "audio"
                  else [_bind(site, role, port, listen=not is_off)])
         site.ports[role] = socks[0].getsockname()[1]
-        if is_off:
-            off.extend(socks)
-            continue
-        bound.extend(_Bound(site, role, sock) for sock in socks)
+        (off if is_off else bound).extend(_Bound(site, role, sock) for sock in socks)
     if "sql" in site.ports:
         site.sql_port = site.ports["sql"]
         site.sql_ports = [site.sql_port]
@@ -125,10 +124,28 @@ def _bind_site(site: SimSite, bound: list[_Bound], off: list[socket.socket]) -> 
         for index in range(len(site.served_instances())):
             dac = _bind(site, "sql", 0, listen=not is_off)
             site.dac_ports.append(dac.getsockname()[1])
-            if is_off:
-                off.append(dac)
-            else:
-                bound.append(_Bound(site, "sql", dac, index))
+            (off if is_off else bound).append(_Bound(site, "sql", dac, index))
+
+
+async def _stop_accepting(serving: Sequence[asyncio.AbstractServer | asyncio.BaseTransport]) -> None:
+    """Stop the servers among ``serving`` accepting, and let the connections they were accepting be made,
+    before they are closed: asyncio makes an accepted connection in a task of its own, and one that finds
+    its server closed fails half-made, its socket never closed (a ResourceWarning at exit)."""
+    loop = asyncio.get_running_loop()
+    listening = [sock for item in serving for sock in getattr(item, "sockets", None) or ()]
+    if not listening:
+        return
+    for sock in listening:
+        loop.remove_reader(sock.fileno())
+    for _ in range(3):  # the accept tasks already made: the transport, connection_made, the waiter
+        await asyncio.sleep(0)
+
+
+def _tls_first_context() -> ssl.SSLContext:
+    """The server context of the web role and of the sql role's strict fault: the packaged certificate."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(CERT_FILE, KEY_FILE)
+    return context
 
 
 def _connection_class(role: str, fault: str | None) -> type[_Conn]:
@@ -172,7 +189,7 @@ class Simulator:
     every socket. ``start_seconds`` is how long the last start took.
     """
 
-    def __init__(self, sites: Sequence[SimSite] | None = None) -> None:
+    def __init__(self, sites: Sequence[SimSite] | None = None, *, record: bool = False) -> None:
         self.sites: list[SimSite] = [SimSite()] if sites is None else list(sites)
         if not self.sites:
             raise ValueError("a simulator needs at least one site")
@@ -184,10 +201,17 @@ class Simulator:
         self._thread: threading.Thread | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
-        self._off: list[socket.socket] = []  #: the sockets of "off" TCP roles: bound, never listening
-        self._servers: list[asyncio.AbstractServer] = []
-        self._endpoints: list[asyncio.BaseTransport] = []
-        self._connections = Connections()
+        #: (site, role) -> the sockets of an "off" TCP role: bound, never listening
+        self._off: dict[tuple[SimSite, str], list[socket.socket]] = {}
+        #: (site, role) -> what serves it: its TCP servers or UDP endpoints
+        self._serving: dict[tuple[SimSite, str], list[asyncio.AbstractServer | asyncio.BaseTransport]] = {}
+        #: (site, role) -> (port, instance) of each socket the role binds: what a fault change binds again
+        self._slots: dict[tuple[SimSite, str], list[tuple[int, int]]] = {}
+        self._runs: dict[SimSite, SiteServers] = {}
+        #: ``(time.monotonic(), address, port)`` of every connection accepted and every datagram the SQL
+        #: Server Browser received (``record=True``; None otherwise): what a test counts probes by
+        self.arrivals: list[tuple[float, str, int]] | None = [] if record else None
+        self._connections = Connections(self.arrivals)
 
     @classmethod
     def fleet(
@@ -230,28 +254,35 @@ class Simulator:
         started = time.monotonic()
         _ensure_fd_limit(sum(len(site.roles) + site.audio_clients + 2 for site in self.sites))
         bound: list[_Bound] = []
-        off: list[socket.socket] = []
+        off: list[_Bound] = []
         try:
             for site in self.sites:
                 _bind_site(site, bound, off)
         except BaseException:
-            for sock in [item.sock for item in bound] + off:
-                sock.close()
+            for item in bound + off:
+                item.sock.close()
             raise
-        for sock in off:
-            if sock.type == socket.SOCK_DGRAM:
-                sock.close()
-        self._off = [sock for sock in off if sock.fileno() >= 0]
-        self._connections = Connections()
+        self._slots = {}
+        self._off = {}
+        for item in bound + off:
+            self._slots.setdefault((item.site, item.role), []).append((item.sock.getsockname()[1], item.instance))
+        for item in off:
+            if item.sock.type == socket.SOCK_DGRAM:
+                item.sock.close()
+            else:
+                self._off.setdefault((item.site, item.role), []).append(item.sock)
+        if self.arrivals is not None:
+            self.arrivals.clear()
+        self._connections = Connections(self.arrivals)
         self._ready.clear()
         context = tds_context = None
         if any(item.role == "web" or item.site.faults.get("sql") == "strict" for item in bound):
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.load_cert_chain(CERT_FILE, KEY_FILE)
+            context = _tls_first_context()
         if any(item.role == "sql" and item.site.sql_encryption != tds.ENCRYPT_NOT_SUP for item in bound):
             tds_context = tds_tls_context()
         loop = self._loop = asyncio.new_event_loop()
-        runs = {site: SiteServers(self._connections, site, loop, context, tds_context) for site in self.sites}
+        runs = self._runs = {site: SiteServers(self._connections, site, loop, context, tds_context)
+                             for site in self.sites}
         self._thread = threading.Thread(target=self._run, args=(bound, runs), name="dsports-simulator",
                                         daemon=True)
         self._thread.start()
@@ -260,9 +291,7 @@ class Simulator:
             error, self._error = self._error, None
             self._thread.join()
             self._thread = self._loop = None
-            for sock in self._off:
-                sock.close()
-            self._off = []
+            self._close_off()
             raise error
         self.start_seconds = time.monotonic() - started
         return self
@@ -279,9 +308,13 @@ class Simulator:
                 pass
         thread.join()
         self._thread = self._loop = None
-        for sock in self._off:
-            sock.close()
-        self._off = []
+        self._close_off()
+
+    def _close_off(self) -> None:
+        for socks in self._off.values():
+            for sock in socks:
+                sock.close()
+        self._off = {}
 
     # -- the loop thread
 
@@ -312,10 +345,10 @@ class Simulator:
                         functools.partial(Browser, run) if item.role == "sql-browser"
                         else asyncio.DatagramProtocol)
                     transport, _ = await loop.create_datagram_endpoint(factory, sock=item.sock)
-                    self._endpoints.append(transport)
+                    self._serving.setdefault((item.site, item.role), []).append(transport)
                 else:
                     cls = _connection_class(item.role, item.site.faults.get(item.role))
-                    self._servers.append(await loop.create_server(
+                    self._serving.setdefault((item.site, item.role), []).append(await loop.create_server(
                         functools.partial(cls, run, item.site.faults.get(item.role), item.instance),
                         sock=item.sock))
             except BaseException:
@@ -325,17 +358,126 @@ class Simulator:
 
     async def _shutdown(self) -> None:
         self._connections.closing = True
-        for server in self._servers:
-            server.close()
-        for endpoint in self._endpoints:
-            endpoint.close()
+        serving = [item for items in self._serving.values() for item in items]
+        await _stop_accepting(serving)
+        for item in serving:
+            item.close()
         for _ in range(3):  # connections accepted meanwhile are aborted by connection_made
             self._connections.abort_all()
             await asyncio.sleep(0)
-        for server in self._servers:
-            await server.wait_closed()
-        self._servers, self._endpoints = [], []
+        for item in serving:
+            if isinstance(item, asyncio.AbstractServer):
+                await item.wait_closed()
+        self._serving = {}
         self._connections.open.clear()
+
+    # -- faults changed while it runs
+
+    def set_fault(self, role: str, fault: str | None, site: str | SimSite | None = None) -> None:
+        """Give ``role`` of ``site`` (the first site by default) another fault while the simulator runs:
+        ``fault`` is one of ``FAULTS[role]``, or None (or ``"ok"``) for none. Whatever serves the role
+        stops -- its open connections are cut -- and the role's ports are bound again at the same numbers
+        and served with the new fault, so the next probe meets it: ``off`` -> ``None`` turns a refused
+        port into an open one. ValueError for a fault the role does not have (or ``several``, which adds
+        SQL listeners: start with it); OSError when a port cannot be bound again (a UDP port that another
+        socket took while it was off); RuntimeError when the simulator is not running. Safe from any
+        thread but the simulator's own."""
+        target = self.site(site)
+        new = target.fault_change(role, fault)
+        self._in_loop(self._refault(target, role, new), "give the fault to SimSite(faults=...)")
+
+    def _in_loop(self, work: Coroutine[Any, Any, T], otherwise: str) -> T:
+        """Run ``work`` in the simulator's loop and wait for it, from another thread; RuntimeError when the
+        simulator is not running (``otherwise`` says what to do instead)."""
+        loop, thread = self._loop, self._thread
+        if loop is None or thread is None or not thread.is_alive() or threading.current_thread() is thread:
+            work.close()
+            raise RuntimeError(f"the simulator is not running (or this is its own thread): {otherwise}")
+        return asyncio.run_coroutine_threadsafe(work, loop).result(30)
+
+    def move_sql_port(self, port: int = 0, site: str | SimSite | None = None) -> int:
+        """Serve the SQL port of ``site`` (the first by default) at another number, ``port`` (0: any free one),
+        as a SQL Server restarted on a new dynamic port: the Browser names the new number from now on, the
+        old one refuses connections. The new port; OSError when it cannot be bound."""
+        target = self.site(site)
+        if target.sql_port is None:
+            raise ValueError(f"site {target.name} runs no SQL port")
+        return self._in_loop(self._move_sql(target, port), "start it first")
+
+    async def _move_sql(self, site: SimSite, port: int) -> int:
+        key, old = (site, "sql"), site.sql_port
+        off = site.faults.get("sql") == "off"
+        sock = _bind(site, "sql", port, listen=not off)
+        new = int(sock.getsockname()[1])
+        for item in list(self._serving.get(key, [])):
+            if any(s.getsockname()[1] == old for s in getattr(item, "sockets", None) or ()):
+                await _stop_accepting([item])
+                item.close()
+                self._serving[key].remove(item)
+        for transport in list(self._connections.open):
+            sockname = transport.get_extra_info("sockname")
+            if isinstance(sockname, tuple) and sockname[0] == site.address and sockname[1] == old:
+                transport.abort()
+        for held in [s for s in self._off.get(key, []) if s.getsockname()[1] == old]:
+            held.close()
+            self._off[key].remove(held)
+        self._slots[key] = [(new if number == old else number, instance) for number, instance in self._slots[key]]
+        site.ports["sql"] = site.sql_port = site.sql_ports[0] = new
+        for run in self._runs.values():
+            if run.site is site:
+                run.refresh()
+        if off:
+            self._off.setdefault(key, []).append(sock)
+        else:
+            await self._serve([_Bound(site, "sql", sock)], self._runs)
+        return new
+
+    async def _refault(self, site: SimSite, role: str, fault: str | None) -> None:
+        key = (site, role)
+        slots = self._slots.get(key, [])
+        ports = {port for port, _ in slots}
+        serving = self._serving.pop(key, [])
+        await _stop_accepting(serving)
+        for item in serving:
+            item.close()  # a server's listening sockets are closed at once; an endpoint's socket soon
+        for transport in list(self._connections.open):
+            sockname = transport.get_extra_info("sockname")
+            if isinstance(sockname, tuple) and sockname[0] == site.address and sockname[1] in ports:
+                transport.abort()
+        for _ in range(100):  # until the endpoints' sockets are closed and their ports free
+            if all(not isinstance(item, asyncio.BaseTransport)
+                   or (item.get_extra_info("socket") is None or item.get_extra_info("socket").fileno() < 0)
+                   for item in serving):
+                break
+            await asyncio.sleep(0)
+        if fault is None:
+            site.faults.pop(role, None)
+        else:
+            site.faults[role] = fault
+        for run in self._runs.values():
+            if run.site is site:
+                run.refresh()
+                if run.context is None and (role == "web" or fault == "strict") and fault != "off":
+                    run.context = _tls_first_context()
+                if run.tds_context is None and role == "sql" and site.sql_encryption != tds.ENCRYPT_NOT_SUP:
+                    run.tds_context = tds_tls_context()
+        kept = {sock.getsockname()[1]: sock for sock in self._off.pop(key, [])}
+        if fault == "off":
+            if _TRANSPORT[role] == "tcp":  # bound, never listening: refused
+                self._off[key] = [kept.pop(port) if port in kept else _bind(site, role, port, listen=False)
+                                  for port, _ in slots]
+        else:
+            bound = []
+            for port, instance in slots:
+                if port in kept:
+                    sock = kept.pop(port)
+                    sock.listen(BACKLOG)
+                else:
+                    sock = _bind(site, role, port)
+                bound.append(_Bound(site, role, sock, instance))
+            await self._serve(bound, self._runs)
+        for sock in kept.values():
+            sock.close()
 
     # -- how to check the sites
 

@@ -25,6 +25,7 @@ import asyncio
 import socket
 import ssl
 import struct
+import time
 from pathlib import Path
 from typing import cast
 
@@ -54,15 +55,23 @@ HTTP_OK = (b"HTTP/1.1 200 OK\r\nServer: dsports-simulator\r\nContent-Type: text/
 
 class Connections:
     """The interface between the servers and the runner: the connections accepted and not yet lost, and
-    whether the simulator is closing (then a new connection is aborted at once)."""
+    whether the simulator is closing (then a new connection is aborted at once). ``arrivals``, when the
+    runner keeps them (``Simulator(record=True)``), gets ``(time.monotonic(), address, port)`` for every
+    connection accepted and every datagram the SQL Server Browser receives: what a test counts probes by."""
 
-    def __init__(self) -> None:
+    def __init__(self, arrivals: list[tuple[float, str, int]] | None = None) -> None:
         self.open: set[asyncio.Transport] = set()
         self.closing = False
+        self.arrivals = arrivals
+
+    def arrived(self, sockname: object) -> None:
+        if self.arrivals is not None and isinstance(sockname, tuple):
+            self.arrivals.append((time.monotonic(), str(sockname[0]), int(sockname[1])))
 
     def accepted(self, transport: asyncio.Transport) -> bool:
         """Register a new connection; False (and it is aborted) when the simulator is closing."""
         self.open.add(transport)
+        self.arrived(transport.get_extra_info("sockname"))
         if self.closing:
             transport.abort()
             return False
@@ -87,6 +96,11 @@ class SiteServers:
         self.context = context  #: TLS first: the web role and the sql role's strict fault
         self.tds_context = tds_context  #: TLS inside TDS packets: the sql role
         self.latency = site.latency
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Prepare the replies again from the site (its faults changed while it runs)."""
+        site = self.site
         self.browser_fault = site.faults.get("sql-browser")
         records = site.browser_instances()
         self.all_reply = ssrp.build_response(records)
@@ -127,12 +141,15 @@ class Browser(asyncio.DatagramProtocol):
     def __init__(self, run: SiteServers) -> None:
         self.run = run
         self.transport: asyncio.DatagramTransport | None = None
+        self.sockname: object = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # (not an isinstance check: before Python 3.12 asyncio's UDP transport does not subclass it)
         self.transport = cast("asyncio.DatagramTransport", transport)
+        self.sockname = transport.get_extra_info("sockname")
 
     def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        self.run.connections.arrived(self.sockname)
         reply = self.run.browser_reply(data)
         if reply is None:
             return

@@ -99,6 +99,8 @@ class SimSite:
     role left out, means ephemeral). ``instances`` are the SQL instances (see ``InstanceSpec``); the
     first is the one the check asks for. ``faults`` maps roles to fault names (``FAULTS``);
     ``latency`` is seconds added before every reply (Browser, PRELOGIN, TLS handshake).
+    ``static_sql_port`` is a static SQL port, as DS QuickSetup configures one: the SQL Server listens
+    there (the Browser still names it), and the check is told so (``--sql-port``, ``sql_port``).
     ``in_netns=True`` lifts the loopback rule, for a simulator run inside a network namespace that
     the caller made itself (the firewall and NAT tests): the address is then the namespace's own.
 
@@ -121,6 +123,7 @@ class SimSite:
         latency: float = 0.0,
         sql_encryption: int = tds.ENCRYPT_OFF,
         in_netns: bool = False,
+        static_sql_port: int | None = None,
     ) -> None:
         if not name or not _NAME_CHARS.issuperset(name):
             raise ValueError(f"site name {name!r}: use letters, digits, '.', '_' or '-'")
@@ -133,6 +136,9 @@ class SimSite:
         self.audio_clients = audio_clients
         #: role -> requested port (0: ephemeral), for every role that binds a port
         self.layout: dict[str, int] = _layout(ports, tuple(r for r in self.roles if r != "audio" or audio_clients))
+        self.static_sql_port = _static_sql_port(static_sql_port, self.layout, ports)
+        if self.static_sql_port is not None:
+            self.layout["sql"] = self.static_sql_port
         base = self.layout.get("audio", 0)
         if base and base + audio_clients - 1 > 65535:
             raise ValueError(f"{audio_clients} audio ports from {base} run past 65535")
@@ -160,6 +166,25 @@ class SimSite:
 
     def __repr__(self) -> str:
         return f"SimSite({self.name!r}, {self.address}, ports={self.ports or self.layout!r})"
+
+    def fault_change(self, role: str, fault: str | None) -> str | None:
+        """``fault`` for ``role`` checked as a change while the site runs (``Simulator.set_fault``): a
+        fault of ``FAULTS[role]``, or None for none (``"ok"`` and ``"none"`` say it too). ValueError for a
+        role that does not run, a fault it does not have, and ``several`` (it adds SQL listeners, so the
+        site starts with it or never has it)."""
+        if fault in ("ok", "none"):
+            fault = None
+        changed = {key: value for key, value in self.faults.items() if key != role}
+        if fault is not None:
+            changed[role] = fault
+        _faults(changed, self.roles)
+        if role not in self.roles:
+            raise ValueError(f"{role} does not run on site {self.name}")
+        now = self.faults.get(role)
+        if role == "sql-browser" and "several" in (fault, now) and fault != now:
+            raise ValueError("the sql-browser fault 'several' adds SQL listeners: a site starts with it, or never "
+                             "has it")
+        return fault
 
     # -- what the site looks like from outside
 
@@ -229,8 +254,8 @@ class SimSite:
     def to_site(self, **settings: Any) -> Site:
         """The ``schema.Site`` a probe of this simulated site is configured with (``settings`` added)."""
         return Site(self.name, (self.address,), **{
-            "sql_instance": self.sql_instance, "web": self.web, "api": self.api,
-            "audio_clients": self.audio_count, "ports": self.remapped_ports(), **settings})
+            "sql_instance": self.sql_instance, "sql_port": self.static_sql_port, "web": self.web,
+            "api": self.api, "audio_clients": self.audio_count, "ports": self.remapped_ports(), **settings})
 
     def command_line(self) -> str:
         """The exact ``check_digitalsentry`` command that checks this site."""
@@ -244,6 +269,8 @@ class SimSite:
         if self.audio_count:
             args += ["--audio-clients", str(self.audio_count)]
         args += ["--sql-instance", self.sql_instance]
+        if self.static_sql_port is not None:
+            args += ["--sql-port", str(self.static_sql_port)]
         return shlex.join(args)
 
 
@@ -289,6 +316,21 @@ def _layout(ports: str | Mapping[str, int] | None, roles: tuple[str, ...]) -> di
                 raise ValueError(f"ports: {role} must be 0-65535 (0: ephemeral), got {port!r}")
         wanted = ports
     return {role: wanted.get(role, 0) for role in roles}
+
+
+def _static_sql_port(port: int | None, layout: Mapping[str, int],
+                     ports: str | Mapping[str, int] | None) -> int | None:
+    """The static SQL port, checked: it takes the place of a named layout's SQL port, but a ``ports``
+    dict that puts sql elsewhere contradicts it."""
+    if port is None:
+        return None
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ValueError(f"static SQL port must be 1-65535, got {port!r}")
+    if "sql" not in layout:
+        raise ValueError("a static SQL port needs the sql role")
+    if not isinstance(ports, str) and ports is not None and ports.get("sql", 0) not in (0, port):
+        raise ValueError(f"static SQL port {port}, but ports puts sql on {ports['sql']}")
+    return port
 
 
 def _faults(faults: Mapping[str, str], roles: tuple[str, ...]) -> dict[str, str]:
@@ -363,6 +405,7 @@ def inventory_toml(sites: Sequence[SimSite], path: str | Path | None = None) -> 
             f"name = {_toml_str(site.name)}",
             f"hosts = [{_toml_str(site.address)}]",
             f"sql_instance = {_toml_str(site.sql_instance)}",
+            *([] if site.static_sql_port is None else [f"sql_port = {site.static_sql_port}"]),
             f"web = {'true' if site.web else 'false'}",
             f"api = {'true' if site.api else 'false'}",
             f"audio_clients = {site.audio_count}",
