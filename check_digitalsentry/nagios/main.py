@@ -106,11 +106,12 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
             finish(argparse_parser().format_help(), 3)
         if opts.version:
             finish(f"check_digitalsentry {__version__}\n", 3)
-        # No cyclic collection for the run: the process ends with it, and each collection would walk every
-        # result of a fleet again (at 10,000 sites, a second of judging and printing). Back on for a caller
-        # that runs the check in its own process.
+        # No cyclic collection for a run that ends the process: each collection would walk every result of
+        # a fleet again (at 10,000 sites, a second of judging and printing). Not for --watch, which runs for
+        # hours; back on for a caller that runs the check in its own process.
         collecting = gc.isenabled()
-        gc.disable()
+        if not opts.watch:
+            gc.disable()
         try:
             _run(opts, started)
         finally:
