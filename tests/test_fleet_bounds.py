@@ -286,3 +286,27 @@ def test_past_the_budget_the_wait_is_the_budget(wan: tuple[netlab.Lab, str, str]
     settle = lab.run(client, sys.executable, "-c", SETTLE_OF, FAR_SERVER, "17772", timeout=60)
     assert settle.returncode == 0, settle.stderr
     assert float(settle.stdout) == api.SETTLE_BUDGET  # 2 x 1.2 s, but never more than the budget
+
+
+def test_a_probe_that_closes_its_own_socket_does_not_trip_the_next_one(held: int) -> None:
+    """A plugin's probe that closes its socket (against the API's rule) leaves the poller a number the
+    kernel already dropped: the next socket that gets the number still waits as it should."""
+    def closer(ctx: ProbeContext) -> api.ProbeGen:
+        sock = yield from api.connect(ctx)
+        assert not isinstance(sock, Outcome)
+        yield from api.wait(sock, api.READ, 0.05)  # armed once, then closed behind the scheduler's back
+        sock.close()
+        return Outcome(Status.OPEN, "closed its own socket")
+
+    sched = scheduler.Scheduler()
+    ended: Ended = {}
+    started = time.monotonic()
+    sched.spawn(closer, context(LOOPBACK, held, started + 5), recorder(ended, "closer", started))
+    try:
+        sched.run()
+        sched.spawn(probes.probe_tcp, context(LOOPBACK, held, time.monotonic() + 5),
+                    recorder(ended, "next", started))
+        sched.run()
+    finally:
+        sched.close()
+    assert ended["next"][1].status is Status.OPEN, ended["next"]

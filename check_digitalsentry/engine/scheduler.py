@@ -75,9 +75,12 @@ class Poller:
         (``forget``). A wake-up for a descriptor nobody waits on any more is the caller's to ignore."""
         if self.epoll is not None:
             mask = (select.EPOLLIN if events & READ else 0) | (select.EPOLLOUT if events & WRITE else 0)
-            if fd in self.data:
-                self.epoll.modify(fd, mask | select.EPOLLONESHOT)
-            else:
+            try:
+                if fd in self.data:
+                    self.epoll.modify(fd, mask | select.EPOLLONESHOT)
+                else:
+                    self.epoll.register(fd, mask | select.EPOLLONESHOT)
+            except FileNotFoundError:  # its number is a new socket's: a plugin's probe closed the old one
                 self.epoll.register(fd, mask | select.EPOLLONESHOT)
             self.data[fd] = data
         else:  # pragma: no cover
