@@ -100,7 +100,7 @@ FAULT_SITES, FAULT_FIRST = 5, "127.5.0.1"
 TARGET_CPU_VS_BLACKBOX = 0.5  #: ours' CPU per port over the exporter's, at most
 
 FLOOR_IMPORTS = "import nagiosplugin, ssl, socket"
-CORE_IMPORTS = ("import check_digitalsentry.nagios.main, check_digitalsentry.nagios.glue, "
+CORE_IMPORTS = ("import check_digitalsentry.cli.main, check_digitalsentry.cli.glue, "
                 "check_digitalsentry.engine, check_digitalsentry.judge, check_digitalsentry.plugins")
 #: nft ruleset for the degraded row: the server namespace drops everything that comes in.
 DROP_ALL = """\
@@ -1265,7 +1265,7 @@ def phase_startup(ctx: Context) -> tuple[list[Row], str]:
         measured("4b", "startup: `python -c pass` (the bare interpreter, same venv)", s_bare),
         measured("4c", f"floor: `python -c \"{FLOOR_IMPORTS}\"` (again, interleaved with 4a, 4b, 4d)", s_floor),
         measured("4d", f"startup: the floor + the core: `python -c \"{FLOOR_IMPORTS}; import "
-                       "check_digitalsentry.nagios.main, .nagios.glue, .engine, .judge, .plugins\"`", s_core),
+                       "check_digitalsentry.cli.main, .cli.glue, .engine, .judge, .plugins\"`", s_core),
         Row("4", "startup: --version CPU over the bare interpreter",
             value=f"+{version_over_bare} ({s_version.cpu / floor_cpu:.2f}x the floor)",
             target="(report)", result="-"),

@@ -1,4 +1,4 @@
-"""check_digitalsentry: probe core and Nagios/Icinga frontend for Pelco Digital Sentry port exposure.
+"""check_digitalsentry: probe core and check plugin (Nagios, Icinga, cron) for Pelco Digital Sentry port exposure.
 
 Layers, bottom up (imports only flow upwards from here; ruff's banned-import rules in pyproject.toml
 and tests/test_layers.py keep it so):
@@ -15,7 +15,8 @@ and tests/test_layers.py keep it so):
 - ``render/`` -- presentation: Nagios text and perfdata (and the passive results), JSON, OpenMetrics, the
   HTML handover document;
 - ``submit/`` -- passive submission (I/O): Icinga 2's REST API, Nagios' external command file;
-- ``nagios/`` -- the Nagios/Icinga frontend (the only place that imports nagiosplugin); the pytest
+- ``cli/`` -- the check plugin's frontend, for Nagios, Icinga and cron (the only place that imports
+  nagiosplugin; "nagios" names a format and a submit target, never a package); the pytest
   frontend is the ``pytest_dsports`` package beside this one;
 - ``simulator/`` -- simulated DS sites on loopback (a test and demo tool the core never imports).
 

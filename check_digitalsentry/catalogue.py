@@ -1,8 +1,11 @@
 """DS port catalogue (core layer): the one table of what a Digital Sentry server exposes, with sources.
 
-Every row names its source; the role names here are the names used everywhere else (CLI, inventory,
-perfdata labels, JSON, pytest ids). Plugins can add roles through the ``digitalsentry_roles`` hook
-(see ``hookspecs``); ``expected_ports`` turns a site into the list of ports to probe.
+A role is one line here, and everything about it comes from that line: its port and transport, the
+state when it fails, the probe that proves it (a plain TCP connect or UDP datagram unless it names one),
+what it depends on, the site setting that switches it on, its help line, and the port the simulator
+serves it on. The role names here are the names used everywhere else (CLI, inventory, perfdata labels,
+JSON, pytest ids). Plugins add roles through the ``digitalsentry_roles`` hook (see ``hookspecs``);
+``schema.expected_ports`` turns a site into the list of ports to probe.
 
 Sources (details and confidence in the project's ``reference/digital-sentry.md``):
 
@@ -16,29 +19,40 @@ Sources (details and confidence in the project's ``reference/digital-sentry.md``
 
 from __future__ import annotations
 
-from check_digitalsentry.model import PortSpec, State
+from check_digitalsentry.model import State
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Iterable
+    from typing import Any
 
-    from check_digitalsentry.schema import Site
+    #: a probe function (``engine.api.Probe``; not imported here: the engine sits above the catalogue)
+    Probe = Callable[[Any], Any]
 
-#: When a role is expected: always, only with ``web``/``api`` set on the site, or per audio client.
-ALWAYS, WEB, API, AUDIO = "always", "web", "api", "audio"
+#: When a role is expected: always, or when the site setting of this name is set -- a switch (``web``,
+#: ``api``: true or false) or a count (``audio_clients``: one port per unit, from the role's port on).
+ALWAYS, WEB, API, AUDIO = "always", "web", "api", "audio_clients"
 
 #: The role of a port that must NOT be reachable (exposure audit).
 FORBID = "forbid"
+#: The two roles the DS orchestration joins: the SQL Server Browser names the dynamic SQL port.
+BROWSER, SQL = "sql-browser", "sql"
 
 
 class Role:
     """One row of the catalogue.
 
-    ``port`` is None for the dynamic SQL port (learned from the SQL Server Browser, or set statically).
-    ``severity`` is the state when the port is expected but not usable.
+    ``port`` is None for a port learned at run time (the dynamic SQL port, named by the role it ``needs``,
+    the SQL Server Browser), unless a site sets it. ``severity`` is the state when the port is expected
+    but not usable. ``probe`` is the probe that proves the role: a probe function, ``"module:function"``
+    (imported on first use), or None for the transport's plain probe (a TCP connect; a UDP datagram and
+    an ear for ICMP). ``must_answer``: silence is a failure (a UDP role whose job is to answer).
+    ``sim_port`` is the port the simulator's unprivileged ("high") layout serves it on (default: its own
+    port, when that is 1024 or above).
     """
 
-    __slots__ = ("name", "port", "purpose", "severity", "source", "transport", "when")
+    __slots__ = ("must_answer", "name", "needs", "port", "probe", "purpose", "severity", "sim_port", "source",
+                 "transport", "when")
 
     def __init__(
         self,
@@ -49,6 +63,11 @@ class Role:
         severity: State,
         purpose: str,
         source: str,
+        *,
+        probe: str | Probe | None = None,
+        needs: str | None = None,
+        must_answer: bool = False,
+        sim_port: int | None = None,
     ) -> None:
         self.name = name
         self.transport = transport
@@ -57,26 +76,33 @@ class Role:
         self.severity = severity
         self.purpose = purpose
         self.source = source
+        self.probe = probe
+        self.needs = needs
+        self.must_answer = must_answer
+        self.sim_port = sim_port if sim_port is not None or port is None or port < 1024 else port
 
     def __repr__(self) -> str:
         return f"Role({self.name!r}, {self.port}/{self.transport})"
 
 
 OK, WARNING, CRITICAL = State.OK, State.WARNING, State.CRITICAL
+_PROBES = "check_digitalsentry.engine.probes"
 
 #: The built-in catalogue, in the order results are reported.
 ROLES: tuple[Role, ...] = (
-    Role("sql-browser", "udp", 1434, ALWAYS, CRITICAL,
-         "SQL Server Browser: tells clients the dynamic SQL TCP port", "KB10756"),
-    Role("sql", "tcp", None, ALWAYS, CRITICAL,
+    Role(BROWSER, "udp", 1434, ALWAYS, CRITICAL,
+         "SQL Server Browser: tells clients the dynamic SQL TCP port", "KB10756",
+         probe=f"{_PROBES}:probe_browser", must_answer=True, sim_port=11434),
+    Role(SQL, "tcp", None, ALWAYS, CRITICAL,
          "DS database (dynamic port, or static via DS QuickSetup > Tools > Configure SQL Ports, "
-         "DS 7.2.30+)", "KB10756"),
+         "DS 7.2.30+)", "KB10756", probe=f"{_PROBES}:probe_tds", needs=BROWSER, sim_port=49172),
     Role("video", "tcp", 18772, ALWAYS, CRITICAL,
          "video to DS ControlPoint and DS Admin", "KB10756"),
     Role("diagnostics", "tcp", 17772, ALWAYS, WARNING,
          "ControlPoint Diagnostics and the server version (not required)", "KB10756"),
     Role("web", "tcp", 443, WEB, CRITICAL,
-         "DSWebService for Pelco Mobile, only when installed", "KB10756"),
+         "DSWebService for Pelco Mobile, only when installed", "KB10756",
+         probe="check_digitalsentry.engine.tls:probe_tls", sim_port=10443),
     Role("api-system", "tcp", 60001, API, CRITICAL,
          "Pelco API system manager service (API Bundle, DS 7.8.90+)", "PDN-API, KB18944"),
     Role("api-playback", "tcp", 60002, API, CRITICAL,
@@ -89,6 +115,7 @@ ROLES: tuple[Role, ...] = (
 )
 
 BUILTIN_ROLE_NAMES: tuple[str, ...] = tuple(r.name for r in ROLES)
+BY_NAME: dict[str, Role] = {r.name: r for r in ROLES}
 
 
 _ROLE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
@@ -114,27 +141,5 @@ def merge_roles(extra: Iterable[Role]) -> tuple[Role, ...]:
     return tuple(roles)
 
 
-def expected_ports(site: Site, roles: Sequence[Role] = ROLES) -> list[PortSpec]:
-    """The ports a site is expected to expose, then its forbidden ports, in report order.
-
-    The SQL port comes out as ``port=None`` unless the site sets a static ``sql_port``; the engine
-    learns the dynamic port from the SQL Server Browser.
-    """
-    specs: list[PortSpec] = []
-    for role in roles:
-        severity = site.severity.get(role.name, role.severity)
-        if (role.when == WEB and not site.web) or (role.when == API and not site.api):
-            continue
-        if role.when == AUDIO:
-            base = site.ports.get(role.name, role.port)
-            assert base is not None
-            specs.extend(PortSpec(role.name, base + i, role.transport, severity)
-                         for i in range(site.audio_clients))
-            continue
-        port = site.sql_port if role.name == "sql" else role.port
-        port = site.ports.get(role.name, port)
-        specs.append(PortSpec(role.name, port, role.transport, severity))
-    forbid_severity = site.severity.get(FORBID, CRITICAL)
-    specs.extend(PortSpec(FORBID, port, transport, forbid_severity, forbidden=True)
-                 for port, transport in site.forbid)
-    return specs
+#: The built-in roles with a port per unit of a count setting (audio: one per client).
+PER_UNIT: frozenset[str] = frozenset(role.name for role in ROLES if role.when == AUDIO)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from check_digitalsentry.catalogue import Role
     from check_digitalsentry.engine.api import Probe
     from check_digitalsentry.model import PortResult, PortSpec
+    from check_digitalsentry.outputs import Format, Target
     from check_digitalsentry.schema import Site
 
 PROJECT = "digitalsentry"
@@ -62,3 +63,24 @@ def digitalsentry_probe(spec: PortSpec, site: Site) -> Probe | None:
 @hookspec
 def digitalsentry_port_result(site: Site, result: PortResult) -> None:
     """Observe each port result as soon as its host is done (logging, metrics, audit trails)."""
+
+
+@hookspec
+def digitalsentry_formats() -> Sequence[Format]:
+    """Add output formats (``outputs.Format``; a format cannot replace a built-in one): each is then a
+    ``--format`` of the check plugin and, with ``suffixes``, a ``--dsports-report`` file of pytest_dsports.
+
+    :returns: ``outputs.Format`` objects; the renderer takes a ``outputs.Rendering`` and returns text.
+    """
+    return ()
+
+
+@hookspec
+def digitalsentry_targets() -> Sequence[Target]:
+    """Add submit targets (``outputs.Target``; a target cannot replace a built-in one, nor take another's
+    option): each is then a ``--submit`` of the check plugin, with its own options.
+
+    :returns: ``outputs.Target`` objects; the module (or object) named implements ``check_options`` and
+        ``prepare`` (see ``outputs``).
+    """
+    return ()

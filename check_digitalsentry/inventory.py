@@ -23,7 +23,7 @@ import os
 import sys
 
 from check_digitalsentry import files
-from check_digitalsentry.catalogue import BUILTIN_ROLE_NAMES, FORBID, expected_ports
+from check_digitalsentry.catalogue import BUILTIN_ROLE_NAMES, FORBID
 from check_digitalsentry.model import label_part
 from check_digitalsentry.schema import (
     BY_NAME,
@@ -32,6 +32,7 @@ from check_digitalsentry.schema import (
     Site,
     build_site,
     check_settings,
+    expected_ports,
     parse_words,
     show,
     unknown,
@@ -41,7 +42,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-    from check_digitalsentry.schema import Path as _Path
+    from check_digitalsentry.kinds import Path as _Path
 
 TOP_KEYS: tuple[str, ...] = ("defaults", "sites")
 #: The largest inventory read (bytes): 10,000 sites take ~1.7 MB; this leaves room and parses in ~2 s.

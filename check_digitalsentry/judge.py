@@ -28,6 +28,8 @@ from __future__ import annotations
 
 import time
 
+from check_digitalsentry import catalogue
+from check_digitalsentry.catalogue import BROWSER, SQL
 from check_digitalsentry.model import State, Status
 from check_digitalsentry.protocols import shown
 
@@ -35,11 +37,12 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
 
-    from check_digitalsentry.model import PortResult, SiteReport
+    from check_digitalsentry.engine.sites import SiteReport
+    from check_digitalsentry.model import PortResult
     from check_digitalsentry.schema import Site
 
-#: Roles whose silence is a failure: their whole job is to answer.
-MUST_ANSWER = frozenset({"sql-browser"})
+#: Roles whose silence is a failure: their whole job is to answer (``catalogue.Role.must_answer``).
+MUST_ANSWER = frozenset(role.name for role in catalogue.ROLES if role.must_answer)
 
 
 class Verdict:
@@ -73,17 +76,17 @@ def where(result: PortResult) -> str:
 def _detail(result: PortResult) -> str:
     """The probe's sentence, with what the SQL Server Browser's answer means for the SQL port."""
     facts, status, port = result.facts, result.status, result.port
-    if result.role != "sql" or result.spec.forbidden:
+    if result.role != SQL or result.spec.forbidden:
         return result.detail
-    if facts.get("sql_instance_confirmed") is False:
-        return (f"TCP {port} reaches a SQL Server that is not instance {shown(facts.get('instance'), 40)} "
-                f"({facts.get('sql_product')} {facts.get('sql_version')}, PRELOGIN INSTOPT 1): check where NAT "
+    if facts.sql_instance_confirmed is False:
+        return (f"TCP {port} reaches a SQL Server that is not instance {shown(facts.instance, 40)} "
+                f"({facts.sql_product} {facts.sql_version}, PRELOGIN INSTOPT 1): check where NAT "
                 f"forwards TCP {port}")
-    if facts.get("sql_port_from") == "browser" and status in (Status.FILTERED, Status.CLOSED):
+    if facts.sql_port_from == "browser" and status in (Status.FILTERED, Status.CLOSED):
         verb = "does not answer" if status is Status.FILTERED else "refuses connections"
         return f"the SQL Server Browser names {port} but it {verb} ({result.detail}) — forward TCP {port}"
-    named = facts.get("sql_browser_ports")
-    if isinstance(named, list) and named:
+    named = facts.sql_browser_ports
+    if named:
         return f"{result.detail}; note: the SQL Server Browser names {', '.join(map(str, named))}, not {port}"
     return result.detail
 
@@ -93,18 +96,22 @@ def judge(site: Site, result: PortResult) -> Verdict:
     spec, status = result.spec, result.status
     head = f"{spec.role} {where(result)} {status}"
     detail = _detail(result)
-    if result.facts.get("internal_error") or result.facts.get("local_limit"):
+    machine = bool(result.facts.internal_error or result.facts.local_limit)  # this machine decided, not the port
+    if spec.forbidden and untested(result):
+        # Never probed: nothing was observed there, so nothing is found either way -- NOT TESTED. OK when
+        # its host's name did not resolve (the site's expected ports fail for it anyway), UNKNOWN when this
+        # machine could not probe it, as for any port.
+        return Verdict(site, result, State.UNKNOWN if machine else State.OK,
+                       f"{head}: not tested ({detail}): nothing shows that it is blocked",
+                       f"NOT TESTED: nothing shows that {where(result)} is blocked", detail)
+    if machine:
         return Verdict(site, result, State.UNKNOWN, f"{head}: {detail}", detail=detail)
     if spec.forbidden:
         if status.reachable:
             note = "reachable, tolerated (severity ok)" if spec.severity is State.OK else ""
             return Verdict(site, result, spec.severity,
                            f"{head}: reachable but must not be ({detail}) — block {where(result)}", note, detail)
-        note = ""
-        if status is Status.OPEN_FILTERED:
-            note = "silent: could not be proved closed (UDP)"
-        elif status in (Status.UNRESOLVED, Status.UNKNOWN):
-            note = f"not probed: {detail}"
+        note = "silent: could not be proved closed (UDP)" if status is Status.OPEN_FILTERED else ""
         return Verdict(site, result, State.OK, f"{head}: not reachable, as required", note, detail)
     if status is Status.OPEN:
         return _judge_time(site, result, head, detail)
@@ -120,24 +127,24 @@ def certificate_problem(site: Site, result: PortResult) -> tuple[State, str] | N
     """What is wrong with the certificate a TLS probe saw, and how bad: outside its validity period
     (the port's severity), or fewer days left than the site's ``cert_days`` thresholds."""
     facts = result.facts
-    validity = facts.get("tls_validity")
-    period = f"valid {facts.get('tls_not_before')} to {facts.get('tls_not_after')}"
+    validity = facts.tls_validity
+    period = f"valid {facts.tls_not_before} to {facts.tls_not_after}"
     if validity == "expired":
         return result.spec.severity, f"the certificate has expired ({period})"
     if validity == "not yet valid":
         return result.spec.severity, f"the certificate is not valid yet ({period})"
-    days = facts.get("tls_days_left")
+    days = facts.tls_days_left
     if site.cert_days is not None and isinstance(days, int):
         warn, crit = site.cert_days
         for limit, state, word in ((crit, State.CRITICAL, "critical"), (warn, State.WARNING, "warning")):
             if limit is not None and days < limit:
-                return state, (f"the certificate expires in {days} days ({facts.get('tls_not_after')}), fewer "
+                return state, (f"the certificate expires in {days} days ({facts.tls_not_after}), fewer "
                                f"than the {word} threshold of {limit} days")
     return None
 
 
 def _judge_time(site: Site, result: PortResult, head: str, detail: str) -> Verdict:
-    problem = certificate_problem(site, result) if "tls_validity" in result.facts else None
+    problem = certificate_problem(site, result) if result.facts.tls_validity is not None else None
     if problem is not None and problem[0] is not State.OK:
         return Verdict(site, result, problem[0], f"{head}: {problem[1]}", detail=detail)
     seconds = result.seconds
@@ -161,12 +168,19 @@ def judge_report(report: SiteReport) -> list[Verdict]:
 UNTESTED = frozenset({Status.UNRESOLVED, Status.UNKNOWN})
 
 
+def untested(result: PortResult) -> bool:
+    """Nothing was observed at the port: it was never probed, or not in full -- its host's name did not
+    resolve, what it depends on failed, no socket could be had (this machine's open-file limit), the probe
+    failed. Its status is then no finding about the port, either way."""
+    return result.status in UNTESTED or bool(result.facts.internal_error or result.facts.local_limit)
+
+
 def not_proved(verdict: Verdict) -> bool:
-    """An OK verdict that proves nothing: a port that was never probed (its host's name did not resolve,
-    or the probe did not run) -- a forbidden one, or an expected one whose failure is tolerated (severity
-    ok). The judgement lets it pass, as the site's required ports fail anyway; a handover must not count
-    it as proof that the port is blocked, or tested."""
-    return verdict.ok and verdict.result.status in UNTESTED
+    """A verdict that proves nothing, as its port was never probed (``untested``): a forbidden port,
+    whatever its state (OK when its host's name did not resolve, UNKNOWN when this machine could not probe
+    it) -- never proof that it is blocked, nor that it is reachable --, or an expected one whose failure
+    the site tolerates (severity ok). Every output says NOT TESTED for it, with what makes it testable."""
+    return untested(verdict.result) and (verdict.ok or verdict.result.spec.forbidden)
 
 
 def sources(verdicts: Iterable[Verdict]) -> list[str]:
@@ -180,7 +194,8 @@ def worst(verdicts: Iterable[Verdict]) -> State:
 
 
 def up(verdict: Verdict) -> int:
-    """1 when an expected port answered as its role needs, or a forbidden port answered at all; else 0."""
+    """1 when an expected port answered as its role needs, or a forbidden port answered at all; else 0.
+    Outputs leave it out for a port NOT TESTED (``not_proved``): its 0 would read as a finding."""
     status = verdict.result.status
     return int(status.reachable if verdict.result.spec.forbidden else status is Status.OPEN)
 
@@ -191,13 +206,17 @@ class JudgedSite:
 
     __slots__ = ("failing", "open", "report", "site", "state", "verdicts")
 
-    def __init__(self, report: SiteReport) -> None:
+    def __init__(self, report: SiteReport, verdicts: list[Verdict] | None = None) -> None:
         self.report = report
         self.site = report.site
-        self.verdicts: list[Verdict] = judge_report(report)
+        self.verdicts: list[Verdict] = judge_report(report) if verdicts is None else verdicts
         self.state: State = worst(self.verdicts)
         self.failing = [v for v in self.verdicts if not v.ok]
         self.open = [v for v in self.verdicts if not v.ok or not_proved(v)]
+
+    def part(self, role: str) -> JudgedSite:
+        """The site as one role's monitoring object sees it: that role's verdicts of the one judgement."""
+        return JudgedSite(self.report, [v for v in self.verdicts if v.result.role == role])
 
 
 class JudgedRun:
@@ -228,10 +247,15 @@ def advice(verdict: Verdict) -> str:
     r = verdict.result
     where = f"{r.transport.upper()} {'the SQL port' if r.port is None else r.port}"
     if not_proved(verdict):
+        until = f"until then nothing shows that {where} is {'blocked' if r.spec.forbidden else 'reachable'}"
         if r.status is Status.UNRESOLVED:
-            return (f"make {r.host} resolve from here (DNS or hosts file) and test again: until then nothing "
-                    f"shows that {where} is blocked")
-        return f"test again once the probe of {where} can run: until then nothing shows that it is blocked"
+            return f"make {r.host} resolve from here (DNS or hosts file) and test again: {until}"
+        if r.facts.local_limit:
+            return (f"raise the check's open-file limit (ulimit -n; systemd: LimitNOFILE=), or check fewer sites "
+                    f"in one run, and test again: {until}")
+        if r.facts.internal_error:
+            return f"an internal error of the probe: please report it with this output; {until}"
+        return f"test again once the probe of {where} can run: {until}"
     if verdict.ok:
         return ""
     target = r.address or r.host
@@ -239,19 +263,19 @@ def advice(verdict: Verdict) -> str:
     if r.spec.forbidden:
         return f"block {where} to {target} at the firewall: it must not be reachable from here"
     if status is Status.OPEN:
-        if "tls_validity" in r.facts and certificate_problem(verdict.site, r) is not None:
+        if r.facts.tls_validity is not None and certificate_problem(verdict.site, r) is not None:
             return (f"install a valid certificate on the service behind {where} at {r.host} (DSWebService: "
                     f"IIS bindings), or renew it before it expires")
         return f"{where} answers, but slowly: check the link and the load on {r.host}"
-    if r.facts.get("tls_client_certificate_required"):
+    if r.facts.tls_client_certificate_required:
         return (f"the TLS server on {where} at {target} asks every client for a certificate: Pelco Mobile "
                 f"presents none; turn client certificates off for DSWebService (IIS SSL settings: ignore)")
     if status is Status.UNRESOLVED:
         return f"make {r.host} resolve from here (DNS or hosts file), or use its address"
     if status is Status.UNKNOWN:
-        if r.facts.get("internal_error"):
+        if r.facts.internal_error:
             return "an internal error of the probe: please report it with this output"
-        if r.facts.get("local_limit"):
+        if r.facts.local_limit:
             return ("this machine could not probe it: raise the check's open-file limit (ulimit -n; systemd: "
                     "LimitNOFILE=), or check fewer sites in one run")
         return "fix what this port depends on first (the SQL Server Browser), or set a static SQL port"
@@ -263,14 +287,14 @@ def advice(verdict: Verdict) -> str:
     if status is Status.OPEN_FILTERED:
         return (f"allow UDP {r.port} to {target} and check that the SQL Server Browser service runs "
                 f"(no reply came)")
-    if r.role == "sql" and r.facts.get("sql_instance_confirmed") is False:
-        name = shown(r.facts.get("instance"), 40)
+    if r.role == SQL and r.facts.sql_instance_confirmed is False:
+        name = shown(r.facts.instance, 40)
         return (f"another SQL Server than instance {name} answers on {where} at {target}: make every NAT and "
                 f"port forward send {where} to the DS server that runs {name}, and check which instance "
                 f"listens on {r.port} there (SQL Server Configuration Manager, TCP/IP, IPAll)")
-    listed = r.facts.get("instances")
-    if r.role == "sql-browser" and isinstance(listed, list):
-        names = ", ".join(shown(i.get("instance"), 40) for i in listed[:10] if isinstance(i, dict)) or "nothing"
+    listed = r.facts.instances
+    if r.role == BROWSER and listed is not None:
+        names = ", ".join(shown(i.instance, 40) for i in listed[:10]) or "nothing"
         if len(listed) > 10:
             names += f" and {len(listed) - 10} more"
         return (f"the SQL Server Browser answers but names no usable port for the DS instance (it lists "

@@ -1,11 +1,11 @@
 """Shared model (core layer): the value objects every other layer passes around.
 
-A site and its settings are ``schema.Site``; ``RunInfo`` records who ran a run, when and with what. No I/O
-here (``RunInfo.here`` reads only the user and host names). Start-up cost matters (a check plugin runs
-thousands of times a day), so these are plain ``__slots__`` classes instead of dataclasses (``import
-dataclasses`` costs ~11 ms CPU, more than all of our own code), ``Status`` and ``State`` are closed sets
-of ``str``/``int`` constants rather than ``enum`` classes (an enum class costs ~0.25 ms to create), and
-nothing imports ``typing`` at run time.
+A site and its settings are ``schema.Site``, a site's results ``engine.SiteReport``; ``RunInfo`` records
+who ran a run, when and with what. No I/O here (``RunInfo.here`` reads only the user and host names). Start-
+up cost matters (a check plugin runs thousands of times a day), so these are plain ``__slots__`` classes
+instead of dataclasses (``import dataclasses`` costs ~11 ms CPU, more than all of our own code), ``Status``
+and ``State`` are closed sets of ``str``/``int`` constants rather than ``enum`` classes (an enum class costs
+~0.25 ms to create), and nothing imports ``typing`` at run time.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
     from typing import Any, ClassVar
-
-    from check_digitalsentry.schema import Site
 
 
 class _Members(type):
@@ -127,6 +125,157 @@ for _number, _name in enumerate(State._NAMES):
 del _word, _status, _number, _name
 
 
+class Listed:
+    """One instance the SQL Server Browser lists: its name, the server's, its version and its TCP port."""
+
+    __slots__ = ("instance", "server", "tcp_port", "version")
+
+    def __init__(self, instance: str, server: str | None, version: str | None, tcp_port: int | None) -> None:
+        self.instance = instance
+        self.server = server
+        self.version = version
+        self.tcp_port = tcp_port
+
+    def as_dict(self) -> dict[str, object]:
+        return {"instance": self.instance, "server": self.server, "version": self.version,
+                "tcp_port": self.tcp_port}
+
+    def __repr__(self) -> str:
+        return f"Listed({self.instance!r} on {self.tcp_port})"
+
+
+class Facts:
+    """What a probe learned at a port -- the SQL Server Browser's answer, the SQL Server's, the TLS
+    certificate, this machine's limits, the addresses of a host -- read by attribute
+    (``result.facts.sql_version``): every built-in fact is one attribute below, so the type checker
+    knows each fact and its type. A fact that was not learned reads as None.
+
+    The facts keep the order they were learned in, and ``as_dict`` gives them as the JSON document and the
+    JUnit properties show them (a public format). A plugin's probe adds facts of its own with ``add`` and
+    reads them with ``get``. A fact learned is an attribute of the object (its ``__dict__`` keeps the
+    order); one not learned is the class's None. Plain attributes, no descriptors, no dataclass: a check
+    reads facts of tens of thousands of ports, and every read is as cheap as Python's own.
+    """
+
+    # -- the SQL Server Browser (sql-browser)
+    instances: list[Listed] | None = None  #: every instance the Browser lists
+    server: str | None = None  #: the server name of the instance(s) chosen
+    sql_ports: list[tuple[str, int]] | None = None  #: (instance, TCP port) of the chosen instances
+    instance: str | None = None  #: the SQL instance (named by the Browser, or configured)
+    sql_ssrp_version: str | None = None  #: the version the Browser lists for it
+    # -- the SQL Server (sql): its PRELOGIN answer, and what the Browser said of its port
+    sql_version: str | None = None
+    sql_product: str | None = None  #: "SQL Server 2019"
+    sql_encryption: str | None = None
+    sql_strict: bool | None = None  #: TDS 8.0 strict: PRELOGIN answered inside TLS
+    sql_instance_confirmed: bool | None = None  #: INSTOPT: None when the server did not say
+    sql_port_from: str | None = None  #: "browser" for a port the Browser named
+    sql_browser_ports: list[int] | None = None  #: what the Browser names instead of a static port
+    bytes: int | None = None  #: bytes of an answer that was not the protocol's
+    # -- TLS (web)
+    tls_version: str | None = None
+    tls_subject: str | None = None
+    tls_issuer: str | None = None
+    tls_not_before: str | None = None
+    tls_not_after: str | None = None
+    tls_days_left: int | None = None
+    tls_self_signed: bool | None = None
+    tls_validity: str | None = None  #: "valid", "expired" or "not yet valid"
+    tls_client_certificate_required: bool | None = None
+    # -- this machine, not the network
+    errno: str | int | None = None  #: the socket error's name
+    socket_wait: float | None = None  #: seconds the probe waited for a socket (the open-file limit)
+    local_limit: bool | None = None  #: this machine's limit decided it: UNKNOWN, never the port's verdict
+    internal_error: bool | None = None  #: a probe or hook failed: UNKNOWN
+    observer_error: str | None = None  #: a ``digitalsentry_port_result`` observer failed
+    # -- the host's addresses
+    addresses_probed: int | None = None  #: each of this many addresses was probed (all_addresses)
+    unprobed_addresses: list[str] | None = None  #: the addresses not probed (only the first was)
+
+    # No __init__: ``Facts()`` is made for every probe's outcome, at object()'s own cost.
+
+    @classmethod
+    def of(cls, facts: Facts | Mapping[str, object] | None) -> Facts:
+        """``facts`` themselves, or the facts of a plain mapping (as a plugin's probe may give them; the
+        Browser's instances as dictionaries)."""
+        if isinstance(facts, Facts):
+            return facts
+        made = cls()
+        if facts:
+            learned = made.__dict__
+            for name, value in facts.items():
+                if name == "instances" and isinstance(value, list):
+                    value = [Listed(str(item.get("instance", "")), item.get("server"), item.get("version"),
+                                    item.get("tcp_port")) if isinstance(item, dict) else item for item in value]
+                learned[name] = value
+        return made
+
+    def add(self, name: str, value: object) -> None:
+        """A fact of a plugin's own (``rtsp_server``...): in ``as_dict``, readable with ``get``."""
+        self.__dict__[name] = value
+
+    def get(self, name: str, default: object = None) -> object:
+        """Any fact by name (a plugin's own, mostly); ``default`` when it was not learned."""
+        return self.__dict__.get(name, default)
+
+    def update(self, other: Facts) -> None:
+        """Learn ``other``'s facts too (theirs win)."""
+        self.__dict__.update(other.__dict__)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.__dict__)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.__dict__
+
+    def __bool__(self) -> bool:
+        return bool(self.__dict__)
+
+    def as_dict(self) -> dict[str, object]:
+        """The facts as the JSON document shows them, in the order they were learned: to read, not to change
+        (without Browser instances to spell out, it is the facts' own dictionary: a fleet's document reads
+        tens of thousands)."""
+        values = self.__dict__
+        listed = values.get("instances")
+        if isinstance(listed, list):
+            values = dict(values)
+            values["instances"] = [item.as_dict() if isinstance(item, Listed) else item for item in listed]
+        return values
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Facts) and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"Facts({self.__dict__!r})"
+
+
+def internal_error() -> Facts:
+    """A probe or a hook failed: the port is UNKNOWN, never the network's verdict."""
+    facts = Facts()
+    facts.internal_error = True
+    return facts
+
+
+def socket_error(name: str | int, *, local: bool = False) -> Facts:
+    """A socket error (its errno name), or -- ``local`` -- this machine's limit that decided the probe."""
+    facts = Facts()
+    facts.errno = name
+    if local:
+        facts.local_limit = True
+    return facts
+
+
+def local_limit(socket_wait: float | None = None) -> Facts:
+    """This machine's open-file limit decided the probe (``socket_wait``: seconds it waited for a socket)."""
+    facts = Facts()
+    if socket_wait is not None:
+        facts.socket_wait = socket_wait
+    facts.local_limit = True
+    return facts
+
+
 class PortSpec:
     """One port a site is expected to expose (or, when ``forbidden``, must not expose).
 
@@ -168,7 +317,8 @@ class PortResult:
     """What the engine found at one port of one host: data, never an exception.
 
     ``seconds`` is the time to the answer (None when nothing answered); ``detail`` is one human
-    sentence; ``facts`` holds what the probe learned (instance name, SQL version, TLS subject...).
+    sentence; ``facts`` holds what the probe learned (``facts.Facts``: instance name, SQL version, TLS
+    subject...).
     """
 
     __slots__ = ("address", "detail", "facts", "host", "planned", "seconds", "source", "spec", "status")
@@ -181,7 +331,7 @@ class PortResult:
         status: Status,
         seconds: float | None,
         detail: str,
-        facts: Mapping[str, object] | None = None,
+        facts: Facts | Mapping[str, object] | None = None,
         planned: PortSpec | None = None,
         source: str | None = None,
     ) -> None:
@@ -196,7 +346,7 @@ class PortResult:
         self.status = status
         self.seconds = seconds
         self.detail = detail
-        self.facts: dict[str, object] = dict(facts or {})
+        self.facts = facts if facts.__class__ is Facts else Facts.of(facts)
 
     @property
     def role(self) -> str:
@@ -215,24 +365,17 @@ class PortResult:
         return f"PortResult({self.host} {self.spec.label} {self.status} {secs}: {self.detail})"
 
 
-class SiteReport:
-    """All port results of one site, in a stable order (host, then the catalogue's role order).
+class Interrupted(BaseException):
+    """A stop signal (``signal``: SIGTERM, SIGHUP, SIGINT) while a run was under way, with what it stopped:
+    ``in_flight``, what was still being probed (``video 18772/tcp of hq/ds01``; set by the engine; None
+    when no probe had run yet, [] when all had ended) and ``stage``, what the run was doing besides
+    probing (``while submitting 12 results``), for the one line that says so."""
 
-    ``seconds`` is how long the site's probes took; ``budget`` the time they were given (the site's
-    own timeout, capped by the run's).
-    """
-
-    __slots__ = ("budget", "results", "seconds", "site")
-
-    def __init__(self, site: Site, results: list[PortResult], seconds: float, budget: float = 10.0) -> None:
-        self.site = site
-        self.results = results
-        self.seconds = seconds
-        self.budget = budget
-
-    def __repr__(self) -> str:
-        return f"SiteReport({self.site.name!r}, {len(self.results)} results, {self.seconds:.3f}s)"
-
+    def __init__(self, signal: str) -> None:
+        super().__init__(signal)
+        self.signal = signal
+        self.in_flight: list[str] | None = None
+        self.stage = ""
 
 
 class RunInfo:

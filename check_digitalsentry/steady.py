@@ -61,7 +61,7 @@ class Observation:
         self.detail = detail
         self.advice = advice  #: the fix in one sentence ("" for an OK port)
         self.seconds = seconds
-        self.untested = untested  #: OK, but nothing was proved (``judge.not_proved``)
+        self.untested = untested  #: never probed: nothing was proved (``judge.not_proved``)
 
     @property
     def value(self) -> tuple[str, int]:
@@ -135,8 +135,8 @@ class Row:
 
     @property
     def word(self) -> str:
-        """What the row shows in one word: FLAPPING, NOT TESTED (OK, but nothing was proved), or its state
-        (OK, WARNING, CRITICAL, UNKNOWN)."""
+        """What the row shows in one word: FLAPPING, NOT TESTED (never probed: nothing was proved), or its
+        state (OK, WARNING, CRITICAL, UNKNOWN)."""
         if self.flapping:
             return "FLAPPING"
         assert self.shown is not None
@@ -227,8 +227,8 @@ def row_key(verdict: Verdict, instances: int) -> tuple[object, ...]:
     """A row's identity: site, host, address (when each is probed), the planned port; and the SQL
     instance when the Browser names more than one (``instances``) on that host."""
     r = verdict.result
-    address = r.address if r.facts.get("addresses_probed") else None
-    instance = r.facts.get("instance") if instances > 1 else None
+    address = r.address if r.facts.addresses_probed else None
+    instance = r.facts.instance if instances > 1 else None
     return verdict.site.name, r.host, address, r.planned.label, r.planned.forbidden, instance
 
 
@@ -261,7 +261,7 @@ class Watch:
                 key = row_key(v, count[(r.host, r.address, r.planned.label)])
                 row = self.rows.get(key)
                 if row is None:
-                    address = r.address if r.facts.get("addresses_probed") else None
+                    address = r.address if r.facts.addresses_probed else None
                     row = self.rows[key] = Row(key, v.site.name, r.host, address, r.role, r.transport)
                 events += row.observe(Observation.of(v, at))
         self.state = run.state

@@ -84,13 +84,14 @@ def table() -> str:
     return "\n".join(lines) + "\n"
 
 
-def update(path: Path, text: str) -> None:
+def update(path: Path, text: str, start: str = START, end: str = END) -> None:
+    """Rewrite the region of ``path`` between the markers ``start`` and ``end`` with ``text``."""
     doc = path.read_text(encoding="utf-8")
-    if START not in doc or END not in doc:
-        sys.exit(f"{path}: the markers {START!r} and {END!r} are missing")
-    before, rest = doc.split(START, 1)
-    _, after = rest.split(END, 1)
-    path.write_text(f"{before}{START}\n{text}{END}{after}", encoding="utf-8")
+    if start not in doc or end not in doc:
+        sys.exit(f"{path}: the markers {start!r} and {end!r} are missing")
+    before, rest = doc.split(start, 1)
+    _, after = rest.split(end, 1)
+    path.write_text(f"{before}{start}\n{text}{end}{after}", encoding="utf-8")
 
 
 def main() -> None:

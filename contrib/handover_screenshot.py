@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         inventory_path.write_text(INVENTORY, encoding="utf-8")
         inventory = load_inventory(inventory_path)
         started = time.time()
-        reports = probe_sites(inventory.sites, timeout=5)
+        reports = probe_sites(inventory.sites, deadline=time.monotonic() + 5)
         run = JudgedRun.of(reports, time.time() - started)
         info = RunInfo(tester="A. Integrator", host_name="handover-laptop", started=started, ended=run.checked_at,
                        tool=f"pytest_dsports {__version__}", inventories=[("sites.toml", inventory.sha256)],

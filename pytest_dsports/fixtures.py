@@ -12,9 +12,9 @@ from pytest_dsports.state import STATE, DsportsState, core_hooks
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
+    from check_digitalsentry.engine.sites import SiteReport
     from check_digitalsentry.inventory import Inventory
     from check_digitalsentry.judge import Verdict
-    from check_digitalsentry.model import SiteReport
     from check_digitalsentry.schema import Site
     from check_digitalsentry.simulator import SimSite
 
@@ -96,10 +96,10 @@ class ProbedPort:
 
     @property
     def tested(self) -> bool:
-        """The port was actually probed (not ``unresolved``, not ``unknown``)."""
-        from check_digitalsentry.judge import UNTESTED
+        """The port was actually probed (not ``unresolved``, not ``unknown``: ``judge.untested``)."""
+        from check_digitalsentry.judge import untested
 
-        return self.status not in UNTESTED
+        return not untested(self.result)
 
     def _fail(self, wanted: str) -> None:
         __tracebackhide__ = True
@@ -170,11 +170,11 @@ def dsports_probe(request: pytest.FixtureRequest) -> Callable[..., ProbedPort]:
 
     def probe(host: str, role: str | None = None, *, port: int | None = None, transport: str = "tcp",
               timeout: float = 5.0, **settings: Any) -> ProbedPort:
-        from check_digitalsentry.catalogue import FORBID, expected_ports
+        from check_digitalsentry.catalogue import ALWAYS, FORBID
         from check_digitalsentry.engine import SitePlan, probe_sites
         from check_digitalsentry.judge import judge_report
         from check_digitalsentry.model import PortSpec, State
-        from check_digitalsentry.schema import SchemaError, build_site, check_settings
+        from check_digitalsentry.schema import SchemaError, build_site, check_settings, expected_ports
 
         hooks = core_hooks(config)
         if role is None and port is None:
@@ -183,10 +183,10 @@ def dsports_probe(request: pytest.FixtureRequest) -> Callable[..., ProbedPort]:
             raise ValueError(f"dsports_probe: port: expected a port number 1-65535, got {port!r}")
         if transport not in ("tcp", "udp"):
             raise ValueError(f"dsports_probe: transport: expected 'tcp' or 'udp', got {transport!r}")
-        roles = [r.name for r in hooks.roles()]
+        roles = {r.name: r for r in hooks.roles()}
         try:  # checked as an inventory's site: the host, the timeout, every other setting
             model = build_site(check_settings({"name": "probe", "hosts": [host], "timeout": timeout, **settings},
-                                              roles))
+                                              list(roles)))
         except SchemaError as exc:
             where = "host" if exc.path[:1] == ("hosts",) else ".".join(str(part) for part in exc.path)
             raise ValueError(f"dsports_probe: {where}: {exc.message}" if where else
@@ -194,17 +194,18 @@ def dsports_probe(request: pytest.FixtureRequest) -> Callable[..., ProbedPort]:
         if role is None or role == FORBID:
             wanted = [PortSpec("probe", port, transport, State.CRITICAL)]
         else:
+            chosen = roles.get(role)
+            if chosen is None:
+                raise ValueError(f"dsports_probe: unknown role {role!r}")
             if port is not None:
                 model.ports[role] = port
-            model.web = model.web or role == "web"
-            model.api = model.api or role.startswith("api-")
-            if role == "audio":
-                model.audio_clients = max(model.audio_clients, 1)
-            wanted = [s for s in expected_ports(model, hooks.roles()) if s.role == role][:1]
-            if not wanted:
-                raise ValueError(f"dsports_probe: unknown role {role!r}")
-        if wanted[0].role == "sql" and wanted[0].port is None:  # the SQL port is learned from the Browser
-            wanted += [s for s in expected_ports(model, hooks.roles()) if s.role == "sql-browser"]
+            if chosen.when != ALWAYS:  # switch the role on: web=true, audio_clients >= 1
+                switch = getattr(model, chosen.when)
+                setattr(model, chosen.when, True if isinstance(switch, bool) else max(switch, 1))
+            planned = expected_ports(model, tuple(roles.values()))
+            wanted = [s for s in planned if s.role == role][:1]
+            if wanted and wanted[0].port is None and chosen.needs:  # learned from another role (the Browser)
+                wanted += [s for s in planned if s.role == chosen.needs]
         [report] = probe_sites([SitePlan(model, wanted)], hooks=hooks)
         return ProbedPort([v for v in judge_report(report) if v.result.planned is wanted[0]])
 

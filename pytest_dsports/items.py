@@ -2,7 +2,8 @@
 
 Node ids: ``sites.toml::hq::ds01.example.com::video[18772/tcp]``, ``...::forbid[3389/tcp]``; the SQL port
 the Browser names is ``sql[dynamic/tcp]``. Ad-hoc hosts (``--dsports-host``) form the site ``adhoc``.
-An item holds its planned ``PortSpec``; its verdicts are the ones whose result answers that very spec.
+An item holds its planned port (``state.Port``: the planned ``PortSpec`` of one host), whose verdicts -- those
+whose results answer that very spec -- are filled in when its site is probed.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from check_digitalsentry.judge import Verdict
-    from check_digitalsentry.model import PortSpec
     from check_digitalsentry.schema import Site
+    from pytest_dsports.state import Port
 
 MARKER = "dsports_port"  #: carried by every generated port item: ``-m "not dsports_port"`` leaves them out
 
@@ -64,11 +65,10 @@ class HostNode(pytest.Collector):
         self.site = site
 
     def collect(self) -> Iterator[pytest.Item | pytest.Collector]:
-        for spec in self.config.stash[STATE].specs(self.site):
-            if not self.site.reports(spec.role):
+        for port in self.config.stash[STATE].host_ports(self.site, self.name):
+            if not self.site.reports(port.spec.role):
                 continue  # probed only because a chosen role depends on it
-            yield PortItem.from_parent(self, name=spec.label, site=self.site, host=self.name, spec=spec,
-                                       **_node_id(self, spec.label))
+            yield PortItem.from_parent(self, name=port.spec.label, port=port, **_node_id(self, port.spec.label))
 
 
 def _node_id(parent: pytest.Collector, name: str) -> dict[str, Any]:
@@ -94,19 +94,22 @@ class PortFailure(Exception):
 class PortItem(pytest.Item):
     """One expected (or forbidden) port of one host of one site."""
 
-    def __init__(self, *, site: Site, host: str, spec: PortSpec, **kwargs: Any) -> None:
+    def __init__(self, *, port: Port, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.site = site
-        self.host = host
-        self.spec = spec
+        self.port = port  #: the planned port it tests: its verdicts are filled in when its site is probed
+        self.site = port.site
+        self.host = port.host
+        self.spec = port.spec
         self.add_marker(MARKER)
-        self.verdicts: list[Verdict] = []
+
+    @property
+    def verdicts(self) -> list[Verdict]:
+        return self.port.verdicts
 
     def runtest(self) -> None:
         state = self.config.stash[STATE]
         # Every selected site is probed in the first item's run: one engine run, all concurrently.
         state.probe([item.site for item in self.session.items if isinstance(item, PortItem)] + [self.site])
-        self.verdicts = state.verdicts_for(self.spec, self.host)
         for verdict in self.verdicts:
             self.config.hook.pytest_dsports_port_result(site=self.site, verdict=verdict, config=self.config)
             self.user_properties.extend(properties(verdict))
@@ -153,5 +156,6 @@ def properties(verdict: Verdict) -> list[tuple[str, object]]:
     ]
     if verdict.note:
         props.append(("note", verdict.note))
-    props.extend((key, value) for key, value in r.facts.items() if isinstance(value, (str, int, float, bool)))
+    props.extend((key, value) for key, value in r.facts.as_dict().items()
+                 if isinstance(value, (str, int, float, bool)))
     return props

@@ -23,8 +23,10 @@ from pytest_dsports.state import STATE, DsportsState
 if TYPE_CHECKING:
     from _pytest.terminal import TerminalReporter
 
+    from pytest_dsports.report import Written
+
 REPORTS = pytest.StashKey[list[Path]]()  #: the --dsports-report files
-WRITTEN = pytest.StashKey[list[str]]()  #: what writing them said
+WRITTEN = pytest.StashKey[list["Written"]]()  #: what became of them
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -37,7 +39,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "KEY=VALUE (sql_instance=DS web=true forbid=3389/tcp,445/tcp ports.video=28772 "
                          "name=hq...; several DS servers: hosts=A,B); site 'adhoc' unless named (repeatable)")
     group.addoption("--dsports-timeout", metavar="SECONDS",
-                    help="cap every site's probe time (default: each site's own timeout, 10 s)")
+                    help="cap every site's probe time (default: each site's own timeout, else the check's "
+                         "default -t)")
     group.addoption("--dsports-report", action="append", default=[], metavar="FILE",
                     help="write the handover report: FILE.html (a document to print and sign) or FILE.json "
                          "(the same data) (repeatable)")
@@ -116,9 +119,9 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     junit_properties(session.config, state)
     paths = session.config.stash.get(REPORTS, [])
     if paths:
-        lines = write_reports(session.config, state, paths)
-        session.config.stash[WRITTEN] = lines
-        if any("could not write" in line for line in lines) and session.exitstatus == 0:
+        written = write_reports(session.config, state, paths)
+        session.config.stash[WRITTEN] = written
+        if not all(report.ok for report in written) and session.exitstatus == 0:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -137,8 +140,8 @@ def pytest_terminal_summary(terminalreporter: TerminalReporter, exitstatus: int,
     state = config.stash.get(STATE, None)
     if state is None:
         return
-    for line in config.stash.get(WRITTEN, []):
-        terminalreporter.write_line(line, red="could not" in line)
+    for report in config.stash.get(WRITTEN, []):
+        terminalreporter.write_line(report.line, red=not report.ok)
     if not state.judged:
         return
     from check_digitalsentry.render.handover import handover_table

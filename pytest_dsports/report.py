@@ -23,19 +23,31 @@ from check_digitalsentry import files
 if TYPE_CHECKING:
     from check_digitalsentry.judge import JudgedRun
     from check_digitalsentry.model import RunInfo
+    from check_digitalsentry.outputs import Format
     from pytest_dsports.state import DsportsState
 
-#: What each report suffix writes.
-KINDS = {".html": "html", ".htm": "html", ".json": "json"}
+def suffixes(config: pytest.Config) -> dict[str, Format]:
+    """Each report suffix and the format it writes: the registry's (``outputs``), the plugins' too."""
+    from check_digitalsentry.outputs import by_suffix, formats
+    from pytest_dsports.state import core_hooks
+
+    try:
+        return by_suffix(formats(core_hooks(config)))
+    except ValueError as exc:  # a plugin's mistake
+        raise pytest.UsageError(f"dsports: {exc}") from None
 
 
 def report_paths(config: pytest.Config) -> list[Path]:
     """The ``--dsports-report`` files, checked before anything runs: a known suffix, an existing folder."""
     paths = []
-    for value in config.getoption("dsports_report") or []:
+    values = config.getoption("dsports_report") or []
+    known = suffixes(config) if values else {}
+    for value in values:
         path = Path(value)
-        if path.suffix.lower() not in KINDS:
-            raise pytest.UsageError(f"--dsports-report {value}: expected a file ending in .html or .json")
+        if path.suffix.lower() not in known:
+            shown = sorted({fmt.suffixes[0] for fmt in known.values()})
+            words = shown[0] if len(shown) == 1 else f"{', '.join(shown[:-1])} or {shown[-1]}"
+            raise pytest.UsageError(f"--dsports-report {value}: expected a file ending in {words}")
         if not path.absolute().parent.is_dir():
             raise pytest.UsageError(f"--dsports-report {value}: no such directory {str(path.parent)!r}")
         try:
@@ -60,31 +72,39 @@ def run_info(config: pytest.Config, state: DsportsState) -> RunInfo:
                         inventories=inventories, command=shlex.join(["pytest", *config.invocation_params.args]))
 
 
-def render(path: Path, run: JudgedRun, info: RunInfo) -> str:
-    if KINDS[path.suffix.lower()] == "json":
-        from check_digitalsentry.render import json
-        from check_digitalsentry.render.text import NagiosText
+def render(config: pytest.Config, path: Path, run: JudgedRun, info: RunInfo) -> str:
+    """The report ``path`` in the format its suffix names."""
+    from check_digitalsentry.outputs import Rendering
+    from check_digitalsentry.render.text import NagiosText
 
-        return json.render(run, NagiosText(run).summary() if run.sites else "", info)
-    from check_digitalsentry.render import html
-
-    return html.render(run, info)
+    summary = NagiosText(run).summary() if run.sites else ""
+    return suffixes(config)[path.suffix.lower()].render(Rendering(run, summary, lambda: info, handover=True))
 
 
-def write_reports(config: pytest.Config, state: DsportsState, paths: list[Path]) -> list[str]:
-    """Write each report; the lines to show at the end (what was written, or why not)."""
+class Written:
+    """What became of one report: ``ok`` (written), and the line that says so, or why not."""
+
+    __slots__ = ("line", "ok")
+
+    def __init__(self, ok: bool, line: str) -> None:
+        self.ok = ok
+        self.line = line
+
+
+def write_reports(config: pytest.Config, state: DsportsState, paths: list[Path]) -> list[Written]:
+    """Write each report; what became of each (the lines to show at the end)."""
     run, info = state.judged_run(), run_info(config, state)
-    lines = []
+    written = []
     for path in paths:
-        text = render(path, run, info)
+        text = render(config, path, run, info)
         try:  # atomically, never through a planted link: as the check's --output
             files.replace(str(path), text.encode("utf-8"))
         except files.WriteError as exc:
-            lines.append(f"dsports: could not write the handover report {_shown(path)}: {exc}")
+            written.append(Written(False, f"dsports: could not write the handover report {_shown(path)}: {exc}"))
             continue
-        lines.append(f"dsports: handover report written to {_shown(path)} ({len(run.sites)} site(s), "
-                     f"{len(text.encode('utf-8'))} bytes)")
-    return lines
+        written.append(Written(True, f"dsports: handover report written to {_shown(path)} ({len(run.sites)} "
+                                     f"site(s), {len(text.encode('utf-8'))} bytes)"))
+    return written
 
 
 def junit_properties(config: pytest.Config, state: DsportsState) -> None:

@@ -20,8 +20,9 @@ if TYPE_CHECKING:
 
     from check_digitalsentry.builtin import PluggyHooks
     from check_digitalsentry.engine import SitePlan
+    from check_digitalsentry.engine.sites import SiteReport
     from check_digitalsentry.judge import JudgedRun, JudgedSite, Verdict
-    from check_digitalsentry.model import PortSpec, SiteReport
+    from check_digitalsentry.model import PortSpec
     from check_digitalsentry.schema import Site
 
 ADHOC = "adhoc"  #: the name of an unnamed ``--dsports-host`` site (then ``adhoc-2``...)
@@ -39,6 +40,23 @@ class Source:
     @property
     def where(self) -> str:
         return str(self.path) if self.path is not None else "--dsports-host"
+
+
+class Port:
+    """One planned port of one host of a site: what its test item holds, and the verdicts of its results
+    (more than one for a SQL port the Browser names for several instances, or a host probed at each of its
+    addresses), filled in when the site is probed and judged."""
+
+    __slots__ = ("host", "site", "spec", "verdicts")
+
+    def __init__(self, site: Site, host: str, spec: PortSpec) -> None:
+        self.site = site
+        self.host = host
+        self.spec = spec
+        self.verdicts: list[Verdict] = []
+
+    def __repr__(self) -> str:
+        return f"Port({self.site.name}/{self.host} {self.spec.label}: {len(self.verdicts)} verdict(s))"
 
 
 class DsportsState:
@@ -70,7 +88,10 @@ class DsportsState:
             config.hook.pytest_dsports_site_loaded(site=site, config=config)
         self.plans: dict[str, SitePlan] = {p.site.name.lower(): p for p in plan_sites(self.all_sites(), hooks)}
         self.judged: dict[str, JudgedSite] = {}
-        self._by_port: dict[tuple[int, str], list[Verdict]] = {}
+        #: site (lower case) -> host -> its planned ports, in plan order: what the items hold
+        self.ports: dict[str, dict[str, list[Port]]] = {
+            key: {host: [Port(plan.site, host, spec) for spec in plan.specs] for host in plan.site.hosts}
+            for key, plan in self.plans.items()}
 
     @classmethod
     def from_config(cls, config: pytest.Config) -> DsportsState | None:
@@ -127,9 +148,10 @@ class DsportsState:
         probed = [self.judged[s.name.lower()] for s in self.all_sites() if s.name.lower() in self.judged]
         return JudgedRun(probed, ended - self.started, checked_at=ended)
 
-    def specs(self, site: Site) -> list[PortSpec]:
-        """The planned ports of a site (the same objects the engine probes and its results point to)."""
-        return self.plans[site.name.lower()].specs
+    def host_ports(self, site: Site, host: str) -> list[Port]:
+        """The planned ports of one host of a site (their specs are the very objects the engine probes and
+        its results point to)."""
+        return self.ports[site.name.lower()][host]
 
     def probe(self, sites: Sequence[Site]) -> None:
         """Probe the sites not probed yet, all at once, and judge them."""
@@ -139,19 +161,19 @@ class DsportsState:
         todo = [self.plans[s.name.lower()] for s in dict.fromkeys(sites) if s.name.lower() not in self.judged]
         if not todo:
             return
-        for report in probe_sites(todo, timeout=self.timeout, hooks=self.hooks):
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+        for report in probe_sites(todo, deadline=deadline, hooks=self.hooks):
             judged = JudgedSite(report)
-            self.judged[report.site.name.lower()] = judged
-            for verdict in judged.verdicts:
-                self._by_port.setdefault((id(verdict.result.planned), verdict.result.host), []).append(verdict)
+            key = report.site.name.lower()
+            self.judged[key] = judged
+            for host, ports in self.ports[key].items():  # each port gets the verdicts of its own results
+                verdicts = [v for v in judged.verdicts if v.result.host == host]
+                for port in ports:
+                    port.verdicts = [v for v in verdicts if v.result.planned is port.spec]
 
     def report(self, site: Site) -> SiteReport:
         self.probe([site])
         return self.judged[site.name.lower()].report
-
-    def verdicts_for(self, spec: PortSpec, host: str) -> list[Verdict]:
-        """The verdicts of one planned port of one host (after ``probe``)."""
-        return self._by_port.get((id(spec), host), [])
 
 
 STATE = pytest.StashKey[DsportsState]()

@@ -12,8 +12,9 @@ from pathlib import Path
 
 from conftest import need_program
 
+from check_digitalsentry.engine.sites import SiteReport
 from check_digitalsentry.judge import JudgedRun, JudgedSite
-from check_digitalsentry.model import PortResult, PortSpec, RunInfo, SiteReport, State, Status
+from check_digitalsentry.model import PortResult, PortSpec, RunInfo, State, Status
 from check_digitalsentry.schema import Site
 
 STARTED = 1_795_000_000.0  #: 2026-11-18 11:06:40 UTC

@@ -140,7 +140,7 @@ def test_every_monitoring_option_of_the_check_has_an_argument_in_the_command() -
     """The CheckCommand keeps up with the check: a new option needs its argument (or a reason here)."""
     import re
 
-    from check_digitalsentry.nagios.options import OPTIONS
+    from check_digitalsentry.cli.options import OPTIONS
 
     text = (CONTRIB / "digitalsentry-command.conf").read_text()
     keys = set(re.findall(r'^    "([^"]+)" = \{', text, re.MULTILINE))
@@ -153,3 +153,19 @@ def test_every_monitoring_option_of_the_check_has_an_argument_in_the_command() -
     for option in OPTIONS:
         if not set(option.flags) & not_for_monitoring:
             assert set(option.flags) & keys, f"{option.name} has no argument in digitalsentry-command.conf"
+
+
+def test_the_command_names_the_formats_of_the_registry() -> None:
+    """The --format argument's description lists what --output can be written as: the registry's formats."""
+    import re
+
+    from check_digitalsentry.outputs import FORMATS as BUILTIN
+
+    text = (CONTRIB / "digitalsentry-command.conf").read_text()
+    block = re.search(r'^    "--format" = \{(.*?)^    \}', text, re.MULTILINE | re.DOTALL)
+    assert block is not None
+    description = re.search(r'description = "format of --output: (.*?) \(with --output', block.group(1))
+    assert description is not None, block.group(1)
+    names = [f.name for f in BUILTIN]
+    assert description.group(1) == f"{', '.join(names[:-1])} or {names[-1]}", \
+        f"contrib/icinga2/digitalsentry-command.conf: describe --format as {', '.join(names)}"

@@ -10,9 +10,10 @@ import pytest
 from check_digitalsentry.builtin import PluggyHooks
 from check_digitalsentry.catalogue import ALWAYS, Role
 from check_digitalsentry.engine import probe_sites
+from check_digitalsentry.engine.sites import SiteReport
 from check_digitalsentry.hookspecs import hookimpl
 from check_digitalsentry.judge import judge_report, worst
-from check_digitalsentry.model import PortResult, PortSpec, SiteReport, State, Status
+from check_digitalsentry.model import PortResult, PortSpec, State, Status
 from check_digitalsentry.plugins import make_plugin_manager
 from check_digitalsentry.schema import Site
 from check_digitalsentry.simulator import SimSite, Simulator
@@ -43,13 +44,13 @@ def test_a_healthy_simulated_site_is_open_everywhere_with_facts(simulate: Simula
                         "api-playback": Status.OPEN, "api-camera": Status.OPEN, "audio": Status.OPEN_FILTERED}
     sql = by_role(report, "sql")
     assert sql.port == sim.sites[0].sql_port
-    assert sql.facts["sql_version"] == "15.0.2000.0" and sql.facts["instance"] == "DIGITALSENTRY"
-    assert sql.facts["sql_instance_confirmed"] is True and sql.facts["sql_encryption"] == "ENCRYPT_OFF"
+    assert sql.facts.sql_version == "15.0.2000.0" and sql.facts.instance == "DIGITALSENTRY"
+    assert sql.facts.sql_instance_confirmed is True and sql.facts.sql_encryption == "ENCRYPT_OFF"
     browser = by_role(report, "sql-browser")
-    assert browser.facts["sql_ports"] == [("DIGITALSENTRY", sim.sites[0].sql_port)]
+    assert browser.facts.sql_ports == [("DIGITALSENTRY", sim.sites[0].sql_port)]
     web = by_role(report, "web")
-    assert web.facts["tls_subject"] == "CN=ds-simulator.invalid" and web.facts["tls_self_signed"] is True
-    assert isinstance(web.facts["tls_days_left"], int) and web.facts["tls_days_left"] > 30000
+    assert web.facts.tls_subject == "CN=ds-simulator.invalid" and web.facts.tls_self_signed is True
+    assert isinstance(web.facts.tls_days_left, int) and web.facts.tls_days_left > 30000
     assert worst(judge_report(report)) is State.OK
     assert [r.role for r in report.results] == ["sql-browser", "sql", "video", "diagnostics", "web",
                                                  "api-system", "api-playback", "api-camera", "audio"]
@@ -123,7 +124,7 @@ def test_without_an_instance_every_instance_with_tcp_is_probed(simulate: Simulat
     sim = simulate(faults={"sql-browser": "several"})
     report = probe(sim, sql_instance=None)
     sql = [r for r in report.results if r.role == "sql"]
-    assert {r.facts["instance"] for r in sql} == {"DIGITALSENTRY", "SQLEXPRESS"}
+    assert {r.facts.instance for r in sql} == {"DIGITALSENTRY", "SQLEXPRESS"}
     assert {r.port for r in sql} == set(sim.sites[0].sql_ports)
     assert all(r.status is Status.OPEN for r in sql)
 
@@ -157,7 +158,7 @@ def test_a_fleet_of_200_sites_is_probed_in_one_run(simulate: Simulate) -> None:
     try:
         sites = [s.to_site() for s in fleet.sites]
         started = time.monotonic()
-        reports = probe_sites(sites, timeout=10)
+        reports = probe_sites(sites, deadline=started + 10)
         wall = time.monotonic() - started
     finally:
         fleet.close()

@@ -200,7 +200,7 @@ def test_a_crashing_probe_is_one_unknown_result_not_a_crash(listener: int) -> No
     [report] = probe_sites([site], hooks=PluggyHooks(pm))
     video = result_for(report.results, "video")
     assert video.status is Status.UNKNOWN
-    assert video.facts.get("internal_error") is True
+    assert video.facts.internal_error is True
     assert "plugin bug" in video.detail
     assert result_for(report.results, "diagnostics").status is Status.OPEN
 

@@ -19,7 +19,7 @@ import pytest
 from conftest import need_root, script
 from support import CheckRun, check_args, plugin_env
 
-from check_digitalsentry.nagios.output import OutputError, write_file
+from check_digitalsentry.cli.output import OutputError, write_file
 from check_digitalsentry.simulator import SimSite, Simulator
 
 Simulate = Callable[..., Simulator]
@@ -123,17 +123,15 @@ def test_a_failed_write_is_one_unknown_line_and_keeps_the_old_file(simulate: Sim
 def test_a_signal_half_way_through_a_write_leaves_no_temporary_file(tmp_path: Path,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     from check_digitalsentry import files
-
-    class Stop(BaseException):  # what SIGTERM raises in the check (main.Terminated)
-        pass
+    from check_digitalsentry.model import Interrupted  # what SIGTERM raises in the check
 
     def interrupted(fd: int) -> None:
-        raise Stop()
+        raise Interrupted("SIGTERM")
 
     target = tmp_path / "ds.json"
     target.write_text("old\n")
     monkeypatch.setattr(os, "fsync", interrupted)
-    with pytest.raises(Stop):
+    with pytest.raises(Interrupted):
         files.replace(str(target), b"new\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ds.json"] and target.read_text() == "old\n"
 
@@ -397,7 +395,7 @@ def test_the_exit_code_is_never_outside_0_to_3_for_an_internal_fault(tmp_path: P
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ds-broken\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text("[check_digitalsentry]\nbroken = ds_broken\n")
     proc = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
-                           "from check_digitalsentry.nagios import run; sys.argv[1:] = ['-H', '127.0.0.1', "
+                           "from check_digitalsentry.cli import run; sys.argv[1:] = ['-H', '127.0.0.1', "
                            "'-t', '1']; run()", str(tmp_path)], capture_output=True, text=True, timeout=60,
                           env=plugin_env())
     assert proc.returncode == 3 and proc.stdout.startswith("DIGITALSENTRY UNKNOWN - internal error: "), proc

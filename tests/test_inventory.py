@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from check_digitalsentry.catalogue import expected_ports
 from check_digitalsentry.inventory import Inventory, InventoryError, load_inventory, parse_inventory
 from check_digitalsentry.model import State
 from check_digitalsentry.ranges import Range
-from check_digitalsentry.schema import FIELDS, SITE_KEYS, Site
+from check_digitalsentry.schema import FIELDS, SITE_KEYS, Site, expected_ports
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "contrib" / "sites.example.toml"
 

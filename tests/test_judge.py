@@ -7,8 +7,9 @@ import itertools
 
 import pytest
 
+from check_digitalsentry.engine.sites import SiteReport
 from check_digitalsentry.judge import JudgedRun, JudgedSite, advice, judge, not_proved, up, worst
-from check_digitalsentry.model import PortResult, PortSpec, SiteReport, State, Status
+from check_digitalsentry.model import PortResult, PortSpec, State, Status
 from check_digitalsentry.ranges import Range
 from check_digitalsentry.schema import Site
 
@@ -148,7 +149,7 @@ def test_the_worst_state_ranks_unknown_above_critical_and_a_run_is_judged_once()
 
 @pytest.mark.parametrize("state", list(State))
 def test_nagiosplugin_exits_with_the_judged_state(state: State) -> None:
-    from check_digitalsentry.nagios import glue
+    from check_digitalsentry.cli import glue
     from check_digitalsentry.render.text import NagiosText
 
     status = {State.OK: Status.OPEN, State.WARNING: Status.CLOSED, State.CRITICAL: Status.CLOSED,

@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from support import CheckRun
 
 from check_digitalsentry import schema
-from check_digitalsentry.nagios import help as options_help
-from check_digitalsentry.nagios.help import argparse_parser
-from check_digitalsentry.nagios.options import OPTIONS, Options, UsageError, parse
+from check_digitalsentry.cli import help as options_help
+from check_digitalsentry.cli.help import argparse_parser
+from check_digitalsentry.cli.options import OPTIONS, Options, UsageError, parse
 
 Check = Callable[..., CheckRun]
 PARSER = argparse_parser()
@@ -148,7 +148,7 @@ def test_a_mistyped_option_is_one_unknown_line_with_the_suggestion(check: Check)
 
 
 def test_help_shows_examples_that_work_and_names_every_demo_fault(check: Check) -> None:
-    from check_digitalsentry.nagios.options import EXAMPLES
+    from check_digitalsentry.cli.options import EXAMPLES
     from check_digitalsentry.simulator import FAULTS
 
     run = check("--help", env={"COLUMNS": "200"})
@@ -219,7 +219,7 @@ def test_repeatable_options_may_repeat() -> None:
 def test_argparse_is_not_what_a_check_imports() -> None:
     from support import modules_loaded_by
 
-    loaded = modules_loaded_by("from check_digitalsentry.nagios.options import parse, Options; "
+    loaded = modules_loaded_by("from check_digitalsentry.cli.options import parse, Options; "
                                "Options(parse(['-H', 'h', '-t', '2'])).check()")
     assert "argparse" not in loaded and "gettext" not in loaded
     assert isinstance(PARSER, argparse.ArgumentParser)

@@ -40,6 +40,21 @@ def test_the_fault_table_is_what_the_code_produces() -> None:
     assert documented == fault_table["table"]().strip(), f"regenerate: python contrib/fault_table.py --update {page[1]}"  # type: ignore[operator]
 
 
+def test_the_role_table_is_the_catalogue() -> None:
+    role_table = _contrib("role_table.py")
+    start, end = role_table["START"], role_table["END"]
+    assert isinstance(start, str) and isinstance(end, str)
+    page = re.search(r"--update (\S+)\)", start)
+    assert page, start
+    text = (REPO / page[1]).read_text(encoding="utf-8")
+    assert text.count(start) == 1 and end in text, f"{page[1]} lost its role-table markers"
+    documented = text.split(start, 1)[1].split(end, 1)[0].strip()
+    assert documented == role_table["table"]().strip(), f"regenerate: python contrib/role_table.py --update {page[1]}"  # type: ignore[operator]
+    from check_digitalsentry.catalogue import ROLES
+
+    assert all(f"| `{role.name}` |" in documented for role in ROLES)
+
+
 def _regions() -> tuple[dict[str, object], dict[str, str]]:
     """readme_examples' namespace, and every page's example regions by example name."""
     examples = _contrib("readme_examples.py")

@@ -84,7 +84,7 @@ def test_the_probe_sends_the_expected_instance_and_a_client_version(configured: 
         assert "sql_instance_confirmed" not in result.facts
         assert result.detail == "SQL Server 2019 15.0.4153.0 answered PRELOGIN (encryption ENCRYPT_OFF)"
     else:
-        assert result.facts["sql_instance_confirmed"] is True and result.facts["instance"] == configured
+        assert result.facts.sql_instance_confirmed is True and result.facts.instance == configured
         assert result.detail == (f"SQL Server 2019 15.0.4153.0 answered PRELOGIN as instance {configured} "
                                  f"(encryption ENCRYPT_OFF)")
 
@@ -93,7 +93,7 @@ def test_instopt_1_is_another_instance() -> None:
     with recording_sql(tds.INSTOPT_MISMATCH) as (port, _):
         result = probe_static(port, "DIGITALSENTRY")
     assert result.status is Status.INVALID
-    assert result.facts["sql_instance_confirmed"] is False
+    assert result.facts.sql_instance_confirmed is False
     assert result.detail == ("SQL Server 2019 15.0.4153.0 answered PRELOGIN for another instance: INSTOPT 1 to "
                              "DIGITALSENTRY")
     verdict = judge(Site("t", ("127.0.0.1",)), result)
@@ -105,7 +105,7 @@ def test_instopt_1_is_another_instance() -> None:
 def test_a_reply_without_instopt_confirms_nothing_and_fails_nothing() -> None:
     with recording_sql(None) as (port, _):
         result = probe_static(port, "DIGITALSENTRY")
-    assert result.status is Status.OPEN and result.facts["sql_instance_confirmed"] is None
+    assert result.status is Status.OPEN and result.facts.sql_instance_confirmed is None
     assert "without saying whether it is instance DIGITALSENTRY (no INSTOPT)" in result.detail
 
 
@@ -130,7 +130,7 @@ def probe(sim: Simulator, **changes: object) -> list[PortResult]:
 def test_without_a_configured_instance_the_browsers_name_is_confirmed(simulate: Simulate) -> None:
     sim = simulate(faults={"sql-browser": "several"})
     results = probe(sim, sql_instance=None)
-    assert {(r.facts["instance"], r.facts["sql_instance_confirmed"]) for r in results} == {
+    assert {(r.facts.instance, r.facts.sql_instance_confirmed) for r in results} == {
         ("DIGITALSENTRY", True), ("SQLEXPRESS", True)}
 
 
@@ -140,14 +140,14 @@ def test_nat_to_another_sql_server_is_invalid_with_the_browsers_or_the_configure
     sim = simulate(faults={"sql": "other-instance"})
     [result] = probe(sim, sql_instance=configured)
     assert result.status is Status.INVALID
-    assert result.facts["sql_instance_confirmed"] is False and result.facts["instance"] == "DIGITALSENTRY"
-    assert result.facts["sql_port_from"] == "browser"
+    assert result.facts.sql_instance_confirmed is False and result.facts.instance == "DIGITALSENTRY"
+    assert result.facts.sql_port_from == "browser"
 
 
 def test_a_static_port_reaching_another_instance_is_invalid(simulate: Simulate) -> None:
     sim = simulate(SimSite(roles=["sql-browser", "sql"], faults={"sql": "other-instance"}))
     [result] = probe(sim, sql_port=sim.sites[0].sql_port)
-    assert result.status is Status.INVALID and result.facts["sql_instance_confirmed"] is False
+    assert result.status is Status.INVALID and result.facts.sql_instance_confirmed is False
     # the same port, asked for the instance that does run there, is confirmed
     [other] = probe(sim, sql_port=sim.sites[0].sql_port, sql_instance=WRONG_INSTANCE)
-    assert other.status is Status.OPEN and other.facts["sql_instance_confirmed"] is True
+    assert other.status is Status.OPEN and other.facts.sql_instance_confirmed is True

@@ -35,7 +35,7 @@ def imported_by_check(*args: str) -> set[str]:
 
 
 def test_importing_the_check_and_the_engine_loads_nothing_heavy() -> None:
-    loaded = modules_loaded_by("import check_digitalsentry.nagios.main, check_digitalsentry.engine, "
+    loaded = modules_loaded_by("import check_digitalsentry.cli.main, check_digitalsentry.engine, "
                                "check_digitalsentry.judge, check_digitalsentry.inventory, "
                                "check_digitalsentry.render.text, check_digitalsentry.plugins")
     assert not loaded & HEAVY, loaded & HEAVY
@@ -63,8 +63,8 @@ def test_version_imports_neither_nagiosplugin_nor_the_engine() -> None:
 
 
 #: The live view's own modules: a check (and a watch without --serve) never loads the page server.
-WATCH_ONLY = {"check_digitalsentry.steady", "check_digitalsentry.nagios.watch", "check_digitalsentry.render.watch"}
-SERVE_ONLY = {"check_digitalsentry.nagios.serve", "check_digitalsentry.render.watchpage", "http.server", "secrets",
+WATCH_ONLY = {"check_digitalsentry.steady", "check_digitalsentry.cli.watch", "check_digitalsentry.render.watch"}
+SERVE_ONLY = {"check_digitalsentry.cli.serve", "check_digitalsentry.render.watchpage", "http.server", "secrets",
               "hmac"}
 
 

@@ -7,9 +7,6 @@ reason, never a traceback, in bounded memory and inside the run's time."""
 
 from __future__ import annotations
 
-import contextlib
-import http.server
-import json
 import os
 import re
 import socket
@@ -19,15 +16,14 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Callable, ClassVar
+from typing import Callable
 
 import pytest
+from api_servers import ACCEPTED, Answers, RawApi, Reply, http_server, raw_server, result, sent
 from conftest import script
 from icinga_api import Pki
 from support import CheckRun, plugin_env
 
-from check_digitalsentry.model import State
-from check_digitalsentry.passive import PassiveResult
 from check_digitalsentry.simulator import SimSite, Simulator, inventory_toml
 
 
@@ -112,6 +108,12 @@ def password(tmp_path: Path) -> Path:
     (["INV", "--submit", "icinga2", "--api-url", "https://-h-:5665", "--api-user", "u", "--api-password-file", "PW"],
      "--api-url 'https://-h-:5665': host name '-h-': not a DNS name (letters, digits, '-', '_' and single dots, "
      "not beginning with '-' or '.')"),
+    # credentials in the URL are refused, and not said back (cron mails the line)
+    (["INV", "--submit", "icinga2", "--api-url", "https://u:s3cret@h:5665", "--api-user", "u", "--api-password-file",
+      "PW"], "--api-url 'https://[redacted]@h:5665': expected https://HOST:PORT, without user, query or fragment"),
+    (["INV", "--submit", "icinga2", "--api-url", "https://h:5665/v1?password=s3cret", "--api-user", "u",
+      "--api-password-file", "PW"], "--api-url 'https://h:5665/v1?[redacted]': expected https://HOST:PORT, without "
+                                    "user, query or fragment"),
     (["INV", "--submit", "icinga2", "--api-url", "https://h:0", "--api-user", "u", "--api-password-file", "PW"],
      "--api-url 'https://h:0': port '0': expected 1-65535 (Icinga 2's API: 5665)"),
     (["INV", "--submit", "icinga2", "--api-url", "https://h:", "--api-user", "u", "--api-password-file", "PW"],
@@ -351,11 +353,6 @@ def test_the_passive_result_is_what_the_active_check_of_that_site_prints(
 # --- Nagios command lines --------------------------------------------------------------------------
 
 
-def result(output: str, perfdata: list[str]) -> PassiveResult:
-    return PassiveResult(host="ds01", service="digitalsentry", state=State.CRITICAL, output=output,
-                         perfdata=perfdata, started=0.0, ended=1.0, site="ds01")
-
-
 def test_a_command_line_escapes_newlines_and_backslashes_and_stays_one_pipe_write() -> None:
     from check_digitalsentry.submit.nagios import command_line
 
@@ -373,45 +370,14 @@ def test_a_command_line_escapes_newlines_and_backslashes_and_stays_one_pipe_writ
 # --- 503 and 409: a small TLS server, as Icinga 2.13 never sends them ------------------------------------
 
 
-class Answers(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    script: ClassVar[list[tuple[int, dict[str, object]]]] = []
-    seen: ClassVar[list[dict[str, object]]] = []
-
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        type(self).seen.append(body)
-        status, doc = type(self).script.pop(0) if type(self).script else (200, {"results": [
-            {"code": 200, "status": "Successfully processed check result."}]})
-        data = json.dumps(doc).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
 def fake_icinga(pki: Pki) -> Iterator[tuple[str, Pki]]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answers)
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(pki.node, pki.node_key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    Answers.seen = []
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}", pki
-    finally:
-        server.shutdown()
-        server.server_close()
+    with http_server(pki.node, pki.node_key) as url:
+        yield url, pki
 
 
 def test_503_is_retried_and_409_is_counted_not_retried(fake_icinga: tuple[str, Pki], tmp_path: Path) -> None:
-    from check_digitalsentry.nagios.submit import report
+    from check_digitalsentry.cli.submit import report
     from check_digitalsentry.submit import icinga2
 
     url, pki = fake_icinga
@@ -425,11 +391,11 @@ def test_503_is_retried_and_409_is_counted_not_retried(fake_icinga: tuple[str, P
     api = icinga2.Api(url, user="u", password_file=str(password), ca=str(pki.ca), check_source="here", ttl=600)
     results = [result("DIGITALSENTRY OK - fine", []), result("DIGITALSENTRY OK - also", [])]
     submission = icinga2.submit(api, results, time.monotonic() + 5, connections=1)
-    kinds = [outcome.kind for outcome in submission.outcomes]
-    assert kinds == ["accepted", "stale"], submission.outcomes
-    assert submission.outcomes[0].attempts == 3 and submission.retries == 2
-    assert len(Answers.seen) == 4 and Answers.seen[0]["ttl"] == 600 and Answers.seen[0]["check_source"] == "here"
-    code, lines = report(submission, results, f"Icinga 2 at {url}")
+    kinds = [outcome.kind for outcome in submission.receipts]
+    assert kinds == ["accepted", "stale"], submission.receipts
+    assert submission.receipts[0].attempts == 3 and submission.retries == 2
+    assert len(Answers.seen) == 4 and Answers.seen[0][1]["ttl"] == 600 and Answers.seen[0][1]["check_source"] == "here"
+    code, lines = report(submission, results, f"Icinga 2 at {url}", "accepted by")
     assert code == 1
     assert lines[0].endswith("; 1 stale (409) (2 retries); results: 2 CRITICAL"), lines
     assert lines[1] == ("ds01!digitalsentry CRITICAL stale: Icinga has a newer result for service digitalsentry on "
@@ -439,16 +405,7 @@ def test_503_is_retried_and_409_is_counted_not_retried(fake_icinga: tuple[str, P
 
 # --- a misbehaving API: every answer is data, in bounded memory, inside the run's time ---------------------
 
-Reply = Callable[[ssl.SSLSocket], None]
 MIB = b"y" * (1 << 20)  # made once: the server's allocations stay out of the client's measured memory
-ACCEPTED = b'{"results":[{"code":200.0,"status":"Successfully processed check result for object."}]}'
-
-
-def sent(status: bytes, body: bytes, headers: bytes = b"") -> Reply:
-    def reply(conn: ssl.SSLSocket) -> None:
-        conn.sendall(b"HTTP/1.1 " + status + b"\r\nContent-Type: application/json\r\nContent-Length: "
-                     + str(len(body)).encode() + b"\r\n" + headers + b"\r\n" + body)
-    return reply
 
 
 def forever(head: bytes, piece: bytes, pause: float = 0.0) -> Reply:
@@ -468,46 +425,10 @@ def dripped(conn: ssl.SSLSocket) -> None:
 
 
 @pytest.fixture
-def raw_api(pki: Pki) -> Iterator[Callable[[Reply], str]]:
-    """``raw_api(reply)`` -> the URL of a TLS server on 127.0.0.1 that reads each request and answers it with
-    ``reply(connection)``: raw bytes, as no Icinga ever sends them."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(pki.node, pki.node_key)
-    listener = socket.create_server(("127.0.0.1", 0))
-    replies: list[Reply] = []
-
-    def handle(raw: socket.socket) -> None:
-        with contextlib.suppress(OSError), context.wrap_socket(raw, server_side=True) as conn:
-            while True:
-                head = b""
-                while b"\r\n\r\n" not in head:
-                    chunk = conn.recv(65536)
-                    if not chunk:
-                        return
-                    head += chunk
-                head, _, body = head.partition(b"\r\n\r\n")
-                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))  # type: ignore[union-attr]
-                while len(body) < length:
-                    body += conn.recv(65536)
-                replies[0](conn)
-
-    def serve() -> None:
-        while True:
-            try:
-                raw, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=handle, args=(raw,), daemon=True).start()
-
-    def start(reply: Reply) -> str:
-        replies.append(reply)
-        threading.Thread(target=serve, daemon=True).start()
-        return f"https://127.0.0.1:{listener.getsockname()[1]}"
-
-    try:
-        yield start
-    finally:
-        listener.close()
+def raw_api(pki: Pki) -> Iterator[RawApi]:
+    """``raw_api(reply)`` -> the URL of a TLS server that answers each request with ``reply(connection)``."""
+    with raw_server(pki.node, pki.node_key) as api:
+        yield api
 
 
 @pytest.fixture
@@ -567,8 +488,8 @@ def test_an_answer_that_is_not_icingas_fails_its_result_with_the_true_reason_at_
     finally:
         tracemalloc.stop()
     assert time.monotonic() - started < 2, "not at once"
-    assert [o.kind for o in submission.outcomes] == ["failed", "failed"], submission.outcomes
-    for outcome in submission.outcomes:
+    assert [o.kind for o in submission.receipts] == ["failed", "failed"], submission.receipts
+    for outcome in submission.receipts:
         assert re.match(re.escape(NOT_ICINGA) + reason, outcome.message), outcome.message
         assert outcome.attempts == 1
     assert submission.requests == 2 and submission.retries == 0 and not submission.fatal
@@ -595,7 +516,7 @@ def test_an_answer_that_never_ends_is_cut_at_the_attempts_deadline(
     started = time.monotonic()
     submission = icinga2.submit(api, [result("DIGITALSENTRY OK - fine", [])], started + 1.5)
     assert time.monotonic() - started < 1.5 + 0.2
-    (outcome,) = submission.outcomes
+    (outcome,) = submission.receipts
     assert outcome.kind == "failed" and f"127.0.0.1:{url.rsplit(':', 1)[1]} {reason} " in outcome.message, outcome
     assert thread_errors == []
 
@@ -617,8 +538,8 @@ def test_an_exception_in_a_worker_is_that_results_outcome_not_a_traceback(
     broken.state = Unconvertible()  # type: ignore[assignment]
     submission = icinga2.submit(api, [result("a", []), broken, result("b", [])], time.monotonic() + 5,
                                 connections=1)
-    assert [o.kind for o in submission.outcomes] == ["accepted", "failed", "accepted"], submission.outcomes
-    assert submission.outcomes[1].message == (f"unexpected RuntimeError while submitting to {api.where}: a state "
+    assert [o.kind for o in submission.receipts] == ["accepted", "failed", "accepted"], submission.receipts
+    assert submission.receipts[1].message == (f"unexpected RuntimeError while submitting to {api.where}: a state "
                                               "that is no number")
     assert thread_errors == []
 
@@ -639,7 +560,7 @@ def test_an_ipv6_api_is_named_in_brackets() -> None:
     except OSError:
         pytest.skip("no IPv6 loopback")
     submission = icinga2.submit(icinga2.Api(f"https://[::1]:{port}"), [result("x", [])], time.monotonic() + 0.3)
-    assert submission.outcomes[0].message.startswith(f"[::1]:{port} refused the connection"), submission.outcomes
+    assert submission.receipts[0].message.startswith(f"[::1]:{port} refused the connection"), submission.receipts
 
 
 @pytest.mark.parametrize(("what", "reply", "reason"), [

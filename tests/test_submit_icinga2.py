@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from conftest import script
 from icinga_api import CONTRIB_PASSWORD, IcingaApi, free_port, until
+from nginx import Nginx
 from support import CheckRun, plugin_env, running
 
 from check_digitalsentry.simulator import SimSite, Simulator, fleet_addresses
@@ -355,3 +356,84 @@ def test_the_contrib_cron_job_and_systemd_service_submit_quietly(setup: Setup) -
         run = subprocess.run(argv, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL,
                              env=plugin_env())
         assert (run.returncode, run.stdout, run.stderr) == (0, "", ""), (command, run)
+
+
+# --- behind a TLS reverse proxy: nginx, answering every request with Connection: close --------------------
+
+
+@pytest.fixture(scope="module")
+def proxy(setup: Setup) -> Iterator[tuple[str, Nginx]]:
+    """nginx in front of the daemon's API, at https://127.0.0.1:PORT/icinga, closing each connection after
+    its answer (``keepalive_timeout 0``: ``Connection: close``)."""
+    pki = setup.icinga.pki
+    nginx = Nginx(setup.root / "nginx", pki.node, pki.node_key)
+    with nginx.proxy(setup.icinga.url, pki.ca) as url:
+        yield url, nginx
+
+
+def posts(nginx: Nginx, since: int) -> list[str]:
+    """The statuses nginx answered to the process-check-result requests after its first ``since`` lines."""
+    return [line.rsplit(" ", 1)[1] for line in nginx.requests()[since:]
+            if line.startswith("POST /icinga/v1/actions/process-check-result ")]
+
+
+def test_through_a_proxy_that_closes_each_connection_every_result_is_read_and_posted_once(
+    setup: Setup, proxy: tuple[str, Nginx]
+) -> None:
+    """nginx answers with Connection: close, the body in a TLS record of its own: each answer is read whole,
+    each accepted result was posted exactly once."""
+    from check_digitalsentry.simulator import inventory_toml
+
+    url, nginx = proxy
+    inventory = setup.root / "proxied.toml"
+    inventory.write_text(inventory_toml(setup.sim.sites[30:36]))
+    before = len(nginx.requests())
+    run, seconds = setup.run("--api-url", url, inventory=inventory, timeout=5)
+    assert run.code == 0, run
+    assert run.lines[0].startswith(f"DIGITALSENTRY SUBMIT OK - 6 of 6 results accepted by Icinga 2 at {url} in "), run
+    assert "retr" not in run.lines[0], run
+    assert posts(nginx, before) == ["200"] * 6, nginx.requests()[before:]
+    assert seconds < 5
+
+
+def test_through_a_proxy_a_wrong_password_is_sent_once_and_said_once(setup: Setup, proxy: tuple[str, Nginx]) -> None:
+    from check_digitalsentry.simulator import inventory_toml
+
+    url, nginx = proxy
+    inventory = setup.root / "proxied-401.toml"
+    inventory.write_text(inventory_toml(setup.sim.sites[30:36]))
+    wrong = setup.root / "password-wrong-proxied"
+    wrong.write_text("wrong-password\n")
+    wrong.chmod(0o600)
+    before = len(nginx.requests())
+    run, seconds = setup.run("--api-url", url, inventory=inventory, timeout=5, password=wrong)
+    assert run.code == 2, run
+    assert run.lines == [
+        f"DIGITALSENTRY SUBMIT CRITICAL - 0 of 6 results accepted by Icinga 2 at {url} in {run.lines[0].split(' in ')[1]}"
+    ], run
+    assert re.search(r" in \d+\.\d\d s: 401 Unauthorized: Icinga 2 refused --api-user check_digitalsentry and its "
+                     r"--api-password-file; results: \d+ OK, 1 WARNING, 1 CRITICAL$", run.lines[0]), run
+    assert posts(nginx, before) == ["401"], nginx.requests()[before:]  # the wrong credentials went out once
+    assert seconds < 3
+
+
+def test_icinga_takes_a_result_sent_twice_as_two_checks(setup: Setup) -> None:
+    """Why a result whose answer was lost is not sent again: Icinga 2.13 processes the very same result a
+    second time (same times, same output), as the next check attempt -- with the passive template's
+    max_check_attempts = 2, one failure seen once would become HARD and notify, five minutes early."""
+    client = setup.icinga.client
+    now = time.time()
+
+    def post(state: int, started: float) -> dict[str, Any]:
+        status, doc = client.call("POST", "/v1/actions/process-check-result", {
+            "type": "Service", "service": "ds-050!digitalsentry", "exit_status": state,
+            "plugin_output": "DIGITALSENTRY CRITICAL - video 18772/tcp closed", "execution_start": started,
+            "execution_end": started + 0.5})
+        assert status == 200, doc
+        status, doc = client.call("GET", "/v1/objects/services", {
+            "filter": 'service.__name == "ds-050!digitalsentry"', "attrs": ["state", "state_type", "check_attempt"]})
+        return dict(doc["results"][0]["attrs"])
+
+    post(0, now - 60)  # OK, HARD: where a failure starts from
+    assert post(2, now) == {"state": 2, "state_type": 0, "check_attempt": 1}  # SOFT: the first time seen
+    assert post(2, now) == {"state": 2, "state_type": 1, "check_attempt": 1}  # the same result again: HARD

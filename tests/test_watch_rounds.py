@@ -16,10 +16,10 @@ import pytest
 from conftest import script
 from support import check_args
 
+from check_digitalsentry.cli.main import _option_site
+from check_digitalsentry.cli.options import Options, parse
+from check_digitalsentry.cli.watch import Watcher
 from check_digitalsentry.engine import plan_sites
-from check_digitalsentry.nagios.main import _option_site
-from check_digitalsentry.nagios.options import Options, parse
-from check_digitalsentry.nagios.watch import Watcher
 from check_digitalsentry.plugins import get_hooks
 from check_digitalsentry.simulator import SimSite, Simulator
 from check_digitalsentry.steady import Event, Watch

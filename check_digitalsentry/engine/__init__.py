@@ -25,7 +25,8 @@ from check_digitalsentry.engine.api import (
     read_until,
 )
 from check_digitalsentry.engine.probes import BuiltinHooks, default_probe
-from check_digitalsentry.engine.sites import DEFAULT_TIMEOUT, SitePlan, plan_sites, probe_sites
+from check_digitalsentry.engine.sites import SitePlan, SiteReport, plan_sites, probe_sites
+from check_digitalsentry.kinds import DEFAULT_TIMEOUT
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -36,6 +37,7 @@ __all__ = [
     "Outcome",
     "ProbeContext",
     "SitePlan",
+    "SiteReport",
     "Wait",
     "connect",
     "connect_udp",

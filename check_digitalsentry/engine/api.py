@@ -17,7 +17,7 @@ import socket
 import sys
 import time
 
-from check_digitalsentry.model import Status
+from check_digitalsentry.model import Facts, Status, socket_error
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -95,7 +95,8 @@ class Slot:
 
 
 class Outcome:
-    """What a probe returns: the status, one human sentence, what it learned, and the time to the answer."""
+    """What a probe returns: the status, one human sentence, what it learned (``facts.Facts``, or a plain
+    mapping of facts), and the time to the answer."""
 
     __slots__ = ("detail", "facts", "seconds", "source", "status")
 
@@ -103,12 +104,12 @@ class Outcome:
         self,
         status: Status,
         detail: str,
-        facts: Mapping[str, object] | None = None,
+        facts: Facts | Mapping[str, object] | None = None,
         seconds: float | None = None,
     ) -> None:
         self.status = status
         self.detail = detail
-        self.facts: dict[str, object] = dict(facts or {})
+        self.facts = Facts() if facts is None else Facts.of(facts)
         self.seconds = seconds
         self.source: str | None = None  #: filled in by the scheduler: the local address the probe used
 
@@ -208,9 +209,9 @@ def oserror_outcome(exc: OSError, ctx: ProbeContext, what: str) -> Outcome:
         return Outcome(Status.FILTERED, f"no answer {what} (timed out)".replace("  ", " "))
     if code in LOCAL_ERRORS:  # this machine's limits, not the network's answer
         return Outcome(Status.UNKNOWN, f"not probed: {os.strerror(code)} on this machine ({LOCAL_ERRORS[code]})",
-                       {"errno": errno.errorcode.get(code, code), "local_limit": True})
+                       socket_error(errno.errorcode.get(code, code), local=True))
     reason = UNREACHABLE.get(code) or os.strerror(code) if code else str(exc)
-    return Outcome(Status.FILTERED, f"{reason} {what}".strip(), {"errno": errno.errorcode.get(code, code)})
+    return Outcome(Status.FILTERED, f"{reason} {what}".strip(), socket_error(errno.errorcode.get(code, code)))
 
 
 def _self_connected(sock: socket.socket, ctx: ProbeContext) -> bool:

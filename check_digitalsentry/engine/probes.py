@@ -9,9 +9,9 @@
 - ``engine.tls.probe_tls`` -- a TLS handshake on the web port: certificate subject and validity
   (imported only where a TLS port is expected).
 
-``default_probe`` picks one for a port: it is what the built-in plugin answers to the
-``digitalsentry_probe`` hook, and ``BuiltinHooks`` is how the engine asks the hooks when no plugin is
-installed.
+``default_probe`` picks one for a port, as its catalogue role names it (``catalogue.Role.probe``): it is
+what the built-in plugin answers to the ``digitalsentry_probe`` hook, and ``BuiltinHooks`` is how the
+engine asks the hooks when no plugin is installed.
 """
 
 from __future__ import annotations
@@ -34,12 +34,12 @@ from check_digitalsentry.engine.api import (
     settle_time,
     wait,
 )
-from check_digitalsentry.model import Status
+from check_digitalsentry.model import Facts, Listed, Status
 from check_digitalsentry.protocols import MalformedReply, shown, ssrp, tds
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from check_digitalsentry.engine.api import Probe, ProbeGen
     from check_digitalsentry.model import PortResult, PortSpec
@@ -112,11 +112,8 @@ def probe_udp(ctx: ProbeContext) -> ProbeGen:
     )
 
 
-def _browser_facts(instances: Sequence[ssrp.Instance]) -> list[dict[str, object]]:
-    return [
-        {"instance": i.instance_name, "server": i.server_name, "version": i.version, "tcp_port": i.tcp_port}
-        for i in instances
-    ]
+def _listed(instances: Sequence[ssrp.Instance]) -> list[Listed]:
+    return [Listed(i.instance_name, i.server_name, i.version, i.tcp_port) for i in instances]
 
 
 def probe_browser(ctx: ProbeContext) -> ProbeGen:
@@ -174,7 +171,8 @@ def _browser_answer(ctx: ProbeContext, listed: list[ssrp.Instance], seconds: flo
     names = ", ".join(shown(i.instance_name, 40) for i in listed[:NAMES_SHOWN]) or "nothing"
     if len(listed) > NAMES_SHOWN:
         names += f" and {len(listed) - NAMES_SHOWN} more"
-    facts: dict[str, object] = {"instances": _browser_facts(listed)}
+    facts = Facts()
+    facts.instances = _listed(listed)
     if wanted is not None:
         chosen = [i for i in listed if i.instance_name.lower() == wanted.lower()]
         if not chosen:
@@ -183,17 +181,17 @@ def _browser_answer(ctx: ProbeContext, listed: list[ssrp.Instance], seconds: flo
     else:
         chosen = [i for i in listed if i.tcp_port is not None] or listed
     with_tcp = [i for i in chosen if i.tcp_port is not None]
-    facts["server"] = chosen[0].server_name
+    facts.server = chosen[0].server_name
     if not with_tcp:
         inst = chosen[0]
         raw = inst.raw_tcp
         why = "no TCP port" if raw is None else f"an unusable TCP port {raw!r}"
+        facts.instance, facts.sql_ssrp_version = inst.instance_name, inst.version
         return Outcome(Status.INVALID, f"instance {shown(inst.instance_name, 40)} has {why} (TCP/IP disabled "
-                                       f"for it?)",
-                       {**facts, "instance": inst.instance_name, "sql_ssrp_version": inst.version}, seconds)
-    facts["sql_ports"] = [(i.instance_name, i.tcp_port) for i in with_tcp]
-    facts["instance"] = with_tcp[0].instance_name
-    facts["sql_ssrp_version"] = with_tcp[0].version
+                                       f"for it?)", facts, seconds)
+    facts.sql_ports = [(i.instance_name, i.tcp_port) for i in with_tcp if i.tcp_port is not None]
+    facts.instance = with_tcp[0].instance_name
+    facts.sql_ssrp_version = with_tcp[0].version
     named = "; ".join(f"{shown(i.instance_name, 40)} on TCP {i.tcp_port}" for i in with_tcp[:NAMES_SHOWN])
     if len(with_tcp) > NAMES_SHOWN:
         named += f"; and {len(with_tcp) - NAMES_SHOWN} more"
@@ -233,7 +231,7 @@ def probe_tds(ctx: ProbeContext) -> ProbeGen:
         return (yield from strict(Outcome(Status.INVALID, "connection closed without a PRELOGIN reply")))
     if tds.looks_like_tls(data):  # a strict server's answer -- or any TLS server's: only TLS can tell
         return (yield from strict(Outcome(Status.INVALID, "answered PRELOGIN with a TLS record, but completed no "
-                                                          "TLS handshake: not SQL Server", {"bytes": len(data)},
+                                                          "TLS handshake: not SQL Server", _answered(len(data)),
                                           seconds)))
     return _prelogin_outcome(data, seconds, name, asked)
 
@@ -256,6 +254,13 @@ def _prelogin(name: str) -> tuple[str, bytes]:
     return made
 
 
+def _answered(size: int) -> Facts:
+    """Something that is not the protocol answered: how many bytes."""
+    facts = Facts()
+    facts.bytes = size
+    return facts
+
+
 def _prelogin_outcome(data: bytes, seconds: float, name: str, asked: str, strict: bool = False) -> Outcome:
     """What a PRELOGIN reply proves: SQL Server, its version and encryption, and -- when ``asked`` named
     an instance (``name``, as configured or as the Browser named it) -- whether it is that instance.
@@ -264,20 +269,21 @@ def _prelogin_outcome(data: bytes, seconds: float, name: str, asked: str, strict
     try:
         reply = tds.parse_prelogin_response(data)
     except MalformedReply as exc:
-        return Outcome(Status.INVALID, f"not a TDS PRELOGIN reply{inside}: {exc}", {"bytes": len(data)}, seconds)
+        return Outcome(Status.INVALID, f"not a TDS PRELOGIN reply{inside}: {exc}", _answered(len(data)), seconds)
     product = tds.sql_product(reply.version)
-    facts: dict[str, object] = {"sql_version": reply.version_string, "sql_product": product,
-                                "sql_encryption": reply.encryption_name}
+    facts = Facts()
+    facts.sql_version, facts.sql_product = reply.version_string, product
+    facts.sql_encryption = reply.encryption_name
     answered = f"{product} {reply.version_string} answered PRELOGIN"
     if strict:
-        facts["sql_strict"] = True
+        facts.sql_strict = True
         answered = f"{product} {reply.version_string} in TDS 8.0 strict mode (clients must use TLS first) " \
                    "answered PRELOGIN inside TLS"
     encryption = f"(encryption {reply.encryption_name})"
     if not asked:
         return Outcome(Status.OPEN, f"{answered} {encryption}", facts, seconds)
     confirmed = None if reply.instopt is None else reply.instopt == tds.INSTOPT_MATCH
-    facts.update(instance=name, sql_instance_confirmed=confirmed)
+    facts.instance, facts.sql_instance_confirmed = name, confirmed
     who = shown(name, 40)  # a name the Browser sent: network text
     if confirmed is None:
         return Outcome(Status.OPEN, f"{answered} {encryption}, without saying whether it is instance {who} "
@@ -288,17 +294,26 @@ def _prelogin_outcome(data: bytes, seconds: float, name: str, asked: str, strict
     return Outcome(Status.OPEN, f"{answered} as instance {who} {encryption}", facts, seconds)
 
 
-def default_probe(spec: PortSpec) -> Probe:
-    """The built-in probe for a port: what the ``digitalsentry_probe`` hook returns for built-in roles."""
-    if spec.role == "sql-browser" and not spec.forbidden:
-        return probe_browser
-    if spec.role == "sql" and not spec.forbidden:
-        return probe_tds
-    if spec.role == "web" and not spec.forbidden:
-        from check_digitalsentry.engine.tls import probe_tls  # only where a TLS port is expected
+#: ``"module:function"`` -> the probe function, once imported
+_NAMED: dict[str, Probe] = {}
 
-        return probe_tls
-    return probe_udp if spec.transport == "udp" else probe_tcp
+
+def default_probe(spec: PortSpec, roles: Mapping[str, catalogue.Role] = catalogue.BY_NAME) -> Probe:
+    """The probe of a port as its role names it (``Role.probe``: imported on first use, so a check without
+    a web port never imports the TLS probe), or the transport's plain probe -- for a role that names
+    none, and for every forbidden port: what the ``digitalsentry_probe`` hook returns unless a plugin
+    answers first."""
+    role = roles.get(spec.role)
+    probe = None if spec.forbidden or role is None else role.probe
+    if probe is None:
+        return probe_udp if spec.transport == "udp" else probe_tcp
+    if isinstance(probe, str):
+        found = _NAMED.get(probe)
+        if found is None:
+            module, _, name = probe.partition(":")
+            found = _NAMED[probe] = getattr(__import__(module, fromlist=[name]), name)
+        return found
+    return probe
 
 
 class BuiltinHooks:
@@ -317,3 +332,8 @@ class BuiltinHooks:
 
     def port_result(self, site: Site, result: PortResult) -> None:
         return None
+
+    def added(self, hook: str) -> list[object]:
+        """What plugins add through a hook that returns a list (``digitalsentry_formats``...): none here.
+        The registries above the engine ask (``outputs.formats``), so that the engine knows none of them."""
+        return []

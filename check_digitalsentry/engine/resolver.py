@@ -1,5 +1,5 @@
 """Name resolution (engine layer): DNS lookups in a few daemon threads, joined to the scheduler's
-scheduler's loop by a socketpair, each bounded by its caller's deadline.
+the scheduler's loop by a socketpair, each bounded by its caller's deadline.
 
 Literal addresses never reach this module (``probes.is_address``); ``threading`` is imported only
 when a name must be resolved. At most ``WORKERS`` threads run lookups, whatever the number of names

@@ -24,14 +24,25 @@ import time
 from collections import deque
 
 from check_digitalsentry.engine.api import READ, WRITE, Open, Outcome, Slot, oserror_outcome
-from check_digitalsentry.model import Status
+from check_digitalsentry.model import Status, internal_error, local_limit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from typing import Any, Protocol
 
     from check_digitalsentry.engine.api import Probe, ProbeContext, ProbeGen
-    from check_digitalsentry.engine.resolver import Resolver
+
+    class Resolver(Protocol):
+        """What the loop asks of ``resolver.Resolver`` (not imported here: it imports this module's
+        ``Poller``, and a circle, even of type-only imports, is what the layers never have)."""
+
+        def lookup(self, host: str, family: int, deadline: float, on_done: Callable[[Any], None]) -> None: ...
+        def pending(self) -> bool: ...
+        def due(self) -> float | None: ...
+        def drain(self) -> None: ...
+        def expire(self, now: float) -> None: ...
+        def close(self) -> None: ...
 
 #: Sockets kept free for the process itself (stdio, DNS threads, the wake-up pair, TLS files...).
 FD_RESERVE = 64
@@ -217,7 +228,7 @@ class Scheduler:
         try:
             gen = probe(ctx)
         except Exception as exc:  # a plugin's probe factory failed: that probe is UNKNOWN, the run goes on
-            on_done(Outcome(Status.UNKNOWN, f"internal error in the probe: {exc!r}", {"internal_error": True}))
+            on_done(Outcome(Status.UNKNOWN, f"internal error in the probe: {exc!r}", internal_error()))
             return
         task = _Task(gen, ctx, on_done)
         self.live.add(task)
@@ -256,7 +267,7 @@ class Scheduler:
         return Outcome(Status.UNKNOWN, f"not probed in full: it waited {waited:.1f} s for one of the "
                                        f"{self.max_sockets} sockets the open-file limit allows (ulimit -n) and "
                                        f"had {max(had, 0.0):.2f} s",
-                       {"socket_wait": round(waited, 3), "local_limit": True}, outcome.seconds)
+                       local_limit(round(waited, 3)), outcome.seconds)
 
     def _step(self, task: _Task, value: object) -> None:
         """Resume a probe with ``value`` and act on what it asks for next, until it waits or ends."""
@@ -267,7 +278,7 @@ class Scheduler:
                 outcome = stop.value
                 if not isinstance(outcome, Outcome):
                     outcome = Outcome(Status.UNKNOWN, f"probe returned {outcome!r}, not an Outcome",
-                                      {"internal_error": True})
+                                      internal_error())
                 self._finish(task, outcome)
                 return
             except OSError as exc:  # what the network did is data
@@ -275,7 +286,7 @@ class Scheduler:
                 return
             except Exception as exc:  # a probe bug must not sink the other probes
                 self._finish(task, Outcome(Status.UNKNOWN, f"internal error in the probe: {exc!r}",
-                                           {"internal_error": True}))
+                                           internal_error()))
                 return
             now = time.monotonic()
             if isinstance(request, Slot):
@@ -319,7 +330,7 @@ class Scheduler:
             except (ValueError, KeyError, OSError) as exc:  # a closed or foreign socket: a probe bug
                 task.gen.close()
                 self._finish(task, Outcome(Status.UNKNOWN, f"internal error in the probe: cannot wait on "
-                                                           f"{request.sock!r}: {exc}", {"internal_error": True}))
+                                                           f"{request.sock!r}: {exc}", internal_error()))
                 return
             task.waiting = fd
             self._arm(task, wake)
@@ -429,7 +440,7 @@ class Scheduler:
                 task.gen.close()
                 self._finish(task, Outcome(Status.UNKNOWN, f"not probed: no socket could be had before the "
                                                            f"deadline ({self.max_sockets} at once, from the "
-                                                           f"open-file limit: ulimit -n)", {"local_limit": True}))
+                                                           f"open-file limit: ulimit -n)", local_limit()))
                 continue
             task.slot_wait = None  # the deadline came while in turn for a place: left in the queue, skipped
             self._wake(task, False)

@@ -17,11 +17,13 @@ import gc
 import socket
 import time
 
-from check_digitalsentry import catalogue
+from check_digitalsentry.catalogue import BROWSER, SQL
 from check_digitalsentry.engine.api import Outcome, ProbeContext, host_arg
 from check_digitalsentry.engine.probes import BuiltinHooks
 from check_digitalsentry.engine.scheduler import Scheduler
-from check_digitalsentry.model import PortResult, PortSpec, SiteReport, Status
+from check_digitalsentry.kinds import DEFAULT_TIMEOUT
+from check_digitalsentry.model import Facts, Interrupted, PortResult, PortSpec, Status, internal_error
+from check_digitalsentry.schema import expected_ports, selected
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -30,12 +32,30 @@ if TYPE_CHECKING:
     from check_digitalsentry.engine.resolver import Answer
     from check_digitalsentry.schema import Site
 
-#: A site's time budget when neither the site nor the run sets one (seconds).
-DEFAULT_TIMEOUT = 10.0
 
 
 #: SQL instances of one Browser reply probed at most (without ``sql_instance``, each it names is).
 MAX_SQL_INSTANCES = 64
+
+
+class SiteReport:
+    """All port results of one site, in a stable order (host, then the catalogue's role order).
+
+    ``seconds`` is how long the site's probes took; ``budget`` the time they really had: from the
+    start of the engine run to the site's deadline (its own timeout, or the run's deadline if sooner).
+    """
+
+    __slots__ = ("budget", "results", "seconds", "site")
+
+    def __init__(self, site: Site, results: list[PortResult], seconds: float,
+                 budget: float = DEFAULT_TIMEOUT) -> None:
+        self.site = site
+        self.results = results
+        self.seconds = seconds
+        self.budget = budget
+
+    def __repr__(self) -> str:
+        return f"SiteReport({self.site.name!r}, {len(self.results)} results, {self.seconds:.3f}s)"
 
 
 class SitePlan:
@@ -61,25 +81,15 @@ def plan_sites(sites: Sequence[Site], hooks: BuiltinHooks | None = None) -> list
     """The ports of each site: the catalogue's expected ports, adjusted by the plugins' hooks."""
     hooks = BuiltinHooks() if hooks is None else hooks
     roles = hooks.roles()
-    return [SitePlan(site, selected(site, hooks.port_specs(site, catalogue.expected_ports(site, roles))))
+    return [SitePlan(site, selected(site, hooks.port_specs(site, expected_ports(site, roles)), roles))
             for site in sites]
 
 
-def selected(site: Site, specs: list[PortSpec]) -> list[PortSpec]:
-    """The ports of the roles a site reports (``roles``; all when empty) and of what they depend on: the
-    SQL Server Browser for a SQL port that is not static. The judgement reports only the chosen roles."""
-    if not site.roles:
-        return specs
-    keep = set(site.roles)
-    if any(spec.role == "sql" and spec.port is None for spec in specs if spec.role in keep):
-        keep.add("sql-browser")
-    return [spec for spec in specs if spec.role in keep]
-
-
-def budget_of(site: Site, timeout: float | None) -> float:
-    """A site's time budget: its own timeout, capped by the run's (``timeout``), else the default."""
-    own = site.timeout if site.timeout is not None else (DEFAULT_TIMEOUT if timeout is None else timeout)
-    return own if timeout is None else min(own, timeout)
+def site_end(site: Site, started: float, deadline: float | None) -> float:
+    """When a site's probes end: its own timeout after ``started``, or the run's ``deadline`` if sooner."""
+    if site.timeout is not None:
+        return started + site.timeout if deadline is None else min(started + site.timeout, deadline)
+    return started + DEFAULT_TIMEOUT if deadline is None else deadline
 
 
 def resolve(scheduler: Scheduler, host: str, family: int, deadline: float,
@@ -117,10 +127,10 @@ class _HostRun:
         self.family = 0
         self.sockaddr: tuple[object, ...] = ()
         self.finished = time.monotonic()
-        self.sql_index = next((i for i, s in enumerate(self.specs) if s.role == "sql" and not s.forbidden), None)
-        self.has_browser = any(s.role == "sql-browser" and not s.forbidden for s in self.specs)
+        self.sql_index = next((i for i, s in enumerate(self.specs) if s.role == SQL and not s.forbidden), None)
+        self.has_browser = any(s.role == BROWSER and not s.forbidden for s in self.specs)
         self.extra: list[_HostRun] = []  #: the runs of this name's other addresses (all_addresses)
-        self.address_facts: dict[str, object] = {}
+        self.address_facts = Facts()
 
     def start(self) -> None:
         if not self.specs:
@@ -143,7 +153,7 @@ class _HostRun:
             by_address.setdefault(sockaddr[0], (family, sockaddr))
         unique = list(by_address.values())
         if len(unique) > 1 and self.site.all_addresses:
-            self.address_facts = {"addresses_probed": len(unique)}
+            self.address_facts.addresses_probed = len(unique)
             for family, sockaddr in unique[1:]:
                 sibling = _HostRun(self.run, self.plan, self.host, self.deadline)
                 sibling.address_facts = self.address_facts
@@ -151,7 +161,7 @@ class _HostRun:
                 self.run.hosts.append(sibling)
                 sibling._probe(family, sockaddr)
         elif len(unique) > 1:
-            self.address_facts = {"unprobed_addresses": [str(s[0]) for _, s in unique[1:]]}
+            self.address_facts.unprobed_addresses = [str(s[0]) for _, s in unique[1:]]
         self._probe(*unique[0])
 
     def _probe(self, family: int, sockaddr: tuple[object, ...]) -> None:
@@ -182,21 +192,22 @@ class _HostRun:
 
         def done(outcome: Outcome) -> None:
             if instance is not None:
-                outcome.facts.setdefault("instance", instance)
-                outcome.facts["sql_port_from"] = "browser"
+                if outcome.facts.instance is None:
+                    outcome.facts.instance = instance
+                outcome.facts.sql_port_from = "browser"
                 self.sql_waiting -= 1
             self._record(index, spec, outcome)
 
         try:
             probe = self.run.hooks.probe_for(spec, self.site)
         except Exception as exc:  # a plugin's hook failed: this port is UNKNOWN, the run goes on
-            done(Outcome(Status.UNKNOWN, f"internal error in a probe hook: {exc!r}", {"internal_error": True}))
+            done(Outcome(Status.UNKNOWN, f"internal error in a probe hook: {exc!r}", internal_error()))
             return
         self.run.scheduler.spawn(probe, ctx, done)
 
     def _record(self, index: int, spec: PortSpec, outcome: Outcome) -> None:
         planned = self.specs[index]
-        if planned.role == "sql-browser" and not planned.forbidden:
+        if planned.role == BROWSER and not planned.forbidden:
             self.browser = outcome
             self._browser_done()
         result = PortResult(spec, self.host, self.address, outcome.status, outcome.seconds, outcome.detail,
@@ -216,16 +227,16 @@ class _HostRun:
             return
         browser = self.browser
         assert browser is not None
-        ports = browser.facts.get("sql_ports")
+        ports = browser.facts.sql_ports
         sql = self.specs[index]
-        if browser.status is not Status.OPEN or not isinstance(ports, list) or not ports:
+        if browser.status is not Status.OPEN or not ports:
             self._add(index, PortResult(
                 sql, self.host, self.address, Status.UNKNOWN, None,
                 f"not probed: the SQL Server Browser gave no port ({browser.status}); "
                 f"a static port can be set with --sql-port / sql_port"))
             return
         for instance, port in ports[:MAX_SQL_INSTANCES]:
-            self._spawn(index, PortSpec("sql", port, "tcp", sql.severity), instance=str(instance))
+            self._spawn(index, PortSpec(SQL, port, "tcp", sql.severity), instance=str(instance))
         if len(ports) > MAX_SQL_INSTANCES:  # a DS server has one or two; a Browser naming hundreds is hostile
             self._add(index, PortResult(
                 sql, self.host, self.address, Status.UNKNOWN, None,
@@ -247,11 +258,10 @@ class _HostRun:
         index = self.sql_index
         if index is None or self.browser is None or self.specs[index].port is None:
             return
-        named = self.browser.facts.get("sql_ports")
-        named_ports = [p for _, p in named] if isinstance(named, list) else []
+        named_ports = [p for _, p in self.browser.facts.sql_ports or ()]
         for result in self.results[index]:
             if named_ports and result.port not in named_ports:
-                result.facts["sql_browser_ports"] = named_ports
+                result.facts.sql_browser_ports = named_ports
 
 
 class _Run:
@@ -276,26 +286,28 @@ class _Run:
             try:
                 self.hooks.port_result(host.site, result)
             except Exception as exc:  # an observer's bug must not lose the result
-                result.facts.setdefault("observer_error", repr(exc))
+                if result.facts.observer_error is None:
+                    result.facts.observer_error = repr(exc)
 
 
 def probe_sites(
     sites: Sequence[Site | SitePlan],
     *,
-    timeout: float | None = None,
+    deadline: float | None = None,
     family: int = 0,
     hooks: BuiltinHooks | None = None,
     max_sockets: int | None = None,
-    deadline: float | None = None,
 ) -> list[SiteReport]:
     """Probe every port of every host of every site, all at once, and return one report per site.
 
     ``sites`` are Sites (planned here) or ``SitePlan``s (planned by the caller with the same hooks).
-    Each site ends inside its own ``timeout`` (seconds), capped by ``timeout`` here (a check plugin's
-    ``-t``), and every probe by ``deadline`` (a ``time.monotonic()`` value: where the caller must stop
-    to have time left for its output). ``family`` is 0 (as the resolver orders addresses), AF_INET or
-    AF_INET6. ``hooks`` are the core's hooks as a frontend hands them (``plugins.get_hooks()``); the
-    built-in ones by default. A report's ``budget`` is its site's time budget (before ``deadline``).
+    ``deadline`` (a ``time.monotonic()`` value) is the one limit of the run: where the caller must stop
+    to have time left for its output (the check plugin's ``-t``, less its margin). Each site's probes end
+    at its own ``timeout`` from the start of the run, or at ``deadline`` if that comes first; without a
+    ``deadline``, a site without a ``timeout`` has ``DEFAULT_TIMEOUT``. ``family`` is 0 (as the resolver
+    orders addresses), AF_INET or AF_INET6. ``hooks`` are the core's hooks as a frontend hands them
+    (``plugins.get_hooks()``); the built-in ones by default. A report's ``budget`` is the time its probes
+    really had: from the start of the run to its site's end.
     """
     hooks = BuiltinHooks() if hooks is None else hooks
     started = time.monotonic()
@@ -316,8 +328,8 @@ def probe_sites(
     try:
         for plan in plans:
             assert plan is not None
-            budget = max(budget_of(plan.site, timeout), 0.0)
-            ends = started + budget if deadline is None else min(started + budget, deadline)
+            ends = site_end(plan.site, started, deadline)
+            budget = max(round(ends - started, 3), 0.0)
             scheduler.hard_deadline = max(scheduler.hard_deadline, ends)  # the run's end: its last site's
             hosts = [_HostRun(run, plan, host, ends) for host in plan.site.hosts]
             run.hosts.extend(hosts)
@@ -325,8 +337,8 @@ def probe_sites(
             for host in hosts:
                 host.start()
         scheduler.run()
-    except BaseException as exc:  # SIGINT, SIGTERM: the frontend says what was still being probed
-        exc.in_flight = run.in_flight()  # type: ignore[attr-defined]
+    except Interrupted as exc:  # a stop signal: the frontend says what was still being probed
+        exc.in_flight = run.in_flight()
         raise
     finally:
         scheduler.close()

@@ -27,7 +27,7 @@ from check_digitalsentry.engine.api import (
     settle_time,
     wait,
 )
-from check_digitalsentry.model import Status
+from check_digitalsentry.model import Facts, Status, local_limit
 from check_digitalsentry.protocols import MalformedReply, shown
 
 TYPE_CHECKING = False
@@ -94,7 +94,7 @@ def _tls_handshake(
         return None, None, None, Outcome(Status.UNKNOWN, f"not probed in full: the TCP handshake completed, but "
                                                          f"{TLS_IN_FLIGHT} TLS handshakes (this run's most at "
                                                          f"once) were in flight until the deadline",
-                                         {"local_limit": True})
+                                         local_limit())
     holding = True
     context = client_context(verify, alpn)
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -144,7 +144,7 @@ def _tls_handshake(
         if tls_records.requests_client_certificate(bytes(received)):
             return None, None, None, Outcome(Status.INVALID, f"{CLIENT_CERT} (TLS handshake refused: "
                                                        f"{exc.reason or exc})",
-                                       {"tls_client_certificate_required": True})
+                                       _client_certificate_required())
         return None, None, None, Outcome(Status.INVALID, f"TLS handshake failed: {exc.reason or exc}")
     except (BlockingIOError, InterruptedError):
         return None, None, None, Outcome(Status.INVALID, "the TLS handshake stalled")
@@ -177,7 +177,7 @@ def _settle(
         reason = str(exc.reason or exc)
         if "CERTIFICATE_REQUIRED" in reason.upper():
             return Outcome(Status.INVALID, f"{CLIENT_CERT} (refused after the TLS 1.3 handshake: {reason})",
-                           {"tls_client_certificate_required": True})
+                           _client_certificate_required())
         return Outcome(Status.INVALID, f"the server refused the connection after the TLS handshake: {reason}")
     except (BlockingIOError, InterruptedError):
         return None
@@ -203,7 +203,7 @@ def try_strict_tls(ctx: ProbeContext, plaintext_failure: Outcome, request: bytes
     if not data:
         return Outcome(Status.INVALID, f"a TLS server ({tls.version()}) that closes a plaintext PRELOGIN, and "
                                        f"inside TLS {why}: not SQL Server in TDS 8.0 strict mode (an HTTPS "
-                                       f"server?)", {"sql_strict": False}, ctx.elapsed())
+                                       f"server?)", _not_strict(), ctx.elapsed())
     return judged(data, ctx.elapsed())
 
 
@@ -266,10 +266,11 @@ def probe_tls(ctx: ProbeContext) -> ProbeGen:
             return refused
     from check_digitalsentry.protocols import x509
 
-    facts: dict[str, object] = {"tls_version": tls.version()}
+    facts = Facts()
+    facts.tls_version = tls.version()
     der = tls.getpeercert(binary_form=True)
     if not der:
-        return Outcome(Status.OPEN, f"TLS handshake completed ({facts['tls_version']}), no certificate",
+        return Outcome(Status.OPEN, f"TLS handshake completed ({facts.tls_version}), no certificate",
                        facts, seconds)
     try:
         cert = x509.parse_certificate(der)
@@ -278,19 +279,30 @@ def probe_tls(ctx: ProbeContext) -> ProbeGen:
                        facts, seconds)
     now = time.time()
     days = (cert.not_after_epoch - now) / 86400
-    facts.update(tls_subject=cert.subject, tls_issuer=cert.issuer, tls_not_before=_utc(cert.not_before_epoch),
-                 tls_not_after=_utc(cert.not_after_epoch), tls_days_left=int(days // 1),
-                 tls_self_signed=cert.self_signed,
-                 tls_validity="not yet valid" if now < cert.not_before_epoch else "expired" if days < 0
-                 else "valid")
+    facts.tls_subject, facts.tls_issuer = cert.subject, cert.issuer
+    facts.tls_not_before, facts.tls_not_after = _utc(cert.not_before_epoch), _utc(cert.not_after_epoch)
+    facts.tls_days_left, facts.tls_self_signed = int(days // 1), cert.self_signed
+    facts.tls_validity = "not yet valid" if now < cert.not_before_epoch else "expired" if days < 0 else "valid"
     if days < 0:
         expiry = f"expired {int(-days)} days ago"
     elif now < cert.not_before_epoch:
-        expiry = f"not valid before {facts['tls_not_before']}"
+        expiry = f"not valid before {facts.tls_not_before}"
     else:
         expiry = f"expires in {int(days)} days"
-    return Outcome(Status.OPEN, f"TLS handshake completed ({facts['tls_version']}); certificate "
+    return Outcome(Status.OPEN, f"TLS handshake completed ({facts.tls_version}); certificate "
                                 f"{shown(cert.subject)}, {expiry}", facts, seconds)
+
+
+def _client_certificate_required() -> Facts:
+    facts = Facts()
+    facts.tls_client_certificate_required = True
+    return facts
+
+
+def _not_strict() -> Facts:
+    facts = Facts()
+    facts.sql_strict = False
+    return facts
 
 
 def _utc(epoch: int) -> str:

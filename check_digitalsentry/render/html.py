@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
     from check_digitalsentry.judge import JudgedRun, JudgedSite, Verdict
     from check_digitalsentry.model import PortResult, RunInfo
+    from check_digitalsentry.outputs import Rendering
 
 TITLE = "Digital Sentry port handover"
 CLOSING = "Reading this report, and sign-off"
@@ -100,7 +101,7 @@ def site_word(judged: JudgedSite) -> tuple[str, str]:
 
 def site_sentence(judged: JudgedSite) -> str:
     total, failing = len(judged.verdicts), len(judged.failing)
-    untested = [v for v in judged.open if v.ok]
+    untested = [v for v in judged.open if not_proved(v)]
     if judged.state is State.UNKNOWN:
         text = f"{failing} of {total} ports could not be judged or are not as required."
     elif failing:
@@ -281,43 +282,43 @@ def port_matrix(judged: JudgedSite) -> str:
 
 
 def browser_facts(r: PortResult) -> list[tuple[str, str]]:
-    listed = r.facts.get("instances")
-    if r.role != "sql-browser" or not isinstance(listed, list):
+    listed = r.facts.instances
+    if r.role != catalogue.BROWSER or listed is None:
         return []
-    names = ", ".join(f"{i.get('instance')} ({i.get('version') or '?'}, "
-                      f"{'TCP ' + str(i['tcp_port']) if i.get('tcp_port') else 'no TCP port'})"
-                      for i in listed if isinstance(i, dict))
+    names = ", ".join(f"{i.instance} ({i.version or '?'}, "
+                      f"{'TCP ' + str(i.tcp_port) if i.tcp_port else 'no TCP port'})"
+                      for i in listed)
     return [("SQL Server Browser lists", esc(names or "nothing"))]
 
 
 def sql_facts(r: PortResult) -> list[tuple[str, str]]:
     f = r.facts
-    if r.role != "sql" or not ("sql_version" in f or "instance" in f or f.get("sql_strict")):
+    if r.role != catalogue.SQL or not (f.sql_version is not None or f.instance is not None or f.sql_strict):
         return []
-    version = " ".join(str(f[k]) for k in ("sql_product", "sql_version") if f.get(k))
+    version = " ".join(str(value) for value in (f.sql_product, f.sql_version) if value)
     if not version:
-        version = "TDS 8.0 strict (TLS first)" if f.get("sql_strict") else "—"
+        version = "TDS 8.0 strict (TLS first)" if f.sql_strict else "—"
     rows = [(f"SQL Server on {esc(port_text(r))}", esc(version))]
-    if f.get("instance"):
-        how = " (port named by the SQL Server Browser)" if f.get("sql_port_from") == "browser" else ""
-        rows.append(("SQL instance", esc(f"{f['instance']}{how}")))
-    if f.get("sql_encryption"):
-        rows.append(("SQL encryption", esc(f["sql_encryption"])))
+    if f.instance:
+        how = " (port named by the SQL Server Browser)" if f.sql_port_from == "browser" else ""
+        rows.append(("SQL instance", esc(f"{f.instance}{how}")))
+    if f.sql_encryption:
+        rows.append(("SQL encryption", esc(f.sql_encryption)))
     return rows
 
 
 def tls_facts(r: PortResult) -> list[tuple[str, str]]:
     f = r.facts
-    if "tls_version" not in f and "tls_subject" not in f:
+    if f.tls_version is None and f.tls_subject is None:
         return []
-    rows = [(f"TLS on {esc(port_text(r))}", esc(f.get("tls_version", "—")))]
-    if "tls_subject" in f:
-        days = f.get("tls_days_left")
+    rows = [(f"TLS on {esc(port_text(r))}", esc(f.tls_version or "—"))]
+    if f.tls_subject is not None:
+        days = f.tls_days_left
         soon = ' class="critical"' if isinstance(days, int) and days < 30 else ""
-        rows += [("Certificate subject", esc(f["tls_subject"])),
-                 ("Certificate issuer", esc(f"{f.get('tls_issuer', '—')}"
-                                            f"{' (self-signed)' if f.get('tls_self_signed') else ''}")),
-                 ("Certificate expires", f'{esc(f.get("tls_not_after", "—"))} <span{soon}>({esc(days)} days left)'
+        rows += [("Certificate subject", esc(f.tls_subject)),
+                 ("Certificate issuer", esc(f"{f.tls_issuer or '—'}"
+                                            f"{' (self-signed)' if f.tls_self_signed else ''}")),
+                 ("Certificate expires", f'{esc(f.tls_not_after or "—")} <span{soon}>({esc(days)} days left)'
                                          f"</span>")]
     return rows
 
@@ -491,3 +492,8 @@ def render(run: JudgedRun, info: RunInfo, changes: Sequence[tuple[float, str, st
         f"<title>{esc(TITLE)}: {esc(names or 'no site')}, {esc(date)}</title>\n"
         f"<style>\n{STYLE.read_text(encoding='utf-8')}\n{page_rules(run, info)}\n</style>\n</head>\n<body>\n"
         + "\n".join(pages) + "\n</body>\n</html>\n")
+
+
+def document(rendering: Rendering) -> str:
+    """The ``html`` format (``outputs``): the handover document, with the run's record."""
+    return render(rendering.run, rendering.info, rendering.changes, rendering.watched)

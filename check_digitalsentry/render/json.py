@@ -21,6 +21,7 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:
     from check_digitalsentry.judge import JudgedRun, JudgedSite, Verdict
     from check_digitalsentry.model import RunInfo
+    from check_digitalsentry.outputs import Rendering
 
 
 def _utc(when: float) -> str:
@@ -49,7 +50,7 @@ def _port(v: Verdict) -> dict[str, object]:
         "note": v.note,
         "advice": advice(v),
         "not_proved": not_proved(v),
-        "facts": r.facts,
+        "facts": r.facts.as_dict(),
     }
 
 
@@ -102,3 +103,8 @@ def render(run: JudgedRun, summary: str, info: RunInfo | None = None) -> str:
     if len(run.verdicts) > PRETTY_PORTS:  # a fleet: one line, by json's C encoder (indenting is pure Python)
         return json.dumps(doc, separators=(",", ":"), default=str) + "\n"
     return json.dumps(doc, indent=2, default=str) + "\n"
+
+
+def document(rendering: Rendering) -> str:
+    """The ``json`` format (``outputs``): with the run's record in a handover report."""
+    return render(rendering.run, rendering.summary, rendering.info if rendering.handover else None)

@@ -2,11 +2,15 @@
 
 Per port, every value read from the one judgement (``judge``), none judged here:
 
-- ``digitalsentry_port_ok`` -- 1 when the port is as the site requires (its verdict is OK), else 0: the
-  series to alert and graph on (a silent audio port and a closed forbidden port are 1);
+- ``digitalsentry_port_ok`` -- 1 when the port is as the site requires (its verdict is OK, and proves
+  it), else 0: the series to alert and graph on (a silent audio port and a closed forbidden port are 1;
+  a port never probed, ``judge.not_proved``, is 0: NOT TESTED is no pass);
 - ``digitalsentry_port_state`` -- the verdict's state, 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN;
+- ``digitalsentry_port_tested`` -- 1 when the port was probed, 0 when it never was (``judge.untested``:
+  its host's name did not resolve, no socket could be had...): then nothing was observed there;
 - ``digitalsentry_port_up`` -- raw reachability (``judge.up``): 1 when an expected port answered as its
-  role needs, or a forbidden port answered at all; not a verdict (a closed forbidden port is 0);
+  role needs, or a forbidden port answered at all; not a verdict (a closed forbidden port is 0); no
+  sample for a port NOT TESTED (a forbidden port never probed: its 0 would read as "blocked");
 - ``digitalsentry_port_response_seconds`` -- where a time was measured;
 - ``digitalsentry_port_number`` -- for a port learned at run time (``port="dynamic"``: the SQL port the
   SQL Server Browser named), the number probed.
@@ -26,12 +30,14 @@ Browser name one instance twice, the second series gets ``seq="2"`` (and so on).
 
 from __future__ import annotations
 
-from check_digitalsentry.judge import up
+from check_digitalsentry.catalogue import SQL
+from check_digitalsentry.judge import not_proved, untested, up
 from check_digitalsentry.protocols import shown
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from check_digitalsentry.judge import JudgedRun, Verdict
+    from check_digitalsentry.outputs import Rendering
 
 #: Label names this renderer never uses: those Prometheus sets on every target (``instance``, ``job``),
 #: those service discovery and common relabelling set (a clash turns ours into ``exported_NAME``), and
@@ -55,8 +61,8 @@ def _pairs(v: Verdict) -> list[tuple[str, str]]:
              ("port", "dynamic" if planned is None else str(planned)), ("transport", r.transport)]
     if v.site.all_addresses and r.address:
         pairs.append(("address", r.address))
-    if r.role == "sql" and not r.spec.forbidden:
-        named = r.facts.get("instance")  # from the network: shown as text, bounded
+    if r.role == SQL and not r.spec.forbidden:
+        named = r.facts.instance  # from the network: shown as text, bounded
         instance = v.site.sql_instance or (shown(named, 128) if isinstance(named, str) else None)
         if instance:
             pairs.append(("sql_instance", instance))
@@ -82,13 +88,16 @@ def render(run: JudgedRun) -> str:
     labels = _labels(run)
     pairs = list(zip(labels, run.verdicts))
     out = _family("digitalsentry_port_ok", "1 when the port is as the site requires (its judged state is OK: "
-                  "a silent audio port and a closed forbidden port are), else 0.")
-    out += [f"digitalsentry_port_ok{label} {int(v.ok)}" for label, v in pairs]
+                  "a silent audio port and a closed forbidden port are), else 0 (also for a port never probed).")
+    out += [f"digitalsentry_port_ok{label} {int(v.ok and not not_proved(v))}" for label, v in pairs]
     out += _family("digitalsentry_port_state", "Judged state of the port: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.")
     out += [f"digitalsentry_port_state{label} {int(v.state)}" for label, v in pairs]
+    out += _family("digitalsentry_port_tested", "1 when the port was probed; 0 when it never was (its name did "
+                   "not resolve, no socket could be had...): NOT TESTED, nothing observed.")
+    out += [f"digitalsentry_port_tested{label} {int(not untested(v.result))}" for label, v in pairs]
     out += _family("digitalsentry_port_up", "Raw reachability, not a verdict: 1 when an expected port answered "
-                   "as its role needs, or a forbidden port answered at all; else 0.")
-    out += [f"digitalsentry_port_up{label} {up(v)}" for label, v in pairs]
+                   "as its role needs, or a forbidden port answered at all; else 0; none for a port NOT TESTED.")
+    out += [f"digitalsentry_port_up{label} {up(v)}" for label, v in pairs if not not_proved(v)]
     out += _family("digitalsentry_port_response_seconds", "Time from the start of the probe to the answer.",
                    "seconds")
     out += [f"digitalsentry_port_response_seconds{label} {v.result.seconds:.6f}"
@@ -105,3 +114,8 @@ def render(run: JudgedRun) -> str:
     out += [f'digitalsentry_last_run_timestamp_seconds{{site="{name}"}} {run.checked_at:.3f}' for name, _ in sites]
     out.append("# EOF")
     return "\n".join(out) + "\n"
+
+
+def document(rendering: Rendering) -> str:
+    """The ``openmetrics`` format (``outputs``)."""
+    return render(rendering.run)

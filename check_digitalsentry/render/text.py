@@ -23,9 +23,9 @@ as nagiosplugin writes and orders them (``perf_text``), with the inventory's lab
 
 from __future__ import annotations
 
-from check_digitalsentry.judge import MUST_ANSWER, JudgedRun, JudgedSite, up, where
-from check_digitalsentry.model import SiteReport, Status, label_part
-from check_digitalsentry.passive import PassiveResult
+from check_digitalsentry.catalogue import PER_UNIT, SQL
+from check_digitalsentry.judge import MUST_ANSWER, JudgedRun, JudgedSite, not_proved, up, where
+from check_digitalsentry.model import Status, label_part
 from check_digitalsentry.protocols import shown
 
 TYPE_CHECKING = False
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from check_digitalsentry.judge import Verdict
+    from check_digitalsentry.passive import PassiveResult
     from check_digitalsentry.ranges import Range
 
 NAME = "DIGITALSENTRY"
@@ -67,13 +68,19 @@ class Perf:
     def __repr__(self) -> str:
         return f"Perf({self.label}={self.value}{self.uom};{self.warn};{self.crit};{self.min};{self.max})"
 
+    def __str__(self) -> str:
+        return perf_text(self)
+
 
 def perf_text(perf: Perf) -> str:
-    """One perfdata item as the plugin API writes it, exactly as nagiosplugin's ``Performance`` does (a label
-    of other characters than ``\\w`` quoted, empty trailing fields left out): the passive results of
-    ``render.passive`` carry the same items as the check's own output."""
+    """One perfdata item as the plugin API writes it (a label of other characters than ``\\w`` quoted, empty
+    trailing fields left out): the one formatter of perfdata, for the check's output (nagiosplugin prints
+    ``str(perf)``) and the passive results alike. An item without a value (NOT TESTED) is ""."""
+    if perf.value is None:
+        return ""
     label = perf.label if perf.label.replace("_", "x").isalnum() else f"'{perf.label}'"  # re's \\w+
-    fields = [f"{label}={perf.value}{perf.uom}", str(perf.warn), str(perf.crit), str(perf.min), str(perf.max)]
+    fields = [f"{label}={perf.value}{perf.uom}", *("" if v is None else str(v)
+                                                   for v in (perf.warn, perf.crit, perf.min, perf.max))]
     while fields[-1] == "":
         fields.pop()
     return ";".join(fields)
@@ -119,24 +126,25 @@ class NagiosText:
         sql_count: dict[tuple[str, str, str | None], int] = {}
         def spot(v: Verdict) -> tuple[str, str, str | None]:
             r = v.result
-            return v.site.name, r.host, r.address if r.facts.get("addresses_probed") else None
+            return v.site.name, r.host, r.address if r.facts.addresses_probed else None
 
         for v in self.run.verdicts:
-            if v.result.role == "sql" and not v.result.spec.forbidden:
+            if v.result.role == SQL and not v.result.spec.forbidden:
                 sql_count[spot(v)] = sql_count.get(spot(v), 0) + 1
         fixed: list[tuple[Verdict, str]] = []
         named: list[tuple[Verdict, str]] = []  # labels made of an instance's name (from the network)
         for v in self.run.verdicts:
             r = v.result
-            prefix = f"{label_part(r.address)}__" if r.facts.get("addresses_probed") and r.address else ""
+            prefix = f"{label_part(r.address)}__" if r.facts.addresses_probed and r.address else ""
             if self.qualified:
                 prefix = f"{label_part(v.site.name)}__{label_part(r.host)}__{prefix}"
             if r.spec.forbidden:
                 fixed.append((v, f"{prefix}forbid_{r.port}_{r.transport}"))
-            elif r.role == "audio":
-                fixed.append((v, f"{prefix}audio_{r.port}"))
-            elif r.role == "sql" and sql_count.get(spot(v), 0) > 1:
-                named.append((v, f"{prefix}sql_{label_part(str(r.facts.get('instance', r.port)))}"))
+            elif r.role in PER_UNIT:  # one port per unit (audio clients): the port names it
+                fixed.append((v, f"{prefix}{label_part(r.role)}_{r.port}"))
+            elif r.role == SQL and sql_count.get(spot(v), 0) > 1:
+                instance = r.port if r.facts.instance is None else r.facts.instance
+                named.append((v, f"{prefix}sql_{label_part(str(instance))}"))
             else:
                 fixed.append((v, f"{prefix}{label_part(r.role)}"))
         used = {"failing"}
@@ -145,7 +153,7 @@ class NagiosText:
         def free(label: str) -> bool:
             return label not in used and f"{label}_time" not in used
 
-        named.sort(key=lambda item: (item[1], str(item[0].result.facts.get("instance", "")),
+        named.sort(key=lambda item: (item[1], str(item[0].result.facts.instance or ""),
                                      item[0].result.port or 0))
         for v, base in (*fixed, *named):
             label = base
@@ -168,7 +176,7 @@ class NagiosText:
 
     def who(self, verdict: Verdict) -> str:
         r = verdict.result
-        at = f" ({r.address})" if r.facts.get("addresses_probed") else ""
+        at = f" ({r.address})" if r.facts.addresses_probed else ""
         if self.qualified:
             return f"{verdict.site.name}/{r.host}{at} "
         return f"{r.host}{at} " if at else ""
@@ -212,7 +220,9 @@ class NagiosText:
                 parts.append(part)
                 used += len(part) + 2
             return "; ".join(parts)
-        ports = f"{len(run.verdicts)} port{'' if len(run.verdicts) == 1 else 's'}"
+        untested = [v for v in run.verdicts if not_proved(v)]  # OK, and never probed: not "as expected"
+        tested = len(run.verdicts) - len(untested)
+        ports = f"{tested} port{'' if tested == 1 else 's'}"
         reporting = [judged for judged in run.sites if judged.verdicts] or run.sites  # --role: where it exists
         if len(reporting) == 1:
             hosts = reporting[0].site.hosts
@@ -220,13 +230,15 @@ class NagiosText:
             text = f"{ports} as expected on {shown_hosts}"
         else:
             text = f"{len(reporting)} sites, {ports} as expected"
-        sql = [v.result for v in run.verdicts if v.result.role == "sql" and "sql_version" in v.result.facts]
+        sql = [v.result for v in run.verdicts if v.result.role == SQL and v.result.facts.sql_version]
         if len(reporting) == 1 and len(reporting[0].site.hosts) == 1 and sql:
             facts = sql[0].facts
-            inst = facts.get("instance")
+            inst = facts.instance
             where_sql = f"instance {shown(inst, 40)} on {sql[0].port}/tcp" if inst else f"{sql[0].port}/tcp"
-            text += f"; {facts.get('sql_product')} {facts.get('sql_version')} ({where_sql})"
-        notes = sum(1 for v in run.verdicts if v.note)
+            text += f"; {facts.sql_product} {facts.sql_version} ({where_sql})"
+        if untested:
+            text += f"; {len(untested)} not tested (-v)"
+        notes = sum(1 for v in run.verdicts if v.note) - len(untested)
         if notes:
             text += f"; {notes} note{'s' if notes != 1 else ''} (-v)"
         return plain(text)
@@ -244,8 +256,8 @@ class NagiosText:
         noted: set[tuple[str, str]] = set()
         for v in self.run.verdicts:
             r = v.result
-            others = r.facts.get("unprobed_addresses")
-            if isinstance(others, list) and (v.site.name, r.host) not in noted:
+            others = r.facts.unprobed_addresses
+            if others is not None and (v.site.name, r.host) not in noted:
                 noted.add((v.site.name, r.host))
                 out.append(plain(f"note: {r.host} has {len(others) + 1} addresses; probed {r.address} only "
                                  f"(not {', '.join(map(str, others))}): --all-addresses / all_addresses "
@@ -290,7 +302,9 @@ class NagiosText:
                 crit = "1:"
             elif int(spec.severity) == 1:
                 warn = "1:"
-        return Perf(label, up(v), "", warn, crit, 0, 1)
+        # NOT TESTED (a forbidden port never probed): no value, the item is left out -- a 0 would read as
+        # "blocked", a finding nobody made. A required port never probed keeps its 0: it failed.
+        return Perf(label, None if not_proved(v) else up(v), "", warn, crit, 0, 1)
 
 
 # -- passive results
@@ -315,6 +329,8 @@ def passive_results(run: JudgedRun, *, started: float, per_role: bool = False,
     """One ``PassiveResult`` per object of every site of ``run``: per site, or per role of the sites with
     ``icinga_per_role`` (of every site with ``per_role``). ``started`` is the Unix time the probes started;
     a result's execution ends ``report.seconds`` later (the site's probes, its roles' alike)."""
+    from check_digitalsentry.passive import PassiveResult  # only for --submit: not on a check's path
+
     results: list[PassiveResult] = []
     for judged in run.sites:
         site, report = judged.site, judged.report
@@ -322,9 +338,7 @@ def passive_results(run: JudgedRun, *, started: float, per_role: bool = False,
         ended = started + report.seconds
         parts: Sequence[tuple[str | None, JudgedSite]]
         if per_role or site.icinga_per_role:
-            parts = [(role, JudgedSite(SiteReport(site.copy(roles=(role,)), report.results, report.seconds,
-                                                  report.budget)))
-                     for role in reported_roles(judged)]
+            parts = [(role, judged.part(role)) for role in reported_roles(judged)]
         else:
             parts = [(None, judged)]
         for role, part in parts:

@@ -54,31 +54,27 @@ if TYPE_CHECKING:
 DEFAULT_ROLES: tuple[str, ...] = catalogue.BUILTIN_ROLE_NAMES
 _TRANSPORT = {role.name: role.transport for role in catalogue.ROLES}
 
+#: A fixed layout on unprivileged ports, shared by the sites of a fleet (one address each): the
+#: catalogue's simulator ports (``Role.sim_port``).
+HIGH_PORTS: dict[str, int] = {role.name: role.sim_port for role in catalogue.ROLES if role.sim_port is not None}
 #: The SQL port of the "standard" layout (the catalogue's SQL port is dynamic).
-STANDARD_SQL_PORT = 49172
+STANDARD_SQL_PORT = HIGH_PORTS[catalogue.SQL]
 #: The catalogue's ports (443 for web needs root, or a lowered ip_unprivileged_port_start).
 STANDARD_PORTS: dict[str, int] = {
-    role.name: STANDARD_SQL_PORT if role.port is None else role.port for role in catalogue.ROLES
-}
-#: A fixed layout on unprivileged ports, shared by the sites of a fleet (one address each).
-HIGH_PORTS: dict[str, int] = {
-    "sql-browser": 11434, "sql": 49172, "video": 18772, "diagnostics": 17772, "web": 10443,
-    "api-system": 60001, "api-playback": 60002, "api-camera": 60010, "audio": 18778,
+    role.name: HIGH_PORTS[role.name] if role.port is None else role.port for role in catalogue.ROLES
 }
 LAYOUTS = ("ephemeral", "standard", "high")
 
 _TCP_FAULTS = ("off", "tarpit", "reset")
+#: The faults a role's own server adds to those of its transport.
+_OWN_FAULTS: dict[str, tuple[str, ...]] = {
+    catalogue.BROWSER: ("silent", "garbage", "truncated", "wrong-instance", "several", "no-tcp"),
+    catalogue.SQL: ("garbage", "strict", "other-instance"),
+}
 #: role -> the faults it can be given (see the module docstring for what each does).
 FAULTS: dict[str, tuple[str, ...]] = {
-    "sql-browser": ("off", "silent", "garbage", "truncated", "wrong-instance", "several", "no-tcp"),
-    "sql": (*_TCP_FAULTS, "garbage", "strict", "other-instance"),
-    "video": _TCP_FAULTS,
-    "diagnostics": _TCP_FAULTS,
-    "web": _TCP_FAULTS,
-    "api-system": _TCP_FAULTS,
-    "api-playback": _TCP_FAULTS,
-    "api-camera": _TCP_FAULTS,
-    "audio": ("off",),
+    role.name: (*(_TCP_FAULTS if role.transport == "tcp" else ("off",)), *_OWN_FAULTS.get(role.name, ()))
+    for role in catalogue.ROLES
 }
 
 DEFAULT_INSTANCE = "DIGITALSENTRY"
@@ -193,13 +189,17 @@ class SimSite:
         """The instance the check asks the Browser for (the first configured one)."""
         return self.instances[0][0]
 
+    def switched(self, setting: str) -> bool:
+        """Whether a role the site setting ``setting`` switches on (``catalogue.Role.when``) runs."""
+        return any(catalogue.BY_NAME[role].when == setting for role in self.roles)
+
     @property
     def web(self) -> bool:
-        return "web" in self.roles
+        return self.switched(catalogue.WEB)
 
     @property
     def api(self) -> bool:
-        return any(role.startswith("api-") for role in self.roles)
+        return self.switched(catalogue.API)
 
     @property
     def audio_count(self) -> int:

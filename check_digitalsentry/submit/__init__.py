@@ -8,5 +8,5 @@ made by ``render.text.passive_results``) to a monitoring core, and says what bec
 
 Like the engine, it owns sockets, files and time, and nothing it meets raises: every outcome, a refused
 connection or a stalled API alike, is data. It imports the core's value objects only; only the Nagios
-frontend (``nagios.submit``) imports it, and each module only when ``--submit`` asks for it.
+frontend (``cli.submit``) imports it, and each module only when ``--submit`` asks for it.
 """

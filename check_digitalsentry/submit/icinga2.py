@@ -6,13 +6,26 @@ HTTPS, with a few keep-alive connections working one queue.
   A client certificate (``--api-cert``/``--api-key``) authenticates an ApiUser with ``client_cn``; HTTP
   basic auth the user of ``--api-user`` with the first line of ``--api-password-file``.
 - ``CONNECTIONS`` threads, each with its own connection kept alive, take the results in turn: Icinga has
-  no bulk endpoint, and a handful of connections keep its API busy without flooding it.
-- Retried, with exponential backoff and jitter and never past the deadline: 503 (the object inactive, or
-  Icinga shutting down) and connection errors (refused, reset, closed, stalled). Never retried: 404 (no
-  such object), 403 (passive checks disabled), 409 (Icinga has a newer result), 400/500.
+  no bulk endpoint, and a handful of connections keep its API busy without flooding it. The first
+  request goes out alone (the others connect meanwhile), so that credentials Icinga refuses are sent once.
+- Sent again only where nothing was accepted, with exponential backoff and jitter and never past the
+  deadline: a request that did not go out whole (the connection refused, reset or closed, the TLS
+  handshake stalled, a name that does not resolve yet) and Icinga's 503 (the object inactive, Icinga
+  shutting down: it did not process it). Once a request is out, whole, a lost answer (the connection
+  closed or reset, the answer cut short or never come) fails the result and it is *not* sent again:
+  Icinga may have processed it, and a second copy would count as a second check result (a soft state's
+  next attempt, a second notification) -- Icinga 2.13 takes the same result twice; only 2.14 refuses an
+  older one (409). A kept-alive connection the server closed while it was idle is noticed before
+  anything is sent on it, and the request goes on a new one. Never sent again either: 404 (no such
+  object), 403 (passive checks disabled), 409 (Icinga has a newer result), 400/500.
+- An answer is read whole however it ends: with its Content-Length or its last chunk, or -- HTTP/1.0,
+  ``Connection: close`` -- with the connection (its body may come in a TLS record of its own, as Python's
+  http.server sends it, and a proxy that passes an answer on as it comes: nginx with proxy_buffering off).
 - Stopping everything at once (``Submission.fatal``): 401 (wrong user or password), a 403 that is not
   about passive checks (the ApiUser lacks the permission), a certificate that fails verification, a
   TLS error, a host name that does not resolve.
+- The credentials never reach the output: every text taken from an answer passes ``Api.redact``
+  (``submit.redact``) before it is cut to length and put into a sentence.
 
 - An answer counts only as Icinga's: JSON whose ``results`` hold the one object's code (or an error
   document), at most ``MAX_ANSWER`` bytes, read by the attempt's deadline. Anything else -- a proxy's or
@@ -30,24 +43,17 @@ file, before anything is probed).
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import functools
 import http.client
 import io
-import ipaddress
-import json
-import math
-import os
 import random
-import re
+import select
 import socket
 import ssl
-import stat
 import threading
 import time
 
-from check_digitalsentry import __version__, files
+from check_digitalsentry.outputs import DEFAULT_TTL
 from check_digitalsentry.passive import (
     ACCEPTED,
     FAILED,
@@ -55,22 +61,27 @@ from check_digitalsentry.passive import (
     MISSING,
     REFUSED,
     STALE,
-    Outcome,
+    Destination,
+    Receipt,
     Submission,
     object_name,
 )
+from check_digitalsentry.protocols import icinga2_api
+from check_digitalsentry.protocols.icinga2_api import answer, said
+from check_digitalsentry.submit.icinga2_setup import Api, SetupError, parse_url, ssl_reason
+
+__all__ = ["Api", "SetupError", "check_options", "parse_url", "prepare", "submit"]
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Mapping, Sequence
 
     from _typeshed import WriteableBuffer
 
     from check_digitalsentry.passive import PassiveResult
+    from check_digitalsentry.schema import Site
 
 
-ACTION = "/v1/actions/process-check-result"
-DEFAULT_PORT = 5665
 #: Connections (threads) at most: Icinga answers one request per connection at a time.
 CONNECTIONS = 4
 #: Seconds one attempt (connect, TLS, request, answer) may wait for any one step, at most.
@@ -83,314 +94,13 @@ MIN_ATTEMPT = 0.05
 JOIN_GRACE = 0.05
 #: Bytes of an answer at most: Icinga's are a few hundred. A larger one is not read further.
 MAX_ANSWER = 64 * 1024
-#: Bytes of a password, CA, certificate or key file at most (a system's CA bundle is a few hundred KiB).
-MAX_FILE = 1 << 20
-#: Characters of Icinga's words (``status``) kept in a reason.
-MAX_WORDS = 200
-
-
-class SetupError(Exception):
-    """A submit option that cannot work (one line, naming the option): the run stops before probing."""
-
-
-class Api:
-    """Where and how to submit: the API's address, TLS context and credentials, and what each result
-    carries besides its own content (``check_source``, ``ttl`` in seconds, 0 for none)."""
-
-    def __init__(self, url: str, *, user: str | None = None, password_file: str | None = None,
-                 ca: str | None = None, cert: str | None = None, key: str | None = None,
-                 check_source: str = "", ttl: float = 0.0) -> None:
-        self.url = url.rstrip("/")
-        self.host, self.port, prefix = parse_url(url)
-        self.path = prefix + ACTION
-        self.user = user
-        self.check_source = check_source
-        self.ttl = ttl
-        self.headers = {"Accept": "application/json", "Content-Type": "application/json",
-                        "User-Agent": f"check_digitalsentry/{__version__}"}
-        if user is not None:
-            if password_file is None:
-                raise SetupError("--api-user needs --api-password-file (the ApiUser's password)")
-            if not user:
-                raise SetupError("--api-user '': an empty name (the ApiUser's)")
-            if ":" in user:
-                raise SetupError(f"--api-user {user!r}: a user name for HTTP basic auth has no ':'")
-            password = read_password(password_file)
-            token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-            self.headers["Authorization"] = f"Basic {token}"
-        elif password_file is not None:
-            raise SetupError("--api-password-file needs --api-user")
-        self.context = tls_context(ca, cert, key)
-
-    @property
-    def who(self) -> str:
-        """How the credentials are named in a sentence."""
-        if self.user is not None:
-            return f"--api-user {self.user} and its --api-password-file"
-        return "the client certificate (--api-cert; an ApiUser with client_cn)"
-
-    @property
-    def where(self) -> str:
-        """``HOST:PORT``, an IPv6 address in brackets: ``[::1]:5665``."""
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
-
-
-#: What a host name may hold once IDNA-encoded: letters, digits, '-', '_' (SRV-style names) and dots.
-_HOST_NAME = re.compile(r"[a-z0-9_]([a-z0-9_.-]*[a-z0-9_.])?")
-
-
-def parse_url(url: str) -> tuple[str, int, str]:
-    """``https://HOST[:PORT][/PREFIX]`` -> (host, port, prefix); SetupError for anything else.
-
-    HOST is a DNS name (IDNA-encodable: it is returned ASCII, ``xn--...``), an IPv4 address or an IPv6
-    address in brackets (returned without them; a zone id, ``%eth0``, is refused); PORT 1-65535 (default
-    5665); PREFIX printable ASCII without spaces (a reverse proxy's path before ``/v1``)."""
-    from urllib.parse import urlsplit
-
-    def bad(why: str) -> SetupError:
-        return SetupError(f"--api-url {url!r}: {why}")
-
-    if any(ord(c) <= 32 or ord(c) == 127 for c in url):
-        raise bad("a space or a control character (expected https://HOST:5665)")
-    try:
-        parts = urlsplit(url)
-    except ValueError as exc:
-        raise bad(str(exc)) from None
-    if parts.scheme != "https":
-        raise bad("expected https://HOST:5665 (Icinga 2's API speaks HTTPS only)")
-    if parts.query or parts.fragment or "@" in parts.netloc:
-        raise bad("expected https://HOST:PORT, without user, query or fragment")
-    netloc = parts.netloc
-    if netloc.startswith("["):
-        inside, bracket, rest = netloc[1:].partition("]")
-        if not bracket or (rest and not rest.startswith(":")):
-            raise bad("expected an IPv6 address in brackets: https://[ADDRESS]:5665")
-        if "%" in inside:
-            raise bad(f"an IPv6 zone id ({inside[inside.index('%'):]}) is not supported: use a global address "
-                      "or a host name")
-        try:
-            host = str(ipaddress.IPv6Address(inside))
-        except ValueError:
-            raise bad(f"{inside!r} is not an IPv6 address") from None
-        port_text = rest[1:] if rest else None
-    else:
-        if netloc.count(":") > 1:
-            raise bad("an IPv6 address goes in brackets: https://[ADDRESS]:5665")
-        name, colon, port_text_ = netloc.partition(":")
-        port_text = port_text_ if colon else None
-        host = _host_name(name, bad)
-    port = DEFAULT_PORT
-    if port_text is not None:
-        if not (port_text.isascii() and port_text.isdigit() and 1 <= int(port_text) <= 65535):
-            raise bad(f"port {port_text!r}: expected 1-65535 (Icinga 2's API: 5665)")
-        port = int(port_text)
-    if not parts.path.isascii():
-        raise bad("a path of ASCII characters only (percent-encode the others)")
-    prefix = parts.path.rstrip("/")
-    if prefix.endswith("/v1"):  # https://HOST:5665/v1, as Icinga's docs write the API's URLs: its root
-        prefix = prefix[:-3]
-    return host, port, prefix
-
-
-def _host_name(name: str, bad: Callable[[str], SetupError]) -> str:
-    """A host name or IPv4 address of a URL, ASCII (IDNA) and lower case."""
-    if not name:
-        raise bad("no host name")
-    with contextlib.suppress(ValueError):
-        return str(ipaddress.IPv4Address(name))
-    try:
-        ascii_name = name.encode("idna").decode("ascii").lower()
-    except UnicodeError as exc:
-        why = str(exc.__cause__ or exc).split("(UnicodeError: ")[-1].rstrip(")")
-        raise bad(f"host name {name!r}: not a DNS name ({why})") from None
-    if not _HOST_NAME.fullmatch(ascii_name) or ".." in ascii_name:
-        raise bad(f"host name {name!r}: not a DNS name (letters, digits, '-', '_' and single dots, not "
-                  "beginning with '-' or '.')")
-    return ascii_name
-
-
-@contextlib.contextmanager
-def _checked_file(option: str, path: str, *, secret: bool = False) -> Iterator[tuple[str, bytes]]:
-    """Open ``path`` for ``option`` the safe way; yield (a name OpenSSL can open that is the very file
-    checked, the file's bytes). SetupError, one line naming ``option``, for anything but a regular file of
-    at most ``MAX_FILE`` bytes that not every user may write (anyone could swap the CA, the password...)
-    nor, with ``secret``, read."""
-    shown = path or "''"
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not block the open
-    except OSError as exc:
-        raise SetupError(f"{option} {shown}: {exc.strerror or exc}") from None
-    try:
-        data = _read_checked(fd, f"{option} {shown}", secret)
-        # OpenSSL opens files by name: /proc/self/fd/N (Linux) reopens this very file, whatever the path
-        # names by now; elsewhere the path itself.
-        proc = f"/proc/self/fd/{fd}"
-        yield (proc if os.path.exists(proc) else path), data
-    finally:
-        os.close(fd)
-
-
-def _read_checked(fd: int, named: str, secret: bool) -> bytes:
-    """The bytes of the file open at ``fd``, checked with ``fstat`` before anything is read (see
-    ``_checked_file``); ``named`` is the option and the path, for the message."""
-    try:
-        info = os.fstat(fd)
-        mode = info.st_mode
-        if not stat.S_ISREG(mode):
-            raise SetupError(f"{named}: {files.kind(mode)}, not a regular file")
-        if info.st_size > MAX_FILE:
-            raise SetupError(f"{named}: {info.st_size} bytes, more than such a file holds (at most "
-                             f"{MAX_FILE >> 20} MiB)")
-        others = [word for bit, word in ((stat.S_IROTH, "read"), (stat.S_IWOTH, "write"))
-                  if mode & bit and (secret or bit == stat.S_IWOTH)]
-        if others:
-            raise SetupError(f"{named}: every user may {' and '.join(others)} it (mode {stat.S_IMODE(mode):04o}): "
-                             f"chmod o-rw {named.split(' ', 1)[1]}")
-        data = files.read_capped(fd, MAX_FILE)
-    except OSError as exc:
-        raise SetupError(f"{named}: {exc.strerror or exc}") from None
-    if data is None:
-        raise SetupError(f"{named}: more than {MAX_FILE >> 20} MiB")
-    return data
-
-
-def read_password(path: str) -> str:
-    """The first line of a password file (without its line end). A file that every user may read or write
-    is refused, as ssh refuses a private key that others can read: the ApiUser's password may post results."""
-    with _checked_file("--api-password-file", path, secret=True) as (_, data):
-        pass
-    line = data.split(b"\n", 1)[0].rstrip(b"\r")
-    try:
-        password = line.decode("utf-8")
-    except UnicodeDecodeError:
-        raise SetupError(f"--api-password-file {path}: its first line is not UTF-8") from None
-    if not password:
-        raise SetupError(f"--api-password-file {path}: its first line is empty (the password goes there)")
-    return password
-
-
-class _Encrypted(Exception):
-    """OpenSSL asked for the key's passphrase (it would prompt on a terminal, or fail in cron)."""
-
-
-def _no_passphrase() -> str:
-    raise _Encrypted
-
-
-def tls_context(ca: str | None, cert: str | None, key: str | None) -> ssl.SSLContext:
-    """A verifying client context: ``ca`` (PEM) or the system's store, and the client certificate."""
-    if ca is None:
-        context = ssl.create_default_context()
-    else:
-        with _checked_file("--api-ca", ca) as (path, _):
-            try:
-                context = ssl.create_default_context(cafile=path)
-            except (ssl.SSLError, OSError) as exc:
-                raise SetupError(f"--api-ca {ca}: not a PEM certificate ({_ssl_reason(exc)})") from None
-    if cert is not None or key is not None:
-        if cert is None or key is None:
-            raise SetupError("--api-cert and --api-key go together (the client certificate and its key)")
-        with _checked_file("--api-cert", cert) as (cert_path, cert_data), \
-                _checked_file("--api-key", key, secret=True) as (key_path, key_data):
-            if b"-----BEGIN CERTIFICATE-----" not in cert_data:
-                raise SetupError(f"--api-cert {cert}: not a PEM certificate (no -----BEGIN CERTIFICATE----- line)")
-            if not re.search(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----", key_data):
-                raise SetupError(f"--api-key {key}: not a PEM private key (no -----BEGIN ... PRIVATE KEY----- "
-                                 "line)")
-            try:
-                context.load_cert_chain(cert_path, key_path, password=_no_passphrase)
-            except _Encrypted:
-                raise SetupError(f"--api-key {key}: encrypted, and no passphrase can be given (write it "
-                                 f"unencrypted: openssl pkey -in {key} -out NEW.key; chmod 600 NEW.key)") from None
-            except (ssl.SSLError, OSError) as exc:
-                if getattr(exc, "reason", None) == "KEY_VALUES_MISMATCH":
-                    raise SetupError(f"--api-key {key}: not the key of --api-cert {cert} (key values "
-                                     "mismatch)") from None
-                raise SetupError(f"--api-cert {cert}: not a PEM certificate and key OpenSSL can load "
-                                 f"({_ssl_reason(exc)}; --api-key {key})") from None
-    return context
-
-
-def _ssl_reason(exc: BaseException) -> str:
-    """OpenSSL's reason in words: ``KEY_VALUES_MISMATCH`` -> ``key values mismatch``, ``[SSL] PEM lib
-    (_ssl.c:3905)`` -> ``PEM lib``."""
-    reason = getattr(exc, "reason", None)
-    if isinstance(reason, str) and reason:
-        return reason.replace("_", " ").lower() if reason.isupper() else reason
-    text = str(getattr(exc, "strerror", None) or exc or type(exc).__name__)
-    return re.sub(r"^\[\w+\] | \(_ssl\.c:\d+\)$", "", text)
 
 
 def request_body(api: Api, result: PassiveResult) -> bytes:
-    """The JSON of one ``process-check-result``: the object by name (``HOST!SERVICE``), the result."""
-    body: dict[str, object] = {
-        "type": "Service", "service": f"{result.host}!{result.service}", "exit_status": int(result.state),
-        "plugin_output": result.output, "performance_data": result.perfdata,
-        "execution_start": round(result.started, 6), "execution_end": round(result.ended, 6),
-    }
-    if api.check_source:
-        body["check_source"] = api.check_source
-    if api.ttl:
-        body["ttl"] = api.ttl
-    return json.dumps(body).encode("utf-8")
-
-
-def _refuse_constant(word: str) -> object:
-    raise ValueError(f"{word} is no JSON number")
-
-
-def _finite(word: str) -> float:
-    number = float(word)
-    if not math.isfinite(number):
-        raise ValueError(f"{word[:20]} is out of range")
-    return number
-
-
-def _http_code(value: object) -> int | None:
-    """An HTTP status code as Icinga writes it (``200`` or ``200.0``), else None."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    if not (math.isfinite(value) and value == int(value) and 100 <= value <= 599):
-        return None
-    return int(value)
-
-
-def _words(text: object, limit: int = MAX_WORDS) -> str:
-    """Text from an answer, for a reason: its whitespace made single spaces, at most ``limit`` characters."""
-    words = " ".join(str(text).split())
-    return words if len(words) <= limit else words[:limit - 3] + "..."
-
-
-def _start(data: bytes) -> str:
-    return repr(_words(data[:120].decode("utf-8", "replace"), 60))
-
-
-def answer(status: int, data: bytes) -> tuple[int | None, str]:
-    """The code and the words of an Icinga 2 API answer: the action's own result (``results``: one, for the
-    one object named), or an error document (``{"error": 404, "status": "No objects found."}``). Anything
-    else is not Icinga's: (None, what it is instead)."""
-    if not data.strip():
-        return None, "an empty body"
-    try:
-        doc = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite)
-    except RecursionError:
-        return None, "JSON nested too deeply"
-    except ValueError as exc:  # not JSON, not UTF-8, NaN, Infinity, 1e999, an integer of 5000 digits
-        return None, f"not valid JSON ({_words(exc, 80)}): {_start(data)}"
-    if isinstance(doc, dict) and isinstance(doc.get("results"), list):
-        results = doc["results"]
-        if len(results) != 1 or not isinstance(results[0], dict):
-            return None, f"{len(results)} results for one object"
-        code = _http_code(results[0].get("code"))
-        if code is None:
-            return None, f"results[0].code is {_words(repr(results[0].get('code')), 40)}, not an HTTP status"
-        return code, _words(results[0].get("status", ""))
-    if isinstance(doc, dict) and "error" in doc:
-        code = _http_code(doc["error"])
-        if code is None or code < 400:
-            return None, f"error {_words(repr(doc['error']), 40)} is not an HTTP error status"
-        return code, _words(doc.get("status", ""))
-    return None, f"JSON without results or error: {_start(data)}"
+    """The JSON of one ``process-check-result`` for ``result``, with what ``api`` adds to each."""
+    return icinga2_api.request_body(
+        f"{result.host}!{result.service}", int(result.state), result.output, result.perfdata, result.started,
+        result.ended, check_source=api.check_source, ttl=api.ttl)
 
 
 def read_answer(response: http.client.HTTPResponse, limit: int = MAX_ANSWER) -> bytes | None:
@@ -407,24 +117,35 @@ def read_answer(response: http.client.HTTPResponse, limit: int = MAX_ANSWER) -> 
 
 
 class _DeadlineIO(io.RawIOBase):
-    """The bytes of an answer from ``sock``, each read waiting only for the time left until ``deadline``
-    (a ``time.monotonic()`` value): an answer dripped byte by byte, or a stream of ``100 Continue``, cannot
-    stretch an attempt past its end."""
+    """The bytes of an answer, read from ``raw`` (the socket's own file) with each read waiting only for the
+    time left until ``deadline`` (a ``time.monotonic()`` value): an answer dripped byte by byte, or a stream
+    of ``100 Continue``, cannot stretch an attempt past its end.
 
-    def __init__(self, sock: socket.socket, deadline: float) -> None:
+    ``raw`` keeps the socket open until the answer is read and closed, as ``http.client`` expects of a
+    response's file: a server that ends its answer with ``Connection: close`` (or speaks HTTP/1.0) has the
+    connection closed by ``http.client`` as soon as the head is read, and the body may still be on its way
+    (in a TLS record of its own)."""
+
+    def __init__(self, raw: io.RawIOBase, sock: socket.socket, deadline: float) -> None:
         super().__init__()
+        self.raw = raw
         self.sock = sock
         self.deadline = deadline
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer: WriteableBuffer) -> int:
+    def readinto(self, buffer: WriteableBuffer) -> int | None:
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise socket.timeout("the attempt's time is up")
         self.sock.settimeout(remaining)
-        return self.sock.recv_into(buffer)
+        return self.raw.readinto(buffer)
+
+    def close(self) -> None:
+        if not self.closed:
+            self.raw.close()  # the socket's last reference, once http.client has let go of it
+        super().close()
 
 
 class _Response(http.client.HTTPResponse):
@@ -432,17 +153,19 @@ class _Response(http.client.HTTPResponse):
 
     def __init__(self, sock: socket.socket, *args: object, deadline: float, **kwargs: object) -> None:
         super().__init__(sock, *args, **kwargs)  # type: ignore[arg-type]
-        self.fp.close()  # the socket's own file: not used
-        self.fp = io.BufferedReader(_DeadlineIO(sock, deadline))
+        raw = self.fp.detach()  # the socket's own file, unbuffered: it holds the socket open
+        self.fp = io.BufferedReader(_DeadlineIO(raw, sock, deadline))
 
 
 class _Connection(http.client.HTTPSConnection):
     """An HTTPS connection that counts the connections it opens, and reads each answer by ``deadline``."""
 
-    def __init__(self, pool: _Pool) -> None:
+    def __init__(self, pool: _Pool, gated: bool = False) -> None:
         super().__init__(pool.api.host, pool.api.port, timeout=ATTEMPT_TIMEOUT, context=pool.api.context)
         self.pool = pool
+        self.gated = gated  #: sends nothing before the pool's first attempt is over (``_Pool.first``)
         self.deadline = 0.0  #: the current attempt's end (``time.monotonic()``)
+        self.reused = False  #: the current attempt went on a connection kept alive from the one before
 
     def connect(self) -> None:
         with self.pool.lock:
@@ -453,13 +176,41 @@ class _Connection(http.client.HTTPSConnection):
         self.response_class = functools.partial(_Response, deadline=self.deadline)  # type: ignore[assignment]
         return super().getresponse()
 
+    def stale(self) -> bool:
+        """Whether a kept-alive connection has something to read before anything was asked: the server
+        closed it while it was idle (EOF, TLS close_notify) or said something unasked (a 408). It is then
+        closed, and the next request goes on a new one: nothing was sent on it, so nothing is lost."""
+        sock = self.sock
+        if sock is None:
+            return False
+        if isinstance(sock, ssl.SSLSocket) and sock.pending():
+            return True
+        try:
+            if hasattr(select, "poll"):
+                poller = select.poll()
+                poller.register(sock, select.POLLIN)
+                return bool(poller.poll(0))
+            return bool(select.select([sock], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
+
 
 class _Fatal(Exception):
     """A problem that no retry can fix, for every result still to go."""
 
 
 class _Retry(Exception):
-    """A problem that a later attempt may not have (503, a connection error)."""
+    """A problem before the request went out whole (refused, reset, closed, stalled: Icinga cannot have
+    processed it), or Icinga's own 503 (it did not): a later attempt may succeed. ``closed``: the server
+    closed the connection (a kept-alive one is then tried again at once, on a new connection)."""
+
+    def __init__(self, message: str, closed: bool = False) -> None:
+        super().__init__(message)
+        self.closed = closed
+
+
+#: Why a result whose answer was lost is not sent again (said after the loss).
+NOT_AGAIN = "; the result was sent, so it is not sent again (Icinga may have processed it)"
 
 
 class _Pool:
@@ -471,10 +222,13 @@ class _Pool:
         self.deadline = deadline
         self.lock = threading.Lock()
         self.next = 0
-        self.outcomes: list[Outcome | None] = [None] * len(self.results)
+        self.receipts: list[Receipt | None] = [None] * len(self.results)
         self.last_error: dict[int, str] = {}
         self.fatal = ""
         self.requests = self.retries = self.connections = 0
+        #: set once the first worker's first attempt is over: the other workers connect meanwhile, but send
+        #: nothing before it, so that credentials Icinga refuses (401) go out once, not once a connection
+        self.first = threading.Event()
 
     def take(self) -> int | None:
         with self.lock:
@@ -487,7 +241,7 @@ class _Pool:
         with self.lock:
             self.fatal = self.fatal or reason
 
-    def work(self) -> None:
+    def work(self, first: bool = False) -> None:
         connection: _Connection | None = None
         try:
             while True:
@@ -495,19 +249,22 @@ class _Pool:
                 if index is None:
                     return
                 try:
-                    connection = connection or _Connection(self)
-                    outcome = self.deliver(index, connection)
-                except Exception as exc:  # nobody foresaw it: this result's outcome, not a traceback
+                    connection = connection or _Connection(self, gated=not first)
+                    receipt = self.deliver(index, connection)
+                except Exception as exc:  # nobody foresaw it: this result's receipt, not a traceback
                     if connection is not None:
                         connection.close()
-                    outcome = Outcome(self.results[index], FAILED, f"unexpected {type(exc).__name__} while "
-                                      f"submitting to {self.api.where}: {_words(exc) or 'no details'}")
-                self.outcomes[index] = outcome
+                    what = said(exc, clean=self.api.redact) or "no details"
+                    receipt = Receipt(self.results[index], FAILED, f"unexpected {type(exc).__name__} while "
+                                      f"submitting to {self.api.where}: {what}")
+                self.receipts[index] = receipt
         finally:
+            if first:
+                self.first.set()
             if connection is not None:
                 connection.close()
 
-    def deliver(self, index: int, connection: _Connection) -> Outcome:
+    def deliver(self, index: int, connection: _Connection) -> Receipt:
         result = self.results[index]
         body = request_body(self.api, result)
         attempts = 0
@@ -515,44 +272,59 @@ class _Pool:
             remaining = self.deadline - time.monotonic()
             if remaining < MIN_ATTEMPT:
                 last = self.last_error.get(index)
-                reason = f"{last}; no time left to try again" if last else "not sent: the run's time was up"
-                return Outcome(result, FAILED, reason, attempts)
-            reused = connection.sock is not None
+                if last:
+                    return Receipt(result, FAILED, f"{last}; no time left to try again", attempts)
+                return Receipt(result, FAILED, "the run's time was up", attempts, sent=False)
             attempts += 1
-            with self.lock:
-                self.requests += 1
-                self.retries += attempts > 1
             try:
                 timeout = min(remaining - MIN_ATTEMPT / 2, ATTEMPT_TIMEOUT)  # ends before the deadline
                 return self.attempt(result, connection, body, timeout, attempts)
             except _Fatal as exc:
                 connection.close()
                 self.stop(str(exc))
-                return Outcome(result, FAILED, str(exc), attempts)
+                return Receipt(result, FAILED, str(exc), attempts)
             except _Retry as exc:
                 self.last_error[index] = str(exc)
-                if reused and getattr(exc, "closed", False):
+                if exc.closed and connection.reused:
                     continue  # a kept-alive connection the server had closed: at once, on a new one
+            finally:
+                if not connection.gated:
+                    self.first.set()
             delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (attempts - 1)) * random.uniform(0.5, 1.0)
             if time.monotonic() + delay + MIN_ATTEMPT >= self.deadline:
                 tries = f"{attempts} attempt{'s' if attempts > 1 else ''}"
-                why = f"{self.last_error[index]} (after {tries}; no time left to try again)"
-                return Outcome(result, FAILED, why, attempts)
+                return Receipt(result, FAILED, self.last_error[index], attempts,
+                               retried=f" (after {tries}; no time left to try again)")
             time.sleep(delay)
 
     def attempt(self, result: PassiveResult, connection: _Connection, body: bytes, timeout: float,
-                attempts: int) -> Outcome:
+                attempts: int) -> Receipt:
+        """One request and its answer. Retried (``_Retry``) only what Icinga cannot have processed: a
+        request that did not go out whole, or Icinga's 503. Once the request is out, whatever becomes of
+        the answer, it is not sent again: Icinga may have processed it, and a second copy would count as
+        a second check result (a soft state's next attempt, another notification)."""
         api = self.api
         where = api.where
         connection.timeout = timeout
         connection.deadline = time.monotonic() + timeout  # the answer is read by then (_DeadlineIO)
+        if connection.stale():
+            connection.close()
+        connection.reused = connection.sock is not None
         if connection.sock is not None:
             connection.sock.settimeout(timeout)
-        response: http.client.HTTPResponse | None = None
         try:
+            if connection.gated and not self.first.is_set():
+                if connection.sock is None:
+                    connection.connect()  # meanwhile: the connection and its handshake, nothing sent
+                if not self.first.wait(max(0.0, connection.deadline - time.monotonic())):
+                    return Receipt.not_sent(result, f"{where} had not answered the first request within "
+                                                    f"{timeout:.1f} s")
+            if self.fatal:
+                return Receipt.not_sent(result, self.fatal)
+            with self.lock:
+                self.requests += 1
+                self.retries += attempts > 1
             connection.request("POST", api.path, body, api.headers)
-            response = connection.getresponse()
-            data = read_answer(response)
         except ssl.SSLCertVerificationError as exc:
             raise _Fatal(f"TLS: the certificate of {where} failed verification: {exc.verify_message} "
                          "(--api-ca: the CA of the Icinga node's certificate, e.g. /var/lib/icinga2/certs/ca.crt; "
@@ -561,7 +333,7 @@ class _Pool:
             connection.close()
             raise _closed(f"{where} closed the TLS connection") from None
         except ssl.SSLError as exc:
-            raise _Fatal(f"TLS with {where}: {_ssl_reason(exc)}") from None
+            raise _Fatal(f"TLS with {where}: {ssl_reason(exc)}") from None
         except socket.gaierror as exc:
             if exc.errno == socket.EAI_AGAIN:
                 connection.close()
@@ -569,34 +341,35 @@ class _Pool:
             raise _Fatal(f"cannot resolve {api.host}: {exc.strerror}") from None
         except socket.timeout:
             connection.close()
-            what = "did not answer" if response is None else "did not finish its answer"
-            raise _Retry(f"{where} {what} within {timeout:.1f} s") from None
+            raise _Retry(f"{where} did not answer within {timeout:.1f} s") from None
         except ConnectionRefusedError:
             connection.close()
             raise _Retry(f"{where} refused the connection (is Icinga 2 running, with an ApiListener on "
                          f"port {api.port}?)") from None
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+        except (ConnectionResetError, BrokenPipeError) as exc:
             connection.close()
             raise _closed(f"{where} closed the connection ({type(exc).__name__})") from None
-        except http.client.IncompleteRead as exc:
-            connection.close()
-            raise _closed(f"{where} closed the connection before the end of its answer ({len(exc.partial)} "
-                          f"bytes read, {exc.expected} more expected)") from None
-        except http.client.HTTPException as exc:  # a status line or header that is not HTTP: no retry helps
-            connection.close()
-            return Outcome(result, FAILED, f"not an Icinga 2 API answer ({where}: "
-                                           f"{_words(exc, 80) or type(exc).__name__})", attempts)
         except OSError as exc:
             connection.close()
             raise _Retry(f"{where}: {exc.strerror or exc or type(exc).__name__}") from None
-        status = response.status
-        if data is None:
-            connection.close()  # the rest of it is not read
-            return Outcome(result, FAILED, f"not an Icinga 2 API answer (HTTP {status}: larger than {MAX_ANSWER} "
-                                           "bytes)", attempts)
-        if response.will_close:
+        # The request is out, whole: from here on nothing is retried but Icinga's own 503.
+        response: http.client.HTTPResponse | None = None
+        try:
+            response = connection.getresponse()
+            data = read_answer(response)
+        except (OSError, http.client.HTTPException) as exc:  # OSError: socket.timeout and ssl.SSLError too
+            if response is not None:
+                response.close()  # the socket's last reference: closed now, not when collected
             connection.close()
-        code, words = answer(status, data)
+            return self.unanswered(result, exc, response is not None, timeout, attempts)
+        status = response.status
+        if data is None or response.will_close:
+            response.close()
+            connection.close()  # the rest of it is not read, or the server closes it
+        if data is None:
+            return Receipt(result, FAILED, f"not an Icinga 2 API answer (HTTP {status}: larger than {MAX_ANSWER} "
+                                           "bytes)", attempts)
+        code, words = answer(status, data, api.redact)
         name = object_name(result)
         if code == 401 or status == 401:
             raise _Fatal(f"401 Unauthorized: Icinga 2 refused {api.who}")
@@ -605,30 +378,51 @@ class _Pool:
         if code is None or (200 <= code < 300 and not 200 <= status < 300):
             what = words if code is None else f"code {code} in the results"
             location = response.getheader("Location") if 300 <= status < 400 else None
-            moved = f" to {_words(location, 100)}" if location else ""
-            return Outcome(result, FAILED, f"not an Icinga 2 API answer (HTTP {status}{moved}: {what})", attempts)
+            moved = f" to {said(location, 100, api.redact)}" if location else ""
+            return Receipt(result, FAILED, f"not an Icinga 2 API answer (HTTP {status}{moved}: {what})", attempts)
         if 200 <= code < 300:
             lowered = words.lower()
             if "ignoring" in lowered or "unreachable" in lowered:
-                return Outcome(result, IGNORED, f"Icinga ignored the result for {name}: {words}", attempts)
-            return Outcome(result, ACCEPTED, words, attempts)
+                return Receipt(result, IGNORED, f"Icinga ignored the result for {name}: {words}", attempts)
+            return Receipt(result, ACCEPTED, words, attempts)
         if code == 403:
             if "passive" in words.lower():
-                return Outcome(result, REFUSED, f"Icinga takes no passive results for {name} (403: {words})",
+                return Receipt(result, REFUSED, f"Icinga takes no passive results for {name} (403: {words})",
                                attempts)
             raise _Fatal(f"403 Forbidden ({words}): the ApiUser needs permissions = "
                          '[ "actions/process-check-result" ]')
         if code == 404:
-            return Outcome(result, MISSING, f"Icinga has no {name}", attempts)
+            return Receipt(result, MISSING, f"Icinga has no {name}", attempts)
         if code == 409:
-            return Outcome(result, STALE, f"Icinga has a newer result for {name} (409: {words})", attempts)
-        return Outcome(result, FAILED, f"HTTP {code} for {name}: {words}", attempts)
+            return Receipt(result, STALE, f"Icinga has a newer result for {name} (409: {words})", attempts)
+        return Receipt(result, FAILED, f"HTTP {code} for {name}: {words}", attempts)
+
+    def unanswered(self, result: PassiveResult, exc: OSError | http.client.HTTPException, began: bool,
+                   timeout: float, attempts: int) -> Receipt:
+        """The receipt of a request that went out whole and got no answer (``began``: its head came): failed,
+        and never sent again -- but a head that is not HTTP is "not an Icinga 2 API answer"."""
+        where = self.api.where
+        if isinstance(exc, socket.timeout):
+            why = f"{where} {'did not finish its answer' if began else 'did not answer'} within {timeout:.1f} s"
+        elif isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            why = f"{where} closed the TLS connection before its answer"
+        elif isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
+            why = f"{where} closed the connection before its answer ({type(exc).__name__})"
+        elif isinstance(exc, http.client.IncompleteRead):
+            why = (f"{where} closed the connection before the end of its answer ({len(exc.partial)} bytes read, "
+                   f"{exc.expected} more expected)")
+        elif isinstance(exc, http.client.HTTPException):  # a status line or header that is not HTTP
+            return Receipt(result, FAILED, f"not an Icinga 2 API answer ({where}: "
+                                           f"{said(exc, 80, self.api.redact) or type(exc).__name__})", attempts)
+        elif isinstance(exc, ssl.SSLError):
+            why = f"{where}: {ssl_reason(exc)}"
+        else:
+            why = f"{where}: {exc.strerror or exc or type(exc).__name__}"
+        return Receipt(result, FAILED, why + NOT_AGAIN, attempts)
 
 
 def _closed(message: str) -> _Retry:
-    error = _Retry(message)
-    error.closed = True  # type: ignore[attr-defined]
-    return error
+    return _Retry(message, closed=True)
 
 
 def submit(api: Api, results: Sequence[PassiveResult], deadline: float,
@@ -637,7 +431,7 @@ def submit(api: Api, results: Sequence[PassiveResult], deadline: float,
     connections; what became of each."""
     started = time.monotonic()
     pool = _Pool(api, results, deadline)
-    workers = [threading.Thread(target=pool.work, name=f"icinga2-{n}", daemon=True)
+    workers = [threading.Thread(target=pool.work, args=(n == 0,), name=f"icinga2-{n}", daemon=True)
                for n in range(max(1, min(connections, len(results))))]
     for worker in workers:
         worker.start()
@@ -645,17 +439,77 @@ def submit(api: Api, results: Sequence[PassiveResult], deadline: float,
         worker.join(max(0.0, deadline + JOIN_GRACE - time.monotonic()))
     with pool.lock:
         late = any(worker.is_alive() for worker in workers)
-        outcomes = []
-        for index, (result, outcome) in enumerate(zip(pool.results, pool.outcomes)):
-            if outcome is None:
+        receipts = []
+        for index, (result, receipt) in enumerate(zip(pool.results, pool.receipts)):
+            if receipt is None:
                 last = pool.last_error.get(index)
-                reason = (f"not sent: {pool.fatal}" if pool.fatal and index >= pool.next
-                          else f"{last}; the run's time was up" if last
-                          else "no answer before the run's deadline" if index < pool.next
-                          else "not sent: the run's time was up")
-                outcome = Outcome(result, FAILED, reason)
-            outcomes.append(outcome)
+                if pool.fatal and index >= pool.next:
+                    receipt = Receipt.not_sent(result, pool.fatal)
+                elif last:
+                    receipt = Receipt(result, FAILED, f"{last}; the run's time was up")
+                elif index < pool.next:
+                    receipt = Receipt(result, FAILED, "no answer before the run's deadline")
+                else:
+                    receipt = Receipt.not_sent(result, "the run's time was up")
+            receipts.append(receipt)
         if late:
             pool.next = len(pool.results)  # the workers left behind take nothing more
-    return Submission(outcomes, fatal=pool.fatal, seconds=time.monotonic() - started, requests=pool.requests,
-                      retries=pool.retries, connections=pool.connections)
+    hint = ""
+    if receipts and all(receipt.kind == MISSING for receipt in receipts):
+        hint = ("if these objects exist, the ApiUser lacks the permission actions/process-check-result: Icinga "
+                "answers 404 for that too")
+    return Submission(receipts, fatal=pool.fatal, seconds=time.monotonic() - started, requests=pool.requests,
+                      retries=pool.retries, connections=pool.connections, hint=hint)
+
+
+# --- the target (``outputs.Target``): its options, the checks before probing, the destination --------
+
+MAX_TTL = 7 * 86400.0  #: a week
+
+
+def ttl(text: str | None) -> float:
+    """``--ttl`` in seconds (default ``DEFAULT_TTL``; 0: none); SetupError otherwise."""
+    if text is None:
+        return DEFAULT_TTL
+    word = text.strip()
+    if word and word.replace(".", "", 1).isdecimal() and word.isascii() and float(word) <= MAX_TTL:
+        return float(word)
+    raise SetupError(f"--ttl: expected seconds >= 0 and <= {MAX_TTL:g} (0: no ttl), got {text!r}")
+
+
+def check_options(values: Mapping[str, str | None]) -> None:
+    """What goes together among ``--submit icinga2``'s options (dest -> the word given, or None)."""
+    if not values.get("api_url"):
+        raise SetupError("--submit icinga2 needs --api-url https://HOST:5665")
+    user, password = values.get("api_user"), values.get("api_password_file")
+    cert, key = values.get("api_cert"), values.get("api_key")
+    if not user and not cert:
+        raise SetupError("--submit icinga2 needs --api-user USER --api-password-file FILE, or --api-cert FILE "
+                         "--api-key FILE")
+    if bool(cert) != bool(key):
+        raise SetupError("--api-cert and --api-key go together (the client certificate and its key)")
+    if bool(user) != bool(password):
+        raise SetupError("--api-user and --api-password-file go together (the ApiUser and its password)")
+    if user and cert:
+        raise SetupError("--api-user and --api-cert cannot be combined: give one way to authenticate (an "
+                         "ApiUser's password, or a client certificate for an ApiUser with client_cn)")
+    ttl(values.get("ttl"))
+
+
+class _Icinga2(Destination):
+    def __init__(self, api: Api) -> None:
+        self.api = api
+        self.where = f"Icinga 2 at {api.url}"
+
+    def submit(self, results: Sequence[PassiveResult], deadline: float) -> Submission:
+        return submit(self.api, results, deadline)
+
+
+def prepare(values: Mapping[str, str | None], sites: Sequence[Site], inventory: str) -> Destination:
+    """The API, checked before anything is probed: the URL, the credentials' files, the TLS context."""
+    api_url = values.get("api_url")
+    assert api_url is not None
+    source = values.get("check_source") or socket.gethostname()
+    return _Icinga2(Api(api_url, user=values.get("api_user"), password_file=values.get("api_password_file"),
+                        ca=values.get("api_ca"), cert=values.get("api_cert"), key=values.get("api_key"),
+                        ttl=ttl(values.get("ttl")), check_source=source))

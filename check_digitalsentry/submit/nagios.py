@@ -2,11 +2,11 @@
 written to the command FIFO of a local Nagios (``command_file`` in nagios.cfg, with
 ``check_external_commands=1``; Debian: ``/var/lib/nagios4/rw/nagios.cmd``).
 
-- The FIFO is opened ``O_WRONLY | O_NONBLOCK`` before anything is probed (``open_command_file``), and kept
+- The FIFO is opened ``O_WRONLY | O_NONBLOCK`` before anything is probed (``prepare``), and kept
   open until the results are written: a path that is missing, not a FIFO or not writable is ``SetupError``
-  (the run is UNKNOWN at once), and with no Nagios reading it the open fails at once (ENXIO: ``NoReader``,
-  the run is CRITICAL at once: nothing could be written), a clear error instead of a hang or of probes run
-  for nothing. A full pipe is waited on (``select``) until the deadline.
+  (the run is UNKNOWN at once), and with no Nagios reading it the open fails at once (ENXIO:
+  ``NoReceiver``, the run is CRITICAL at once: nothing could be written), a clear error instead of a hang or
+  of probes run for nothing. A full pipe is waited on (``select``) until the deadline.
 - Host and service names with ';' (the command's field separator) or a line break cannot be written: the
   frontend refuses them before probing (``fits``); ``submit`` fails such a result on its own.
 - Each line is one ``write`` of at most ``PIPE_BUF`` bytes, which the kernel keeps whole: lines of other
@@ -28,13 +28,23 @@ import stat
 import time
 
 from check_digitalsentry import files
-from check_digitalsentry.passive import ACCEPTED, FAILED, Outcome, Submission, object_name
+from check_digitalsentry.passive import (
+    ACCEPTED,
+    FAILED,
+    Destination,
+    NoReceiver,
+    Receipt,
+    SetupError,
+    Submission,
+    object_name,
+)
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from check_digitalsentry.passive import PassiveResult
+    from check_digitalsentry.schema import Site
 
 #: The most bytes a pipe writes atomically (POSIX: at least 512; Linux: 4096).
 PIPE_BUF = getattr(select, "PIPE_BUF", 4096)
@@ -68,10 +78,6 @@ def command_line(result: PassiveResult, now: float, limit: int = PIPE_BUF) -> by
         cut = encoded[:limit - 4].decode("utf-8", "ignore")
         encoded = (cut + "...\n").encode("utf-8")
     return encoded
-
-
-class SetupError(Exception):
-    """--command-file cannot be used (one line naming it): the run stops before probing."""
 
 
 class NoReader(Exception):
@@ -128,16 +134,16 @@ def submit(path: str, fd: int, results: Sequence[PassiveResult], deadline: float
     """Write a command line per result to the command file ``path``, open at ``fd`` (``open_command_file``),
     by ``deadline`` (``time.monotonic()``); ``fd`` is closed."""
     started = time.monotonic()
-    outcomes: list[Outcome] = []
+    receipts: list[Receipt] = []
     fatal = ""
     writes = 0
     try:
         for index, result in enumerate(results):
             if fatal:
-                outcomes.append(Outcome(result, FAILED, f"not sent: {fatal}"))
+                receipts.append(Receipt.not_sent(result, fatal))
                 continue
             if not (fits(result.host) and fits(result.service)):
-                outcomes.append(Outcome(result, FAILED, f"{object_name(result)}: a name with ';' or a line break "
+                receipts.append(Receipt(result, FAILED, f"{object_name(result)}: a name with ';' or a line break "
                                                         "cannot go into an external command"))
                 continue
             data = command_line(result, time.time())
@@ -145,19 +151,56 @@ def submit(path: str, fd: int, results: Sequence[PassiveResult], deadline: float
                 try:
                     writes += 1
                     os.write(fd, data)  # <= PIPE_BUF bytes to a pipe: all of it, or EAGAIN
-                    outcomes.append(Outcome(result, ACCEPTED, "written to the command file", 1))
+                    receipts.append(Receipt(result, ACCEPTED, "written to the command file", 1))
                     break
                 except BlockingIOError:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0 or not select.select([], [fd], [], remaining)[1]:
                         fatal = (f"the command file {path} stayed full until the run's deadline: Nagios does not "
                                  f"read it ({len(results) - index} results not written)")
-                        outcomes.append(Outcome(result, FAILED, f"not sent: {fatal}"))
+                        receipts.append(Receipt.not_sent(result, fatal))
                         break
                 except OSError as exc:
                     fatal = _fatal(path, exc)
-                    outcomes.append(Outcome(result, FAILED, f"not sent: {fatal}"))
+                    receipts.append(Receipt.not_sent(result, fatal))
                     break
     finally:
         os.close(fd)
-    return Submission(outcomes, fatal=fatal, seconds=time.monotonic() - started, requests=writes, connections=1)
+    return Submission(receipts, fatal=fatal, seconds=time.monotonic() - started, requests=writes, connections=1)
+
+
+# --- the target (``outputs.Target``): its options, the checks before probing, the destination --------
+
+
+def check_options(values: Mapping[str, str | None]) -> None:
+    """What ``--submit nagios`` needs: its command file."""
+    if not values.get("command_file"):
+        raise SetupError("--submit nagios needs --command-file FILE (Nagios' command_file, e.g. "
+                         "/var/lib/nagios4/rw/nagios.cmd)")
+
+
+class _CommandFile(Destination):
+    def __init__(self, path: str, fd: int) -> None:
+        self.path = path
+        self.fd = fd
+        self.where = f"Nagios' command file {path}"
+
+    def submit(self, results: Sequence[PassiveResult], deadline: float) -> Submission:
+        return submit(self.path, self.fd, results, deadline)
+
+
+def prepare(values: Mapping[str, str | None], sites: Sequence[Site], inventory: str) -> Destination:
+    """The command file, open for writing, and names it can carry: checked before anything is probed.
+    NoReceiver when no process reads it: then nothing is probed for nothing."""
+    for site in sites:
+        for key in ("icinga_host", "icinga_service"):
+            name = getattr(site, key)
+            if name is not None and not fits(name):
+                raise SetupError(f"--inventory {inventory}: site {site.name}: {key} {name!r}: a ';' or a line "
+                                 "break cannot go into Nagios' external command file (--submit nagios)")
+    path = values.get("command_file")
+    assert path is not None
+    try:
+        return _CommandFile(path, open_command_file(path))
+    except NoReader as exc:
+        raise NoReceiver(f"nothing written to Nagios' command file {path}: {exc}") from None

@@ -1,7 +1,7 @@
-"""Options of the check plugin (Nagios frontend): one table, and a fast parser that reads it as argparse.
+"""Options of the check plugin (check frontend): a fast parser that reads the option table (``table``:
+``OPTIONS``, the run's own options, the submit targets' and one per site setting) as argparse does, and
+the checked values (``Options``).
 
-The table ``OPTIONS`` has the run's own options (``--inventory``, ``-t``, ``--format``...) and one option
-per site setting that has one, taken from the site schema (``schema.Site``: flag, metavar, help, group).
 ``parse`` reads a command line exactly as argparse reads it with the parser ``help.argparse_parser``
 builds from the same table -- long options with ``=`` or a separate value, unique prefixes of long
 options, clustered short flags (``-vvv``), values attached to short options (``-t2``, ``-t=2``), ``--``,
@@ -16,154 +16,34 @@ Every valued option collects its words in a list, so that a setting given twice 
 
 from __future__ import annotations
 
-from check_digitalsentry import schema
+from check_digitalsentry import outputs, schema
+from check_digitalsentry.cli.table import (
+    DEFAULT,
+    DESCRIPTION,
+    EXAMPLES,
+    GROUPS,
+    NAGIOS,
+    OPTIONS,
+    SITE_FIELDS,
+    SUBMIT_GROUP,
+    USAGE,
+    Option,
+    Table,
+    epilog,
+    table,
+)
+from check_digitalsentry.kinds import DEFAULT_TIMEOUT
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+__all__ = ["DEFAULT", "DESCRIPTION", "EXAMPLES", "GROUPS", "NAGIOS", "OPTIONS", "USAGE", "Option", "Options",
+           "Table", "UsageError", "epilog", "option_words", "parse", "table"]
+
 
 class UsageError(Exception):
     """Bad arguments or a bad inventory: one line, exit 3."""
-
-
-class Option:
-    """One option: ``action`` is "value" (each occurrence adds a word), "flag", "count" or "const"
-    (store ``const`` in ``dest``; the "const" options of one ``dest`` exclude each other)."""
-
-    __slots__ = ("action", "const", "dest", "flags", "group", "help", "metavar")
-
-    def __init__(self, flags: tuple[str, ...], dest: str, action: str, help: str, *, metavar: str = "",
-                 group: str = "output", const: object = None) -> None:
-        self.flags = flags
-        self.dest = dest
-        self.action = action
-        self.help = help
-        self.metavar = metavar
-        self.group = group
-        self.const = const
-
-    @property
-    def name(self) -> str:
-        """How argparse names the option in its messages: ``-t/--timeout``."""
-        return "/".join(self.flags)
-
-    def __repr__(self) -> str:
-        return f"Option({self.name})"
-
-
-USAGE = ("check_digitalsentry -H HOST [options] | --inventory FILE [--site NAME ...] | --demo; live: add --watch "
-         "[--serve HOST:PORT]")
-#: --help's examples: (command, what it does). tests/test_options.py parses and checks each.
-EXAMPLES = (
-    ("check_digitalsentry --demo", "a simulated DS site on loopback, checked (no root needed)"),
-    ("check_digitalsentry --demo --demo-fault video=off", "the same with its video port closed: CRITICAL"),
-    ("check_digitalsentry -H ds01.example.com --sql-instance SQLEXPRESS --web --audio-clients 2",
-     "a DS server with DSWebService and two audio clients"),
-    ("check_digitalsentry -H 192.0.2.10 --port video=28772 --forbid 3389/tcp -t 5",
-     "behind NAT that remaps video; RDP must be blocked"),
-    ("check_digitalsentry --inventory /etc/digitalsentry/sites.toml --quiet",
-     "every site of an inventory, for cron: silent when all is OK"),
-    ("check_digitalsentry --inventory sites.toml --format openmetrics --output /var/lib/prometheus/node-exporter/"
-     "digitalsentry.prom --quiet", "metrics for node_exporter's textfile collector"),
-    ("check_digitalsentry --inventory sites.toml --icinga2-objects --output /etc/icinga2/conf.d/ds.conf",
-     "an Icinga 2 Host and its services per site"),
-)
-DESCRIPTION = ("Check that a Pelco Digital Sentry server's ports are reachable the way DS ControlPoint, DS Admin "
-               "and Pelco Mobile need them.")
-EPILOG = ("Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (also for bad arguments, --help and --version); "
-          "with --submit: 0 every result went in, 1 some did, 2 none did. "
-          "Roles: sql-browser, sql, video, diagnostics, web, api-system, api-playback, api-camera, audio, forbid.")
-SUBMIT_GROUP = "passive results (--submit)"
-WATCH_GROUP = "live view at the router (--watch)"
-GROUPS = ("target", "Digital Sentry", "thresholds and timing", "output", WATCH_GROUP, SUBMIT_GROUP)
-
-#: The site settings with an option: their values become a site (``-H`` mode) through the schema.
-SITE_FIELDS: tuple[schema.Field, ...] = tuple(f for f in schema.FIELDS if f.option)
-
-_RUN: tuple[Option, ...] = (
-    Option(("--inventory",), "inventory", "value", "check sites from a TOML inventory instead of -H",
-           metavar="FILE", group="target"),
-    Option(("--site",), "site", "value", "with --inventory: check only this site (repeatable; default all)",
-           metavar="NAME", group="target"),
-    Option(("--demo",), "demo", "flag", "start an embedded simulated DS site on loopback and check it",
-           group="target"),
-    Option(("--demo-fault",), "demo_fault", "value",
-           "with --demo: inject a simulator fault, e.g. sql=tarpit (repeatable)", metavar="ROLE=FAULT",
-           group="target"),
-    Option(("--icinga2-objects",), "icinga2_objects", "flag",
-           "with --inventory: print an Icinga 2 Host per site and its Services (nothing is probed)",
-           group="target"),
-    Option(("-t", "--timeout"), "timeout", "value", "the whole run ends inside this (default 10)",
-           metavar="SECONDS", group="thresholds and timing"),
-    Option(("-4",), "family", "const", "use IPv4 only", group="thresholds and timing", const=4),
-    Option(("-6",), "family", "const", "use IPv6 only", group="thresholds and timing", const=6),
-    Option(("--format",), "format", "value", "nagios (default), json, openmetrics or html (the handover "
-           "document)", metavar="FORMAT"),
-    Option(("--output",), "output", "value", "also write the formatted result to FILE, atomically",
-           metavar="FILE"),
-    Option(("--quiet",), "quiet", "flag", "for cron: print nothing and exit 0 when everything is OK, else a "
-           "line per port (as -v) without perfdata"),
-    Option(("-v", "--verbose"), "verbose", "count", "-v one line per port, -vv also the configuration, -vvv "
-                                                   "tracebacks"),
-    Option(("-V", "--version"), "version", "flag", "print the version (exits 3)"),
-    Option(("-h", "--help"), "help", "flag", "print this help (exits 3)"),
-    Option(("--watch",), "watch", "flag", "with -H or --inventory: probe in rounds and keep one table up to date "
-           "(one line per change without a terminal) until Ctrl-C, --watch-until or --watch-for; -t is each "
-           "round's (default 5)", group=WATCH_GROUP),
-    Option(("--interval",), "interval", "value", "with --watch: a round every SECONDS (default 2, at least 1)",
-           metavar="SECONDS", group=WATCH_GROUP),
-    Option(("--watch-until",), "watch_until", "value", "with --watch: ok -- end once every port has been as "
-           "expected 3 rounds in a row", metavar="ok", group=WATCH_GROUP),
-    Option(("--watch-for",), "watch_for", "value", "with --watch: end after DURATION (90, 90s, 15m, 2h; default "
-           "and at most 4h)", metavar="DURATION", group=WATCH_GROUP),
-    Option(("--serve",), "serve", "value", "with --watch: also serve the live view as a page for a phone on "
-           "[HOST:]PORT (default host 127.0.0.1), behind a secret URL printed at the start", metavar="HOST:PORT",
-           group=WATCH_GROUP),
-    Option(("--submit",), "submit", "value", "with --inventory: post one passive result per site (or per role) "
-           "to icinga2 (its REST API) or nagios (its command file), and print one line saying what went in",
-           metavar="TARGET", group=SUBMIT_GROUP),
-    Option(("--api-url",), "api_url", "value", "Icinga 2 API, e.g. https://icinga.example.com:5665",
-           metavar="URL", group=SUBMIT_GROUP),
-    Option(("--api-user",), "api_user", "value", "ApiUser (permission actions/process-check-result)",
-           metavar="USER", group=SUBMIT_GROUP),
-    Option(("--api-password-file",), "api_password_file", "value", "the ApiUser's password: the file's first "
-           "line (a file every user may read is refused)", metavar="FILE", group=SUBMIT_GROUP),
-    Option(("--api-ca",), "api_ca", "value", "CA certificate (PEM) of the Icinga node's certificate, e.g. "
-           "/var/lib/icinga2/certs/ca.crt (default: the system's CAs)", metavar="FILE", group=SUBMIT_GROUP),
-    Option(("--api-cert",), "api_cert", "value", "client certificate (PEM) for an ApiUser with client_cn",
-           metavar="FILE", group=SUBMIT_GROUP),
-    Option(("--api-key",), "api_key", "value", "the client certificate's key (PEM)", metavar="FILE",
-           group=SUBMIT_GROUP),
-    Option(("--ttl",), "ttl", "value", "seconds until Icinga runs the freshness check of a service that got no "
-           "newer result (default 600: twice a 5-minute cron interval; 0: none)", metavar="SECONDS",
-           group=SUBMIT_GROUP),
-    Option(("--check-source",), "check_source", "value", "the check source Icinga shows (default: this "
-           "machine's host name)", metavar="NAME", group=SUBMIT_GROUP),
-    Option(("--command-file",), "command_file", "value", "with --submit nagios: the external command file "
-           "(FIFO), e.g. /var/lib/nagios4/rw/nagios.cmd", metavar="FILE", group=SUBMIT_GROUP),
-)
-_SITE: tuple[Option, ...] = tuple(
-    Option(f.option, f.name, "flag" if f.kind.option_action == "flag" else "value", f.help, metavar=f.metavar,
-           group=f.group) for f in SITE_FIELDS)
-
-#: Every option, in help order (and in the order argparse registers them, which its messages follow).
-OPTIONS: tuple[Option, ...] = tuple(o for group in GROUPS for o in (*_SITE, *_RUN) if o.group == group)
-_BY_FLAG: dict[str, Option] = {flag: o for o in OPTIONS for flag in o.flags}
-_CONFLICTS: dict[Option, tuple[Option, ...]] = {
-    o: tuple(p for p in OPTIONS if p.action == "const" and p.dest == o.dest and p is not o)
-    for o in OPTIONS if o.action == "const"}
-
-
-def defaults() -> dict[str, object]:
-    """dest -> the value of an option not given: [] for "value", False, 0, None for "const"."""
-    values: dict[str, object] = {}
-    for option in OPTIONS:
-        values[option.dest] = {"value": [], "flag": False, "count": 0}.get(option.action)
-    for option in OPTIONS:
-        if option.action == "value":
-            values[option.dest] = []  # a fresh list each
-    return values
 
 
 # --- the fast parser (argparse's algorithm for optionals, without argparse) -----------------------
@@ -180,17 +60,18 @@ def _negative_number(word: str) -> bool:
     return bool(dot) and (not whole or whole.isdecimal()) and fraction.isdecimal() and fraction != ""
 
 
-def _option_tuples(word: str) -> list[tuple[Option, str, str | None]]:
+def _option_tuples(word: str, table: Table) -> list[tuple[Option, str, str | None]]:
     """argparse's ``_get_option_tuples``: the options a word could mean."""
     found: list[tuple[Option, str, str | None]] = []
+    by_flag = table.by_flag
     if word[1] == "-":
         prefix, eq, explicit = word.partition("=")
-        for flag, option in _BY_FLAG.items():
+        for flag, option in by_flag.items():
             if flag.startswith(prefix):
                 found.append((option, flag, explicit if eq else None))
     else:
         short, attached = word[:2], word[2:]
-        for flag, option in _BY_FLAG.items():
+        for flag, option in by_flag.items():
             if flag == short:
                 found.append((option, flag, attached))
             elif flag.startswith(word):
@@ -201,32 +82,33 @@ def _option_tuples(word: str) -> list[tuple[Option, str, str | None]]:
 _NOT_AN_OPTION = None
 
 
-def _classify(word: str) -> tuple[Option | None, str, str | None] | None:
+def _classify(word: str, table: Table) -> tuple[Option | None, str, str | None] | None:
     """argparse's ``_parse_optional``: None for a value ('A'), else (option or None, flag, explicit)."""
+    by_flag = table.by_flag
     if not word or word[0] != "-":
         return _NOT_AN_OPTION
-    if word in _BY_FLAG:
-        return _BY_FLAG[word], word, None
+    if word in by_flag:
+        return by_flag[word], word, None
     if len(word) == 1:
         return _NOT_AN_OPTION
     if "=" in word:
         flag, _, explicit = word.partition("=")
-        if flag in _BY_FLAG:
-            return _BY_FLAG[flag], flag, explicit
-    matches = _option_tuples(word)
+        if flag in by_flag:
+            return by_flag[flag], flag, explicit
+    matches = _option_tuples(word, table)
     if len(matches) > 1:
         names = ", ".join(flag for _, flag, _ in matches)
         raise UsageError(f"ambiguous option: {word} could match {names}")
     if matches:
         return matches[0]
-    if _negative_number(word) and not any(_negative_number(flag) for flag in _BY_FLAG):
+    if _negative_number(word) and not any(_negative_number(flag) for flag in by_flag):
         return _NOT_AN_OPTION
     if " " in word:
         return _NOT_AN_OPTION
     return None, word, None
 
 
-def parse(argv: Sequence[str]) -> dict[str, object]:
+def parse(argv: Sequence[str], table: Table = DEFAULT) -> dict[str, object]:
     """Parse a command line as argparse would (see the module docstring): dest -> value(s).
 
     UsageError with argparse's message for anything argparse would refuse.
@@ -238,18 +120,18 @@ def parse(argv: Sequence[str]) -> dict[str, object]:
         if word == "--":
             pattern.extend("-" + "A" * (len(words) - index - 1))
             break
-        kind = _classify(word)
+        kind = _classify(word, table)
         if kind is None:
             pattern.append("A")
         else:
             found[index] = kind
             pattern.append("O")
-    values = defaults()
+    values = table.defaults()
     seen: set[Option] = set()
     extras: list[str] = []
 
     def take(option: Option, word: str | None) -> None:
-        for other in _CONFLICTS.get(option, ()):
+        for other in table.conflicts.get(option, ()):
             if other in seen:
                 raise UsageError(f"argument {option.name}: not allowed with argument {other.name}")
         seen.add(option)
@@ -278,9 +160,9 @@ def parse(argv: Sequence[str]) -> dict[str, object]:
                     taken.append((option, None))
                     flag = "-" + explicit[0]
                     rest = explicit[1:] or None
-                    if flag not in _BY_FLAG:
+                    if flag not in table.by_flag:
                         raise UsageError(f"argument {option.name}: ignored explicit argument {explicit!r}")
-                    option, explicit = _BY_FLAG[flag], rest
+                    option, explicit = table.by_flag[flag], rest
                 elif option.action == "value":
                     taken.append((option, explicit))
                     stop = start + 1
@@ -311,17 +193,17 @@ def parse(argv: Sequence[str]) -> dict[str, object]:
         start = consume(start)
     extras.extend(words[start:])
     if extras:
-        raise UsageError(f"unrecognized arguments: {' '.join(extras)}{suggestion(extras)}")
+        raise UsageError(f"unrecognized arguments: {' '.join(extras)}{suggestion(extras, table)}")
     return values
 
 
-def suggestion(extras: Sequence[str]) -> str:
+def suggestion(extras: Sequence[str], table: Table = DEFAULT) -> str:
     """``: did you mean --sql-instance?`` for the first unrecognized word that is a long option mistyped
     (``--sql-instace``, ``-sql-instance``, ``--sql-instace=X``); "" when none is close to one. argparse
     (3.11) says no more than "unrecognized arguments": this is the one place where the words differ."""
     import difflib  # only on this error path
 
-    long_flags = [flag for flag in _BY_FLAG if flag.startswith("--")]
+    long_flags = [flag for flag in table.by_flag if flag.startswith("--")]
     for word in extras:
         flag = word.partition("=")[0]
         if len(flag) < 4 or not flag.startswith("-"):
@@ -335,15 +217,6 @@ def suggestion(extras: Sequence[str]) -> str:
 
 # --- the values, checked --------------------------------------------------------------------------
 
-FORMATS = ("nagios", "json", "openmetrics", "html")
-SUBMIT_TARGETS = ("icinga2", "nagios")
-ICINGA2_OPTIONS = ("--api-url", "--api-user", "--api-password-file", "--api-ca", "--api-cert", "--api-key",
-                   "--ttl", "--check-source")
-NAGIOS_OPTIONS = ("--command-file",)
-#: Seconds after a result until Icinga runs a service's freshness check (``digitalsentry-passive``): twice
-#: the 5-minute interval of contrib/cron and contrib/systemd, so one late or lost run is not yet an alarm.
-DEFAULT_TTL = 600.0
-MAX_TTL = 7 * 86400.0  #: a week
 #: --watch: a round every --interval seconds, never more often than one a second (one probe of a port per
 #: second at most); -t of each round unless given; --watch-for by default and at most.
 WATCH_INTERVAL, WATCH_MIN_INTERVAL, WATCH_TIMEOUT, WATCH_MAX = 2.0, 1.0, 5.0, 4 * 3600.0
@@ -373,8 +246,9 @@ class Options:
     #: run options that may be given more than once
     REPEATABLE = ("site", "demo_fault")
 
-    def __init__(self, values: dict[str, object]) -> None:
+    def __init__(self, values: dict[str, object], table: Table = DEFAULT) -> None:
         self.values = values
+        self.table = table
         self.inventory = self._one("inventory")
         self.sites: list[str] = self._list("site")
         self.demo = bool(values["demo"])
@@ -389,10 +263,13 @@ class Options:
         self.help = bool(values["help"])
         family = values["family"]
         self.family = family if isinstance(family, int) else 0
-        self.format = self._one("format") or "nagios"
-        timeout = self._one("timeout")
-        self.timeout_text = timeout
+        self.format = self._one("format") or NAGIOS.name
+        self.output_format = NAGIOS  #: the Format of --format (the plugins' too), found by ``check``
+        self.timeout_text = self._one("timeout")
+        #: -t in seconds: parsed once, by ``check`` (its default until then)
+        self.timeout = DEFAULT_TIMEOUT
         self.submit = self._one("submit")
+        self.target: outputs.Target | None = None  #: --submit's target, found by ``check``
         self.watch = bool(values["watch"])
 
     def _one(self, dest: str) -> str | None:
@@ -407,7 +284,8 @@ class Options:
 
     def check(self) -> None:
         """The checks that can fail the run (after --help and --version are handled)."""
-        for option in _RUN:
+        known = self.table.formats
+        for option in self.table.run:
             given = self.values[option.dest]
             if option.action == "value" and option.dest not in self.REPEATABLE:
                 assert isinstance(given, list)
@@ -417,8 +295,10 @@ class Options:
             if option.action == "value" and isinstance(given, list) and any(not str(v).strip() for v in given):
                 raise UsageError(f"{option.name} {next(str(v) for v in given if not str(v).strip())!r}: an empty "
                                  f"value (give {option.metavar or 'a value'}, or leave the option out)")
-        if self.format not in FORMATS:
-            raise UsageError(f"--format: expected one of {', '.join(FORMATS)}, got {self.format!r}")
+        chosen = [f for f in known if f.name == self.format]
+        if not chosen:
+            raise UsageError(f"--format: expected one of {', '.join(f.name for f in known)}, got {self.format!r}")
+        self.output_format = chosen[0]
         modes = [m for m, on in (("-H", self.values["hosts"]), ("--inventory", self.inventory),
                                  ("--demo", self.demo)) if on]
         if len(modes) > 1:
@@ -436,6 +316,11 @@ class Options:
                              "another file")
         if not modes:
             raise UsageError("give one of -H HOST, --inventory FILE or --demo")
+        if self.timeout_text is not None:
+            try:
+                self.timeout = schema.seconds(self.timeout_text)
+            except schema.SchemaError as exc:
+                raise UsageError(f"-t/--timeout: {exc.message}") from None
 
     def _check_objects(self) -> None:
         """--icinga2-objects prints configuration: it needs an inventory, and options that shape a run are
@@ -449,9 +334,14 @@ class Options:
                 raise UsageError(f"{'/'.join(flags)} has no effect with --icinga2-objects, which probes nothing "
                                  f"and prints Icinga 2 configuration (--output FILE writes it to a file)")
 
+    def target_values(self) -> dict[str, str | None]:
+        """The options of --submit's target: dest -> the word given, or None."""
+        assert self.target is not None
+        return {o.dest: self._one(o.dest) for o in self.target.options}
+
     def _check_watch(self) -> None:
         """--watch and its options: what goes together, and their values (checked before anything runs)."""
-        given = [o.flags[0] for o in _RUN if o.dest in WATCH_OPTIONS and self.values[o.dest]]
+        given = [o.flags[0] for o in self.table.run if o.dest in WATCH_OPTIONS and self.values[o.dest]]
         if not self.watch:
             if given:
                 raise UsageError(f"{given[0]} needs --watch")
@@ -465,7 +355,7 @@ class Options:
         for flag, on in (("--quiet", self.quiet), ("-v", self.verbose > 0)):
             if on:
                 raise UsageError(f"{flag} has no effect with --watch: it shows every port, and each change")
-        if self.format != "nagios" and not self.output:
+        if self.format != NAGIOS.name and not self.output:
             raise UsageError(f"--format {self.format} with --watch needs --output FILE (the final round goes "
                              f"there; stdout shows the live view)")
         self.interval, self.watch_until, self.watch_for, self.serve_address  # noqa: B018 - checked here
@@ -528,15 +418,17 @@ class Options:
                          f"(port 0: any free port), got {text!r}")
 
     def _check_submit(self) -> None:
-        """--submit and its options: what goes together (the files are read later, by ``submit``)."""
-        given = [o.flags[0] for o in _RUN
+        """--submit and its options: what goes together (the files are read later, by the target's
+        ``prepare``)."""
+        given = [o.flags[0] for o in self.table.run
                  if o.group == SUBMIT_GROUP and o.dest != "submit" and self.values[o.dest]]
         if self.submit is None:
             if given:
                 raise UsageError(f"{given[0]} needs --submit")
             return
-        if self.submit not in SUBMIT_TARGETS:
-            raise UsageError(f"--submit: expected {' or '.join(SUBMIT_TARGETS)}, got {self.submit!r}")
+        names = [t.name for t in self.table.targets]
+        if self.submit not in names:
+            raise UsageError(f"--submit: expected {', '.join(names[:-1])} or {names[-1]}, got {self.submit!r}")
         if not self.inventory:
             raise UsageError("--submit needs --inventory (it names each site's Icinga or Nagios host and service)")
         if self.icinga2_objects:
@@ -546,49 +438,17 @@ class Options:
             if self.values[dest]:
                 raise UsageError(f"{flag} cannot be combined with --submit (it prints one line saying what was "
                                  "submitted)")
-        own = NAGIOS_OPTIONS if self.submit == "nagios" else ICINGA2_OPTIONS
+        self.target = target = self.table.targets[names.index(self.submit)]
+        own = [o.flag for o in target.options]
         foreign = [flag for flag in given if flag not in own]
         if foreign:
             raise UsageError(f"{foreign[0]} cannot be combined with --submit {self.submit}")
-        if self.submit == "nagios":
-            if not self.values["command_file"]:
-                raise UsageError("--submit nagios needs --command-file FILE (Nagios' command_file, e.g. "
-                                 "/var/lib/nagios4/rw/nagios.cmd)")
-            return
-        if not self.values["api_url"]:
-            raise UsageError("--submit icinga2 needs --api-url https://HOST:5665")
-        if not self.values["api_user"] and not self.values["api_cert"]:
-            raise UsageError("--submit icinga2 needs --api-user USER --api-password-file FILE, or --api-cert FILE "
-                             "--api-key FILE")
-        if bool(self.values["api_cert"]) != bool(self.values["api_key"]):
-            raise UsageError("--api-cert and --api-key go together (the client certificate and its key)")
-        if bool(self.values["api_user"]) != bool(self.values["api_password_file"]):
-            raise UsageError("--api-user and --api-password-file go together (the ApiUser and its password)")
-        if self.values["api_user"] and self.values["api_cert"]:
-            raise UsageError("--api-user and --api-cert cannot be combined: give one way to authenticate (an "
-                             "ApiUser's password, or a client certificate for an ApiUser with client_cn)")
-        self.ttl  # noqa: B018 - checked here, before anything is probed
+        from check_digitalsentry.passive import SetupError
 
-    @property
-    def ttl(self) -> float:
-        """``--ttl`` in seconds (default ``DEFAULT_TTL``; 0: none)."""
-        text = self._one("ttl")
-        if text is None:
-            return DEFAULT_TTL
-        value = _decimal(text)
-        if value is not None and value <= MAX_TTL:
-            return value
-        raise UsageError(f"--ttl: expected seconds >= 0 and <= {MAX_TTL:g} (0: no ttl), got {text!r}")
-
-    @property
-    def timeout(self) -> float:
-        """``-t`` in seconds (default 10)."""
-        if self.timeout_text is None:
-            return 10.0
         try:
-            return schema.seconds(self.timeout_text)
-        except schema.SchemaError as exc:
-            raise UsageError(f"-t/--timeout: {exc.message}") from None
+            target.module.check_options(self.target_values())
+        except SetupError as exc:
+            raise UsageError(str(exc)) from None
 
     def site_words(self, fields: Sequence[schema.Field] = SITE_FIELDS) -> dict[str, list[str]]:
         """Setting name -> the words given for it, for the settings given on the command line."""

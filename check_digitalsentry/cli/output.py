@@ -1,4 +1,4 @@
-"""Where the check's output goes (Nagios frontend): stdout and stderr in any locale and whatever state
+"""Where the check's output goes (check frontend): stdout and stderr in any locale and whatever state
 they are in, and ``--output`` files written without ever writing where they must not.
 
 - ``write``: text in the stream's own encoding -- our typographic characters get ASCII stand-ins and

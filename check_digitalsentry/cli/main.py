@@ -1,4 +1,4 @@
-"""The check plugin's entry point (Nagios frontend): options -> sites -> one engine run -> output, exit.
+"""The check plugin's entry point (check frontend): options -> sites -> one engine run -> output, exit.
 
 Thin: the schema builds the sites (``-H`` options, an inventory, or the demo's simulated site), the
 engine probes them with the hooks ``plugins.get_hooks()`` gives, the judgement decides, and the
@@ -19,9 +19,11 @@ import sys
 import time
 
 from check_digitalsentry import __version__
-from check_digitalsentry.nagios import prints_objects
-from check_digitalsentry.nagios.options import Options, UsageError, option_words, parse
-from check_digitalsentry.nagios.output import OutputError, done, finish, write
+from check_digitalsentry.cli import prints_objects
+from check_digitalsentry.cli.options import NAGIOS, Options, UsageError, option_words, parse
+from check_digitalsentry.cli.options import table as options_table
+from check_digitalsentry.cli.output import OutputError, done, finish, write
+from check_digitalsentry.model import Interrupted
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,8 +40,8 @@ NAME = "DIGITALSENTRY"
 #: probe at the deadline, judging it, rendering it: measured on a 2-core CI machine with Debian 12's
 #: own Python 3.11.2 and nagiosplugin 1.3.2, the slower of the interpreters it runs on, with room to
 #: spare): the run ends inside -t whatever the inventory's size.
+#: The per-port cost is the format's (``outputs.Format.port_cost``).
 OUTPUT_MARGIN = 0.15
-PORT_COST = {"nagios": 50e-6, "json": 45e-6, "openmetrics": 40e-6}
 #: Seconds that planning a port's probe takes on that machine: how fast this machine is right now (a
 #: busy or slow one plans slower, and will judge and render slower too) scales the per-port margin.
 PLAN_COST = 1.0e-6
@@ -47,12 +49,9 @@ PLAN_COST = 1.0e-6
 OVERRIDES = ("warning", "critical", "cert_days", "roles")
 
 
-class Terminated(BaseException):
-    """SIGTERM (or SIGHUP): stop, say what was still being probed, exit UNKNOWN."""
-
-
-def _terminated(signum: int, frame: object) -> None:
-    raise Terminated(signal.Signals(signum).name)
+def _interrupted(signum: int, frame: object) -> None:
+    """SIGTERM, SIGHUP or SIGINT: stop, say what was still being probed, exit UNKNOWN."""
+    raise Interrupted(signal.Signals(signum).name)
 
 
 def _line(text: str) -> str:
@@ -71,12 +70,12 @@ def _unknown(message: str) -> NoReturn:
     finish(f"{NAME} UNKNOWN - {_line(message)}\n", 3, _ERRORS[0])
 
 
-def _stopped(how: str, exc: BaseException) -> str:
+def _stopped(exc: Interrupted) -> str:
     """``terminated (SIGTERM) while probing video 18772/tcp of hq/ds01 and 3 more``."""
-    stage = getattr(exc, "stage", None)
-    if stage:
-        return f"{how} {stage}"
-    pending = getattr(exc, "in_flight", None)
+    how = f"interrupted ({exc.signal})" if exc.signal == "SIGINT" else f"terminated ({exc.signal})"
+    if exc.stage:
+        return f"{how} {exc.stage}"
+    pending = exc.in_flight
     if not pending:
         return f"{how}{' before any probe ran' if pending is None else ' after the probes, before the output'}"
     shown = ", ".join(pending[:3])
@@ -85,25 +84,35 @@ def _stopped(how: str, exc: BaseException) -> str:
 
 
 def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoReturn:
-    """The check plugin (``check_digitalsentry.nagios.main`` is its entry point, through ``nagios.run``)."""
+    """The check plugin (``check_digitalsentry.cli.main`` is its entry point, through ``cli.run``)."""
     started = time.monotonic() if started is None else started
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _terminated)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # KeyboardInterrupt: said below
+    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, _interrupted)
     verbose = 0
     words = list(sys.argv[1:] if argv is None else argv)
     if prints_objects(words):
         _ERRORS[0] = sys.stderr  # stdout is the objects' file: errors never go into it
     try:
+        from check_digitalsentry.plugins import get_hooks
+
+        hooks = get_hooks()  # the built-in ones unless a plugin is installed: no pluggy then
+        try:  # the options of the plugins' submit targets and formats too
+            table = options_table(hooks)
+        except ValueError as exc:  # an installed plugin's mistake: said as for bad input
+            raise UsageError(str(exc)) from None
         try:
-            opts = Options(parse(words))
+            opts = Options(parse(words, table), table)
         except UsageError as exc:
             _unknown(f"{exc} (see --help)")
         verbose = opts.verbose
         if opts.help:
-            from check_digitalsentry.nagios.help import argparse_parser
+            from check_digitalsentry.cli.help import argparse_parser
 
-            finish(argparse_parser().format_help(), 3)
+            try:  # the plugins' roles too
+                roles = [role.name for role in hooks.roles()]
+            except ValueError as exc:
+                raise UsageError(str(exc)) from None
+            finish(argparse_parser(roles, table).format_help(), 3)
         if opts.version:
             finish(f"check_digitalsentry {__version__}\n", 3)
         # No cyclic collection for a run that ends the process: each collection would walk every result of
@@ -113,7 +122,7 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
         if not opts.watch:
             gc.disable()
         try:
-            _run(opts, started)
+            _run(opts, started, hooks)
         finally:
             if collecting:
                 gc.enable()
@@ -121,12 +130,12 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
         _unknown(str(exc))
     except SystemExit:
         raise
-    except KeyboardInterrupt as exc:
-        _unknown(_stopped("interrupted (SIGINT)", exc))
-    except Terminated as exc:
-        if _ERRORS[0] is not None:  # --icinga2-objects: nothing is probed there
-            _unknown(f"terminated ({exc}) before the Icinga 2 objects were complete")
-        _unknown(_stopped(f"terminated ({exc})", exc))
+    except KeyboardInterrupt:  # SIGINT before our handler was set
+        _unknown(_stopped(Interrupted("SIGINT")))
+    except Interrupted as exc:
+        if _ERRORS[0] is not None and exc.signal != "SIGINT":  # --icinga2-objects: nothing is probed there
+            _unknown(f"terminated ({exc.signal}) before the Icinga 2 objects were complete")
+        _unknown(_stopped(exc))
     except BaseException as exc:  # an internal fault: UNKNOWN, traceback only with -vvv
         import traceback
 
@@ -137,30 +146,27 @@ def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoR
     sys.exit(3)  # pragma: no cover - _run always exits
 
 
-def _run(opts: Options, started: float) -> NoReturn:
+def _run(opts: Options, started: float, hooks: BuiltinHooks) -> NoReturn:
     opts.check()
-    timeout = opts.timeout
-    from check_digitalsentry.plugins import get_hooks
-
-    hooks = get_hooks()
+    deadline = started + opts.timeout  #: the one end of the run: everything below derives from it
     try:
         roles = [role.name for role in hooks.roles()]
     except ValueError as exc:  # an installed plugin's mistake: say which, as for bad input
         raise UsageError(str(exc)) from None
     if opts.demo:
-        _run_demo(opts, started, timeout, hooks)
-    sites = _inventory_sites(opts, roles, started + timeout) if opts.inventory else [_option_site(opts, roles)]
+        _run_demo(opts, started, deadline, hooks)
+    sites = _inventory_sites(opts, roles, deadline) if opts.inventory else [_option_site(opts, roles)]
     if opts.icinga2_objects:
         _icinga2_objects(opts, sites, hooks)
     if opts.submit:
-        from check_digitalsentry.nagios.submit import submit
+        from check_digitalsentry.cli.submit import submit
 
-        submit(opts, sites, started, timeout, hooks, probe)
+        submit(opts, sites, started, deadline, hooks, probe)
     if opts.watch:
-        from check_digitalsentry.nagios.watch import watch
+        from check_digitalsentry.cli.watch import watch
 
         watch(opts, *_planned(opts, sites, hooks), hooks)
-    _check(opts, sites, started, timeout, hooks)
+    _check(opts, sites, started, deadline, hooks)
 
 
 def _option_site(opts: Options, roles: Sequence[str]) -> Site:
@@ -247,7 +253,7 @@ def _icinga2_objects(opts: Options, sites: Sequence[Site], hooks: BuiltinHooks) 
     text = icinga2.render(plans, inventory, command if printable(command) and _utf8(command)
                           else "check_digitalsentry --icinga2-objects")
     if opts.output:
-        from check_digitalsentry.nagios.output import write_file
+        from check_digitalsentry.cli.output import write_file
 
         write_file(opts.output, text)  # atomic: a failed or interrupted run leaves the old objects
         done(0)
@@ -272,12 +278,12 @@ def _utf8(text: str) -> bool:
     return True
 
 
-def _check(opts: Options, sites: Sequence[Site], started: float, timeout: float, hooks: BuiltinHooks) -> NoReturn:
-    _present(opts, probe(opts, sites, started, timeout, hooks))
+def _check(opts: Options, sites: Sequence[Site], started: float, deadline: float, hooks: BuiltinHooks) -> NoReturn:
+    _present(opts, probe(opts, sites, started, deadline, hooks))
 
 
-def probe(opts: Options, sites: Sequence[Site], started: float, timeout: float, hooks: BuiltinHooks) -> JudgedRun:
-    """Probe every site at once and judge: done ``timeout`` seconds after ``started``, less the time that
+def probe(opts: Options, sites: Sequence[Site], started: float, deadline: float, hooks: BuiltinHooks) -> JudgedRun:
+    """Probe every site at once and judge: done by ``deadline`` (``time.monotonic()``), less the time that
     judging and printing take (--submit gives the probes a part of -t here, keeping the rest)."""
     from check_digitalsentry.engine import probe_sites
     from check_digitalsentry.judge import JudgedRun
@@ -287,8 +293,8 @@ def probe(opts: Options, sites: Sequence[Site], started: float, timeout: float, 
     ports = sum(len(plan.specs) * len(plan.site.hosts) for plan in plans)
     planning = time.monotonic() - planning
     slower = min(max(planning / (ports * PLAN_COST), 1.0), 4.0) if ports > 5000 else 1.0
-    margin = OUTPUT_MARGIN + ports * PORT_COST.get(opts.format, max(PORT_COST.values())) * slower
-    reports = probe_sites(plans, timeout=timeout, family=family, hooks=hooks, deadline=started + timeout - margin)
+    margin = OUTPUT_MARGIN + ports * opts.output_format.port_cost * slower
+    reports = probe_sites(plans, deadline=deadline - margin, family=family, hooks=hooks)
     return JudgedRun.of(reports, time.monotonic() - started)
 
 
@@ -332,37 +338,31 @@ def _check_family(sites: Sequence[Site], version: int) -> None:
 
 
 def _present(opts: Options, run: JudgedRun) -> NoReturn:
-    from check_digitalsentry.nagios import glue
+    from check_digitalsentry.cli import glue
     from check_digitalsentry.render.text import NagiosText
 
     quiet_ok = opts.quiet and run.state == 0
     verbose = max(opts.verbose, 1) if opts.quiet and not quiet_ok else opts.verbose  # cron mails it all
     text = NagiosText(run, qualified=bool(opts.inventory))
-    if opts.format == "json":
-        from check_digitalsentry.render import json
-
-        formatted = json.render(run, text.summary())
-    elif opts.format == "openmetrics":
-        from check_digitalsentry.render import openmetrics
-
-        formatted = openmetrics.render(run)
-    elif opts.format == "html":
-        from check_digitalsentry.nagios.report import handover
-
-        formatted = handover(opts, run)
-    else:
+    fmt = opts.output_format
+    if fmt is NAGIOS:
         formatted = glue.render(text, verbose)[0]
+    else:
+        from check_digitalsentry.cli.report import record
+        from check_digitalsentry.outputs import Rendering
+
+        formatted = fmt.render(Rendering(run, text.summary(), lambda: record(opts, run)))
     if opts.output:
-        from check_digitalsentry.nagios.output import write_file
+        from check_digitalsentry.cli.output import write_file
 
         write_file(opts.output, formatted)
-        formatted = formatted if opts.format == "nagios" else glue.render(text, verbose)[0]
+        formatted = formatted if fmt is NAGIOS else glue.render(text, verbose)[0]
     if quiet_ok:
         done(0)
-    if opts.quiet and (opts.format == "nagios" or opts.output):
+    if opts.quiet and (fmt is NAGIOS or opts.output):
         formatted = _for_people(formatted)
     # a stdout that cannot take it does not change the state: Nagios reads the code
-    finish(formatted, int(run.state), encoding=None if opts.format == "nagios" or opts.output else "utf-8")
+    finish(formatted, int(run.state), encoding=None if fmt.locale_text or opts.output else "utf-8")
 
 
 def _for_people(output: str) -> str:
@@ -372,7 +372,7 @@ def _for_people(output: str) -> str:
     return "".join(line for line in output.splitlines(keepends=True) if not line.startswith("| "))
 
 
-def _run_demo(opts: Options, started: float, timeout: float, hooks: BuiltinHooks) -> NoReturn:
+def _run_demo(opts: Options, started: float, deadline: float, hooks: BuiltinHooks) -> NoReturn:
     """Start the simulator on loopback, say what it is, and check its site like any DS server."""
     from check_digitalsentry.simulator import SimSite, Simulator
 
@@ -390,4 +390,4 @@ def _run_demo(opts: Options, started: float, timeout: float, hooks: BuiltinHooks
     with Simulator([sim_site]):
         write(f"demo: a simulated DS site runs on {sim_site.address}; the check below is the same as\n"
               f"demo:   {sim_site.command_line()}\n", sys.stderr)
-        _check(opts, [sim_site.to_site(**overrides)], started, timeout, hooks)
+        _check(opts, [sim_site.to_site(**overrides)], started, deadline, hooks)

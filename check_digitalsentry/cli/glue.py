@@ -1,11 +1,12 @@
-"""nagiosplugin glue (Nagios frontend): a judged run as nagiosplugin's Resource, Context and Summary.
+"""nagiosplugin glue (check frontend): a judged run as nagiosplugin's Resource, Context and Summary.
 
 The states are the judgement's (``judge``): the run is one Metric whose state is the worst verdict's, so
-nagiosplugin's exit code is the judged state; it formats the status line, the long output and the
-perfdata (``render.text`` says what they contain, and writes each item as nagiosplugin's ``Performance``
-would: ``perf_text``). One Metric, not one per port: nagiosplugin's Metric, Result and Performance
-objects cost about 25 µs a port, a quarter of a second for a fleet of 2,000 sites. Imported only when a
-check has run: ``--version`` and ``--help`` never pay for nagiosplugin.
+nagiosplugin's exit code is the judged state; it lays out the status line, the long output and the
+perfdata (``render.text`` says what they contain, and writes each perfdata item: the same formatter
+writes the passive results' perfdata; a port NOT TESTED has none, its state counts). One Metric, not one
+per port: nagiosplugin's Metric, Result and Performance objects cost about 25 µs a port, a quarter of a
+second for a fleet of 2,000 sites. Imported only when a check has run: ``--version`` and ``--help``
+never pay for nagiosplugin.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class Ports(nagiosplugin.Resource):  # type: ignore[misc]
     def probe(self) -> Iterator[nagiosplugin.Metric]:
         items = self.text.perfdata()
         worst = max((int(verdict.state) for _perf, verdict in items if verdict is not None), default=0)
-        perfdata = " ".join(sorted(perf_text(perf) for perf, _verdict in items))
+        perfdata = " ".join(sorted(text for text in (perf_text(perf) for perf, _verdict in items) if text))
         yield nagiosplugin.Metric("ports", (worst, perfdata), context="ports")
 
 
@@ -75,6 +76,7 @@ def render(text: NagiosText, verbose: int) -> tuple[str, int]:
     check = nagiosplugin.Check(Ports(text), PortsContext("ports"), Summary(text, verbose))
     check.name = NAME
     check()
+    check.perfdata = [item for item in check.perfdata if item]  # none for a port NOT TESTED
     runtime = nagiosplugin.Runtime()
     runtime.verbose = verbose
     layout = verbose

@@ -1,4 +1,4 @@
-"""The live view at the router (Nagios frontend): ``check_digitalsentry --watch``.
+"""The live view at the router (check frontend): ``check_digitalsentry --watch``.
 
 The technician stands at the customer's router and changes one forward at a time; the watch runs
 outside the site (the monitoring server, a laptop on a phone hotspot) and shows each port turn green.
@@ -30,8 +30,9 @@ import signal
 import sys
 import time
 
-from check_digitalsentry.nagios.options import WATCH_MIN_INTERVAL, UsageError
-from check_digitalsentry.nagios.output import OutputError, finish, write
+from check_digitalsentry.cli.options import NAGIOS, WATCH_MIN_INTERVAL, UsageError
+from check_digitalsentry.cli.output import OutputError, finish, write
+from check_digitalsentry.model import Interrupted
 from check_digitalsentry.render import watch as screen
 from check_digitalsentry.steady import Watch
 
@@ -40,11 +41,11 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from typing import NoReturn, TextIO
 
+    from check_digitalsentry.cli.options import Options
+    from check_digitalsentry.cli.serve import LiveServer
     from check_digitalsentry.engine.probes import BuiltinHooks
     from check_digitalsentry.engine.sites import SitePlan
     from check_digitalsentry.judge import JudgedRun
-    from check_digitalsentry.nagios.options import Options
-    from check_digitalsentry.nagios.serve import LiveServer
     from check_digitalsentry.steady import Event
 
 NAME = "DIGITALSENTRY"
@@ -53,12 +54,9 @@ TICK = 1.0
 STOPS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
-class Stopped(BaseException):
-    """A stop signal (SIGINT, SIGTERM, SIGHUP): end the watch, with its summary."""
-
-
 def _stop(signum: int, frame: object) -> None:
-    raise Stopped("Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name)
+    """A stop signal (SIGINT, SIGTERM, SIGHUP): end the watch, with its summary."""
+    raise Interrupted(signal.Signals(signum).name)
 
 
 def probe_round(plans: Sequence[SitePlan], *, timeout: float, family: int, hooks: BuiltinHooks) -> JudgedRun:
@@ -68,7 +66,7 @@ def probe_round(plans: Sequence[SitePlan], *, timeout: float, family: int, hooks
     from check_digitalsentry.judge import JudgedRun
 
     started = time.monotonic()
-    reports = probe_sites(plans, timeout=timeout, family=family, hooks=hooks, deadline=started + timeout)
+    reports = probe_sites(plans, deadline=started + timeout, family=family, hooks=hooks)
     return JudgedRun.of(reports, time.monotonic() - started)
 
 
@@ -230,7 +228,7 @@ def watch(opts: Options, plans: list[SitePlan], family: int, hooks: BuiltinHooks
     server = None
     address = opts.serve_address
     if address is not None:
-        from check_digitalsentry.nagios.serve import LiveServer, ServeError
+        from check_digitalsentry.cli.serve import LiveServer, ServeError
         from check_digitalsentry.render import watchpage
 
         names = ", ".join(site.name if opts.inventory else ", ".join(site.hosts) for site in sites[:3])
@@ -248,8 +246,8 @@ def watch(opts: Options, plans: list[SitePlan], family: int, hooks: BuiltinHooks
     try:
         try:
             ended = watcher.run()
-        except Stopped as exc:
-            ended = str(exc)
+        except Interrupted as exc:
+            ended = "Ctrl-C" if exc.signal == "SIGINT" else exc.signal
     finally:
         _hold(signal.SIG_IGN)  # the end is said whatever comes now (finish exits at once on a signal)
         view.close()
@@ -281,26 +279,21 @@ def _end(opts: Options, watcher: Watcher, ended: str) -> NoReturn:
 
 def _write_output(opts: Options, watcher: Watcher, run: JudgedRun) -> None:
     """The final round in --format, to --output (html: the handover document, the changes its appendix)."""
-    from check_digitalsentry.nagios.output import write_file
+    from check_digitalsentry.cli.output import write_file
     from check_digitalsentry.render.text import NagiosText
 
     assert opts.output is not None
     text = NagiosText(run, qualified=bool(opts.inventory))
-    if opts.format == "html":
-        from check_digitalsentry.nagios.report import handover
-
-        watched = screen.watched(watcher.watch, interval=watcher.interval)
-        formatted = handover(opts, run, watcher.changes(), watched)
-    elif opts.format == "json":
-        from check_digitalsentry.render import json
-
-        formatted = json.render(run, text.summary())
-    elif opts.format == "openmetrics":
-        from check_digitalsentry.render import openmetrics
-
-        formatted = openmetrics.render(run)
-    else:
-        from check_digitalsentry.nagios import glue
+    fmt = opts.output_format
+    if fmt is NAGIOS:
+        from check_digitalsentry.cli import glue
 
         formatted = glue.render(text, 1)[0]
+    else:
+        from check_digitalsentry.cli.report import record
+        from check_digitalsentry.outputs import Rendering
+
+        watched = screen.watched(watcher.watch, interval=watcher.interval)
+        formatted = fmt.render(Rendering(run, text.summary(), lambda: record(opts, run), changes=watcher.changes(),
+                                         watched=watched))
     write_file(opts.output, formatted)

@@ -1,7 +1,8 @@
-"""The Nagios/Icinga frontend (the ``check_digitalsentry`` command): the only place that imports
-nagiosplugin.
+"""The check frontend (the ``check_digitalsentry`` command, for Nagios, Icinga and cron): the only place
+that imports nagiosplugin.
 
-- ``options`` -- the option table, the fast argparse-exact parser, and the checked ``Options``;
+- ``table`` -- the option table (the run's, the submit targets', the site settings') and --help's words;
+- ``options`` -- the fast argparse-exact parser, and the checked ``Options``;
 - ``glue`` -- the judged run as nagiosplugin's Resource, Contexts and Summary (nagiosplugin's own style);
 - ``main`` -- modes (``-H``, ``--inventory``, ``--demo``), one engine run, output, exit;
 - ``watch`` -- ``--watch``: rounds, the live view in a terminal, its end and summary; ``serve`` -- its page
@@ -61,9 +62,9 @@ def run(argv: Sequence[str] | None = None) -> NoReturn:
     _stop_while_starting(words)
     if words in (["-V"], ["--version"]):
         from check_digitalsentry import __version__
-        from check_digitalsentry.nagios.output import finish
+        from check_digitalsentry.cli.output import finish
 
         finish(f"check_digitalsentry {__version__}\n", 3)
-    from check_digitalsentry.nagios.main import main
+    from check_digitalsentry.cli.main import main
 
     main(words, started)

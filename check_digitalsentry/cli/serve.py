@@ -1,4 +1,4 @@
-"""The live view's web server (Nagios frontend): ``check_digitalsentry --watch --serve [HOST:]PORT``.
+"""The live view's web server (check frontend): ``check_digitalsentry --watch --serve [HOST:]PORT``.
 Imported only with ``--serve``: a watch without it, and every check, pay nothing for it.
 
 One page and its data, read-only, behind a token: ``http://HOST:PORT/TOKEN/`` is the page
