@@ -48,11 +48,15 @@ class Role:
     (imported on first use), or None for the transport's plain probe (a TCP connect; a UDP datagram and
     an ear for ICMP). ``must_answer``: silence is a failure (a UDP role whose job is to answer).
     ``sim_port`` is the port the simulator's unprivileged ("high") layout serves it on (default: its own
-    port, when that is 1024 or above).
+    port, when that is 1024 or above). ``service`` names what runs behind the port in the customer's words
+    ("the Digital Sentry video service"). ``live`` says when the server listens at all, for a port it opens
+    only while something happens ("audio plays"): while it does not, nothing can be proved there, so the
+    role's result is informational ("not testable while no audio plays") unless a site makes it strict
+    (``--severity audio=warning``, for a test during a live session).
     """
 
-    __slots__ = ("must_answer", "name", "needs", "port", "probe", "purpose", "severity", "sim_port", "source",
-                 "transport", "when")
+    __slots__ = ("live", "must_answer", "name", "needs", "port", "probe", "purpose", "service", "severity",
+                 "sim_port", "source", "transport", "when")
 
     def __init__(
         self,
@@ -68,6 +72,8 @@ class Role:
         needs: str | None = None,
         must_answer: bool = False,
         sim_port: int | None = None,
+        service: str = "",
+        live: str = "",
     ) -> None:
         self.name = name
         self.transport = transport
@@ -80,6 +86,8 @@ class Role:
         self.needs = needs
         self.must_answer = must_answer
         self.sim_port = sim_port if sim_port is not None or port is None or port < 1024 else port
+        self.service = service or f"the service behind {name}"
+        self.live = live
 
     def __repr__(self) -> str:
         return f"Role({self.name!r}, {self.port}/{self.transport})"
@@ -88,30 +96,41 @@ class Role:
 OK, WARNING, CRITICAL = State.OK, State.WARNING, State.CRITICAL
 _PROBES = "check_digitalsentry.engine.probes"
 
+_API = "the Pelco API services (API Bundle)"
+
 #: The built-in catalogue, in the order results are reported.
 ROLES: tuple[Role, ...] = (
     Role(BROWSER, "udp", 1434, ALWAYS, CRITICAL,
          "SQL Server Browser: tells clients the dynamic SQL TCP port", "KB10756",
-         probe=f"{_PROBES}:probe_browser", must_answer=True, sim_port=11434),
+         probe=f"{_PROBES}:probe_browser", must_answer=True, sim_port=11434,
+         service="the SQL Server Browser service"),
     Role(SQL, "tcp", None, ALWAYS, CRITICAL,
          "DS database (dynamic port, or static via DS QuickSetup > Tools > Configure SQL Ports, "
-         "DS 7.2.30+)", "KB10756", probe=f"{_PROBES}:probe_tds", needs=BROWSER, sim_port=49172),
+         "DS 7.2.30+)", "KB10756", probe=f"{_PROBES}:probe_tds", needs=BROWSER, sim_port=49172,
+         service="the DS database (SQL Server)"),
     Role("video", "tcp", 18772, ALWAYS, CRITICAL,
-         "video to DS ControlPoint and DS Admin", "KB10756"),
+         "video to DS ControlPoint and DS Admin", "KB10756", service="the Digital Sentry video service"),
     Role("diagnostics", "tcp", 17772, ALWAYS, WARNING,
-         "ControlPoint Diagnostics and the server version (not required)", "KB10756"),
+         "ControlPoint Diagnostics and the server version (not required)", "KB10756",
+         service="the Digital Sentry diagnostics service"),
     Role("web", "tcp", 443, WEB, CRITICAL,
          "DSWebService for Pelco Mobile, only when installed", "KB10756",
-         probe="check_digitalsentry.engine.tls:probe_tls", sim_port=10443),
+         probe="check_digitalsentry.engine.tls:probe_tls", sim_port=10443,
+         service="DSWebService, for Pelco Mobile"),
     Role("api-system", "tcp", 60001, API, CRITICAL,
-         "Pelco API system manager service (API Bundle, DS 7.8.90+)", "PDN-API, KB18944"),
+         "Pelco API system manager service (API Bundle, DS 7.8.90+)", "PDN-API, KB18944", service=_API),
     Role("api-playback", "tcp", 60002, API, CRITICAL,
-         "Pelco API recorder/video playback service (API Bundle, DS 7.8.90+)", "PDN-API, KB18944"),
+         "Pelco API recorder/video playback service (API Bundle, DS 7.8.90+)", "PDN-API, KB18944",
+         service=_API),
     Role("api-camera", "tcp", 60010, API, CRITICAL,
-         "Pelco API camera interactions (API Bundle, DS 7.8.90+)", "PDN-API, KB18944"),
-    Role("audio", "udp", 18778, AUDIO, WARNING,
+         "Pelco API camera interactions (API Bundle, DS 7.8.90+)", "PDN-API, KB18944", service=_API),
+    # KB10756: "the next DS CP client that requests audio will use the next UDP port up": a port per client
+    # receiving audio. Nothing says the server keeps it bound while no audio plays: on an idle server a
+    # correct forward meets nothing listening (closed), a missing one is dropped (silence). Informational by
+    # default; strict (--severity audio=warning) only during a live audio session.
+    Role("audio", "udp", 18778, AUDIO, OK,
          "audio to DS ControlPoint, one port per client receiving audio (18778, 18779, ...)",
-         "KB10756"),
+         "KB10756", service="the Digital Sentry audio service", live="audio plays"),
 )
 
 BUILTIN_ROLE_NAMES: tuple[str, ...] = tuple(r.name for r in ROLES)

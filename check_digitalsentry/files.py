@@ -78,7 +78,7 @@ def replace(path: str, data: bytes) -> None:
             os.chmod(tmp, 0o644)
         else:
             os.chmod(tmp, stat.S_IMODE(current.st_mode))
-            if os.geteuid() == 0:
+            if hasattr(os, "geteuid") and os.geteuid() == 0:  # POSIX only
                 os.chown(tmp, current.st_uid, current.st_gid)
         os.replace(tmp, target)
     except BaseException as exc:  # a failed write, or a signal (SIGTERM) half-way: no temporary file left

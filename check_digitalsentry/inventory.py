@@ -167,7 +167,8 @@ def _read(source: str) -> bytes:
     import stat
 
     try:
-        fd = os.open(source, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not block the open
+        # a FIFO must not block the open (the flags are POSIX's: 0 where the system has none)
+        fd = os.open(source, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise InventoryError(f"cannot read: {exc.strerror or exc}", source) from None
     try:

@@ -397,6 +397,18 @@ def _roles_word(text: str, roles: Sequence[str]) -> tuple[str, ...]:
     return (_role(text, roles),)
 
 
+#: The paths a site's clients take to its DS servers (``reached_from``): from the internet through the site's
+#: public address (and its NAT), inside the site's own network, or through a VPN.
+REACHED_FROM_PATHS = ("internet", "lan", "vpn")
+
+
+def _reached_from(value: object, roles: Sequence[str]) -> str:
+    if not isinstance(value, str) or value.strip().lower() not in REACHED_FROM_PATHS:
+        raise SchemaError(f"expected {', '.join(REACHED_FROM_PATHS[:-1])} or {REACHED_FROM_PATHS[-1]}, got "
+                          f"{show(value)}")
+    return value.strip().lower()
+
+
 def _object_name(value: object, roles: Sequence[str]) -> str:
     """An Icinga 2 object name: printable, no '!' (Icinga's host!service separator), at most 255 characters."""
     if not isinstance(value, str) or not value.strip() or value != value.strip() or "!" in value \
@@ -408,7 +420,7 @@ def _object_name(value: object, roles: Sequence[str]) -> str:
 
 NAME, TEXT, HOSTS, INSTANCE = Kind(_name), Kind(_text), Kind(_hosts), Kind(_instance)
 ROLES = Kind(_roles, _roles_word, option_action="item", merge=_replace)
-OBJECT_NAME = Kind(_object_name)
+OBJECT_NAME, REACHED_FROM = Kind(_object_name), Kind(_reached_from)
 PORT, BOOL = Kind(_port, _port_word), Kind(_bool, _bool_word, option_action="flag")
 AUDIO_CLIENTS = _count(0, MAX_AUDIO_CLIENTS)
 SECONDS, RANGE, CERT_DAYS = Kind(_seconds, _seconds_word), Kind(_range), Kind(_cert_days)

@@ -76,6 +76,20 @@ for _word in ("open", "closed", "filtered", "open|filtered", "invalid", "unresol
     _status = Status._members[_word] = str.__new__(Status, _word)
     setattr(Status, _status.name, _status)
 
+#: What each status means, for people (the handover document's status words).
+MEANING: dict[Status, str] = {
+    Status.OPEN: "the port answered as its role needs (for a forbidden port: it answered at all, which it must "
+                 "not).",
+    Status.CLOSED: "the server refused the connection: nothing listens there, or a firewall rejects it.",
+    Status.FILTERED: "no answer before the deadline: a firewall drops the packets, or NAT sends them nowhere.",
+    Status.OPEN_FILTERED: "UDP silence: open and silent, or dropped by a firewall; silence proves nothing either "
+                          "way (the SQL Server Browser must answer).",
+    Status.INVALID: "something answered, but not what the role needs (another service, or a wrong instance).",
+    Status.UNRESOLVED: "the server's name does not resolve from the test machine: nothing could be tested.",
+    Status.UNKNOWN: "not tested, because what it depends on failed first (the SQL port needs the Browser's "
+                    "answer).",
+}
+
 
 class State(int, metaclass=_Members):
     """Monitoring state, numbered as the Nagios plugin API's exit codes: ``State.OK`` ... ``State.UNKNOWN``
@@ -191,6 +205,9 @@ class Facts:
     # -- the host's addresses
     addresses_probed: int | None = None  #: each of this many addresses was probed (all_addresses)
     unprobed_addresses: list[str] | None = None  #: the addresses not probed (only the first was)
+    # -- where the address is, seen from this machine (the vantage point)
+    on_link: bool | None = None  #: the address is on one of this machine's own networks (None: not known here)
+    local_network: str | None = None  #: which of them: "10.0.0.0/24"
 
     # No __init__: ``Facts()`` is made for every probe's outcome, at object()'s own cost.
 

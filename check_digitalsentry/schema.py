@@ -31,6 +31,7 @@ from check_digitalsentry.kinds import (
     PORT,
     PORTS,
     RANGE,
+    REACHED_FROM,
     ROLES,
     SECONDS,
     SEVERITY,
@@ -130,6 +131,11 @@ class Site:
     audio_clients: int = field(AUDIO_CLIENTS, 0, option=("--audio-clients",), metavar="N",
                                help="ControlPoint clients receiving audio: UDP 18778, 18779, ... (default 0)")
     tls_verify: bool = field(BOOL, False, option=("--tls-verify",), help="verify the web certificate chain")
+    reached_from: str | None = field(
+        REACHED_FROM, option=("--reached-from",), metavar="PATH", group="target",
+        help="the path the site's clients take, which the run must prove: internet (from outside, through the "
+             "site's public address and its NAT), lan (inside the site network) or vpn; a run that cannot "
+             "prove it is UNKNOWN (default: none required; every output still says what was proved)")
     all_addresses: bool = field(BOOL, False, option=("--all-addresses",), group="target",
                                 help="probe every address a host name resolves to, each judged on its own "
                                      "(default: the first, as clients do)")

@@ -25,13 +25,14 @@ flapping: what ``--watch-until ok`` waits for (``UNTIL_OK_ROUNDS``). Memory is b
 
 from __future__ import annotations
 
-from check_digitalsentry.judge import advice, not_proved
+from check_digitalsentry.judge import advice, not_proved, untestable
 from check_digitalsentry.model import State
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from check_digitalsentry.judge import JudgedRun, Verdict
     from check_digitalsentry.model import Status
+    from check_digitalsentry.vantage import Vantage
 
 #: Observations a row remembers: the flapping window.
 WINDOW = 8
@@ -50,10 +51,10 @@ FIRST, CHANGE, FLAPPING, STEADY, PORT = "first", "change", "flapping", "steady",
 class Observation:
     """One row in one round: the status, the judged state, the port probed, and what to say about it."""
 
-    __slots__ = ("advice", "at", "detail", "port", "seconds", "state", "status", "untested")
+    __slots__ = ("advice", "at", "detail", "idle", "port", "seconds", "state", "status", "untested")
 
     def __init__(self, status: Status, state: State, at: float, *, port: int | None = None, detail: str = "",
-                 advice: str = "", seconds: float | None = None, untested: bool = False) -> None:
+                 advice: str = "", seconds: float | None = None, untested: bool = False, idle: str = "") -> None:
         self.status = status
         self.state = state
         self.at = at  #: the Unix time of the round
@@ -62,6 +63,7 @@ class Observation:
         self.advice = advice  #: the fix in one sentence ("" for an OK port)
         self.seconds = seconds
         self.untested = untested  #: never probed: nothing was proved (``judge.not_proved``)
+        self.idle = idle  #: "not testable while no audio plays" (``judge.untestable``), else ""
 
     @property
     def value(self) -> tuple[str, int]:
@@ -76,7 +78,7 @@ class Observation:
         """The judgement's adapter: a judged port result as an observation."""
         r = verdict.result
         return cls(r.status, verdict.state, at, port=r.port, detail=verdict.detail, advice=advice(verdict),
-                   seconds=r.seconds, untested=not_proved(verdict))
+                   seconds=r.seconds, untested=not_proved(verdict), idle=untestable(verdict))
 
 
 def _words(before: Observation, after: Observation) -> str:
@@ -135,12 +137,15 @@ class Row:
 
     @property
     def word(self) -> str:
-        """What the row shows in one word: FLAPPING, NOT TESTED (never probed: nothing was proved), or its
-        state (OK, WARNING, CRITICAL, UNKNOWN)."""
+        """What the row shows in one word: FLAPPING, NOT TESTED (never probed: nothing was proved), NOT
+        TESTABLE (a port the server opens only while something happens: audio on an idle server), or its state
+        (OK, WARNING, CRITICAL, UNKNOWN)."""
         if self.flapping:
             return "FLAPPING"
         assert self.shown is not None
-        return "NOT TESTED" if self.shown.untested else str(self.state)
+        if self.shown.untested:
+            return "NOT TESTED"
+        return "NOT TESTABLE" if self.shown.idle else str(self.state)
 
     @property
     def fix(self) -> str:
@@ -244,6 +249,8 @@ class Watch:
         self.state: State | None = None  #: the last round's judged state
         self.first_at: float | None = None
         self.last_at: float | None = None
+        #: (site, ``vantage.Vantage``) of the last round: what path its probes proved
+        self.proved: list[tuple[str, Vantage]] = []
 
     def observe(self, run: JudgedRun, at: float) -> list[Event]:
         """Take one judged round (``at``: its Unix time); its events, in report order."""
@@ -265,6 +272,7 @@ class Watch:
                     row = self.rows[key] = Row(key, v.site.name, r.host, address, r.role, r.transport)
                 events += row.observe(Observation.of(v, at))
         self.state = run.state
+        self.proved = [(judged.site.name, judged.vantage) for judged in run.sites]
         flapping = any(row.flapping for row in self.rows.values())
         self.ok_rounds = self.ok_rounds + 1 if run.state is State.OK and not flapping else 0
         for event in events:

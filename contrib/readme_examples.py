@@ -135,7 +135,8 @@ EXAMPLES = [
     Example("demo", README, ["check_digitalsentry --demo"]),
     Example("first-check", README, [f"check_digitalsentry -H 127.0.0.11 {HIGH_OPTIONS} "
                                     "--sql-instance DIGITALSENTRY --web --api -t 5"], (VIDEO_OFF,)),
-    Example("first-handover", README, ["pytest --dsports-inventory sites.toml --dsports-report handover.html"],
+    Example("first-handover", README, ["pytest --dsports-inventory sites.toml --dsports-report handover.html "
+                                       "--dsports-tester 'A. Integrator'"],
             (HQ_FIRST, BRANCH_FIRST), files={"sites.toml": FIRST_HANDOVER_TOML, "pytest.ini": "[pytest]\n"},
             cwd="/home/you/handover", shown_files=("sites.toml",)),
     Example("first-cron", README, ["check_digitalsentry --inventory sites.toml --quiet"], (CRON_SITE,)),
@@ -175,7 +176,8 @@ EXAMPLES = [
     Example("two-sites", INVENTORY, ["check_digitalsentry --inventory two.toml"], (HEALTHY, BROKEN),
             files={"two.toml": TWO_TOML}, shown_files=("two.toml",)),
     Example("handover", HANDOVER, ["pytest --dsports-inventory sites.toml --junitxml=handover.xml "
-                                   "--dsports-report handover.html"], (HEALTHY, BRANCH),
+                                   "--dsports-report handover.html --dsports-tester 'A. Integrator'"],
+            (HEALTHY, BRANCH),
             files={"sites.toml": HANDOVER_TOML, "pytest.ini": "[pytest]\n"}, cwd="/srv/handover",
             shown_files=("sites.toml",)),
     Example("handover-one-site", HANDOVER, ["pytest --dsports-inventory sites.toml --dsports-site hq -v"],

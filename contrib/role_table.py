@@ -38,6 +38,9 @@ def _what(role: catalogue.Role) -> str:
 
 
 def _fails(role: catalogue.Role) -> str:
+    if role.live:
+        return (f"{role.severity}: informational, not testable while no {role.live} (strict: `--severity "
+                f"{role.name}=warning` during a live session)")
     silent = role.transport == "udp" and not role.must_answer
     return f"{role.severity}{' when closed (silence is OK)' if silent else ''}"
 

@@ -18,7 +18,7 @@ from pytest_dsports.state import STATE
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from check_digitalsentry.judge import Verdict
+    from check_digitalsentry.judge import JudgedSite, Verdict
     from check_digitalsentry.schema import Site
     from pytest_dsports.state import Port
 
@@ -83,12 +83,14 @@ def _node_id(parent: pytest.Collector, name: str) -> dict[str, Any]:
 
 
 class PortFailure(Exception):
-    """A port that is not as expected: carries the verdicts for the failure paragraph."""
+    """A port that is not as expected: carries the verdicts for the failure paragraph, and -- a site whose
+    run cannot prove the path its clients take -- why the site is not passed (``unproved``)."""
 
-    def __init__(self, item: PortItem, verdicts: list[Verdict]) -> None:
-        super().__init__(verdicts[0].reason if verdicts else "no result")
+    def __init__(self, item: PortItem, verdicts: list[Verdict], unproved: str = "") -> None:
+        super().__init__(unproved or (verdicts[0].reason if verdicts else "no result"))
         self.item = item
         self.verdicts = verdicts
+        self.unproved = unproved
 
 
 class PortItem(pytest.Item):
@@ -113,28 +115,46 @@ class PortItem(pytest.Item):
         for verdict in self.verdicts:
             self.config.hook.pytest_dsports_port_result(site=self.site, verdict=verdict, config=self.config)
             self.user_properties.extend(properties(verdict))
-        from check_digitalsentry.judge import not_proved
+        from check_digitalsentry.judge import not_proved, untestable
 
         # A forbidden port that was never probed (its host does not resolve) is not a pass: nothing shows
         # that it is blocked. It fails rather than skips, so that a run of forbidden ports alone
         # (-k forbid) cannot end green without having tested anything. A port whose failure the site
         # tolerates (severity ok) and that was never probed is skipped: not required, and not proved.
         failing = [v for v in self.verdicts if not v.ok or (not_proved(v) and v.result.spec.forbidden)]
-        if not self.verdicts or failing:
-            raise PortFailure(self, failing)
+        # A site whose run cannot prove the path its clients take (reached_from) is not passed: every one of
+        # its ports fails, saying why, so that no selection of its tests (-k video) can end green.
+        vantage = state.judged[self.site.name.lower()].vantage
+        self.user_properties.append(("proved", vantage.proved))  # the JUnit record: what path it proved
+        if vantage.required:
+            self.user_properties.append(("reached_from", vantage.required))
+        if not self.verdicts or failing or not vantage.ok:
+            raise PortFailure(self, failing, vantage.reason)
         untested = [v for v in self.verdicts if not_proved(v)]
         if untested:
             r = untested[0].result
             pytest.skip(f"not tested: {r.status}: {r.detail} (tolerated: severity ok)")
+        idle = [v for v in self.verdicts if untestable(v)]  # audio on an idle server: nothing proved either way
+        if idle:
+            v = idle[0]
+            pytest.skip(f"{untestable(v)}: {v.result.status}: {v.detail} (informational; to test it during a live "
+                        f"session, set severity.{v.result.role} = \"warning\")")
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, PortFailure):
-            from check_digitalsentry.render.handover import failure_paragraph
+            from check_digitalsentry.render.handover import failure_paragraph, unproved_paragraph
 
-            if not excinfo.value.verdicts:
+            failure = excinfo.value
+            parts = [unproved_paragraph(self.site.name, self.state_of_site())] if failure.unproved else []
+            parts += [failure_paragraph(self.site.name, v) for v in failure.verdicts]
+            if not parts:
                 return f"{self.site.name} / {self.host}: {self.name}: the probe returned no result for this port"
-            return "\n\n".join(failure_paragraph(self.site.name, v) for v in excinfo.value.verdicts)
+            return "\n\n".join(parts)
         return str(super().repr_failure(excinfo, style))
+
+    def state_of_site(self) -> JudgedSite:
+        """The judged site this port belongs to (probed by now)."""
+        return self.config.stash[STATE].judged[self.site.name.lower()]
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         # Not "hq::host::name": pytest would turn the host's dots into "::" in a domain that ends the node id.

@@ -62,6 +62,22 @@ def script(name: str) -> str:
     return path
 
 
+#: The readiness call the engine was told to use (CHECK_DIGITALSENTRY_POLLER; "" for the system's best).
+POLLER = os.environ.get("CHECK_DIGITALSENTRY_POLLER", "").strip().lower()
+
+
+def need_scalable_poller(why: str, pollers: tuple[str, ...] = ("poll", "select")) -> None:
+    """Skip a test of fleet scale under poll() or select() (CI's second and third runs): they scan every socket
+    at each wait, and select() watches descriptors below 1024 only -- scale is epoll's and kqueue's."""
+    if POLLER in pollers:
+        pytest.skip(f"{why}: a scale for epoll and kqueue, not for CHECK_DIGITALSENTRY_POLLER={POLLER}")
+
+
+def check_args_env() -> list[str]:
+    """The console script ``check_digitalsentry`` as argv, for a subprocess of its own."""
+    return [script("check_digitalsentry")]
+
+
 @pytest.fixture
 def simulate() -> Iterator[Callable[..., Simulator]]:
     """Start simulated DS sites: ``simulate(faults={"video": "off"})`` -> a running Simulator.

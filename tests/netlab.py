@@ -39,8 +39,10 @@ Example::
 
 Safety rules the lab enforces, so that a test can never disturb the machine it runs on: every command
 runs inside a namespace this Lab made (a name it did not make is refused); links are veth pairs created
-inside those namespaces, never in the host's; addresses, routes and resolvers are 10.0.0.0/8 (or the
-namespace's own loopback), so no traffic leaves the lab. Cleanup runs from ``close()``/``__exit__`` and
+inside those namespaces, never in the host's; addresses, routes and resolvers are private lab space
+(10.0.0.0/8), carrier-grade NAT space (100.64.0.0/10) or documentation space that stands for public
+addresses (TEST-NET-1/2/3: 192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24) -- or the namespace's own
+loopback -- and the namespaces have no link to the host, so no traffic leaves the lab. Cleanup runs from ``close()``/``__exit__`` and
 from ``atexit``; a run killed hard (SIGKILL) leaves namespaces that the next Lab with the same prefix
 deletes. Needs root, ``ip`` (iproute2) and ``nft`` (nftables).
 """
@@ -69,8 +71,11 @@ if TYPE_CHECKING:
 #: Where ``ip netns`` keeps named namespaces, and the per-namespace /etc overlay ``ip netns exec`` mounts.
 NETNS_RUN = Path("/run/netns")
 ETC_NETNS = Path("/etc/netns")
-#: The only addresses a lab hands out, routes to or points a resolver at.
+#: The only addresses a lab hands out, routes to or points a resolver at: private lab space, and (for address
+#: plans that look like a real site's: carrier-grade NAT, public addresses) spaces no network routes.
 LAB_NET = ipaddress.ip_network("10.0.0.0/8")
+LAB_NETS = (LAB_NET, ipaddress.ip_network("100.64.0.0/10"), ipaddress.ip_network("192.0.2.0/24"),
+            ipaddress.ip_network("198.51.100.0/24"), ipaddress.ip_network("203.0.113.0/24"))
 _SBIN = "/usr/sbin:/sbin:/usr/bin:/bin"
 _ROLE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,30}$")
 #: Per-namespace settings written at creation (optional ones are skipped when the file is missing).
@@ -99,13 +104,13 @@ def _in_ci() -> bool:
 
 
 def _lab_address(text: str, what: str) -> str:
-    """``text`` (an address, optionally /prefix) checked to lie in 10.0.0.0/8."""
+    """``text`` (an address, optionally /prefix) checked to lie in one of ``LAB_NETS``."""
     try:
         net = ipaddress.ip_network(text, strict=False)
     except ValueError:
         raise ValueError(f"{what} {text!r} is not an IPv4 address or network") from None
-    if net.version != 4 or not net.subnet_of(LAB_NET):  # type: ignore[arg-type]
-        raise ValueError(f"{what} {text} is outside {LAB_NET}: a lab uses 10.x addresses only")
+    if net.version != 4 or not any(net.subnet_of(lab) for lab in LAB_NETS):  # type: ignore[arg-type]
+        raise ValueError(f"{what} {text} is outside {', '.join(map(str, LAB_NETS))}: a lab uses those only")
     return text
 
 

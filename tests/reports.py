@@ -56,7 +56,7 @@ def healthy_results(host: str = "ds01.example.com") -> list[PortResult]:
         port("web", 443, Status.OPEN, host=host, facts={
             "tls_version": "TLSv1.3", "tls_subject": "CN=ds01.example.com", "tls_issuer": "CN=Example CA",
             "tls_not_after": "2027-03-01T00:00:00Z", "tls_days_left": 20, "tls_self_signed": False}),
-        port("audio", 18778, Status.OPEN_FILTERED, host=host, transport="udp", severity=State.WARNING,
+        port("audio", 18778, Status.OPEN_FILTERED, host=host, transport="udp", severity=State.OK,
              detail="no reply and no ICMP error to 3 datagrams in 1.5 s: open and silent, or dropped by a firewall"),
         port("forbid", 3389, Status.CLOSED, host=host, forbidden=True, detail="connection refused (TCP reset)"),
     ]
@@ -193,6 +193,24 @@ class Structure(HTMLParser):
             self.style += data
         else:
             self.text.append(data)
+
+
+def sections(document: str) -> dict[str, str]:
+    """The sheets of a handover document by id: ``summary``, ``site-1``..., ``signoff``, ``appendix``,
+    ``appendix-1``..."""
+    found = {}
+    for part in document.split('<section class="sheet')[1:]:
+        ident = part.split('id="', 1)[1].split('"', 1)[0]
+        found[ident] = part.split("</section>", 1)[0]
+    return found
+
+
+def body(document: str) -> str:
+    """The customer's part of a handover document: every sheet before the technical appendix, as text (the
+    words a reader sees, tags and style left out)."""
+    kept = "".join(f'<section class="sheet{html}</section>' for ident, html in sections(document).items()
+                   if not ident.startswith("appendix"))
+    return " ".join(" ".join(structure(kept).text).split())
 
 
 def structure(document: str) -> Structure:

@@ -6,6 +6,7 @@ import time
 from typing import Callable
 
 import pytest
+from conftest import need_scalable_poller
 
 from check_digitalsentry.builtin import PluggyHooks
 from check_digitalsentry.catalogue import ALWAYS, Role
@@ -153,6 +154,7 @@ def test_ipv6_loopback_site(simulate: Simulate) -> None:
 
 
 def test_a_fleet_of_200_sites_is_probed_in_one_run(simulate: Simulate) -> None:
+    need_scalable_poller("200 simulated sites hold 1,600 descriptors in this process", ("select",))
     fleet = Simulator.fleet(200, first="127.0.40.1", audio_clients=0)
     fleet.start()
     try:

@@ -113,7 +113,8 @@ def test_a_plugin_role_is_probed_judged_and_labelled_by_the_check(plugin_path: P
     check = script("check_digitalsentry")
     up = run(plugin_path, check, "-H", "127.0.0.1", "--role", "rtsp", "--port", f"rtsp={rtsp}", "-t", "3")
     assert up.returncode == 0, up
-    assert up.stdout.startswith("DIGITALSENTRY OK - 1 port as expected on 127.0.0.1 | "), up.stdout
+    assert up.stdout.startswith("DIGITALSENTRY OK - 1 port as expected on 127.0.0.1; proved on this machine itself "
+                                "(loopback): no network in between | "), up.stdout
     assert " rtsp=1;1:;;0;1 " in up.stdout  # its own label, and its severity (WARNING) as the threshold
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))

@@ -16,7 +16,17 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from reports import STARTED, healthy_results, info, judged_site, many_sites, port, structure, two_sites
+from reports import (
+    STARTED,
+    healthy_results,
+    info,
+    judged_site,
+    many_sites,
+    port,
+    sections,
+    structure,
+    two_sites,
+)
 from support import CheckRun, check_args
 
 from check_digitalsentry.judge import JudgedRun
@@ -31,25 +41,34 @@ HOSTILE = '<script>alert("x")</script><img src="http://evil.example/x.png"> & \'
 
 def test_the_first_page_says_the_verdict_per_site_and_the_open_items() -> None:
     doc = html.render(two_sites(), info())
-    cover = doc.split('<section class="sheet site"', 1)[0]
+    cover = sections(doc)["summary"]
     assert '<div class="word">FAILED</div>' in cover
     assert "3 of 14 ports are not as required, on 1 of 2 sites" in cover
-    for name in ("hq", "branch-1", "Head office", "Branch office 1, behind NAT", "PASSED", "0 of 7", "3 of 7"):
+    for name in ("hq", "branch-1", "Head office", "Branch office 1, behind NAT", "PASSED", "0 of 7", "3 of 7",
+                 "from outside, through NAT"):
         assert name in cover
-    assert "video 18772/tcp closed; diagnostics 17772/tcp filtered; forbid 3389/tcp open" in cover
+    assert ("video 18772/tcp: refused: nothing answers there; diagnostics 17772/tcp: no answer: blocked on the way, "
+            "or not forwarded; forbid 3389/tcp: answered: it must be blocked") in cover
     items = cover.split('<ol class="items">', 1)[1].split("</ol>", 1)[0]
-    assert items.count("<li>") == 3 and "block TCP 3389 to 192.0.2.10 at the firewall" in items
+    assert items.count("<li>") == 3 and "block TCP 3389 at the firewall in front of 192.0.2.10" in items
     for record in ("Jane Doe", "laptop-7", "192.0.2.50", "2026-11-18 11:06:40 UTC", "2026-11-18 11:06:52 UTC",
-                   "12.5 s", "pytest_dsports 0.1.0", "sites.toml", "SHA-256 " + "ab" * 32,
-                   "pytest --dsports-inventory sites.toml"):
+                   "12.5 s", "pytest_dsports 0.1.0", "sites.toml", "SHA-256 " + "ab" * 32):
         assert record in cover, record
+    assert "pytest --dsports-inventory sites.toml" in sections(doc)["appendix"]  # the command: for the technician
 
 
-def test_local_time_has_its_offset(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
+def test_local_time_is_shown_where_it_differs_from_utc(monkeypatch: pytest.MonkeyPatch) -> None:
     try:
+        monkeypatch.setenv("TZ", "America/New_York")
+        time.tzset()
         assert html.stamp(STARTED) == ("2026-11-18 11:06:40 UTC", "2026-11-18 06:06:40 EST (UTC-05:00)")
+        assert "2026-11-18 06:06:40 EST (UTC-05:00)" in html.render(two_sites(), info())
+        for zone in ("UTC", "Europe/London"):  # London is UTC in November: the same time, not said twice
+            monkeypatch.setenv("TZ", zone)
+            time.tzset()
+            assert html.stamp(STARTED) == ("2026-11-18 11:06:40 UTC", "")
+            cover = sections(html.render(two_sites(), info()))["summary"]
+            assert "11:06:40" in cover and cover.count("11:06:40") == 1 and "(UTC+" not in cover
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
@@ -57,30 +76,39 @@ def test_local_time_has_its_offset(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_each_site_has_its_page_with_everything_a_handover_needs() -> None:
     doc = html.render(two_sites(), info())
-    pages = doc.split('<section class="sheet site"')[1:]
-    assert len(pages) == 2
-    hq, branch = pages
-    assert '<div class="word">PASSED</div>' in hq and "All 7 ports are as required." in hq
-    for field in ("Example Ltd", "1 Example Street", "PO 4711", "ds01.example.com", "192.0.2.50"):
+    parts = sections(doc)
+    hq, branch = parts["site-1"], parts["site-2"]
+    assert '<div class="word">PASSED</div>' in hq
+    assert "All 6 ports are as required. 1 audio port is not testable while no audio plays." in hq
+    for field in ("Example Ltd", "1 Example Street", "PO 4711", "ds01.example.com", "192.0.2.50",
+                  "from outside the site, through its internet address", '<a href="#appendix-1">appendix 1</a>'):
         assert field in hq
+    assert '<span class="badge incomplete">NOT TESTABLE</span>' in hq  # audio: never a pass
+    assert "not testable while no audio plays (an idle server need not answer)" in hq
     # what the probes learned: SQL Server and instance, encryption, the certificate and its days left
+    learned = parts["appendix-1"]
     for fact in ("SQL Server 2019 15.0.2000.5", "DIGITALSENTRY (port named by the SQL Server Browser)",
                  "ENCRYPT_OFF", "CN=ds01.example.com", "CN=Example CA", "2027-03-01T00:00:00Z",
-                 '<span class="critical">(20 days left)</span>', "DIGITALSENTRY (15.0.2000.5, TCP 49172)"):
-        assert fact in hq, fact
-    assert "UDP silence: see" in hq and "OK&#8201;†" in hq  # explained once, at the end
-    assert doc.count("silence proves nothing either way:") == 1
-    assert '<div class="word">FAILED</div>' in branch and "3 of 7 ports are not as required." in branch
+                 '<span class="critical">2027-03-01T00:00:00Z (20 days left)</span>', "DIGITALSENTRY (15.0.2000.5, TCP 49172)"):
+        assert fact in learned and fact not in hq, fact
+    assert '<div class="word">FAILED</div>' in branch and "3 of 6 ports are not as required." in branch
     audit = branch.split("Forbidden-port audit", 1)[1].split("Open items and what to change", 1)[0]
-    assert "REACHABLE" in audit and "3389/tcp" in audit
+    assert "REACHABLE" in audit and "3389/tcp" in audit and "answered: it must be blocked" in audit
     findings = branch.split("Open items and what to change", 1)[1]
     assert findings.count('class="finding') == 3
-    for fix in ("nothing listens on TCP 18772 at 192.0.2.10", "allow and forward TCP 17772 to 192.0.2.10",
-                "block TCP 3389 to 192.0.2.10 at the firewall"):
+    for fix in ("check that the Digital Sentry video service runs on the DS server",
+                "router (192.0.2.10), forward TCP 17772 to the DS server",
+                "block TCP 3389 at the firewall in front of 192.0.2.10"):
         assert fix in findings
-    closing = doc.split('id="signoff"', 1)[1]
-    for words in ("Tested by", "Accepted by", "Signature", "Date", "Jane Doe", "Example Ltd", "open|filtered"):
+    technical = parts["appendix-2"].split("Open items, for the technician", 1)[1]
+    for fix in ("nothing listens on TCP 18772 at 192.0.2.10", "allow and forward TCP 17772 to 192.0.2.10",
+                "block TCP 3389 to 192.0.2.10 at the firewall", "connection refused (TCP reset)"):
+        assert fix in technical
+    closing = parts["signoff"]
+    for words in ("Tested by", "Accepted by", "Signature", "Date", "Jane Doe", "Example Ltd", "NOT TESTABLE",
+                  "silence proves nothing either way", "not a test of the NAT"):
         assert words in closing
+    assert "open|filtered" in parts["appendix"] and "silence proves nothing either way" in parts["appendix"]
 
 
 def test_every_page_names_the_site_and_the_page_in_its_margins() -> None:
@@ -88,9 +116,12 @@ def test_every_page_names_the_site_and_the_page_in_its_margins() -> None:
     style = structure(doc).style
     assert 'content: "Page " counter(page) " of " counter(pages)' in style
     assert "@page site-2 { @top-right { content: " + html.css_string("Site branch-1") in style
-    assert "#site-2 { page: site-2; }" in style
+    assert "@page appendix-2 { @top-right { content: " + html.css_string("Technical appendix: site branch-1") in style
+    assert "#site-2 { page: site-2; }" in style and "#appendix-2 { page: appendix-2; }" in style
     assert "break-inside: avoid" in style and ".sheet + .sheet { break-before: page; }" in style
-    assert '<tr class="caption"><th colspan="7">branch-1 — port matrix' in doc  # where margin boxes are not
+    # where margin boxes are not supported, a repeated caption names the site
+    assert '<tr class="caption"><th colspan="5">branch-1 — port matrix' in doc
+    assert '<tr class="caption"><th colspan="7">branch-1 — every port' in doc
 
 
 def test_every_string_from_the_network_or_the_inventory_is_escaped() -> None:
@@ -245,7 +276,7 @@ def test_an_ad_hoc_host_takes_an_inventory_sites_settings(pytester: pytest.Pytes
     remaps = " ".join(f"ports.{role}={number}" for role, number in site.remapped_ports().items())
     result = pytester.runpytest(
         "--dsports-host", f"127.0.3.1 name=hq sql_instance={site.sql_instance} web=true api=true audio_clients=1 "
-                          f"forbid=3389/tcp,445/tcp {remaps} severity.audio=ok warning=2 critical=3 timeout=4 "
+                          f"forbid=3389/tcp,445/tcp {remaps} severity.audio=warning warning=2 critical=3 timeout=4 "
                           f"description='Head office' customer='Example Ltd'",
         "--dsports-host", "127.0.3.9", "--dsports-timeout", "3", "-v", "--dsports-report", "r.json")
     result.stdout.fnmatch_lines([f"dsports::hq::127.0.3.1::web[[]{site.ports['web']}/tcp] PASSED*",

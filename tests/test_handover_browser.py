@@ -7,6 +7,7 @@ without them these tests skip (and fail under CI=true)."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import subprocess
 import sys
@@ -123,14 +124,63 @@ def printed(handover: Handover) -> list[str]:
     return pdf_pages(pdf)
 
 
+def appendix_page(printed: list[str]) -> int:
+    """The index of the first page of the technical appendix."""
+    return next(n for n, page in enumerate(printed) if page.strip().splitlines()[0].strip() == "Technical appendix")
+
+
+#: Words of the technician's world, which the customer's pages never print.
+JARGON = ("--", "sql_port", "socket", "ENCRYPT", "PRELOGIN", "INSTOPT", "ICMP", "TDS", "SSRP", "errno", "reset",
+          "handshake", "open|filtered", "reached_from")
+
+
+def test_the_customers_pages_speak_the_customers_words(handover: Handover, printed: list[str]) -> None:
+    """Everything before the technical appendix, as printed: no option names, no protocol jargon; audio is
+    NOT TESTABLE (never passed); then one appendix page per site at least, with the technician's words."""
+    customer = words(" ".join(printed[:appendix_page(printed)]))
+    assert not [word for word in JARGON if word in customer], [w for w in JARGON if w in customer]
+    assert "NOT TESTABLE" in customer and "not testable while no audio plays" in customer
+    assert "audio" not in [p["role"] for p in failing(handover)]
+    appendix = words(" ".join(printed[appendix_page(printed):]))
+    for text in ("TECHNICAL APPENDIX, FOR THE TECHNICIAN", "Appendix 1: hq", "Appendix 2: branch",
+                 "ENCRYPT_OFF", "connection refused (TCP reset)", "THE STATUS WORDS", "--dsports-report"):
+        assert text in appendix, text
+
+
+def test_a_site_not_proved_has_its_banner_on_the_first_page_and_its_own(tmp_path: Path) -> None:
+    """A run from inside the site against an internet site, printed: the banner says it on both pages."""
+    from reports import healthy_results
+
+    from check_digitalsentry.engine.sites import SiteReport
+    from check_digitalsentry.judge import JudgedRun, JudgedSite
+    from check_digitalsentry.schema import Site
+
+    results = healthy_results()
+    for r in results:
+        r.address, r.source = "10.20.0.5", "10.20.0.9"
+        r.facts.on_link, r.facts.local_network = True, "10.20.0.0/24"
+    site = Site("hq", ("ds01.example.com",), reached_from="internet", customer="Example Ltd")
+    page = tmp_path / "inside.html"
+    page.write_text(html.render(JudgedRun([JudgedSite(SiteReport(site, results, 0.5))], 0.5), info()), "utf-8")
+    pdf = tmp_path / "inside.pdf"
+    print_to_pdf(page, pdf, tmp_path / "profile")
+    printed = pdf_pages(pdf)
+    first, site_page = words(printed[0]), words(next(p for p in printed if "Site 1 of 1: hq" in p))
+    for text in (first, site_page):
+        assert "NOT A TEST OF THE NAT" in text and "NOT PROVED" in text
+        assert ("This test is not a test of the NAT: the site's clients come from the internet, through the "
+                "site's internet address, but the test ran from inside the site's own network.") in text
+    assert "repeat the test from outside the site" in first
+
+
 def test_the_first_page_is_the_summary(handover: Handover, printed: list[str]) -> None:
     first = words(printed[0])
     hq, branch = (len(site["ports"]) for site in handover.data["sites"])
     for text in ("FAILED", f"3 of {hq + branch} ports are not as required, on 1 of 2 sites", "OPEN ITEMS",
                  "Jane Doe", "127.0.0.1", "SHA-256", "WHO, WHEN, FROM WHERE"):
         assert text in first, text
-    assert f"hq Head office PASSED 0 of {hq} none" in first
-    assert f"branch Branch, behind FAILED 3 of {branch} video" in first  # the description wraps in its cell
+    assert re.search(rf"hq Head office PASSED on the test .*0 of {hq} none", first), first
+    assert re.search(rf"branch Branch, behind FAILED on the test .*3 of {branch} video", first)  # cells wrap
 
 
 def test_each_site_starts_a_page(printed: list[str]) -> None:
@@ -150,24 +200,27 @@ def test_every_page_names_its_site_and_number(printed: list[str]) -> None:
         assert f"Page {number} of {total}" in page
         assert "Digital Sentry port handover · tested" in page and "by Jane Doe" in page
         top = page.strip().splitlines()[0].strip()
-        if top.startswith("Site "):
+        if top.startswith(("Site ", "Technical appendix")):
             site = top
         assert top == site or top == "Reading this report, and sign-off", (number, top)
         assert "Chrome" not in page and "file:" not in page  # Chromium's own header and footer are off
 
 
 def test_every_failing_port_is_printed_with_its_advice(handover: Handover, printed: list[str]) -> None:
-    text = words(" ".join(printed))
+    customer = words(" ".join(printed[:appendix_page(printed)]))
+    technician = words(" ".join(printed[appendix_page(printed):]))
     for port in failing(handover):
-        assert f"{port['role']} {port['port']}/{port['transport']} on {port['host']}" in text
-        assert words(str(port["advice"])) in text, port["advice"]
-    assert "† UDP silence" in text and "silence proves nothing either way" in text
+        assert f"{port['role']} {port['port']}/{port['transport']} on {port['host']}" in technician
+        assert words(str(port["advice"])) in technician, port["advice"]
+        assert words(str(port["customer_advice"])) in customer, port["customer_advice"]
+        assert f"{str(port['transport']).upper()} {port['port']} — " in customer
+    assert "† No reply" in customer and "silence proves nothing either way" in customer
 
 
 def test_the_source_address_and_the_sign_off_are_printed(printed: list[str]) -> None:
     text = words(" ".join(printed))
     assert "Tested from (source address) 127.0.0.1" in text and "probed from 127.0.0.1" in text
-    last = words(printed[-1])
+    last = words(printed[appendix_page(printed) - 1])  # the customer's part ends with the sign-off
     for text in ("SIGN-OFF", "Tested by", "Accepted by", "NAME", "COMPANY", "DATE", "SIGNATURE", "Jane Doe",
                  "Example Ltd", "Accepted with the open items listed"):
         assert text in last, text

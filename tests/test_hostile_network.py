@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-from conftest import IN_CI, script
+from conftest import IN_CI, need_scalable_poller, script
 from hostile import Certs, instance_record, svr_resp, tls_server, udp_replier
 from support import CheckRun, plugin_env
 
@@ -367,6 +367,7 @@ def test_a_low_open_file_limit_is_said_never_taken_for_the_network(
 
 @pytest.mark.slow
 def test_ten_thousand_sites_end_inside_the_timeout(check: Check, tmp_path: Path) -> None:
+    need_scalable_poller("10,000 sites inside -t 4")
     inventory = tmp_path / "sites.toml"
     inventory.write_text("\n".join(
         f'[[sites]]\nname = "s{i:05d}"\nhosts = ["127.10.{i // 250}.{i % 250 + 1}"]\nweb = true\naudio_clients = 1\n'

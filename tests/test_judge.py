@@ -8,7 +8,17 @@ import itertools
 import pytest
 
 from check_digitalsentry.engine.sites import SiteReport
-from check_digitalsentry.judge import JudgedRun, JudgedSite, advice, judge, not_proved, up, worst
+from check_digitalsentry.judge import (
+    JudgedRun,
+    JudgedSite,
+    advice,
+    customer_advice,
+    customer_found,
+    judge,
+    not_proved,
+    up,
+    worst,
+)
 from check_digitalsentry.model import PortResult, PortSpec, State, Status
 from check_digitalsentry.ranges import Range
 from check_digitalsentry.schema import Site
@@ -163,3 +173,116 @@ def test_nagiosplugin_exits_with_the_judged_state(state: State) -> None:
     assert run.state is state
     assert code == int(state)
     assert text.startswith(f"DIGITALSENTRY {state.name} - ")
+
+
+# --- audio: informational unless made strict --------------------------------------------------------------
+
+
+def test_audio_is_informational_by_default_and_strict_on_request() -> None:
+    """An idle DS server need not listen on its audio ports (KB10756: one port per client receiving audio):
+    whatever the probe saw there is OK, saying what it saw and that it is not testable while no audio plays --
+    unless the site makes audio strict (severity warning, for a test during a live audio session)."""
+    from check_digitalsentry import catalogue
+    from check_digitalsentry.judge import untestable
+    from check_digitalsentry.schema import expected_ports
+
+    assert catalogue.BY_NAME["audio"].severity is State.OK and catalogue.BY_NAME["audio"].live == "audio plays"
+    [spec] = [s for s in expected_ports(Site("hq", ("ds01",), audio_clients=1)) if s.role == "audio"]
+    assert spec.severity is State.OK
+    for status in (Status.CLOSED, Status.FILTERED, Status.OPEN_FILTERED, Status.INVALID):
+        verdict = judge(SITE, result("audio", status, State.OK, port=18778, transport="udp",
+                                     detail="ICMP port unreachable: nothing listens on UDP 18778"))
+        assert verdict.state is State.OK, verdict
+        assert untestable(verdict) == "not testable while no audio plays"
+        assert verdict.reason == f"audio 18778/udp {status}: ICMP port unreachable: nothing listens on UDP 18778"
+        assert verdict.note == ("informational: not testable while no audio plays (an idle DS server need not "
+                                "listen on UDP 18778); to test it, run with --severity audio=warning during a live "
+                                "session")
+        assert advice(verdict) == "" and not not_proved(verdict)
+        strict = judge(SITE, result("audio", status, State.WARNING, port=18778, transport="udp"))
+        assert untestable(strict) == ""
+        assert strict.state is (State.OK if status is Status.OPEN_FILTERED else State.WARNING)
+    answered = judge(SITE, result("audio", Status.OPEN, State.OK, port=18778, transport="udp"))
+    assert answered.state is State.OK and untestable(answered) == "" and not answered.note
+    never = judge(SITE, result("audio", Status.UNRESOLVED, State.OK, port=18778, transport="udp"))
+    assert untestable(never) == "" and not_proved(never)  # not probed at all: NOT TESTED, as any port
+
+
+# --- ISP filters ---------------------------------------------------------------------------------------------
+
+
+def test_a_silent_browser_while_tcp_answers_names_isp_filters_and_the_fix_without_a_browser() -> None:
+    """UDP 1434 silent while the same server's TCP ports answer: besides a missing forward or a stopped
+    Browser, several internet providers filter UDP 1434; the fix that needs no Browser is a static SQL port
+    (DS QuickSetup > Tools > Configure SQL Ports) given as sql_port, and a test from a second network."""
+    browser = result("sql-browser", Status.OPEN_FILTERED, port=1434, transport="udp")
+    video = result("video", Status.OPEN)
+    [silent, _] = JudgedSite(SiteReport(SITE, [browser, video], 0.1)).verdicts
+    assert silent.state is State.CRITICAL and silent.others_answer
+    text = advice(silent)
+    assert text.startswith("allow UDP 1434 to 192.0.2.10 and check that the SQL Server Browser service runs")
+    for words in ("the internet provider may filter UDP 1434", "SQL Slammer",
+                  "a static SQL port on the DS server (DS QuickSetup > Tools > Configure SQL Ports)",
+                  "given as sql_port (--sql-port)", "test again from a second network"):
+        assert words in text, words
+    customer = customer_advice(silent)
+    assert "your internet provider may be blocking UDP 1434" in customer
+    assert "DS QuickSetup > Tools > Configure SQL Ports" in customer and "second internet connection" in customer
+    assert "sql_port" not in customer and "--" not in customer
+    # the server's TCP ports do not answer either: nothing points at a filter of UDP alone
+    down = result("video", Status.FILTERED)
+    [alone, _] = JudgedSite(SiteReport(SITE, [browser, down], 0.1)).verdicts
+    assert not alone.others_answer and "internet provider" not in advice(alone)
+    # a forbidden TCP port that answers says nothing of the DS server's
+    rdp = result("forbid", Status.OPEN, forbidden=True, port=3389)
+    assert not JudgedSite(SiteReport(SITE, [browser, rdp], 0.1)).verdicts[0].others_answer
+
+
+def test_a_silent_static_sql_port_1433_names_isp_filters() -> None:
+    verdict = judge(SITE, result("sql", Status.FILTERED, port=1433))
+    assert "some internet providers filter TCP 1433" in advice(verdict)
+    assert "some internet providers block this port" in customer_advice(verdict)
+
+
+# --- the customer's words ------------------------------------------------------------------------------------
+
+#: Words of the technician's world: option names, inventory keys, protocol and socket jargon.
+JARGON = ("--", "sql_port", "sql_instance", "reached_from", "socket", "ENCRYPT", "PRELOGIN", "INSTOPT", "ICMP",
+          "TDS", "SSRP", "errno", "RST", "reset", "ulimit", "LimitNOFILE", "IPAll", "TLS", "open|filtered",
+          "filtered", "probe")
+
+CUSTOMER_CASES = [
+    ("video", Status.FILTERED, {}), ("video", Status.CLOSED, {}), ("video", Status.INVALID, {}),
+    ("video", Status.UNRESOLVED, {}), ("sql", Status.UNKNOWN, {}), ("sql", Status.FILTERED, {}),
+    ("video", Status.UNKNOWN, {"internal_error": True}), ("video", Status.UNKNOWN, {"local_limit": True}),
+    ("sql-browser", Status.OPEN_FILTERED, {}), ("sql-browser", Status.INVALID, {"instances": [{"instance": "X"}]}),
+    ("sql", Status.INVALID, {"instance": "DS", "sql_instance_confirmed": False}),
+    ("web", Status.INVALID, {"tls_client_certificate_required": True}),
+    ("web", Status.OPEN, {"tls_validity": "expired", "tls_not_before": "a", "tls_not_after": "b"}),
+    ("video", Status.OPEN, {}),  # slow: below
+]
+
+
+@pytest.mark.parametrize(("role", "status", "facts"), CUSTOMER_CASES,
+                         ids=[f"{r}-{s.value}-{'-'.join(f) or 'plain'}" for r, s, f in CUSTOMER_CASES])
+@pytest.mark.parametrize("address", ["192.0.2.10", "10.0.0.5"])
+def test_every_advice_has_the_customers_words_too(role: str, status: Status, facts: dict[str, object],
+                                                  address: str) -> None:
+    site = Site("hq", ("ds01",), critical=Range.parse("0.5"))
+    spec = PortSpec(role, 1434 if role == "sql-browser" else 18772, "udp" if role == "sql-browser" else "tcp",
+                    State.CRITICAL)
+    r = PortResult(spec, "ds01", None if status is Status.UNRESOLVED else address, status,
+                   0.9 if status is Status.OPEN else None, "the probe's own words", facts)
+    verdict = judge(site, r)
+    assert not verdict.ok, verdict
+    technician, customer = advice(verdict), customer_advice(verdict)
+    assert technician and customer and technician != customer
+    assert not [word for word in JARGON if word in customer], customer
+    assert "the probe's own words" not in customer
+    found = customer_found(verdict)
+    assert not [word for word in JARGON if word in found], found
+    if status is Status.FILTERED and role != "sql":
+        where = f"{spec.transport.upper()} {spec.port}"
+        expected = (f"let {where} through to the DS server 10.0.0.5" if address == "10.0.0.5"
+                    else f"at the site's router (192.0.2.10), forward {where} to the DS server")
+        assert customer.startswith(expected), customer

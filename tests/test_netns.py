@@ -383,7 +383,9 @@ def test_the_lab_refuses_what_is_not_its_own(lab: netlab.Lab, direct: Topology) 
     with pytest.raises(ValueError, match="not made by this lab"):
         lab.nft("default", NO_FIREWALL)
     with pytest.raises(ValueError, match=r"outside 10\.0\.0\.0/8"):
-        lab.resolv_conf(direct.client, "nameserver 192.0.2.53\n")
+        lab.resolv_conf(direct.client, "nameserver 8.8.8.8\n")
+    with pytest.raises(ValueError, match=r"outside 10\.0\.0\.0/8"):
+        lab.route(direct.client, "default", "172.16.0.1")
 
 
 def test_the_lab_removes_everything_it_made_and_what_dead_runs_left() -> None:

@@ -61,7 +61,7 @@ def promtool() -> str:
 
 def test_promtool_checks_the_rules() -> None:
     run = subprocess.run([promtool(), "check", "rules", str(RULES)], capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0 and "SUCCESS: 5 rules found" in run.stdout, run
+    assert run.returncode == 0 and "SUCCESS: 6 rules found" in run.stdout, run
 
 
 def test_promtool_unit_tests_of_the_rules_pass(tmp_path: Path) -> None:
@@ -92,7 +92,7 @@ def test_the_rules_and_their_tests_use_the_metrics_the_check_writes() -> None:
     from check_digitalsentry.render import openmetrics
 
     written = set(re.findall(r'_family\("(digitalsentry_\w+)"', Path(openmetrics.__file__).read_text()))
-    assert len(written) == 8, written
+    assert len(written) == 9, written
     for path in (RULES, RULE_TESTS, DASHBOARD, DOCS):
         used = set(re.findall(r"\bdigitalsentry_[a-z_]+\b", path.read_text()))
         assert used and used <= written, (path.name, used - written)
@@ -337,7 +337,10 @@ def test_healthy_sites_raise_no_alert_and_the_faulty_site_fires(lab: Lab) -> Non
                     "__name__")
     assert forbid == {("digitalsentry_port_ok",): 0, ("digitalsentry_port_up",): 1, ("digitalsentry_port_state",): 2}
     rules = lab.api("rules")["groups"][0]["rules"]
-    assert len(rules) == 5 and all(rule["health"] == "ok" for rule in rules), rules
+    assert len(rules) == 6 and all(rule["health"] == "ok" for rule in rules), rules
+    # the sites run on loopback: no path to prove, none required, none alerting for it
+    proved = values(lab.query("digitalsentry_site_path_proved"), "site")
+    assert proved and set(proved.values()) == {1.0}, proved
 
 
 def test_labels_survive_the_scrape(lab: Lab) -> None:

@@ -97,15 +97,33 @@ def test_each_fault_fails_exactly_its_ports_and_says_why(
         assert word.format(**ports) in out
 
 
-def test_udp_silence_passes_and_is_shown_as_open_filtered(pytester: pytest.Pytester, simulate: Simulate) -> None:
+def test_audio_on_an_idle_server_is_not_testable_and_never_passes(pytester: pytest.Pytester,
+                                                                    simulate: Simulate) -> None:
+    """By default audio is informational: skipped as "not testable while no audio plays" (closed or silent),
+    never a pass; strict (severity.audio = "warning", a test during a live audio session) it is judged: silence
+    passes with its note, shown as such, and a closed port fails."""
     sim = simulate(SimSite(name="hq", address="127.0.3.1", audio_clients=1))
-    inventory(pytester, sim)
-    result = pytester.runpytest("--dsports-inventory", "sites.toml", "-v")
-    result.assert_outcomes(passed=9)
+    path = inventory(pytester, sim)
     audio = sim.sites[0].ports["audio"]
-    result.stdout.fnmatch_lines([f"*::audio[[]{audio}/udp] PASSED (open|filtered: silence proves nothing)*"])
+    result = pytester.runpytest("--dsports-inventory", "sites.toml", "-v", "-rs")
+    result.assert_outcomes(passed=8, skipped=1)
+    result.stdout.fnmatch_lines([f"*::audio[[]{audio}/udp] SKIPPED (not testable wh*",
+                                 "SKIPPED*not testable while no audio plays: open|filtered: no reply*(informational; "
+                                 "to test it during a live session, set severity.audio = \"warning\")"])
     quiet = pytester.runpytest("--dsports-inventory", "sites.toml")
-    quiet.stdout.fnmatch_lines(["sites.toml ........o*"])
+    quiet.stdout.fnmatch_lines(["sites.toml ........s*"])
+    path.write_text(path.read_text().replace('name = "hq"', 'name = "hq"\nseverity.audio = "warning"'))
+    strict = pytester.runpytest("--dsports-inventory", "sites.toml", "-v")
+    strict.assert_outcomes(passed=9)
+    strict.stdout.fnmatch_lines([f"*::audio[[]{audio}/udp] PASSED (open|filtered: silence proves nothing)*"])
+    off = simulate(SimSite(name="off", address="127.0.3.2", audio_clients=1, faults={"audio": "off"}))
+    off_path = inventory(pytester, off, "off.toml")
+    closed = pytester.runpytest("--dsports-inventory", "off.toml")
+    closed.assert_outcomes(passed=8, skipped=1)  # closed on an idle server: not testable either
+    off_path.write_text(off_path.read_text().replace('name = "off"', 'name = "off"\nseverity.audio = "warning"'))
+    closed = pytester.runpytest("--dsports-inventory", "off.toml")
+    closed.assert_outcomes(passed=8, failed=1)
+    closed.stdout.fnmatch_lines([f"off / 127.0.3.2: audio {off.sites[0].ports['audio']}/udp is closed — WARNING"])
 
 
 def test_junit_xml_is_a_complete_handover_record(pytester: pytest.Pytester, simulate: Simulate) -> None:
@@ -119,6 +137,8 @@ def test_junit_xml_is_a_complete_handover_record(pytester: pytest.Pytester, simu
     assert sql["site"] == "hq" and sql["host"] == "127.0.3.1" and sql["role"] == "sql"
     assert sql["port"] == str(sim.sites[0].sql_port) and sql["transport"] == "tcp" and sql["status"] == "open"
     assert sql["state"] == "OK" and sql["sql_version"] == "15.0.2000.0" and float(sql["seconds"]) > 0
+    assert sql["proved"] == "on this machine itself (loopback): no network in between" and "reached_from" not in sql
+    assert sql["on_link"] == "True" and sql["local_network"] == "127.0.0.0/8"
     diag_name = f"diagnostics[{sim.sites[0].ports['diagnostics']}/tcp]"
     diag = {p.get("name"): p.get("value") for p in cases[diag_name].iter("property")}
     assert diag["status"] == "closed" and diag["state"] == "WARNING" and diag["seconds"] == ""

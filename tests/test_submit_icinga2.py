@@ -182,7 +182,8 @@ def test_a_fleet_is_submitted_and_icinga_stores_every_result(setup: Setup) -> No
                 assert output.startswith(f"DIGITALSENTRY OK - 8 ports as expected on 127.0.150.{number}; SQL "
                                          "Server"), output
             lines = output.split("\n")
-            assert len(lines) == 1 + (1 if role else 8), output  # -v: one line per port reported
+            assert len(lines) == 1 + (1 if role else 8) + 1, output  # -v: one line per port reported, the vantage
+            assert lines[-1].startswith(f"{name} vantage OK: 127.0.150.{number} (loopback, this machine)"), output
             perf = result["performance_data"]
             assert f"failing={len(failing)};;;0;{1 if role else 8}" in perf, perf
             assert all(item.split("=")[0] == "failing" or item.startswith(label + "__") for item in perf), perf

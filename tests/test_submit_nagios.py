@@ -66,7 +66,8 @@ def test_a_real_nagios4_takes_the_results_from_its_command_file(
     # Nagios turns ';' in any plugin output (active checks' too) into ':'
     assert good["plugin_output"].startswith("DIGITALSENTRY OK - 8 ports as expected on 127.0.152.1: SQL Server")
     long_output = good["long_plugin_output"].split("\\n")  # status.dat escapes the newlines again
-    assert len(long_output) == 8 and long_output[0].startswith("site-1/127.0.152.1 sql-browser 11434/udp OK open")
+    assert len(long_output) == 9 and long_output[0].startswith("site-1/127.0.152.1 sql-browser 11434/udp OK open")
+    assert long_output[-1].startswith("site-1 vantage OK: 127.0.152.1 (loopback, this machine)")
     assert "site_1__127_0_152_1__video=1;;1:;0;1" in good["performance_data"].split()
     bad = results[("site-2", "digitalsentry")]
     assert bad["current_state"] == "2"
@@ -75,7 +76,8 @@ def test_a_real_nagios4_takes_the_results_from_its_command_file(
     assert results[("site-4", "digitalsentry")]["current_state"] == "1"
     video = results[("site-6", "digitalsentry-video")]
     assert video["current_state"] == "0" and video["plugin_output"] == ("DIGITALSENTRY OK - 1 port as expected on "
-                                                                        "127.0.152.6")
+                                                                        "127.0.152.6: proved on this machine itself "
+                                                                        "(loopback): no network in between")
 
 
 def test_a_command_file_nobody_reads_or_that_is_missing_is_said_at_once(

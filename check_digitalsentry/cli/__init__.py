@@ -12,6 +12,9 @@ that imports nagiosplugin.
 Exit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN -- UNKNOWN also for bad arguments or a bad
 inventory (never argparse's 2, which Icinga would read as CRITICAL), and, following the Monitoring
 Plugins guidelines, for ``--help`` and ``--version``.
+
+Native Windows is refused at once, with one line (``check_digitalsentry.WINDOWS`` says why), before
+anything that would fail there. Under WSL 2 it runs as on Linux.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ def _stop_while_starting(words: Sequence[str]) -> None:
     import os
 
     fd = 2 if prints_objects(words) else 1
-    names = {_signal.SIGTERM: "SIGTERM", _signal.SIGHUP: "SIGHUP", _signal.SIGINT: "SIGINT"}
+    names = {getattr(_signal, name): name for name in ("SIGTERM", "SIGHUP", "SIGINT") if hasattr(_signal, name)}
 
     def stop(signum: int, frame: object) -> None:
         try:
@@ -59,6 +62,15 @@ def run(argv: Sequence[str] | None = None) -> NoReturn:
     """
     started = time.monotonic()
     words = list(sys.argv[1:] if argv is None else argv)
+    if sys.platform == "win32":
+        from check_digitalsentry import WINDOWS
+
+        try:
+            sys.stdout.write(f"DIGITALSENTRY UNKNOWN - {WINDOWS}\n")
+            sys.stdout.flush()
+        except (AttributeError, OSError, ValueError):  # no stdout, or a closed one: the code says it
+            pass
+        sys.exit(3)
     _stop_while_starting(words)
     if words in (["-V"], ["--version"]):
         from check_digitalsentry import __version__

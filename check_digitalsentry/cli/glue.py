@@ -3,10 +3,10 @@
 The states are the judgement's (``judge``): the run is one Metric whose state is the worst verdict's, so
 nagiosplugin's exit code is the judged state; it lays out the status line, the long output and the
 perfdata (``render.text`` says what they contain, and writes each perfdata item: the same formatter
-writes the passive results' perfdata; a port NOT TESTED has none, its state counts). One Metric, not one
-per port: nagiosplugin's Metric, Result and Performance objects cost about 25 µs a port, a quarter of a
-second for a fleet of 2,000 sites. Imported only when a check has run: ``--version`` and ``--help``
-never pay for nagiosplugin.
+writes the passive results' perfdata; a port NOT TESTED has none, its state counts; a site whose path the
+run cannot prove makes it UNKNOWN). One Metric, not one per port: nagiosplugin's Metric, Result and
+Performance objects cost about 25 µs a port, a quarter of a second for a fleet of 2,000 sites. Imported
+only when a check has run: ``--version`` and ``--help`` never pay for nagiosplugin.
 """
 
 from __future__ import annotations
@@ -35,6 +35,8 @@ class Ports(nagiosplugin.Resource):  # type: ignore[misc]
         items = self.text.perfdata()
         worst = max((int(verdict.state) for _perf, verdict in items if verdict is not None), default=0)
         perfdata = " ".join(sorted(text for text in (perf_text(perf) for perf, _verdict in items) if text))
+        if self.text.unproved():  # a site whose path the run cannot prove (``vantage``): UNKNOWN
+            worst = max(worst, 3)
         yield nagiosplugin.Metric("ports", (worst, perfdata), context="ports")
 
 

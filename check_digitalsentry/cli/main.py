@@ -86,8 +86,9 @@ def _stopped(exc: Interrupted) -> str:
 def main(argv: Sequence[str] | None = None, started: float | None = None) -> NoReturn:
     """The check plugin (``check_digitalsentry.cli.main`` is its entry point, through ``cli.run``)."""
     started = time.monotonic() if started is None else started
-    for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
-        signal.signal(signum, _interrupted)
+    for name in ("SIGTERM", "SIGHUP", "SIGINT"):
+        if hasattr(signal, name):  # SIGHUP is POSIX's
+            signal.signal(getattr(signal, name), _interrupted)
     verbose = 0
     words = list(sys.argv[1:] if argv is None else argv)
     if prints_objects(words):
@@ -211,8 +212,10 @@ def _inventory_sites(opts: Options, roles: Sequence[str], deadline: float) -> li
     def late(signum: int, frame: object) -> None:
         raise _Late()
 
-    previous = signal.signal(signal.SIGALRM, late)
-    signal.setitimer(signal.ITIMER_REAL, max(deadline - 0.05 - time.monotonic(), 0.001))
+    timed = hasattr(signal, "setitimer")  # POSIX: the read is interrupted at the deadline
+    if timed:
+        previous = signal.signal(signal.SIGALRM, late)
+        signal.setitimer(signal.ITIMER_REAL, max(deadline - 0.05 - time.monotonic(), 0.001))
     try:
         inventory = load_inventory(opts.inventory, roles=roles)
         sites = inventory.select(opts.sites)
@@ -222,8 +225,9 @@ def _inventory_sites(opts: Options, roles: Sequence[str], deadline: float) -> li
         raise UsageError(f"--inventory {opts.inventory}: not read within -t ({opts.timeout:g} s): a smaller "
                          f"inventory, or a longer -t") from None
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        if timed:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
     for site in sites:
         for key, value in overrides.items():
             setattr(site, key, value)
@@ -304,7 +308,12 @@ def _planned(opts: Options, sites: Sequence[Site], hooks: BuiltinHooks) -> tuple
     import socket
 
     from check_digitalsentry.engine import plan_sites
+    from check_digitalsentry.engine.scheduler import poller_choice
 
+    try:
+        poller_choice()  # the test and diagnostic knob CHECK_DIGITALSENTRY_POLLER: a mistake is one line
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     family = {4: socket.AF_INET, 6: socket.AF_INET6}.get(opts.family, 0)
     if family:
         _check_family(sites, opts.family)

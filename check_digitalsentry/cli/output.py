@@ -70,7 +70,8 @@ def _on_stop(handler: object) -> None:
     import signal
 
     for name in STOP_SIGNALS:
-        signal.signal(getattr(signal, name), handler)  # type: ignore[arg-type]
+        if hasattr(signal, name):  # no SIGHUP on Windows
+            signal.signal(getattr(signal, name), handler)  # type: ignore[arg-type]
 
 
 def finish(text: str, code: int, stream: TextIO | None = None, encoding: str | None = None) -> NoReturn:

@@ -28,7 +28,7 @@ from check_digitalsentry.model import Status, internal_error, local_limit
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from typing import Any, Protocol
 
     from check_digitalsentry.engine.api import Probe, ProbeContext, ProbeGen
@@ -56,26 +56,76 @@ SMALL_BUDGET = 16
 NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
 
 
+#: The environment variable that picks the readiness call, a test and diagnostic knob: ``epoll``, ``kqueue``,
+#: ``poll`` or ``select`` (unset or empty: the best the system has -- epoll on Linux, kqueue on macOS). CI
+#: runs the engine and frontend tests once more with ``poll`` and with ``select``: the paths a system without
+#: epoll takes, proven on Linux.
+POLLER_VARIABLE = "CHECK_DIGITALSENTRY_POLLER"
+POLLERS = {"epoll": "EpollSelector", "kqueue": "KqueueSelector", "poll": "PollSelector",
+           "select": "SelectSelector"}
+#: select() watches descriptors below FD_SETSIZE only: with it the engine holds at most as many sockets as
+#: fit below it above the highest descriptor the process already has (``select_limit``).
+FD_SETSIZE = 1024
+
+
+class TooHigh(OSError):
+    """A descriptor select() cannot watch (FD_SETSIZE and above): this machine's limit, never a verdict."""
+
+
+def select_limit() -> int:
+    """How many sockets select() can watch here: those that fit below FD_SETSIZE above the highest descriptor
+    open now (new ones fill the gaps below it first); 16 at least."""
+    import os
+
+    try:
+        highest = max(int(name) for name in os.listdir("/dev/fd") if name.isdigit())
+    except (OSError, ValueError):
+        highest = FD_RESERVE
+    return max(FD_SETSIZE - 1 - highest - 8, 16)  # 8: the resolver's wake-up pair and its lookups
+
+
+def poller_choice(environ: Mapping[str, str] | None = None) -> str:
+    """The readiness call ``CHECK_DIGITALSENTRY_POLLER`` asks for ("" for the system's best); ValueError, one
+    line, for a value that is not one, or that this system lacks."""
+    import os
+
+    choice = (os.environ if environ is None else environ).get(POLLER_VARIABLE, "").strip().lower()
+    if choice and choice not in POLLERS:
+        raise ValueError(f"{POLLER_VARIABLE}={choice!r}: expected {', '.join(POLLERS)} (or unset)")
+    if choice and not hasattr(select, choice):
+        raise ValueError(f"{POLLER_VARIABLE}={choice}: this system has no {choice}()")
+    return choice
+
+
 class Poller:
     """Readiness of file descriptors: ``select.epoll`` where the system has it (no Python-level wrapping
-    per call: the loop handles tens of thousands of sockets), ``selectors`` elsewhere."""
+    per call: the loop handles tens of thousands of sockets), ``selectors`` elsewhere -- or what
+    ``CHECK_DIGITALSENTRY_POLLER`` picks (``poller_choice``). ``limit`` is the most sockets it can watch
+    (None: no limit of its own)."""
 
     def __init__(self) -> None:
-        epoll = getattr(select, "epoll", None)
-        self.epoll = epoll() if epoll is not None else None
-        if self.epoll is None:  # pragma: no cover - not Linux
+        choice = poller_choice()
+        self.name = choice or ("epoll" if hasattr(select, "epoll") else "")
+        self.epoll = select.epoll() if self.name == "epoll" else None
+        self.limit: int | None = select_limit() if self.name == "select" else None
+        if self.epoll is None:
             import selectors
 
-            self.selector: selectors.BaseSelector | None = selectors.DefaultSelector()
+            kind = getattr(selectors, POLLERS[self.name]) if self.name else selectors.DefaultSelector
+            self.selector: selectors.BaseSelector | None = kind()
+            self.name = self.name or type(self.selector).__name__.replace("Selector", "").lower()
         else:
             self.selector = None
         self.data: dict[int, object] = {}
 
     def register(self, fd: int, events: int, data: object) -> None:
+        if self.limit is not None and fd >= FD_SETSIZE:
+            raise TooHigh(f"descriptor {fd}: select() watches descriptors below {FD_SETSIZE} only "
+                          f"({POLLER_VARIABLE}=select)")
         if self.epoll is not None:
             self.epoll.register(fd, (select.EPOLLIN if events & READ else 0) | (select.EPOLLOUT if events & WRITE
                                                                                  else 0))
-        else:  # pragma: no cover
+        else:
             assert self.selector is not None
             self.selector.register(fd, events)
         self.data[fd] = data
@@ -94,19 +144,21 @@ class Poller:
             except FileNotFoundError:  # its number is a new socket's: a plugin's probe closed the old one
                 self.epoll.register(fd, mask | select.EPOLLONESHOT)
             self.data[fd] = data
-        else:  # pragma: no cover
+        else:  # the selectors: registered for the wait, unregistered after it (``disarm``)
+            if fd in self.data:  # a number a plugin's probe closed behind the scheduler's back
+                self.unregister(fd)
             self.register(fd, events, data)
 
     def disarm(self, fd: int) -> None:
         """The wait on ``fd`` is over (epoll: one-shot, nothing to do)."""
-        if self.epoll is None:  # pragma: no cover
+        if self.epoll is None:
             self.unregister(fd)
 
     def forget(self, fd: int) -> None:
         """``fd`` is about to be closed (the kernel drops it from epoll by itself)."""
         if self.epoll is not None:
             self.data.pop(fd, None)
-        else:  # pragma: no cover
+        else:
             self.unregister(fd)
 
     def unregister(self, fd: int) -> None:
@@ -115,7 +167,7 @@ class Poller:
         try:
             if self.epoll is not None:
                 self.epoll.unregister(fd)
-            else:  # pragma: no cover
+            else:
                 assert self.selector is not None
                 self.selector.unregister(fd)
         except (OSError, KeyError, ValueError):
@@ -126,13 +178,13 @@ class Poller:
         data = self.data
         if self.epoll is not None:
             return [(fd, data.get(fd)) for fd, _events in self.epoll.poll(-1 if timeout is None else timeout)]
-        assert self.selector is not None  # pragma: no cover
-        return [(key.fd, data.get(key.fd)) for key, _mask in self.selector.select(timeout)]  # pragma: no cover
+        assert self.selector is not None
+        return [(key.fd, data.get(key.fd)) for key, _mask in self.selector.select(timeout)]
 
     def close(self) -> None:
         if self.epoll is not None:
             self.epoll.close()
-        elif self.selector is not None:  # pragma: no cover
+        elif self.selector is not None:
             self.selector.close()
 
 
@@ -208,6 +260,8 @@ class Scheduler:
         self.timers: list[tuple[float, int, int, _Task]] = []  # (when, seq, token, task)
         self.seq = 0
         self.max_sockets = SMALL_BUDGET if max_sockets is None else max_sockets
+        if self.poller.limit is not None:
+            self.max_sockets = min(self.max_sockets, self.poller.limit)
         self.budget_known = max_sockets is not None
         self.open_sockets = 0
         self.peak_sockets = 0
@@ -302,7 +356,7 @@ class Scheduler:
                                                                "start (too much to do in -t)"))
                     return
                 if self.open_sockets >= self.max_sockets and not self.budget_known:
-                    self.max_sockets, self.budget_known = fd_budget(), True
+                    self.max_sockets, self.budget_known = min(fd_budget(), self.poller.limit or MAX_SOCKETS), True
                 if self.open_sockets >= self.max_sockets:
                     task.queued = True
                     task.queued_since = task.queued_since or now
@@ -327,6 +381,10 @@ class Scheduler:
             try:
                 fd = request.sock.fileno()
                 self.poller.arm(fd, request.events, task)
+            except TooHigh as exc:  # this machine's limit (the select poller), not the network's verdict
+                task.gen.close()
+                self._finish(task, Outcome(Status.UNKNOWN, f"not probed: {exc}", local_limit()))
+                return
             except (ValueError, KeyError, OSError) as exc:  # a closed or foreign socket: a probe bug
                 task.gen.close()
                 self._finish(task, Outcome(Status.UNKNOWN, f"internal error in the probe: cannot wait on "

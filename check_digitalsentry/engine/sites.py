@@ -17,6 +17,7 @@ import gc
 import socket
 import time
 
+from check_digitalsentry.addresses import Networks, ipv4_routes, ipv6_prefixes
 from check_digitalsentry.catalogue import BROWSER, SQL
 from check_digitalsentry.engine.api import Outcome, ProbeContext, host_arg
 from check_digitalsentry.engine.probes import BuiltinHooks
@@ -34,6 +35,8 @@ if TYPE_CHECKING:
 
 
 
+#: Ports from which a run pauses the cyclic garbage collector while it probes (see ``probe_sites``).
+GC_PAUSE_PORTS = 1000
 #: SQL instances of one Browser reply probed at most (without ``sql_instance``, each it names is).
 MAX_SQL_INSTANCES = 64
 
@@ -250,6 +253,13 @@ class _HostRun:
             for results in self.results:
                 for result in results:
                     result.facts.update(self.address_facts)
+        network = None if self.address is None else self.run.networks().find(self.address)
+        if network is not None:  # where the address is, seen from here (None: this system does not say)
+            for results in self.results:
+                for result in results:
+                    result.facts.on_link = bool(network)
+                    if network:
+                        result.facts.local_network = network
         self.finished = time.monotonic()
         self.run.host_done(self, [r for results in self.results for r in results])
 
@@ -264,6 +274,23 @@ class _HostRun:
                 result.facts.sql_browser_ports = named_ports
 
 
+def local_networks() -> Networks:
+    """This machine's own networks: on Linux, the on-link IPv4 routes and the IPv6 prefixes of its addresses
+    (``/proc/net/route``, ``/proc/net/if_inet6``: those of this process's network namespace); elsewhere not
+    known (``Networks.known`` False): nothing then claims an address is, or is not, on one of them."""
+    texts: list[str] = []
+    for path in ("/proc/net/route", "/proc/net/if_inet6"):
+        try:
+            with open(path, encoding="ascii", errors="replace") as fh:
+                texts.append(fh.read(1 << 20))
+        except OSError:
+            texts.append("")
+    if not any(texts):
+        return Networks(known=False)
+    loopback = [(4, 0x7F000000, 8), (6, 1, 128)]  # in the kernel's local table, not in the routes read here
+    return Networks(loopback + ipv4_routes(texts[0]) + ipv6_prefixes(texts[1]))
+
+
 class _Run:
     def __init__(self, hooks: BuiltinHooks, family: int, scheduler: Scheduler) -> None:
         self.hooks = hooks
@@ -271,6 +298,13 @@ class _Run:
         self.scheduler = scheduler
         self.done: dict[_HostRun, list[PortResult]] = {}
         self.hosts: list[_HostRun] = []
+        self._networks: Networks | None = None
+
+    def networks(self) -> Networks:
+        """This machine's networks, read once per run (when the first host is done)."""
+        if self._networks is None:
+            self._networks = local_networks()
+        return self._networks
 
     def in_flight(self) -> list[str]:
         """What is still being probed: ``video 18772/tcp of hq/ds01``, ``the DNS lookup of hq/ds02``."""
@@ -320,11 +354,12 @@ def probe_sites(
     run = _Run(hooks, family, scheduler)
     per_site: list[tuple[SitePlan, float, list[_HostRun]]] = []
     scheduler.hard_deadline = started
-    # The cyclic collector is paused while the probes run: a fleet allocates short-lived objects by the
+    # The cyclic collector is paused while a fleet's probes run: they allocate short-lived objects by the
     # hundred thousand (reference counting frees them), and each collection would walk the growing
-    # results again -- 5-10 % of a 2,000-site run's CPU. Probes make no cycles worth collecting meanwhile.
-    collecting = gc.isenabled()
-    gc.disable()
+    # results again -- 5-10 % of a 2,000-site run's CPU. A small run (a --watch round) keeps it running.
+    collecting = gc.isenabled() and sum(len(p.specs) * len(p.site.hosts) for p in plans if p) >= GC_PAUSE_PORTS
+    if collecting:
+        gc.disable()
     try:
         for plan in plans:
             assert plan is not None

@@ -4,7 +4,7 @@ summary)."""
 
 from __future__ import annotations
 
-from check_digitalsentry.judge import advice, not_proved, sources, where
+from check_digitalsentry.judge import advice, not_proved, sources, untestable, where
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -29,22 +29,31 @@ def failure_paragraph(site_name: str, verdict: Verdict) -> str:
             f"  to fix   {advice(verdict)}")
 
 
+def unproved_paragraph(site_name: str, judged: JudgedSite) -> str:
+    """A site whose run cannot prove the path its clients take: why, and what to do."""
+    vantage = judged.vantage
+    return (f"{site_name}: NOT PROVED — {vantage.reason}\n"
+            f"  to fix   {vantage.advice}")
+
+
 def handover_table(sites: Sequence[JudgedSite]) -> list[str]:
     """The handover summary: per site a title line, then one aligned row per port."""
     out: list[str] = []
     for judged in sites:
         site = judged.site
         title = f" ({site.description})" if site.description else ""
-        vantage = sources(judged.verdicts)
+        vantage, path = sources(judged.verdicts), judged.vantage
         out.append(f"site {site.name}{title}: {judged.state} — {len(judged.verdicts)} ports, "
                    f"{len(judged.open)} not as expected, probed in {judged.report.seconds:.2f} s"
-                   f"{' from ' + ', '.join(vantage) if vantage else ''}")
+                   f"{' from ' + ', '.join(vantage) if vantage else ''}; proved {path.proved}"
+                   + (f" (reached_from {path.required}: {'proved' if path.ok else 'NOT PROVED'})"
+                      if path.required else ""))
         rows = [("host", "port", "status", "time", "state")]
         for v in judged.verdicts:
             r = v.result
             rows.append((r.host, f"{r.role} {where(r)}", str(r.status),
                          "-" if r.seconds is None else f"{r.seconds:.3f} s",
-                         "NOT TESTED" if not_proved(v) else str(v.state)))
+                         "NOT TESTED" if not_proved(v) else "NOT TESTABLE" if untestable(v) else str(v.state)))
         widths = [max(len(row[i]) for row in rows) for i in range(5)]
         out.extend("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
     return out

@@ -1,9 +1,12 @@
 """JSON renderer (render layer): one document per run, for scripts and the handover record.
 
 ``state``, ``exit_code``, ``summary`` (the status line's text), ``version``, ``checked_at`` (UTC),
-``seconds``, and ``sites``: ``{name, hosts, description, customer, location, reference, state, seconds,
-sources, ports}``, each port ``{host, address, source, role, port, transport, forbidden, status, state,
-seconds, detail, reason, note, advice, not_proved, facts}``. With a ``RunInfo`` (a handover report), also
+``seconds``, and ``sites``: ``{name, hosts, description, customer, location, reference, reached_from, state,
+seconds, sources, vantage, ports}`` -- ``vantage`` is what the run proved about the path the site's clients
+take (``{reached_from, state, proved, reason, advice, customer_advice, addresses: [{host, address,
+address_kind, on_link, local_network, source, source_kind, path, proved}]}``) -- each port ``{host, address,
+source, role, port, transport, forbidden, status, state, seconds, detail, reason, note, advice,
+customer_advice, not_proved, not_testable, facts}``. With a ``RunInfo`` (a handover report), also
 ``run``: ``{tester, host_name, started, ended, tool, inventories: [{file, sha256}], command, sources}``.
 Indented up to ``PRETTY_PORTS`` ports, one compact line beyond (a fleet's document renders five times
 faster).
@@ -15,7 +18,7 @@ import json
 import time
 
 from check_digitalsentry import __version__
-from check_digitalsentry.judge import advice, not_proved, sources
+from check_digitalsentry.judge import advice_pair, not_proved, sources, untestable
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -34,6 +37,7 @@ PRETTY_PORTS = 1000
 
 def _port(v: Verdict) -> dict[str, object]:
     r = v.result
+    technician, customer = advice_pair(v)
     return {
         "host": r.host,
         "address": r.address,
@@ -48,8 +52,10 @@ def _port(v: Verdict) -> dict[str, object]:
         "detail": v.detail,
         "reason": v.reason,
         "note": v.note,
-        "advice": advice(v),
+        "advice": technician,
+        "customer_advice": customer,
         "not_proved": not_proved(v),
+        "not_testable": untestable(v) or None,
         "facts": r.facts.as_dict(),
     }
 
@@ -63,9 +69,11 @@ def _site(judged: JudgedSite) -> dict[str, object]:
         "customer": site.customer,
         "location": site.location,
         "reference": site.reference,
+        "reached_from": site.reached_from,
         "state": str(judged.state),
         "seconds": round(judged.report.seconds, 6),
         "sources": sources(judged.verdicts),
+        "vantage": judged.vantage.as_dict(),
         "ports": [_port(v) for v in judged.verdicts],
     }
 

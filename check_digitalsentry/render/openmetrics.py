@@ -22,8 +22,11 @@ named). A series' labels never change with the port's state: ``port`` is the pla
 for the SQL port the Browser names (its number is ``digitalsentry_port_number``). No label is one that
 Prometheus or common relabelling sets on a target (``instance``, ``job``, ``host``...): see ``RESERVED``.
 
-Per site ``digitalsentry_site_state`` and ``digitalsentry_last_run_timestamp_seconds`` (labelled by site,
-so that several textfiles of one node_exporter never collide). Then ``# EOF``. No sample timestamps, so
+Per site ``digitalsentry_site_state`` (the worst of its ports and of its vantage point: 3 when the run cannot
+prove the path its clients take), ``digitalsentry_site_path_proved`` (1 when the run proved the path the site's
+``reached_from`` requires, or none is required; 0 when it cannot: "not a test of the NAT") and
+``digitalsentry_last_run_timestamp_seconds`` (labelled by site, so that several textfiles of one node_exporter
+never collide). Then ``# EOF``. No sample timestamps, so
 the Prometheus text parser reads it too. Every series is unique, as OpenMetrics requires: should a
 Browser name one instance twice, the second series gets ``seq="2"`` (and so on).
 """
@@ -106,9 +109,13 @@ def render(run: JudgedRun) -> str:
                    '(port="dynamic": the SQL port the SQL Server Browser named).')
     out += [f"digitalsentry_port_number{label} {v.result.port}"
             for label, v in pairs if v.result.planned.port is None and v.result.port is not None]
-    out += _family("digitalsentry_site_state", "Worst judged state of the site's ports.")
+    out += _family("digitalsentry_site_state", "Worst judged state of the site's ports and of its vantage point "
+                   "(3 when the run cannot prove the path the site's clients take).")
     sites = [(escape(judged.site.name), judged) for judged in run.sites]
     out += [f'digitalsentry_site_state{{site="{name}"}} {int(judged.state)}' for name, judged in sites]
+    out += _family("digitalsentry_site_path_proved", "1 when the run proved the path the site's clients take "
+                   "(reached_from), or none is required; 0 when it cannot (not a test of the NAT).")
+    out += [f'digitalsentry_site_path_proved{{site="{name}"}} {int(judged.vantage.ok)}' for name, judged in sites]
     out += _family("digitalsentry_last_run_timestamp_seconds", "When the check that wrote the site's results "
                    "ended (Unix time).", "seconds")
     out += [f'digitalsentry_last_run_timestamp_seconds{{site="{name}"}} {run.checked_at:.3f}' for name, _ in sites]

@@ -181,6 +181,10 @@ class NagiosText:
             return f"{verdict.site.name}/{r.host}{at} "
         return f"{r.host}{at} " if at else ""
 
+    def unproved(self) -> list[tuple[str, str]]:
+        """(site name, the reason) of each site whose run cannot prove the path its clients take."""
+        return [(judged.site.name, judged.vantage.reason) for judged in self.run.sites if not judged.vantage.ok]
+
     def _failures(self) -> list[str]:
         """The status line's sentences, worst first: one per failing port, except that a host whose name does
         not resolve is said once, with the ports it leaves unprobed (its reason is the same for each)."""
@@ -204,8 +208,11 @@ class NagiosText:
     def summary(self) -> str:
         """The status line's text (without the state word), at most ``STATUS_LIMIT`` characters."""
         run = self.run
-        if run.failing:
-            failures = self._failures()
+        unproved = self.unproved()
+        if run.failing or unproved:
+            # a path not proved first (UNKNOWN), then the ports: UNKNOWN, CRITICAL, WARNING
+            failures = [f"{name}: {why}" if self.qualified else why for name, why in unproved]
+            failures += self._failures()
             parts: list[str] = []
             used = 0
             for index, sentence in enumerate(failures):
@@ -236,6 +243,8 @@ class NagiosText:
             inst = facts.instance
             where_sql = f"instance {shown(inst, 40)} on {sql[0].port}/tcp" if inst else f"{sql[0].port}/tcp"
             text += f"; {facts.sql_product} {facts.sql_version} ({where_sql})"
+        if len(reporting) == 1 and reporting[0].vantage.points:  # what was proved, where anything was probed
+            text += f"; proved {reporting[0].vantage.proved}"
         if untested:
             text += f"; {len(untested)} not tested (-v)"
         notes = sum(1 for v in run.verdicts if v.note) - len(untested)
@@ -252,6 +261,17 @@ class NagiosText:
             line = f"{self.who(v)}{r.role} {where(r)} {v.state} {r.status}{secs}: {v.detail}"
             if v.note:
                 line += f" [{v.note}]"
+            out.append(plain(line))
+        for judged in self.run.sites:
+            vantage = judged.vantage
+            line = f"{judged.site.name} " if self.qualified else ""
+            line += f"vantage {vantage.state}: "
+            line += "; ".join(point.where() for point in vantage.points) or "no address was probed"
+            line += f": proved {vantage.proved}"
+            if vantage.required:
+                line += f" (reached_from {vantage.required}: {'proved' if vantage.ok else 'NOT proved'})"
+            if vantage.advice:
+                line += f" [{vantage.advice}]"
             out.append(plain(line))
         noted: set[tuple[str, str]] = set()
         for v in self.run.verdicts:

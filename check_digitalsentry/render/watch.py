@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 #: ANSI SGR colour of each state word.
 COLOURS = {"OK": "32", "WARNING": "33", "CRITICAL": "1;31", "UNKNOWN": "35", "FLAPPING": "1;33",
-           "NOT TESTED": "36", "...": "2"}
+           "NOT TESTED": "36", "NOT TESTABLE": "36", "...": "2"}
 RESET = "\x1b[0m"
 #: Changes shown under the table at most.
 LAST_CHANGES = 3
@@ -160,9 +160,22 @@ def header(watch: Watch, now: float, *, interval: float, timeout: float, probing
     """The table's header: the round and the verdict, how the watch ends, the phone page's address."""
     rounds = f"round {watch.rounds + 1} probing..." if probing else f"round {watch.rounds}"
     lines = [f"check_digitalsentry --watch: {rounds}, one every {interval:g} s (-t {timeout:g}); {verdict(watch)}",
-             ends]
+             ends, *proved(watch)]
     if url:
         lines.append(f"phone (read-only): {url}")
+    return lines
+
+
+def proved(watch: Watch) -> list[str]:
+    """What the last round proved of each site's path (the vantage point): one line, or one per site where
+    they differ, and why a site is not proved."""
+    lines = [plain(f"{site}: NOT PROVED: {vantage.reason}") for site, vantage in watch.proved if not vantage.ok]
+    said = list(dict.fromkeys(vantage.proved for _, vantage in watch.proved))
+    if len(said) == 1:
+        lines.insert(0, plain(f"proved: {said[0]}"))
+    elif said:
+        each = "; ".join(f"{site} {vantage.proved}" for site, vantage in watch.proved)
+        lines.insert(0, plain(f"proved: {each}"))
     return lines
 
 

@@ -187,7 +187,8 @@ def page(title: str) -> tuple[str, str]:
 
 def css(row: Row) -> str:
     """The row's class: ok, warning, critical, unknown, flapping or untested."""
-    return {"FLAPPING": "flapping", "NOT TESTED": "untested"}.get(row.word, row.word.lower())
+    return {"FLAPPING": "flapping", "NOT TESTED": "untested", "NOT TESTABLE": "untested"}.get(row.word,
+                                                                                               row.word.lower())
 
 
 def status_word(row: Row) -> str:
@@ -210,6 +211,12 @@ def snapshot(watch: Watch, now: float, *, interval: float, ends_at: float, until
         total = len(watch.rows)
         verdict_text = (f"{state}: all {total} ports as expected" if not wrong else
                         f"{state}: {len(wrong)} of {total} ports not as expected")
+        unproved = [site for site, vantage in watch.proved if not vantage.ok]
+        said = list(dict.fromkeys(vantage.proved for _, vantage in watch.proved))
+        if unproved:  # the ports may all be fine: the path is not the one the site's clients take
+            verdict_text += f"; NOT PROVED ({', '.join(unproved)}): not the path the site's clients take"
+        elif len(said) == 1:
+            verdict_text += f"; proved {said[0]}"
     rows = [{"where": row.where if qualified else row.host, "role": row.role,
              "port": f"{'dynamic' if row.port is None else row.port}/{row.transport}", "state": row.word,
              "css": css(row), "status": status_word(row), "since": row.since,
@@ -221,6 +228,8 @@ def snapshot(watch: Watch, now: float, *, interval: float, ends_at: float, until
         "until_ok": until_ok, "ok_rounds": watch.ok_rounds,
         "ended": ended, "verdict": str(state) if state is not None else None, "verdict_class": verdict_class,
         "verdict_text": verdict_text, "rows": rows,
+        "proved": [{"site": site, "proved": vantage.proved, "ok": vantage.ok, "reason": vantage.reason}
+                   for site, vantage in watch.proved],
         "changes": [{"at": e.at, "where": e.row.where if qualified else e.row.host, "text": e.text,
                      "css": str(e.state).lower() if e.state is not State.OK else "ok"} for e in recent],
     }, ensure_ascii=False).encode("utf-8")
