@@ -148,3 +148,8 @@ def watch_lines(argv: list[str], env: dict[str, str], ports: int, change: Callab
             proc.communicate()
     assert err == "", err
     return LineWatch(first, line, rest, proc.returncode, made)
+
+
+def alerts(rules: Path) -> int:
+    """How many alerting rules a Prometheus rule file holds: what `promtool check rules` must say it found."""
+    return sum(1 for line in rules.read_text().splitlines() if line.strip().startswith("- alert:"))
