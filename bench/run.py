@@ -46,7 +46,7 @@ from typing import Any, Callable, NoReturn
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent  #: the venv's bin directory (not resolved: that would leave the venv)
 PLUGINS = Path("/usr/lib/nagios/plugins")
-PHASES = ("healthy", "degraded", "fleet", "scale", "submit", "watch", "startup")
+PHASES = ("healthy", "degraded", "fleet", "scale", "submit", "watch", "blackbox", "startup")
 
 HEALTHY_ADDRESS = "127.0.0.60"
 NETNS_CLIENT, NETNS_SERVER = "10.66.70.1", "10.66.70.2"
@@ -69,6 +69,9 @@ TARGET_SCALE_WALL, TARGET_SCALE_RSS_MB = 10.0, 400.0
 #: the 13 simulator processes (with the default 10 s the run ends at its deadline with ports unprobed,
 #: and its wall would say nothing); the target above is still 10 s.
 SCALE_TIMEOUT = 60
+MEMORY_SITES = (500, 2000)  #: row 5: peak RSS per port at these sizes (and at SCALE_SITES)
+#: Row 5c: the 10,000 sites submitted to a private Icinga 2: runs, -t, and "well inside a 5-minute cycle".
+SCALE_SUBMIT_RUNS, SCALE_SUBMIT_TIMEOUT, TARGET_SCALE_SUBMIT_WALL = 3, 120, 60.0
 DROPPED_SITES, DROPPED_TIMEOUT = 3000, 2  #: row 5b: sites behind a router that drops everything
 TARGET_DROPPED_WALL = DROPPED_TIMEOUT + 0.25
 
@@ -78,6 +81,23 @@ SUBMIT_TIMEOUT = 30  #: -t of the submit run (the probes get 70 %: 21 s)
 WATCH_ADDRESS = "127.0.0.61"  #: row 7: the watched healthy site
 #: --watch-for of row 7's two watches (at --interval 1, about one round a second): only their length differs.
 WATCH_SHORT, WATCH_LONG = 3, 13
+
+#: Row 8: the same simulated sites probed by ours and by Prometheus' blackbox_exporter.
+BLACKBOX_SIZES, BLACKBOX_FIRST, BLACKBOX_PER_SIMULATOR = (500, 2000), "127.4.0.1", 500
+BLACKBOX_PORT = 19115  #: the exporter's listening port on 127.0.0.1
+BLACKBOX_CONCURRENCY = 500  #: requests in flight to the exporter (Prometheus: a connection per target)
+#: -t of ours in row 8: every port is probed even on a loaded machine (the wall says how long it took)
+BLACKBOX_TIMEOUT = 30
+#: What the exporter is asked per site: its TCP/TLS part (it has no UDP prober and speaks no TDS).
+BLACKBOX_MODULES = (("sql", "tcp_connect"), ("video", "tcp_connect"), ("diagnostics", "tcp_connect"),
+                    ("web", "tls_connect"))
+#: The faulty sites (role, fault, in words): FAULT_SITES sites each, one simulator per fault.
+BLACKBOX_FAULTS = (("sql", "garbage", "SQL port answers garbage"), ("sql-browser", "off", "Browser stopped"),
+                   ("video", "reset", "video accepts, then resets"),
+                   ("sql", "other-instance", "another SQL instance on the SQL port"),
+                   ("web", "reset", "web accepts, then resets"), ("diagnostics", "off", "diagnostics closed"))
+FAULT_SITES, FAULT_FIRST = 5, "127.5.0.1"
+TARGET_CPU_VS_BLACKBOX = 0.5  #: ours' CPU per port over the exporter's, at most
 
 FLOOR_IMPORTS = "import nagiosplugin, ssl, socket"
 CORE_IMPORTS = ("import check_digitalsentry.cli.main, check_digitalsentry.cli.glue, "
@@ -703,6 +723,12 @@ def fleet_ports(inventory: dict[str, Any], first: str) -> tuple[list[int], int]:
     return tcp, browser
 
 
+def join_inventories(parts: list[str]) -> str:
+    """Simulators' inventories as one: the first one's header (``[defaults.ports]``: one layout for all) and
+    every ``[[sites]]``."""
+    return parts[0] + "".join(part[part.index("[[sites]]"):] for part in parts[1:])
+
+
 def subset_inventory(text: str, count: int) -> str:
     """The inventory's header and its first ``count`` sites (the simulator writes one [[sites]] per site)."""
     head, *sites = text.split("\n[[sites]]\n")
@@ -815,22 +841,36 @@ def phase_scale(ctx: Context) -> list[Row]:
         for sim in sims:
             stack.enter_context(sim)
         parts = [(ctx.workdir / f"scale-{at}.toml").read_text() for at in chunks]
-        # One inventory: the [defaults.ports] of the first part (one layout for all), every [[sites]].
-        inv.write_text(parts[0] + "".join(part[part.index("[[sites]]"):] for part in parts[1:]))
+        inv.write_text(join_inventories(parts))
         ours = Command([script("check_digitalsentry"), "--inventory", str(inv), "-t", str(SCALE_TIMEOUT)], 0,
                        timeout=120,
                        validate=starts_with(f"{SQL_INSTANCE} OK - {SCALE_SITES} sites, {expected} ports as "
                                             "expected"))
         s_scale = Series("scale")
         run(ours, ctx.env)  # warm-up
-        s_scale.samples = [run(ours, ctx.env) for _ in range(runs)]
+        sims_cpu = []
+        for _ in range(runs):
+            before = sum(process_cpu(sim.proc.pid) for sim in sims if sim.proc is not None)
+            s_scale.samples.append(run(ours, ctx.env))
+            sims_cpu.append(sum(process_cpu(sim.proc.pid) for sim in sims if sim.proc is not None) - before)
+        per_port = memory_per_port(ctx, inv.read_text())
+        submitted = scale_submit(ctx, inv.read_text())
+    sims_median = statistics.median(sims_cpu)
+    cores = os.cpu_count() or 1
+    floor = (s_scale.cpu + sims_median) / cores
+    ctx.notes.append(f"row 5a: the {len(sims)} simulators took {ms(sims_median)} CPU a run (median) beside ours' "
+                     f"{ms(s_scale.cpu)}: on {cores} cores no run can take less than their sum / {cores} = "
+                     f"{ms(floor)}")
     rows = [
         measured("5a", f"scale: `check_digitalsentry --inventory FILE` over {SCALE_SITES} simulated sites x 8 "
                        f"ports (healthy, -t {SCALE_TIMEOUT})", s_scale),
-        Row("5", "scale: wall of ours", value=ms(s_scale.wall), target=f"<= {TARGET_SCALE_WALL:g} s",
-            result=at_most(s_scale.wall, TARGET_SCALE_WALL, " s")),
+        Row("5", "scale: wall of ours", value=f"{ms(s_scale.wall)} (floor of this machine: ours + the simulators' "
+                                              f"CPU / {cores} cores = {ms(floor)})",
+            target=f"<= {TARGET_SCALE_WALL:g} s", result=at_most(s_scale.wall, TARGET_SCALE_WALL, " s")),
         Row("5", "scale: peak RSS of ours", value=s_scale.rss, target=f"<= {TARGET_SCALE_RSS_MB:g} MB",
             result=at_most(s_scale.rss_mb, TARGET_SCALE_RSS_MB, " MB", "{:.1f}")),
+        *per_port,
+        *submitted,
     ]
     netlab, why = import_netlab()
     if why is not None:
@@ -866,61 +906,83 @@ def phase_scale(ctx: Context) -> list[Row]:
     ]
 
 
+def process_cpu(pid: int) -> float:
+    """User + system seconds of a running process (its threads included), from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def memory_per_port(ctx: Context, inventory: str) -> list[Row]:
+    """Peak RSS of ours over the first 1, 500, 2,000 and all 10,000 of the scale row's sites: the bytes each
+    port adds over one site's run. Flat (or falling) means a fleet's memory grows with its ports, no faster.
+    The peak is the child's own VmHWM (``peak_rss``): ru_maxrss cannot go below this script's size."""
+    peaks = {}
+    for sites in (1, *MEMORY_SITES, SCALE_SITES):
+        part = ctx.workdir / f"scale{sites}.toml"
+        part.write_text(subset_inventory(inventory, sites))
+        argv = [script("check_digitalsentry"), "--inventory", str(part), "-t", str(SCALE_TIMEOUT)]
+        peaks[sites] = max(peak_rss(argv, ctx.env) for _ in range(2))
+    base = peaks.pop(1)
+    per_port = {sites: (peak - base) / (sites * 8) for sites, peak in peaks.items()}
+    first, last = per_port[min(per_port)], per_port[SCALE_SITES]
+    shown = "; ".join(f"{sites:,} sites {peaks[sites] / 1e6:.0f} MB, {value:,.0f} B/port"
+                      for sites, value in sorted(per_port.items()))
+    return [Row("5", f"scale: peak RSS per port over one site's run ({base / 1e6:.0f} MB), 8 ports a site",
+                value=shown, target=f"flat: {SCALE_SITES:,} sites <= {min(per_port)} sites",
+                result="PASS" if last <= first * 1.1 else f"MISS: {last / first:.2f}x")]
+
+
+def peak_rss(argv: list[str], env: dict[str, str]) -> int:
+    """Bytes of a command's own peak RSS: its VmHWM (/proc/PID/status), read every 10 ms while it runs (a
+    high-water mark: a read misses only what grows in its last 10 ms). It must exit 0."""
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env, start_new_session=True)
+    peak = 0
+    status = Path(f"/proc/{proc.pid}/status")
+    while proc.poll() is None:
+        try:
+            for line in status.read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]) * 1024)
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.01)
+    if proc.returncode != 0:
+        raise BenchError(f"{' '.join(argv)}: exit {proc.returncode}")
+    return peak
+
+
+def scale_submit(ctx: Context, inventory: str) -> list[Row]:
+    """The scale row's 10,000 sites probed and submitted to a private Icinga 2, as a 5-minute cycle would."""
+    note(f"scale: --submit icinga2 of {SCALE_SITES} sites to a private Icinga 2 ({SCALE_SUBMIT_RUNS} runs)")
+    series, submitting, checked = submit_to_icinga(ctx, inventory, SCALE_SITES, SCALE_SUBMIT_RUNS,
+                                                   SCALE_SUBMIT_TIMEOUT)
+    ctx.notes.append(f"row 5c: the submission alone (the run's own figure) took {ms(submitting)} for "
+                     f"{SCALE_SITES} results ({SCALE_SITES / submitting:.0f}/s); Icinga 2 held {checked} passive "
+                     f"results afterwards")
+    return [
+        measured("5c", f"scale: `check_digitalsentry --inventory FILE --submit icinga2 ... -t "
+                       f"{SCALE_SUBMIT_TIMEOUT}` over the {SCALE_SITES} sites, a result each to a real Icinga 2",
+                 series),
+        Row("5", "scale: probing and submitting 10,000 sites, wall", value=ms(series.wall),
+            target=f"<= {TARGET_SCALE_SUBMIT_WALL:g} s (a 5-minute cycle)",
+            result=at_most(series.wall, TARGET_SCALE_SUBMIT_WALL, " s")),
+    ]
+
+
 # --- 6. submit -------------------------------------------------------------------------------------------
 
 
 def phase_submit(ctx: Context) -> list[Row]:
     """500 simulated sites probed and submitted as passive results to a real Icinga 2 (a private daemon with
     its API on loopback, as tests/test_submit_icinga2.py runs it), in one run of --submit icinga2."""
-    if shutil.which("icinga2") is None and not Path("/usr/sbin/icinga2").exists():
-        raise BenchError("icinga2 is not installed (apt-get install icinga2)")
-    if shutil.which("openssl") is None:
-        raise BenchError("openssl is not installed (the private Icinga's certificates)")
-    sys.path.insert(0, str(REPO / "tests"))
-    try:
-        from icinga_api import CONTRIB_PASSWORD, IcingaApi
-        from support import running
-    finally:
-        sys.path.remove(str(REPO / "tests"))
-    inv = ctx.workdir / "submit.toml"
     sims = ctx.workdir / "submit-sim.toml"
     note(f"submit: {SUBMIT_SITES} simulated sites from {SUBMIT_FIRST}, a private Icinga 2; {ctx.runs} runs")
     with Simulator(["--sites", str(SUBMIT_SITES), "--audio-clients", "0", "--inventory", str(sims), "--address",
                     SUBMIT_FIRST, "--name", "sub", "--duration", str(300 + 30 * ctx.runs)], ctx.env,
                    ctx.workdir / "sim-submit.log"):
-        inv.write_text('[defaults]\nicinga_template = "digitalsentry-passive"\n\n' + sims.read_text())
-        objects = subprocess.run([script("check_digitalsentry"), "--inventory", str(inv), "--icinga2-objects"],
-                                 capture_output=True, text=True, env=ctx.env, timeout=60)
-        if objects.returncode != 0:
-            raise BenchError(f"--icinga2-objects: exit {objects.returncode}\n{_tail(objects.stdout)}")
-        icinga = IcingaApi(ctx.workdir / "icinga")
-        icinga.configure(objects.stdout)
-        password = ctx.workdir / "api.password"
-        password.write_text(CONTRIB_PASSWORD + "\n")
-        password.chmod(0o600)
-        with running([icinga.binary, "daemon", *icinga.defines()], ctx.workdir / "icinga.log") as daemon:
-            icinga.wait_ready(daemon)
-            ours = Command([script("check_digitalsentry"), "--inventory", str(inv), "--submit", "icinga2",
-                            "--api-url", icinga.url, "--api-ca", str(icinga.pki.ca), "--api-user",
-                            "check_digitalsentry", "--api-password-file", str(password),
-                            "-t", str(SUBMIT_TIMEOUT)],
-                           0, timeout=SUBMIT_TIMEOUT + 30,
-                           validate=starts_with(f"{SQL_INSTANCE} SUBMIT OK - {SUBMIT_SITES} of {SUBMIT_SITES} "
-                                                "results accepted by Icinga 2"))
-            series = Series("submit")
-            run(ours, ctx.env)  # warm-up
-            seconds = []
-            for _ in range(ctx.runs):
-                series.samples.append(run(ours, ctx.env))
-                found = re.search(r" in (\d+\.\d+) s", ours.output)
-                if found:
-                    seconds.append(float(found.group(1)))
-            stored = icinga.client.services()
-    checked = sum(1 for attrs in stored.values() if attrs["last_check_result"] and
-                  not attrs["last_check_result"]["active"])
-    if checked != SUBMIT_SITES:
-        raise BenchError(f"Icinga holds {checked} passive results, not {SUBMIT_SITES}")
-    submitting = statistics.median(seconds) if seconds else float("nan")
+        series, submitting, checked = submit_to_icinga(ctx, sims.read_text(), SUBMIT_SITES, ctx.runs,
+                                                       SUBMIT_TIMEOUT)
     ctx.notes.append(f"row 6: the submission alone (the run's own figure) took {ms(submitting)} for "
                      f"{SUBMIT_SITES} requests on 4 keep-alive connections: "
                      f"{SUBMIT_SITES / submitting:.0f} requests/s; "
@@ -931,6 +993,202 @@ def phase_submit(ctx: Context) -> list[Row]:
         Row("6", "submit: results submitted per second (submission alone)",
             value=f"{SUBMIT_SITES / submitting:.0f}/s", result="report"),
     ]
+
+
+def submit_to_icinga(ctx: Context, inventory: str, sites: int, runs: int,
+                     timeout: int) -> tuple[Series, float, int]:
+    """``--submit icinga2`` of every site of ``inventory`` (a simulator's) to a private Icinga 2 holding the
+    objects ``--icinga2-objects`` makes of them, after one warm-up run: the measured runs, the median of
+    the submission's own seconds (the run's figure), and how many passive results Icinga holds after."""
+    if shutil.which("icinga2") is None and not Path("/usr/sbin/icinga2").exists():
+        raise BenchError("icinga2 is not installed (apt-get install icinga2)")
+    if shutil.which("openssl") is None:
+        raise BenchError("openssl is not installed (the private Icinga's certificates)")
+    sys.path.insert(0, str(REPO / "tests"))
+    try:
+        from icinga_api import CONTRIB_PASSWORD, IcingaApi
+        from support import running
+    finally:
+        sys.path.remove(str(REPO / "tests"))
+    workdir = Path(tempfile.mkdtemp(prefix=f"submit{sites}-", dir=ctx.workdir))
+    inv = workdir / "passive.toml"
+    inv.write_text('[defaults]\nicinga_template = "digitalsentry-passive"\n\n' + inventory)
+    objects = subprocess.run([script("check_digitalsentry"), "--inventory", str(inv), "--icinga2-objects"],
+                             capture_output=True, text=True, env=ctx.env, timeout=120)
+    if objects.returncode != 0:
+        raise BenchError(f"--icinga2-objects: exit {objects.returncode}\n{_tail(objects.stdout)}")
+    icinga = IcingaApi(workdir / "icinga")
+    icinga.configure(objects.stdout)
+    password = workdir / "api.password"
+    password.write_text(CONTRIB_PASSWORD + "\n")
+    password.chmod(0o600)
+    with running([icinga.binary, "daemon", *icinga.defines()], workdir / "icinga.log") as daemon:
+        icinga.wait_ready(daemon, timeout=300)
+        ours = Command([script("check_digitalsentry"), "--inventory", str(inv), "--submit", "icinga2",
+                        "--api-url", icinga.url, "--api-ca", str(icinga.pki.ca), "--api-user",
+                        "check_digitalsentry", "--api-password-file", str(password), "-t", str(timeout)],
+                       0, timeout=timeout + 30,
+                       validate=starts_with(f"{SQL_INSTANCE} SUBMIT OK - {sites} of {sites} results accepted by "
+                                            "Icinga 2"))
+        series = Series("submit")
+        run(ours, ctx.env)  # warm-up
+        seconds = []
+        for _ in range(runs):
+            series.samples.append(run(ours, ctx.env))
+            found = re.search(r" in (\d+\.\d+) s", ours.output)
+            if found:
+                seconds.append(float(found.group(1)))
+        stored = icinga.client.services()
+    checked = sum(1 for attrs in stored.values() if attrs["last_check_result"] and
+                  not attrs["last_check_result"]["active"])
+    if checked != sites:
+        raise BenchError(f"Icinga holds {checked} passive results, not {sites}")
+    return series, statistics.median(seconds) if seconds else float("nan"), checked
+
+
+# --- 8. blackbox_exporter -------------------------------------------------------------------------------
+
+
+def blackbox_targets(inventory: dict[str, Any]) -> list[tuple[str, str]]:
+    """(module, host:port) of every site of a simulator's inventory: the ports of its layout."""
+    from check_digitalsentry.simulator.site import HIGH_PORTS  # the installed build's layout
+
+    return [(module, f"{host}:{HIGH_PORTS[role]}") for site in inventory["sites"] for host in site["hosts"]
+            for role, module in BLACKBOX_MODULES]
+
+
+def phase_blackbox(ctx: Context) -> list[Row]:
+    """The same simulated sites probed by ours (one run of the check) and by blackbox_exporter (driven as
+    Prometheus drives it), at 500 and 2,000 sites; then sites with one fault each: what each side missed."""
+    import blackbox
+
+    if not blackbox.EXPORTER.exists():
+        raise BenchError(f"{blackbox.EXPORTER} is missing: apt-get install prometheus-blackbox-exporter")
+    from check_digitalsentry.simulator import fleet_addresses
+
+    biggest = max(BLACKBOX_SIZES)
+    addresses = fleet_addresses(biggest, BLACKBOX_FIRST)
+    chunks = range(0, biggest, BLACKBOX_PER_SIMULATOR)
+    runs = min(ctx.runs, 5)
+    duration = str(600 + 120 * runs)
+    sims = [Simulator(["--sites", str(min(BLACKBOX_PER_SIMULATOR, biggest - at)), "--name", f"b{at // 100:03d}",
+                       "--audio-clients", "0", "--no-api", "--inventory", str(ctx.workdir / f"bb-{at}.toml"),
+                       "--address", addresses[at], "--duration", duration], ctx.env,
+                      ctx.workdir / f"sim-bb-{at}.log") for at in chunks]
+    fault_addresses = fleet_addresses(FAULT_SITES * len(BLACKBOX_FAULTS), FAULT_FIRST)
+    faulty = [Simulator(["--sites", str(FAULT_SITES), "--name", f"{role}-{fault}", "--audio-clients", "0",
+                         "--no-api", "--fault", f"{role}={fault}", "--inventory",
+                         str(ctx.workdir / f"fault-{n}.toml"), "--address", fault_addresses[n * FAULT_SITES],
+                         "--duration", duration], ctx.env, ctx.workdir / f"sim-fault-{n}.log")
+              for n, (role, fault, _) in enumerate(BLACKBOX_FAULTS)]
+    note(f"blackbox: {biggest} simulated sites from {BLACKBOX_FIRST} in {len(sims)} simulators, "
+         f"{len(faulty)} x {FAULT_SITES} faulty sites; ours and blackbox_exporter x {runs} at "
+         f"{', '.join(map(str, BLACKBOX_SIZES))} sites")
+    rows: list[Row] = []
+    with contextlib.ExitStack() as stack:
+        for sim in [*sims, *faulty]:
+            stack.enter_context(sim)
+        parts = [(ctx.workdir / f"bb-{at}.toml").read_text() for at in chunks]
+        exporter = stack.enter_context(blackbox.Exporter(ctx.workdir, BLACKBOX_PORT, ctx.env))
+        one = ctx.workdir / "bb1.toml"  # what a run costs whatever its size: the interpreter, imports, output
+        one.write_text(subset_inventory(parts[0], 1))
+        start = Command([script("check_digitalsentry"), "--inventory", str(one)], 0,
+                        validate=starts_with(f"{SQL_INSTANCE} OK - "))
+        run(start, ctx.env)
+        fixed = statistics.median(run(start, ctx.env).cpu for _ in range(runs))
+        for size in BLACKBOX_SIZES:
+            take = parts[:-(-size // BLACKBOX_PER_SIMULATOR)]
+            inv = ctx.workdir / f"bb{size}.toml"
+            inv.write_text(subset_inventory(join_inventories(take), size))
+            targets = blackbox_targets(load_toml(inv))
+            rows += blackbox_size(ctx, exporter, blackbox, size, inv, targets, runs, fixed)
+        rows += blackbox_faults(ctx, exporter, blackbox)
+    return rows
+
+
+def blackbox_size(ctx: Context, exporter: Any, blackbox: Any, size: int, inv: Path,
+                  targets: list[tuple[str, str]], runs: int, fixed: float) -> list[Row]:
+    """Ours and the exporter over ``size`` sites, interleaved; ``fixed``: the CPU of ours over one site (what
+    a check pays however few its ports: a long-running exporter pays it once)."""
+    ports = len(BLACKBOX_MODULES)  # per site, for both sides' CPU per port (ours also asks the Browser)
+    ours = Command([script("check_digitalsentry"), "--inventory", str(inv), "-t", str(BLACKBOX_TIMEOUT)], 0,
+                   timeout=BLACKBOX_TIMEOUT + 30,
+                   validate=starts_with(f"{SQL_INSTANCE} OK - {size} sites, {size * 5} ports as expected"))
+    s_ours, s_bb = Series("ours"), Series("blackbox")
+    driver: list[float] = []
+    threads = 0
+
+    def batch() -> Sample:
+        nonlocal threads
+        result = blackbox.probe_all(exporter, targets, BLACKBOX_CONCURRENCY)
+        failed = [target for target, ok in result.success.items() if not ok]
+        if failed:
+            raise BenchError(f"blackbox_exporter failed {len(failed)} of {len(targets)} probes of healthy sites, "
+                             f"e.g. {failed[:3]}")
+        driver.append(result.driver_cpu)
+        threads = max(threads, exporter.threads())
+        return Sample(result.wall, result.cpu, result.rss_kb)
+
+    run(ours, ctx.env)  # warm-up: byte-code, page cache; the exporter's goroutines and buffers
+    batch()
+    for _ in range(runs):  # interleaved
+        s_ours.samples.append(run(ours, ctx.env))
+        s_bb.samples.append(batch())
+    per_ours, per_bb = s_ours.cpu / (size * ports), s_bb.cpu / (size * ports)
+    ratio = per_ours / per_bb
+    ctx.notes.append(f"row 8 at {size} sites: the driver (in Prometheus' place: {BLACKBOX_CONCURRENCY} keep-alive "
+                     f"connections, a request at a time each) took {ms(statistics.median(driver))} CPU a batch; "
+                     f"the exporter ran {threads} threads")
+    rows = [
+        measured("8a", f"blackbox: `check_digitalsentry --inventory FILE -t {BLACKBOX_TIMEOUT}` over {size} "
+                        f"sites (Browser, SQL/TDS, video, diagnostics, web/TLS)", s_ours),
+        measured("8b", f"blackbox: blackbox_exporter 0.23, {size * ports} `/probe` requests (tcp_connect: SQL, "
+                        f"video, diagnostics; tls_connect: web), its CPU and peak RSS from /proc", s_bb),
+        Row("8", f"blackbox: CPU per port at {size} sites, ours / blackbox_exporter",
+            value=f"{ratio:.2f}x ({per_ours * 1000:.3f} ms / {per_bb * 1000:.3f} ms; {ports} ports a site for "
+                  f"both); beyond a one-site run's {ms(fixed)} (start-up, imports, output): "
+                  f"{(s_ours.cpu - fixed) / (size * ports) / per_bb:.2f}x", target=f"<= {TARGET_CPU_VS_BLACKBOX}x",
+            result=at_most(ratio, TARGET_CPU_VS_BLACKBOX, "x")),
+    ]
+    if size == max(BLACKBOX_SIZES):
+        rows.append(Row("8", f"blackbox: wall at {size} sites, ours / blackbox_exporter's batch",
+                        value=f"{ms(s_ours.wall)} / {ms(s_bb.wall)}", target="<= 1x",
+                        result=at_most(s_ours.wall, s_bb.wall, " s")))
+    return rows
+
+
+def blackbox_faults(ctx: Context, exporter: Any, blackbox: Any) -> list[Row]:
+    """Each fault on FAULT_SITES sites: does each side fail the site (as it must)? Ours by its JSON
+    document's site states, the exporter by any failed probe of the site."""
+    import json
+
+    passed_ours: list[str] = []
+    passed_bb: list[str] = []
+    cells = []
+    for n, (role, fault, words) in enumerate(BLACKBOX_FAULTS):
+        inv = ctx.workdir / f"fault-{n}.toml"
+        state = "WARNING" if role == "diagnostics" else "CRITICAL"  # the catalogue's severities
+        cmd = Command([script("check_digitalsentry"), "--inventory", str(inv), "--format", "json"],
+                      1 if state == "WARNING" else 2, validate=contains(f'"state": "{state}"', f"a {state} site"))
+        run(cmd, ctx.env)
+        ours_caught = sum(1 for site in json.loads(cmd.output)["sites"] if site["state"] != "OK")
+        result = blackbox.probe_all(exporter, blackbox_targets(load_toml(inv)), BLACKBOX_CONCURRENCY)
+        hosts = [site["hosts"][0] for site in load_toml(inv)["sites"]]
+        bb_caught = sum(1 for host in hosts if not all(ok for (_module, target), ok in result.success.items()
+                                                       if target.startswith(host + ":")))
+        cells.append(f"{role}={fault} ({words}): ours {ours_caught}/{FAULT_SITES}, blackbox "
+                     f"{bb_caught}/{FAULT_SITES}")
+        if ours_caught < FAULT_SITES:
+            passed_ours.append(f"{words} x {FAULT_SITES - ours_caught}")
+        if bb_caught < FAULT_SITES:
+            passed_bb.append(f"{words} x {FAULT_SITES - bb_caught}")
+    total = FAULT_SITES * len(BLACKBOX_FAULTS)
+    ctx.notes.append("row 8c, faulty sites failed as they must be, per fault: " + "; ".join(cells))
+    return [Row("8c", f"blackbox: {len(BLACKBOX_FAULTS)} faults x {FAULT_SITES} sites: the faulty sites each side "
+                      "passed (wrongly)",
+                value=f"ours: {', '.join(passed_ours) or 'none'}; blackbox_exporter: "
+                      f"{', '.join(passed_bb) or 'none'} (of {total})", target="ours: none",
+                result="PASS" if not passed_ours else f"MISS: {len(passed_ours)} faults passed")]
 
 
 # --- 4. startup ------------------------------------------------------------------------------------------
@@ -1135,6 +1393,8 @@ def main(argv: list[str] | None = None) -> int:
                 rows += phase_degraded(ctx)
             if "fleet" in args.only:
                 rows += phase_fleet(ctx)
+            if "blackbox" in args.only:  # before scale, whose 10,000 sites grow this process (see Sample)
+                rows += phase_blackbox(ctx)
             if "scale" in args.only:
                 rows += phase_scale(ctx)
             if "submit" in args.only:

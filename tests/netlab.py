@@ -13,6 +13,9 @@ API (keep it stable: bench/ depends on it)::
                                 # Linux rate-limits port-unreachable, which would turn closed UDP into
                                 # open|filtered); returns its name
         link(ns_a, addr_a, ns_b, addr_b, prefix=24)   # a veth pair between two namespaces, addressed, up
+        delayed_link(ns_a, addr_a, ns_b, addr_b, delay)   # a point-to-point link through a user-space
+                                # delay line (TUN devices, delayline.py): each direction takes ``delay``
+                                # seconds -- a WAN round trip, where the kernel has no netem
         route(ns, dest, via)    # ip route add DEST via VIA in ns (DEST may be "default")
         forwarding(ns)          # net.ipv4.ip_forward=1 in ns (a router)
         nft(ns, ruleset)        # nft -f - inside ns (a ruleset may start with "flush ruleset": it is ns's)
@@ -274,6 +277,34 @@ class Lab:
         for ns, dev, addr in ((ns_a, dev_a, addr_a), (ns_b, dev_b, addr_b)):
             _ip("-n", ns, "addr", "add", f"{addr}/{prefix}", "dev", dev)
             _ip("-n", ns, "link", "set", dev, "up")
+
+    def delayed_link(self, ns_a: str, addr_a: str, ns_b: str, addr_b: str, delay: float) -> None:
+        """A point-to-point link ``addr_a`` (in ``ns_a``) <-> ``addr_b`` (in ``ns_b``) whose every packet
+        takes ``delay`` seconds each way: a TUN device in each namespace, and in each a ``delayline.py``
+        process that hands the other end what its device sends and writes what it is handed into its
+        device ``delay`` seconds later (this kernel may have no ``netem`` qdisc; these processes are
+        stopped by ``close()``)."""
+        import socket
+
+        self._own(ns_a), self._own(ns_b)
+        for addr in (addr_a, addr_b):
+            _lab_address(addr, "link address")
+        number = next(self._links)
+        ends = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            for ns, dev, addr, peer, end in ((ns_a, f"tun{number}a", addr_a, addr_b, ends[0]),
+                                             (ns_b, f"tun{number}b", addr_b, addr_a, ends[1])):
+                _ip("-n", ns, "tuntap", "add", "dev", dev, "mode", "tun")
+                _ip("-n", ns, "addr", "add", addr, "peer", peer, "dev", dev)
+                _ip("-n", ns, "link", "set", dev, "up")
+                proc = self.popen(ns, sys.executable, str(Path(__file__).with_name("delayline.py")), dev,
+                                  str(end.fileno()), str(delay), pass_fds=(end.fileno(),), stdout=subprocess.PIPE)
+                assert proc.stdout is not None
+                if proc.stdout.readline().strip() != "ready":
+                    raise LabError(f"the delay line in {ns} did not start (exit {proc.poll()})")
+        finally:
+            for end in ends:
+                end.close()
 
     def route(self, ns: str, dest: str, via: str) -> None:
         """``ip route add DEST via VIA`` inside ``ns``; DEST may be ``default``."""

@@ -205,3 +205,8 @@ def served_watch(check: str, latency: float = 0.0) -> Iterator[tuple[Watching, S
             proc.kill()
             proc.communicate()
         sim.close()
+
+
+def alerts(rules: Path) -> int:
+    """How many alerting rules a Prometheus rule file holds: what `promtool check rules` must say it found."""
+    return sum(1 for line in rules.read_text().splitlines() if line.strip().startswith("- alert:"))

@@ -4,6 +4,7 @@ users run it, at the smallest --interval), and a thousand rounds with flat memor
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import subprocess
@@ -68,6 +69,7 @@ class Counting:
     def show(self, watch: Watch, events: Sequence[Event], now: float, header: Sequence[str]) -> bool:
         self.events += len(events)
         if watch.rounds in (self.first, self.last):
+            gc.collect()  # what the rounds keep, not the cycles the collector has not come round to yet
             self.samples.append((watch.rounds, tracemalloc.get_traced_memory()[0], len(os.listdir("/proc/self/fd")),
                                  threading.active_count()))
         return watch.rounds < self.last

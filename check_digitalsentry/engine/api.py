@@ -14,6 +14,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+import sys
 import time
 
 from check_digitalsentry.model import Facts, Status, socket_error
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
     from check_digitalsentry.model import PortSpec
     from check_digitalsentry.schema import Site
 
-    ProbeGen = Generator["Wait | Open", object, "Outcome"]
+    ProbeGen = Generator["Wait | Open | Slot", object, "Outcome"]
     Probe = Callable[["ProbeContext"], ProbeGen]
 
 
@@ -47,6 +48,10 @@ UNREACHABLE = {
 RESET_AT_ONCE = "the TCP handshake completed, then the connection was reset at once"
 #: Least time a probe listens after a handshake for an at-once reset, close or refusal.
 TCP_SETTLE = 0.02
+#: Most time it listens (seconds): a fixed budget, whatever the round trip or this machine's load.
+SETTLE_BUDGET = 1.0
+#: Where tcp_info's smoothed round-trip time (tcpi_rtt, microseconds) is, on Linux.
+_TCPI_RTT = 68
 
 
 class Open:
@@ -63,15 +68,30 @@ class Wait:
     """Probe request: wait until ``sock`` is ready for ``events``; ``timeout`` seconds at most.
 
     The probe is sent ``True`` when the socket is ready and ``False`` when the timeout or the
-    deadline came first.
+    deadline came first. Without a socket (``pause``), it is a pause of ``timeout`` seconds.
     """
 
     __slots__ = ("events", "sock", "timeout")
 
-    def __init__(self, sock: socket.socket, events: int, timeout: float | None = None) -> None:
+    def __init__(self, sock: socket.socket | None, events: int, timeout: float | None = None) -> None:
         self.sock = sock
         self.events = events
         self.timeout = timeout
+
+
+class Slot:
+    """Probe request: one of the ``limit`` places of the pool ``pool`` (the TLS handshakes in flight...),
+    granted at once while one is free, else in turn. The probe is sent ``True`` when it holds one, and
+    ``False`` when the deadline came first. ``release=True`` gives back the place it holds (sent ``True``);
+    every place a probe holds is given back when it ends. A probe's clock (``ProbeContext.started``)
+    does not run while it waits in turn."""
+
+    __slots__ = ("limit", "pool", "release")
+
+    def __init__(self, pool: str, limit: int, release: bool = False) -> None:
+        self.pool = pool
+        self.limit = limit
+        self.release = release
 
 
 class Outcome:
@@ -100,7 +120,7 @@ class Outcome:
 class ProbeContext:
     """Everything a probe needs to know: where, what, until when, and the clock."""
 
-    __slots__ = ("address", "deadline", "family", "host", "instance", "site", "spec", "started")
+    __slots__ = ("address", "deadline", "family", "host", "instance", "site", "source", "spec", "started")
 
     def __init__(
         self,
@@ -122,6 +142,8 @@ class ProbeContext:
         #: the SQL instance expected on this port (configured, or named for it by the Browser), else None
         self.instance = instance
         self.started = time.monotonic()
+        #: the local address of the probe's connected socket, once ``connect`` knows it
+        self.source: str | None = None
 
     def elapsed(self) -> float:
         return time.monotonic() - self.started
@@ -150,6 +172,22 @@ def wait(sock: socket.socket, events: int, timeout: float | None = None) -> Gene
     """Wait for ``sock``; True when it is ready, False when the timeout or the deadline came first."""
     ready = yield Wait(sock, events, timeout)
     return bool(ready)
+
+
+def pause(seconds: float) -> Generator[Wait | Open, object, None]:
+    """Let ``seconds`` pass (the deadline ends it sooner): a timer, no system call."""
+    yield Wait(None, 0, seconds)
+
+
+def hold(pool: str, limit: int) -> Generator[Slot, object, bool]:
+    """Take one of the ``limit`` places of ``pool`` (in turn): True once held, False when the deadline came."""
+    granted = yield Slot(pool, limit)
+    return bool(granted)
+
+
+def give_back(pool: str) -> Generator[Slot, object, None]:
+    """Give back the place of ``pool`` the probe holds (before it ends, when it ends is too late)."""
+    yield Slot(pool, 0, release=True)
 
 
 #: Socket errors that say something about this machine, not about the network: never a port's verdict.
@@ -181,9 +219,11 @@ def _self_connected(sock: socket.socket, ctx: ProbeContext) -> bool:
     TCP then "connects" to itself (simultaneous open) and UDP hears its own datagram. A listening port
     cannot be handed out as a source port, so this means nothing listens there."""
     try:
-        return bool(sock.getsockname()[:2] == tuple(ctx.address[:2]))
+        name = sock.getsockname()
     except OSError:
         return False
+    ctx.source = str(name[0])  # the vantage point, known here without asking the kernel again
+    return bool(name[:2] == tuple(ctx.address[:2]))
 
 
 def _self_connect_outcome(ctx: ProbeContext) -> Outcome:
@@ -241,6 +281,29 @@ def read_until(
         if len(data) >= limit:
             return data, "limit"
     return data, "complete"
+
+
+def settle_time(sock: socket.socket, handshake: float) -> float:
+    """How long a probe listens after a handshake for a server that accepts and then resets, closes or
+    refuses at once: twice the round trip (the server's answer comes a round trip after ours, plus its
+    own delay), at least ``TCP_SETTLE`` and at most ``SETTLE_BUDGET``.
+
+    The round trip is the kernel's (Linux ``TCP_INFO``: timed from the SYN to the SYN-ACK as they passed
+    the network stack), so this machine's load does not stretch it: a probe resumed late by a busy loop
+    (thousands of ports at once) would otherwise measure seconds of "handshake" and hold its connection
+    twice as long. Where the kernel has no sample (another system, a retransmitted SYN), the handshake's
+    time as the probe measured it (``handshake``) stands in, within the same budget."""
+    if 2 * handshake <= TCP_SETTLE:  # the kernel's round trip is within ours: no need to ask
+        return TCP_SETTLE
+    rtt = 0.0
+    info = getattr(socket, "TCP_INFO", None)
+    if info is not None:
+        try:
+            raw = sock.getsockopt(socket.IPPROTO_TCP, info, _TCPI_RTT + 4)[_TCPI_RTT:]
+            rtt = int.from_bytes(raw, sys.byteorder) / 1e6
+        except OSError:
+            rtt = 0.0
+    return min(max(TCP_SETTLE, 2 * (rtt or handshake)), SETTLE_BUDGET)
 
 
 def host_arg(host: str) -> str | bytes:

@@ -24,13 +24,14 @@ from check_digitalsentry import catalogue
 from check_digitalsentry.engine.api import (
     READ,
     RESET_AT_ONCE,
-    TCP_SETTLE,
     Outcome,
     ProbeContext,
     connect,
     connect_udp,
     oserror_outcome,
+    pause,
     read_until,
+    settle_time,
     wait,
 )
 from check_digitalsentry.model import Facts, Listed, Status
@@ -59,26 +60,27 @@ NAMES_SHOWN = 10
 def probe_tcp(ctx: ProbeContext) -> ProbeGen:
     """TCP connect (video, diagnostics, API ports, forbidden TCP ports): no payload is sent.
 
-    After the handshake the probe listens a moment (twice the handshake time, at least ``TCP_SETTLE``)
-    for a server that accepts and then resets or closes at once -- a service at its limit, or a filter
-    that lets the handshake through: "open" means accepted and held.
+    After the handshake the probe listens a moment (``api.settle_time``: twice the round trip, within a
+    fixed budget) for a server that accepts and then resets or closes at once -- a service at its limit,
+    or a filter that lets the handshake through: "open" means accepted and held.
     """
     sock = yield from connect(ctx)
     if isinstance(sock, Outcome):
         return sock
     seconds = ctx.elapsed()
-    settle = min(max(TCP_SETTLE, 2 * seconds), ctx.remaining())
-    if settle > 0 and (yield from wait(sock, READ, settle)):
-        try:
-            if not sock.recv(1, socket.MSG_PEEK):
-                return Outcome(Status.INVALID, "the TCP handshake completed, then the server closed the "
-                                               "connection at once")
-        except (BlockingIOError, InterruptedError):
-            pass
-        except OSError as exc:
-            if exc.errno == errno.ECONNRESET:
-                return Outcome(Status.INVALID, RESET_AT_ONCE)
-            return oserror_outcome(exc, ctx, "after the TCP handshake")
+    settle = min(settle_time(sock, seconds), ctx.remaining())
+    if settle > 0:  # then one look: a reset or a close that came meanwhile is waiting on the socket
+        yield from pause(settle)
+    try:
+        if not sock.recv(1, socket.MSG_PEEK):
+            return Outcome(Status.INVALID, "the TCP handshake completed, then the server closed the "
+                                           "connection at once")
+    except (BlockingIOError, InterruptedError):
+        pass
+    except OSError as exc:
+        if exc.errno == errno.ECONNRESET:
+            return Outcome(Status.INVALID, RESET_AT_ONCE)
+        return oserror_outcome(exc, ctx, "after the TCP handshake")
     return Outcome(Status.OPEN, f"TCP handshake completed in {seconds * 1000:.1f} ms", seconds=seconds)
 
 
@@ -205,11 +207,7 @@ def probe_tds(ctx: ProbeContext) -> ProbeGen:
         return sock
     connected = ctx.elapsed()
     name = ctx.instance or ""
-    asked = tds.DEFAULT_INSTANCE if name.lower() == tds.DEFAULT_INSTANCE.lower() else name
-    try:
-        request = tds.build_prelogin(instance=asked)
-    except ValueError:  # a name the Browser sent that INSTOPT cannot carry: ask for any instance
-        asked, request = "", tds.build_prelogin()
+    asked, request = _prelogin(name)
     def strict(plaintext_failure: Outcome) -> ProbeGen:
         from check_digitalsentry.engine.tls import try_strict_tls  # only for a server that drops PRELOGIN
 
@@ -236,6 +234,24 @@ def probe_tds(ctx: ProbeContext) -> ProbeGen:
                                                           "TLS handshake: not SQL Server", _answered(len(data)),
                                           seconds)))
     return _prelogin_outcome(data, seconds, name, asked)
+
+
+#: instance name -> (the name asked in INSTOPT, the PRELOGIN request): a fleet's SQL ports all ask alike
+_PRELOGINS: dict[str, tuple[str, bytes]] = {}
+
+
+def _prelogin(name: str) -> tuple[str, bytes]:
+    """The PRELOGIN that asks for instance ``name`` (any instance for ""), and the name it asks for."""
+    made = _PRELOGINS.get(name)
+    if made is None:
+        asked = tds.DEFAULT_INSTANCE if name.lower() == tds.DEFAULT_INSTANCE.lower() else name
+        try:
+            made = (asked, tds.build_prelogin(instance=asked))
+        except ValueError:  # a name the Browser sent that INSTOPT cannot carry: ask for any instance
+            made = ("", tds.build_prelogin())
+        if len(_PRELOGINS) < 256:  # a hostile Browser's names do not grow it without end
+            _PRELOGINS[name] = made
+    return made
 
 
 def _answered(size: int) -> Facts:

@@ -23,7 +23,7 @@ import socket
 import time
 from collections import deque
 
-from check_digitalsentry.engine.api import READ, WRITE, Open, Outcome, oserror_outcome
+from check_digitalsentry.engine.api import READ, WRITE, Open, Outcome, Slot, oserror_outcome
 from check_digitalsentry.model import Status, internal_error, local_limit
 
 TYPE_CHECKING = False
@@ -52,6 +52,8 @@ MAX_SOCKETS = 16384
 #: Sockets any process may hold without asking for its limit: a check of one site needs fewer, so it
 #: never imports ``resource`` nor touches RLIMIT_NOFILE (``fd_budget`` runs once a run needs more).
 SMALL_BUDGET = 16
+#: ``socket.SOCK_NONBLOCK`` where the system has it (Linux), else 0.
+NONBLOCK = getattr(socket, "SOCK_NONBLOCK", 0)
 
 
 #: The environment variable that picks the readiness call, a test and diagnostic knob: ``epoll``, ``kqueue``,
@@ -128,6 +130,37 @@ class Poller:
             self.selector.register(fd, events)
         self.data[fd] = data
 
+    def arm(self, fd: int, events: int, data: object) -> None:
+        """Wait once for ``fd`` (a probe's socket): epoll's one-shot mode, the descriptor added the first time
+        and re-armed after (one system call a wait, not two), and dropped by the kernel when it is closed
+        (``forget``). A wake-up for a descriptor nobody waits on any more is the caller's to ignore."""
+        if self.epoll is not None:
+            mask = (select.EPOLLIN if events & READ else 0) | (select.EPOLLOUT if events & WRITE else 0)
+            try:
+                if fd in self.data:
+                    self.epoll.modify(fd, mask | select.EPOLLONESHOT)
+                else:
+                    self.epoll.register(fd, mask | select.EPOLLONESHOT)
+            except FileNotFoundError:  # its number is a new socket's: a plugin's probe closed the old one
+                self.epoll.register(fd, mask | select.EPOLLONESHOT)
+            self.data[fd] = data
+        else:  # the selectors: registered for the wait, unregistered after it (``disarm``)
+            if fd in self.data:  # a number a plugin's probe closed behind the scheduler's back
+                self.unregister(fd)
+            self.register(fd, events, data)
+
+    def disarm(self, fd: int) -> None:
+        """The wait on ``fd`` is over (epoll: one-shot, nothing to do)."""
+        if self.epoll is None:
+            self.unregister(fd)
+
+    def forget(self, fd: int) -> None:
+        """``fd`` is about to be closed (the kernel drops it from epoll by itself)."""
+        if self.epoll is not None:
+            self.data.pop(fd, None)
+        else:
+            self.unregister(fd)
+
     def unregister(self, fd: int) -> None:
         if self.data.pop(fd, None) is None:
             return
@@ -142,12 +175,11 @@ class Poller:
 
     def poll(self, timeout: float | None) -> list[tuple[int, object]]:
         """(fd, data) of every descriptor that is ready (or in error) within ``timeout`` seconds."""
+        data = self.data
         if self.epoll is not None:
-            ready = [fd for fd, _events in self.epoll.poll(-1 if timeout is None else timeout)]
-        else:
-            assert self.selector is not None
-            ready = [key.fd for key, _mask in self.selector.select(timeout)]
-        return [(fd, self.data.get(fd)) for fd in ready]
+            return [(fd, data.get(fd)) for fd, _events in self.epoll.poll(-1 if timeout is None else timeout)]
+        assert self.selector is not None
+        return [(key.fd, data.get(key.fd)) for key, _mask in self.selector.select(timeout)]
 
     def close(self) -> None:
         if self.epoll is not None:
@@ -161,8 +193,22 @@ class Poller:
 FAIR_TIME = 1.0
 
 
+class _Pool:
+    """Places a probe holds while it does something costly (``api.Slot``): how many are held, by whom in
+    turn the next are wanted, and the most ever held at once."""
+
+    __slots__ = ("held", "name", "peak", "queue")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.held = 0
+        self.peak = 0
+        self.queue: deque[tuple[_Task, int]] = deque()  # (task, the limit it asked with)
+
+
 class _Task:
-    __slots__ = ("ctx", "done", "gen", "on_done", "queued", "queued_since", "sockets", "token", "waiting")
+    __slots__ = ("ctx", "done", "gen", "holds", "on_done", "queued", "queued_since", "slot_wait", "sockets",
+                 "token", "waiting")
 
     def __init__(self, gen: ProbeGen, ctx: ProbeContext, on_done: Callable[[Outcome], None]) -> None:
         self.gen = gen
@@ -173,6 +219,8 @@ class _Task:
         self.waiting = -1  # the descriptor it waits on (registered with the poller), or -1
         self.queued = False  # waiting for a socket from the budget
         self.queued_since = 0.0  # when it first queued for a socket (0: never)
+        self.holds: list[_Pool] = []  # the places it holds
+        self.slot_wait: tuple[_Pool, float] | None = None  # the pool it waits in turn for, and since when
         self.done = False
 
 
@@ -220,6 +268,7 @@ class Scheduler:
         self.socket_queue: deque[tuple[_Task, Open]] = deque()
         self.ready: deque[tuple[_Task, object]] = deque()
         self.live: set[_Task] = set()
+        self.pools: dict[str, _Pool] = {}
         self.resolver: Resolver | None = None
         #: When the whole run must stop (the latest of its deadlines): from then on nothing new starts and
         #: every probe resumed is told its time is up, however busy the loop is.
@@ -244,9 +293,14 @@ class Scheduler:
             outcome = self._unfair(task, outcome)
         task.done = True
         task.queued = False
+        task.slot_wait = None
+        while task.holds:
+            self._give_back(task.holds.pop())
         if task.waiting >= 0:
-            self.poller.unregister(task.waiting)
+            self.poller.disarm(task.waiting)
             task.waiting = -1
+        if outcome.source is None:
+            outcome.source = task.ctx.source
         for sock in task.sockets:
             if outcome.source is None:
                 outcome.source = _local_address(sock)
@@ -289,6 +343,12 @@ class Scheduler:
                                            internal_error()))
                 return
             now = time.monotonic()
+            if isinstance(request, Slot):
+                granted = self._slot(task, request, now)
+                if granted is None:  # in turn
+                    return
+                value = granted
+                continue
             if isinstance(request, Open):
                 if now >= self.hard_deadline:
                     task.gen.close()
@@ -315,9 +375,12 @@ class Scheduler:
                 task.token += 1
                 value = False
                 continue
+            if request.sock is None:  # a pause: the timer alone
+                self._arm(task, wake)
+                return
             try:
                 fd = request.sock.fileno()
-                self.poller.register(fd, request.events, task)
+                self.poller.arm(fd, request.events, task)
             except TooHigh as exc:  # this machine's limit (the select poller), not the network's verdict
                 task.gen.close()
                 self._finish(task, Outcome(Status.UNKNOWN, f"not probed: {exc}", local_limit()))
@@ -331,17 +394,60 @@ class Scheduler:
             self._arm(task, wake)
             return
 
+    def _slot(self, task: _Task, request: Slot, now: float) -> bool | None:
+        """A place of a pool for ``task``: True (held), False (its deadline has come), None (in turn: it is
+        resumed when a place is given back, or with False at its deadline)."""
+        pool = self.pools.get(request.pool)
+        if pool is None:
+            pool = self.pools[request.pool] = _Pool(request.pool)
+        if request.release:
+            if pool in task.holds:
+                task.holds.remove(pool)
+                self._give_back(pool)
+            return True
+        queue = pool.queue
+        while queue and (queue[0][0].done or queue[0][0].slot_wait is None):
+            queue.popleft()  # ended, or its deadline came, while in turn
+        if pool.held < request.limit and not queue:
+            self._grant(task, pool)
+            return True
+        if now >= task.ctx.deadline:
+            return False
+        queue.append((task, request.limit))
+        task.slot_wait = (pool, now)
+        self._arm(task, task.ctx.deadline)
+        return None
+
+    def _grant(self, task: _Task, pool: _Pool) -> None:
+        pool.held += 1
+        pool.peak = max(pool.peak, pool.held)
+        task.holds.append(pool)
+
+    def _give_back(self, pool: _Pool) -> None:
+        pool.held -= 1
+        queue = pool.queue
+        while queue and pool.held < queue[0][1]:
+            task, _limit = queue.popleft()
+            if task.done or task.slot_wait is None or task.slot_wait[0] is not pool:
+                continue  # it ended, or its deadline came, while in turn
+            self._grant(task, pool)
+            task.ctx.started += time.monotonic() - task.slot_wait[1]  # its clock stood while in turn
+            task.slot_wait = None
+            task.token += 1  # cancels the deadline timer armed while in turn
+            self.ready.append((task, True))
+
     def _arm(self, task: _Task, when: float) -> None:
         task.token += 1
         self.seq += 1
         heapq.heappush(self.timers, (when, self.seq, task.token, task))
 
     def _new_socket(self, task: _Task, request: Open) -> socket.socket | OSError:
-        try:
-            sock = socket.socket(request.family, request.kind)
+        try:  # non-blocking from the start where the system can (no ioctl a socket)
+            sock = socket.socket(request.family, request.kind | NONBLOCK)
         except OSError as exc:
             return exc
-        sock.setblocking(False)
+        if not NONBLOCK:  # pragma: no cover - not Linux
+            sock.setblocking(False)
         if not task.sockets:  # the probe's clock starts with its first socket, not while it queued
             task.ctx.started = time.monotonic()
         self.open_sockets += 1
@@ -350,7 +456,8 @@ class Scheduler:
         return sock
 
     def _release(self, sock: socket.socket) -> None:
-        sock.close()  # never registered here: a task's one registered socket is unregistered when it wakes
+        self.poller.forget(sock.fileno())
+        sock.close()
         self.open_sockets -= 1
         while self.socket_queue and self.open_sockets < self.max_sockets:
             task, request = self.socket_queue.popleft()
@@ -362,7 +469,7 @@ class Scheduler:
 
     def _wake(self, task: _Task, value: bool) -> None:
         if task.waiting >= 0:
-            self.poller.unregister(task.waiting)
+            self.poller.disarm(task.waiting)
             task.waiting = -1
         task.token += 1
         self.ready.append((task, value))
@@ -393,6 +500,7 @@ class Scheduler:
                                                            f"deadline ({self.max_sockets} at once, from the "
                                                            f"open-file limit: ulimit -n)", local_limit()))
                 continue
+            task.slot_wait = None  # the deadline came while in turn for a place: left in the queue, skipped
             self._wake(task, False)
 
     def in_flight(self) -> list[ProbeContext]:

@@ -78,7 +78,7 @@ def perf_text(perf: Perf) -> str:
     ``str(perf)``) and the passive results alike. An item without a value (NOT TESTED) is ""."""
     if perf.value is None:
         return ""
-    label = perf.label if perf.label and all(c.isalnum() or c == "_" for c in perf.label) else f"'{perf.label}'"
+    label = perf.label if perf.label.replace("_", "x").isalnum() else f"'{perf.label}'"  # re's \\w+
     fields = [f"{label}={perf.value}{perf.uom}", *("" if v is None else str(v)
                                                    for v in (perf.warn, perf.crit, perf.min, perf.max))]
     while fields[-1] == "":
