@@ -669,11 +669,18 @@ def test_arrivals_are_recorded_when_asked() -> None:
 LINE = re.compile(r"site (?P<name>\S+) on (?P<address>\S+): (?P<command>check_digitalsentry .*)")
 
 
+def _as_a_foreground_job() -> None:
+    """Ctrl-C as a terminal's foreground job gets it: a suite started in the background (``pytest &``,
+    ``nohup``) inherits SIGINT ignored, and so would the simulator (it then rightly ignores Ctrl-C)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_cli(*args: str, stdin: int = subprocess.DEVNULL) -> subprocess.Popen[str]:
     """The simulator's command line; its stdin (where it reads commands) is /dev/null unless a pipe is asked."""
     return subprocess.Popen(
         [sys.executable, "-W", "error::ResourceWarning", "-m", "check_digitalsentry.simulator", *args],
-        stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=None if sys.platform == "win32" else _as_a_foreground_job)
 
 
 @contextlib.contextmanager

@@ -230,6 +230,42 @@ def test_the_table_fits_the_terminal_so_the_redraw_leaves_no_copies(pane: Pane, 
     assert sum(1 for line in screen.splitlines() if line.startswith("HOST")) == 1, screen
 
 
+def test_a_terminal_that_gives_no_size_gets_the_table(site: Simulator) -> None:
+    """A terminal nobody gave a size (0 columns, 0 lines: ``script`` started from a pipe or cron, some serial
+    consoles) is drawn as 80x24, as ``shutil`` sizes it: not one "." line a round and no table."""
+    import pty
+
+    site.set_fault("video", None)
+    main, terminal = pty.openpty()  # a new pty is 0x0 until someone sets its size
+    assert os.get_terminal_size(terminal) == (0, 0)
+    proc = subprocess.Popen([script("check_digitalsentry"), *check_args(site), "--watch", "--interval", "1",
+                             "--watch-until", "ok"], stdin=subprocess.DEVNULL, stdout=terminal,
+                            stderr=subprocess.PIPE, env=environment())
+    os.close(terminal)
+    seen = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # EIO: the watch ended and closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(main)
+        assert proc.stderr is not None
+        proc.stderr.close()
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode())
+    assert re.search(r"^HOST +ROLE +PORT +STATE +STATUS", text, re.M), text
+    assert re.search(r"^127\.0\.0\.1 +video +\d+/tcp +OK", text, re.M), text
+    assert code == 0
+
+
 def test_ctrl_z_gives_the_shell_its_cursor_back_and_fg_redraws(pane: Pane, site: Simulator) -> None:
     pane.start(watch_argv(site, "--interval", "1"), environment())
     pane.until(lambda s: rounds_done(s) >= 1 if HEADER.search(s) else False, "the first round")

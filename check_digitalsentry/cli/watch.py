@@ -140,6 +140,8 @@ class Screen:
             size = os.get_terminal_size(self.stream.fileno())
         except (OSError, ValueError):
             size = os.terminal_size((80, 24))
+        if size.columns <= 0 or size.lines <= 0:  # a terminal nobody gave a size (script(1) started from a pipe,
+            size = os.terminal_size((80, 24))     # a serial console): a table of one "." line a round otherwise
         lines = screen.table(watch, now, width=size.columns - 1, height=size.lines - 1, colour=self.colour,
                              qualified=self.qualified, header=header, encoding=self.stream.encoding)
         if self.size is None:
