@@ -123,9 +123,14 @@ class Connections:
             sockname = transport.get_extra_info("sockname")
             if isinstance(sockname, tuple) and sockname[0] == address and sockname[1] in ports:
                 transport.abort()
-        for fd, (_, where) in list(self.held.items()):
+        for fd, (conn, where) in list(self.held.items()):
             if where[0] == address and where[1] in ports:
-                self._drop(fd)
+                del self.held[fd]
+                if self.loop is not None:  # closed on the next turn of the loop, as a transport's abort()
+                    self.loop.remove_reader(fd)
+                    self.loop.call_soon(conn.close)
+                else:
+                    conn.close()
 
     def abort_all(self) -> None:
         for transport in list(self.open):
