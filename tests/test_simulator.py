@@ -14,7 +14,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -507,6 +507,44 @@ def test_close_leaves_no_open_socket() -> None:
         assert not sim.running
         assert waiting.recv(16) == b"" and held.recv(16) == b""  # the server side is gone
     sim.close()  # twice is fine
+    assert open_fds() == before
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    until = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > until:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_plain_port_holds_until_the_client_closes_and_is_cut_by_a_fault_change_and_by_close() -> None:
+    """video, diagnostics and api-* without a fault are held without an asyncio transport: the server's
+    side closes when the client's does, and a fault change or close() cuts it as any other."""
+    before = open_fds()
+    with Simulator([SimSite(roles=["video", "diagnostics"])], record=True) as sim:
+        site, during = sim.sites[0], open_fds()
+        client = socket.create_connection(("127.0.0.1", site.ports["video"]), timeout=SILENCE)
+        client.sendall(b"discarded")
+        assert wait_for(lambda: open_fds() == during + 2)  # ours and the server's side, held
+        with pytest.raises(socket.timeout):
+            client.recv(1)
+        client.close()
+        assert wait_for(lambda: open_fds() == during)  # the server closed its side too
+        with socket.create_connection(("127.0.0.1", site.ports["video"]), timeout=5) as cut, \
+                socket.create_connection(("127.0.0.1", site.ports["diagnostics"]), timeout=SILENCE) as other:
+            assert wait_for(lambda: open_fds() == during + 4)
+            sim.set_fault("video", "off")
+            assert cut.recv(1) == b""
+            with pytest.raises(socket.timeout):
+                other.recv(1)  # another role's connection is held as before
+        sim.set_fault("video", None)
+        with socket.create_connection(("127.0.0.1", site.ports["video"]), timeout=5) as last:
+            assert wait_for(lambda: open_fds() == during + 2)
+            sim.close()
+            assert last.recv(1) == b""
+        assert [port for _, _, port in sim.arrivals or []].count(site.ports["video"]) == 3
     assert open_fds() == before
 
 

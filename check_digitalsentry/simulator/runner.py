@@ -30,6 +30,7 @@ from check_digitalsentry.simulator.servers import (
     KEY_FILE,
     Browser,
     Connections,
+    HeldServer,
     SiteServers,
     _Conn,
     _Reset,
@@ -47,6 +48,7 @@ if TYPE_CHECKING:
     from typing import Any, TypeVar
 
     T = TypeVar("T")
+    _Serving = asyncio.AbstractServer | HeldServer | asyncio.BaseTransport  #: what serves a role's socket
 
 
 class _Bound:
@@ -127,7 +129,7 @@ def _bind_site(site: SimSite, bound: list[_Bound], off: list[_Bound]) -> None:
             (off if is_off else bound).append(_Bound(site, "sql", dac, index))
 
 
-async def _stop_accepting(serving: Sequence[asyncio.AbstractServer | asyncio.BaseTransport]) -> None:
+async def _stop_accepting(serving: Sequence[_Serving]) -> None:
     """Stop the servers among ``serving`` accepting, and let the connections they were accepting be made,
     before they are closed: asyncio makes an accepted connection in a task of its own, and one that finds
     its server closed fails half-made, its socket never closed (a ResourceWarning at exit)."""
@@ -204,7 +206,7 @@ class Simulator:
         #: (site, role) -> the sockets of an "off" TCP role: bound, never listening
         self._off: dict[tuple[SimSite, str], list[socket.socket]] = {}
         #: (site, role) -> what serves it: its TCP servers or UDP endpoints
-        self._serving: dict[tuple[SimSite, str], list[asyncio.AbstractServer | asyncio.BaseTransport]] = {}
+        self._serving: dict[tuple[SimSite, str], list[_Serving]] = {}
         #: (site, role) -> (port, instance) of each socket the role binds: what a fault change binds again
         self._slots: dict[tuple[SimSite, str], list[tuple[int, int]]] = {}
         self._runs: dict[SimSite, SiteServers] = {}
@@ -281,6 +283,7 @@ class Simulator:
         if any(item.role == "sql" and item.site.sql_encryption != tds.ENCRYPT_NOT_SUP for item in bound):
             tds_context = tds_tls_context()
         loop = self._loop = asyncio.new_event_loop()
+        self._connections.loop = loop
         runs = self._runs = {site: SiteServers(self._connections, site, loop, context, tds_context)
                              for site in self.sites}
         self._thread = threading.Thread(target=self._run, args=(bound, runs), name="dsports-simulator",
@@ -348,9 +351,12 @@ class Simulator:
                     self._serving.setdefault((item.site, item.role), []).append(transport)
                 else:
                     cls = _connection_class(item.role, item.site.faults.get(item.role))
-                    self._serving.setdefault((item.site, item.role), []).append(await loop.create_server(
-                        functools.partial(cls, run, item.site.faults.get(item.role), item.instance),
-                        sock=item.sock))
+                    server: asyncio.AbstractServer | HeldServer = (
+                        HeldServer(self._connections, item.sock, loop) if cls is _Conn
+                        else await loop.create_server(
+                            functools.partial(cls, run, item.site.faults.get(item.role), item.instance),
+                            sock=item.sock))
+                    self._serving.setdefault((item.site, item.role), []).append(server)
             except BaseException:
                 for rest in bound[index:]:
                     rest.sock.close()
@@ -370,6 +376,7 @@ class Simulator:
                 await item.wait_closed()
         self._serving = {}
         self._connections.open.clear()
+        self._connections.held.clear()
 
     # -- faults changed while it runs
 
@@ -414,10 +421,7 @@ class Simulator:
                 await _stop_accepting([item])
                 item.close()
                 self._serving[key].remove(item)
-        for transport in list(self._connections.open):
-            sockname = transport.get_extra_info("sockname")
-            if isinstance(sockname, tuple) and sockname[0] == site.address and sockname[1] == old:
-                transport.abort()
+        self._connections.abort_at(site.address, (old,))
         for held in [s for s in self._off.get(key, []) if s.getsockname()[1] == old]:
             held.close()
             self._off[key].remove(held)
@@ -440,10 +444,7 @@ class Simulator:
         await _stop_accepting(serving)
         for item in serving:
             item.close()  # a server's listening sockets are closed at once; an endpoint's socket soon
-        for transport in list(self._connections.open):
-            sockname = transport.get_extra_info("sockname")
-            if isinstance(sockname, tuple) and sockname[0] == site.address and sockname[1] in ports:
-                transport.abort()
+        self._connections.abort_at(site.address, ports)
         for _ in range(100):  # until the endpoints' sockets are closed and their ports free
             if all(not isinstance(item, asyncio.BaseTransport)
                    or (item.get_extra_info("socket") is None or item.get_extra_info("socket").fileno() < 0)

@@ -14,7 +14,8 @@ Behaviour per role:
   DAC port; invalid requests: silence. Each instance's ``tcp`` is the simulator's real SQL port.
 - ``sql`` (TCP), and each instance's DAC port: ``sql.SqlSession`` -- PRELOGIN, TLS inside TDS, LOGIN7
   answered with "Login failed", as SQL Server 2005+ does.
-- ``video``, ``diagnostics``, ``api-*`` (TCP): accepted and held, input discarded, closed with the client.
+- ``video``, ``diagnostics``, ``api-*`` (TCP): accepted and held, input discarded, closed with the client
+  (without a fault: by ``HeldServer``, no asyncio transport per connection; with one: by a protocol).
 - ``web`` (TCP): TLS server; after the handshake any bytes get ``HTTP/1.1 200 OK`` and the close.
 - ``audio`` (UDP): bound and silent.
 """
@@ -33,6 +34,7 @@ from check_digitalsentry.protocols import MalformedReply, ssrp, tds
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from collections.abc import Container
     from typing import Any
 
     from check_digitalsentry.simulator.site import SimSite
@@ -46,6 +48,7 @@ CERT_CN = "ds-simulator.invalid"
 REQUEST_TIMEOUT = 30.0
 #: Pending connections per listening socket.
 BACKLOG = 128
+_DONTWAIT = getattr(socket, "MSG_DONTWAIT", 0)
 
 BROWSER_GARBAGE = b"\x05hello"  #: starts like SVR_RESP, but RESP_SIZE (0x6568) does not match
 SQL_GARBAGE = b"HTTP/1.1 400 Bad Request\r\nServer: not-sql-server\r\nConnection: close\r\n\r\n"
@@ -57,12 +60,19 @@ class Connections:
     """The interface between the servers and the runner: the connections accepted and not yet lost, and
     whether the simulator is closing (then a new connection is aborted at once). ``arrivals``, when the
     runner keeps them (``Simulator(record=True)``), gets ``(time.monotonic(), address, port)`` for every
-    connection accepted and every datagram the SQL Server Browser receives: what a test counts probes by."""
+    connection accepted and every datagram the SQL Server Browser receives: what a test counts probes by.
 
-    def __init__(self, arrivals: list[tuple[float, str, int]] | None = None) -> None:
+    ``open`` holds the asyncio transports; ``held`` the plain connections a ``HeldServer`` holds without
+    one (file descriptor -> the socket and its listening address), read on ``loop`` until the client
+    closes."""
+
+    def __init__(self, arrivals: list[tuple[float, str, int]] | None = None,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.open: set[asyncio.Transport] = set()
+        self.held: dict[int, tuple[socket.socket, tuple[Any, ...]]] = {}
         self.closing = False
         self.arrivals = arrivals
+        self.loop = loop
 
     def arrived(self, sockname: object) -> None:
         if self.arrivals is not None and isinstance(sockname, tuple):
@@ -80,9 +90,93 @@ class Connections:
     def lost(self, transport: asyncio.Transport) -> None:
         self.open.discard(transport)
 
+    def hold(self, conn: socket.socket, where: tuple[Any, ...]) -> None:
+        """A plain connection accepted on ``where``: read (and discard) until the client closes it."""
+        self.arrived(where)
+        if self.closing or self.loop is None:
+            conn.close()
+            return
+        fd = conn.fileno()
+        self.held[fd] = (conn, where)
+        self.loop.add_reader(fd, self._read, fd)
+
+    def _read(self, fd: int) -> None:
+        conn = self.held[fd][0]
+        try:
+            if conn.recv(65536, _DONTWAIT):
+                return  # input is discarded
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            pass
+        self._drop(fd)  # the client closed (or reset): close ours too
+
+    def _drop(self, fd: int) -> None:
+        conn, _ = self.held.pop(fd)
+        if self.loop is not None:
+            self.loop.remove_reader(fd)
+        conn.close()
+
+    def abort_at(self, address: str, ports: Container[object]) -> None:
+        """Cut every connection accepted on ``address`` at one of ``ports``."""
+        for transport in list(self.open):
+            sockname = transport.get_extra_info("sockname")
+            if isinstance(sockname, tuple) and sockname[0] == address and sockname[1] in ports:
+                transport.abort()
+        for fd, (conn, where) in list(self.held.items()):
+            if where[0] == address and where[1] in ports:
+                del self.held[fd]
+                if self.loop is not None:  # closed on the next turn of the loop, as a transport's abort()
+                    self.loop.remove_reader(fd)
+                    self.loop.call_soon(conn.close)
+                else:
+                    conn.close()
+
     def abort_all(self) -> None:
         for transport in list(self.open):
             transport.abort()
+        for fd in list(self.held):
+            self._drop(fd)
+
+
+class HeldServer:
+    """A plain TCP role without a fault (video, diagnostics, api-*): what ``_Conn`` does -- accepted,
+    held, input discarded, closed with the client -- without an asyncio transport, protocol and task per
+    connection (five of a site's eight ports; a fleet's simulator spent most of its Python there). Looks
+    enough like an ``asyncio.Server`` for the runner: ``sockets`` and ``close()``."""
+
+    def __init__(self, connections: Connections, sock: socket.socket, loop: asyncio.AbstractEventLoop) -> None:
+        self.connections = connections
+        self.sockets = [sock]
+        self.where: tuple[Any, ...] = sock.getsockname()
+        self.loop = loop
+        sock.setblocking(False)
+        loop.add_reader(sock.fileno(), self._accept)
+
+    def _accept(self) -> None:
+        sock = self.sockets[0]
+        for _ in range(BACKLOG):
+            try:
+                conn, _ = sock.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:  # the client gave up before the accept
+                continue
+            except OSError:  # no descriptor or memory left: pause a second, as asyncio's servers do
+                self.loop.remove_reader(sock.fileno())
+                self.loop.call_later(1.0, self._resume)
+                return
+            self.connections.hold(conn, self.where)
+
+    def _resume(self) -> None:
+        if self.sockets[0].fileno() >= 0:
+            self.loop.add_reader(self.sockets[0].fileno(), self._accept)
+
+    def close(self) -> None:
+        sock = self.sockets[0]
+        if sock.fileno() >= 0:
+            self.loop.remove_reader(sock.fileno())
+            sock.close()
 
 
 class SiteServers:
