@@ -89,7 +89,8 @@ def password(tmp_path: Path) -> Path:
     (["INV", "--submit", "icinga2", "--api-url", "https://h", "--api-user", "u", "--api-password-file", "PW",
       "--ttl", "ten"], "--ttl: expected seconds >= 0 and <= 604800 (0: no ttl), got 'ten'"),
     (["INV", "--submit", "icinga2", "--api-url", "https://h", "--api-user", "u", "--api-password-file", "NOPE"],
-     "--api-password-file NOPE: No such file or directory"),
+     "--api-password-file: No such file or directory (the value given is not repeated here, in case it is the "
+     "password: give the path of a file that holds it)"),
     (["INV", "--submit", "icinga2", "--api-url", "https://h", "--api-cert", "NOPE", "--api-key", "NOPE"],
      "--api-cert NOPE: No such file or directory"),
     (["INV", "--submit", "icinga2", "--api-url", "https://h", "--api-user", "u", "--api-password-file", "PW",
@@ -159,6 +160,20 @@ def test_the_witness_sees_a_probe(check: Callable[..., CheckRun], inventory: Pat
     """The proof above proves something: a run that probes connects to the witness port."""
     check("--inventory", str(inventory), "-t", "2")
     assert probed(witness)
+
+
+@pytest.mark.parametrize("typed", ["S3cret!pw", "pass word", "a/b#Secret", "-dash-first"])
+def test_a_password_typed_where_its_file_goes_is_never_said_back(
+    check: Callable[..., CheckRun], inventory: Path, witness: socket.socket, typed: str
+) -> None:
+    """Icinga shows the status line to everyone who may see the service, cron mails it: a password given as
+    --api-password-file's value (the file's place) is refused without repeating it, before any probe."""
+    run = check("--inventory", str(inventory), "--submit", "icinga2", "--api-url", "https://127.0.0.1:1",
+                "--api-user", "u", f"--api-password-file={typed}", "-t", "2")
+    assert run.code == 3, run
+    assert run.lines[0].startswith("DIGITALSENTRY UNKNOWN - --api-password-file: No such file or directory"), run
+    assert typed not in run.stdout and typed not in run.stderr, run
+    assert not probed(witness)
 
 
 @pytest.mark.parametrize(("mode", "words"), [

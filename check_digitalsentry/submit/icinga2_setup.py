@@ -168,6 +168,9 @@ def _checked_file(option: str, path: str, *, secret: bool = False) -> Iterator[t
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not block the open
     except OSError as exc:
+        if secret:  # the value may be the password itself, typed where its file goes: never said back
+            raise SetupError(f"{option}: {exc.strerror or exc} (the value given is not repeated here, in case it "
+                             "is the password: give the path of a file that holds it)") from None
         raise SetupError(f"{option} {shown}: {exc.strerror or exc}") from None
     try:
         data = _read_checked(fd, f"{option} {shown}", secret)
