@@ -19,7 +19,7 @@ Sources (details and confidence in the project's ``reference/digital-sentry.md``
 
 from __future__ import annotations
 
-from check_digitalsentry.model import PluginError, State
+from check_digitalsentry.model import PluginError, State, option_word
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -139,9 +139,6 @@ BUILTIN_ROLE_NAMES: tuple[str, ...] = tuple(r.name for r in ROLES)
 BY_NAME: dict[str, Role] = {r.name: r for r in ROLES}
 
 
-_ROLE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
-
-
 def merge_roles(extra: Iterable[Role]) -> tuple[Role, ...]:
     """The built-in roles followed by roles added by plugins.
 
@@ -156,8 +153,7 @@ def merge_roles(extra: Iterable[Role]) -> tuple[Role, ...]:
     seen = {r.name for r in roles}
     for role in extra:
         name = role.name
-        if (not isinstance(name, str) or not name or not name[0].isalpha() or len(name) > 32
-                or not _ROLE_CHARS.issuperset(name) or name == FORBID):
+        if not option_word(name) or len(name) > 32 or name == FORBID:
             raise PluginError(role.plugin, f"its role {name!r}: a role name is lower-case letters, digits and "
                               f"'-', starting with a letter, at most 32 characters, and not {FORBID!r}")
         if name in seen:

@@ -395,6 +395,15 @@ class Interrupted(BaseException):
         self.stage = ""
 
 
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+
+
+def option_word(name: object) -> bool:
+    """A name a plugin gives a role, a format or a submit target, which becomes an option word: lower-case
+    letters, digits and '-', starting with a letter."""
+    return isinstance(name, str) and bool(name) and name[0].isalpha() and _WORD_CHARS.issuperset(name)
+
+
 class PluginError(ValueError):
     """An installed plugin's mistake -- a hook that failed or gave what cannot be used, a renderer or a
     submit target that failed --, in one line naming the plugin (``plugin``: its entry-point name; None

@@ -26,7 +26,7 @@ through the ``digitalsentry_targets`` hook.
 
 from __future__ import annotations
 
-from check_digitalsentry.model import PluginError
+from check_digitalsentry.model import PluginError, option_word
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
@@ -38,14 +38,6 @@ if TYPE_CHECKING:
     from check_digitalsentry.model import RunInfo
 
     Renderer = Callable[["Rendering"], str]
-
-_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
-
-
-def _name_ok(name: object) -> bool:
-    """A name that can be an option word: lower-case letters, digits and '-', starting with a letter."""
-    return isinstance(name, str) and bool(name) and name[0].isalpha() and _NAME_CHARS.issuperset(name)
-
 
 def _listed(words: Sequence[str]) -> str:
     """``a``, ``a or b``, ``a, b or c``."""
@@ -155,7 +147,7 @@ def merge_formats(builtin: Sequence[Format], extra: Iterable[Format]) -> tuple[F
     suffixes = {suffix.lower() for f in formats for suffix in f.suffixes}
     for fmt in extra:
         name = fmt.name
-        if not _name_ok(name):
+        if not option_word(name):
             raise PluginError(fmt.plugin, f"its format {name!r}: a format name is lower-case letters, digits and "
                                           "'-', starting with a letter")
         if name in seen:
@@ -310,7 +302,7 @@ def merge_targets(builtin: Sequence[Target], extra: Iterable[Target]) -> tuple[T
     dests = {option.dest for t in targets for option in t.options}
     for target in extra:
         name = target.name
-        if not _name_ok(name):
+        if not option_word(name):
             raise PluginError(target.plugin, f"its submit target {name!r}: a target name is lower-case letters, "
                                              "digits and '-', starting with a letter")
         if name in names:
@@ -333,7 +325,7 @@ def merge_targets(builtin: Sequence[Target], extra: Iterable[Target]) -> tuple[T
 
 def _flag_ok(flag: object) -> bool:
     """A long option: ``--`` and a name (lower-case letters, digits and '-', starting with a letter)."""
-    return isinstance(flag, str) and flag.startswith("--") and _name_ok(flag[2:])
+    return isinstance(flag, str) and flag.startswith("--") and option_word(flag[2:])
 
 
 def targets(hooks: BuiltinHooks) -> tuple[Target, ...]:
